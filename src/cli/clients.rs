@@ -1,0 +1,295 @@
+//! `monban client …`: register and manage OAuth clients. Secrets are shown
+//! once, when created or rotated; only their SHA-256 is stored.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::{CliError, Output, fields, set, table};
+use crate::clients::{self, ClientSettings};
+use crate::store::{self, Db, clients::Client};
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
+use crate::unix_now;
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and (confidential) secret once.
+    Create(ClientArgs),
+    /// Change a client's settings; list flags replace the stored list.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        settings: ClientArgs,
+        /// Make a public client confidential (a secret is generated).
+        #[arg(long, conflicts_with = "public")]
+        confidential: bool,
+        /// Require consent again.
+        #[arg(long, conflicts_with = "first_party")]
+        no_first_party: bool,
+    },
+    /// List clients.
+    List,
+    /// Show a client's settings.
+    Show { client_id: String },
+    /// Delete a client and every token issued to it.
+    Delete { client_id: String },
+    /// Replace a confidential client's secret; prints the new one once.
+    RotateSecret { client_id: String },
+}
+
+#[derive(Args)]
+pub struct ClientArgs {
+    /// Display name, shown to users on login and consent pages.
+    #[arg(long)]
+    name: Option<String>,
+    /// A public client (SPA, native app): no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// Trusted first-party app: users are not asked for consent.
+    #[arg(long)]
+    first_party: bool,
+    /// Allowed redirect URI (repeatable; matched exactly).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Allowed post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Allowed grant type (repeatable): authorization_code, refresh_token, client_credentials.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<GrantType>,
+    /// Allowed scope (repeatable, or space-separated).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Audience of its access tokens (repeatable; default: MONBAN_DEFAULT_AUDIENCE).
+    #[arg(long = "audience", value_name = "AUD")]
+    audiences: Vec<String>,
+    /// Access-token format: jwt or opaque (unset: the server default;
+    /// `default` on update returns to it).
+    #[arg(long, value_name = "FORMAT")]
+    token_format: Option<String>,
+    /// Client authentication: client_secret_basic, client_secret_post or none.
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<AuthMethod>,
+}
+
+pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
+    let now = unix_now();
+    match command {
+        ClientCommand::Create(args) => {
+            let settings = args.into_new()?;
+            settings.validate().map_err(CliError::Usage)?;
+            let (client, secret) = clients::new_client(settings, now);
+            store::clients::insert(db, &client).await?;
+            Ok(describe(&client, secret.as_ref(), "created"))
+        }
+        ClientCommand::Update {
+            client_id,
+            settings,
+            confidential,
+            no_first_party,
+        } => {
+            let mut client = find(db, &client_id).await?;
+            let mut updated = settings.apply_to(ClientSettings::of(&client))?;
+            if confidential {
+                updated.client_type = ClientType::Confidential;
+                if updated.auth_method == AuthMethod::None {
+                    updated.auth_method = AuthMethod::ClientSecretBasic;
+                }
+            }
+            if no_first_party {
+                updated.first_party = false;
+            }
+            updated.validate().map_err(CliError::Usage)?;
+            let secret = clients::apply(&mut client, updated, now);
+            if !store::clients::update(db, &client).await? {
+                return Err(CliError::Failed(format!("no client {client_id:?}")));
+            }
+            Ok(describe(&client, secret.as_ref(), "updated"))
+        }
+        ClientCommand::List => {
+            let rows: Vec<Value> = store::clients::list(db)
+                .await?
+                .iter()
+                .map(|c| json!(c))
+                .collect();
+            let text = table(
+                &rows,
+                &["client_id", "client_name", "client_type", "grant_types"],
+            );
+            Ok(Output::new(Value::Array(rows), text))
+        }
+        ClientCommand::Show { client_id } => {
+            let client = find(db, &client_id).await?;
+            Ok(describe(&client, None, ""))
+        }
+        ClientCommand::Delete { client_id } => {
+            if !store::clients::delete(db, &client_id).await? {
+                return Err(CliError::Failed(format!("no client {client_id:?}")));
+            }
+            Ok(Output::new(
+                json!({"client_id": client_id, "deleted": true}),
+                format!("deleted client {client_id}"),
+            ))
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let mut client = find(db, &client_id).await?;
+            if client.client_type == ClientType::Public {
+                return Err(CliError::Failed(format!(
+                    "client {client_id} is public and has no secret"
+                )));
+            }
+            let secret = clients::rotate_secret(&mut client);
+            client.updated_at = now;
+            store::clients::update(db, &client).await?;
+            Ok(Output::new(
+                json!({"client_id": client.client_id, "client_secret": secret.expose()}),
+                format!(
+                    "client_id      {}\nclient_secret  {}\n(the old secret no longer works; the new one is shown only this once)",
+                    client.client_id,
+                    secret.expose()
+                ),
+            ))
+        }
+    }
+}
+
+impl ClientArgs {
+    /// Settings for a new client, with defaults for what is not given.
+    fn into_new(self) -> Result<ClientSettings, CliError> {
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| CliError::Usage("--name is required".into()))?;
+        let client_type = if self.public {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        };
+        let auth_method = self.auth_method.unwrap_or(match client_type {
+            ClientType::Public => AuthMethod::None,
+            ClientType::Confidential => AuthMethod::ClientSecretBasic,
+        });
+        let grant_types = if !self.grant_types.is_empty() {
+            self.grant_types.clone()
+        } else if !self.redirect_uris.is_empty() {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        } else if client_type == ClientType::Confidential {
+            vec![GrantType::ClientCredentials]
+        } else {
+            return Err(CliError::Usage(
+                "a public client needs --redirect-uri".into(),
+            ));
+        };
+        let base = ClientSettings {
+            name,
+            client_type,
+            first_party: false,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types,
+            scopes: Scopes::default(),
+            audiences: Vec::new(),
+            auth_method,
+            access_token_format: None,
+        };
+        self.apply_to(base)
+    }
+
+    /// The given flags laid over `settings`.
+    fn apply_to(self, mut s: ClientSettings) -> Result<ClientSettings, CliError> {
+        if let Some(name) = self.name {
+            s.name = name;
+        }
+        if self.public {
+            s.client_type = ClientType::Public;
+            s.auth_method = AuthMethod::None;
+        }
+        if self.first_party {
+            s.first_party = true;
+        }
+        if !self.redirect_uris.is_empty() {
+            s.redirect_uris = dedupe(self.redirect_uris);
+        }
+        if !self.post_logout_redirect_uris.is_empty() {
+            s.post_logout_redirect_uris = dedupe(self.post_logout_redirect_uris);
+        }
+        if !self.grant_types.is_empty() {
+            s.grant_types = self.grant_types;
+            s.grant_types.dedup();
+        }
+        if !self.scopes.is_empty() {
+            s.scopes = Scopes::from_tokens(
+                self.scopes
+                    .iter()
+                    .flat_map(|s| s.split(' '))
+                    .filter(|s| !s.is_empty()),
+            )
+            .map_err(|e| CliError::Usage(format!("--scope: {e}")))?;
+        }
+        if !self.audiences.is_empty() {
+            s.audiences = dedupe(self.audiences);
+        }
+        if let Some(method) = self.auth_method {
+            s.auth_method = method;
+        }
+        if let Some(format) = self.token_format {
+            s.access_token_format = match format.as_str() {
+                "default" => None,
+                other => Some(
+                    other
+                        .parse::<TokenFormat>()
+                        .map_err(|e| CliError::Usage(format!("--token-format: {e}")))?,
+                ),
+            };
+        }
+        Ok(s)
+    }
+}
+
+fn dedupe(mut items: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|i| seen.insert(i.clone()));
+    items
+}
+
+async fn find(db: &Db, client_id: &str) -> Result<Client, CliError> {
+    store::clients::find(db, client_id)
+        .await?
+        .ok_or_else(|| CliError::Failed(format!("no client {client_id:?}")))
+}
+
+/// The client's stored settings, plus its secret when one was just made.
+fn describe(client: &Client, secret: Option<&Secret>, verb: &str) -> Output {
+    let mut out = json!(client);
+    if let Some(secret) = secret {
+        set(&mut out, "client_secret", json!(secret.expose()));
+    }
+    let mut shown = out.clone();
+    if client.access_token_format.is_none() {
+        set(&mut shown, "access_token_format", json!("server default"));
+    }
+    let mut text = String::new();
+    if !verb.is_empty() {
+        text.push_str(&format!("{verb} client {}\n", client.name));
+    }
+    text.push_str(&fields(
+        &shown,
+        &[
+            "client_id",
+            "client_secret",
+            "client_name",
+            "client_type",
+            "first_party",
+            "token_endpoint_auth_method",
+            "grant_types",
+            "scope",
+            "audience",
+            "redirect_uris",
+            "post_logout_redirect_uris",
+            "access_token_format",
+        ],
+    ));
+    if secret.is_some() {
+        text.push_str("(the client secret is shown only this once: store it now)\n");
+    }
+    Output::new(out, text)
+}

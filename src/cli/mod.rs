@@ -1,0 +1,305 @@
+//! The operator's interface: `monban serve | migrate | healthcheck | user |
+//! group | client | keys`. Every command takes `--json`. Exit status: 0 done,
+//! 1 the operation failed, 2 bad usage or configuration. Errors are one line
+//! on stderr (`{"error": "..."}` with `--json`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::config::{Config, ConfigError};
+use crate::server::{self, StartError};
+use crate::store::Db;
+
+mod clients;
+mod keys;
+mod serve;
+mod users;
+
+#[derive(Parser)]
+#[command(
+    name = "monban",
+    version,
+    about = "門番 monban — a standalone OAuth 2.0 / OpenID Connect authorization server",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Configuration file (default: ./monban.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates keys and an admin user on an empty database).
+    Serve,
+    /// Apply database migrations, then exit.
+    Migrate,
+    /// Ask a running server whether it is ready: exit 0 if so, 1 if not.
+    Healthcheck {
+        /// Readiness URL (default: /readyz on MONBAN_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Manage groups.
+    #[command(subcommand)]
+    Group(users::GroupCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(clients::ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Why a command failed, and so its exit status.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad usage or configuration: exit 2.
+    Usage(String),
+    /// The operation failed: exit 1.
+    Failed(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Failed(_) => ExitCode::from(1),
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => m,
+        }
+    }
+}
+
+impl From<sqlx::Error> for CliError {
+    fn from(e: sqlx::Error) -> CliError {
+        CliError::Failed(format!("database error: {e}"))
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> CliError {
+        CliError::Usage(e.to_string())
+    }
+}
+
+impl From<StartError> for CliError {
+    fn from(e: StartError) -> CliError {
+        if e.is_configuration() {
+            CliError::Usage(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    }
+}
+
+/// What a command prints on success: the JSON value for `--json`, and the
+/// text for people.
+pub struct Output {
+    json: Value,
+    text: String,
+}
+
+impl Output {
+    fn new(json: Value, text: impl Into<String>) -> Output {
+        Output {
+            json,
+            text: text.into(),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    crate::crypto::install();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            if json {
+                let message = e.kind().as_str().unwrap_or("invalid usage");
+                let first = e.to_string();
+                let detail = first
+                    .lines()
+                    .next()
+                    .unwrap_or(message)
+                    .trim_start_matches("error: ");
+                print_error(true, detail);
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            print_error(json, &format!("cannot start the runtime: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(output)) => {
+            if json {
+                println!("{}", output.json);
+            } else if !output.text.is_empty() {
+                println!("{}", output.text.trim_end());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_error(json, e.message());
+            e.exit_code()
+        }
+    }
+}
+
+fn print_error(json: bool, message: &str) {
+    if json {
+        eprintln!("{}", serde_json::json!({ "error": message }));
+    } else {
+        eprintln!("monban: {message}");
+    }
+}
+
+/// Runs a parsed command. `Ok(None)`: nothing more to print.
+async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve::serve(config, cli.json).await.map(|()| None),
+        Command::Healthcheck { url } => serve::healthcheck(&config, url).await.map(Some),
+        Command::Migrate => {
+            let db = server::connect(&config).await?;
+            db.close().await;
+            Ok(Some(Output::new(
+                serde_json::json!({"migrated": true, "database": db.kind()}),
+                format!("database ({}) is up to date", db.kind()),
+            )))
+        }
+        Command::User(cmd) => with_db(&config, async |db| users::user(db, cmd).await).await,
+        Command::Group(cmd) => with_db(&config, async |db| users::group(db, cmd).await).await,
+        Command::Client(cmd) => with_db(&config, async |db| clients::run(db, cmd).await).await,
+        Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
+    }
+}
+
+/// Connects (and migrates), runs a command against the database, closes.
+async fn with_db(
+    config: &Config,
+    command: impl AsyncFnOnce(&Db) -> Result<Output, CliError>,
+) -> Result<Option<Output>, CliError> {
+    let db = server::connect(config).await?;
+    let result = command(&db).await;
+    db.close().await;
+    result.map(Some)
+}
+
+/// Reads a password from standard input: the first line, without its line
+/// ending.
+async fn read_password_stdin() -> Result<crate::types::Secret, CliError> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .map_err(|e| CliError::Failed(format!("cannot read the password from stdin: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    crate::password::check_policy(&password).map_err(CliError::Usage)?;
+    Ok(crate::types::Secret::new(password))
+}
+
+/// Sets `key` on a JSON object (a no-op on anything else).
+fn set(value: &mut Value, key: &str, item: Value) {
+    if let Some(object) = value.as_object_mut() {
+        object.insert(key.to_owned(), item);
+    }
+}
+
+/// `key: value` lines for a JSON object, lists joined by commas.
+fn fields(value: &Value, keys: &[&str]) -> String {
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    keys.iter()
+        .filter_map(|k| value.get(*k).map(|v| format!("{k:width$}  {}\n", plain(v))))
+        .collect()
+}
+
+/// A table of JSON objects with the given columns.
+fn table(rows: &[Value], columns: &[&str]) -> String {
+    if rows.is_empty() {
+        return "(none)".to_owned();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| r.get(*c).map(plain).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .filter_map(|row| row.get(i))
+                .map(|s| s.chars().count())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |items: Vec<&str>| {
+        items
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = line(columns.to_vec());
+    for row in &cells {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn plain(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_owned(),
+        Value::String(s) if s.is_empty() => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".to_owned(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}

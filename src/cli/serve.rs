@@ -1,0 +1,135 @@
+//! `monban serve` and `monban healthcheck`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::{CliError, Output};
+use crate::config::{Config, LogFormat};
+use crate::server::{self, Bootstrap};
+
+pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
+    init_tracing(&config);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let listen = config.listen;
+    let db = server::connect(&config).await?;
+    let (app, bootstrap) = server::prepare(config, db).await?;
+    report(&bootstrap, json);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("MONBAN_LISTEN: cannot listen on {listen}: {e}")))?;
+    tracing::info!(
+        listen = %listen,
+        issuer = app.config.issuer.as_str(),
+        database = app.db.kind(),
+        version = env!("CARGO_PKG_VERSION"),
+        "monban is ready"
+    );
+    server::serve(app, listener, shutdown_signal())
+        .await
+        .map_err(|e| CliError::Failed(format!("server error: {e}")))?;
+    tracing::info!("monban stopped");
+    Ok(())
+}
+
+/// Logs go to stderr; stdout carries only what the operator must read (the
+/// first admin password).
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Tells the operator what bootstrapping created, the admin password once.
+fn report(bootstrap: &Bootstrap, json: bool) {
+    for alg in &bootstrap.created_keys {
+        tracing::info!(alg = %alg, "created signing keys (active and next)");
+    }
+    if !bootstrap.created_admin {
+        return;
+    }
+    let password = bootstrap.admin_password.as_ref().map(|p| p.expose());
+    if json {
+        println!(
+            "{}",
+            json!({"admin_username": "admin", "admin_password": password})
+        );
+        return;
+    }
+    match password {
+        Some(p) => println!(
+            "monban: created the first user \"admin\" (group \"admin\") with password\n\n    {p}\n\n\
+             It is shown only this once. Change it with: monban user set-password admin --password-stdin"
+        ),
+        None => println!(
+            "monban: created the first user \"admin\" (group \"admin\") with MONBAN_ADMIN_PASSWORD"
+        ),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// GET /readyz of the local server; for container health checks without curl.
+pub async fn healthcheck(config: &Config, url: Option<String>) -> Result<Output, CliError> {
+    let url = url.unwrap_or_else(|| format!("http://{}/readyz", reachable(config.listen)));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => {
+            Ok(Output::new(json!({"ready": true, "url": url}), "ready"))
+        }
+        Ok(r) => Err(CliError::Failed(format!(
+            "{url}: not ready (HTTP {})",
+            r.status().as_u16()
+        ))),
+        Err(e) => Err(CliError::Failed(format!("{url}: {e}"))),
+    }
+}
+
+/// The address to reach a server listening on `listen`: a wildcard listen
+/// address is reached on loopback.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    let mut addr = listen;
+    if listen.ip().is_unspecified() {
+        addr.set_ip(match listen {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}

@@ -1,0 +1,307 @@
+//! `monban user …` and `monban group …`.
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{CliError, Output, fields, read_password_stdin, set, table};
+use crate::password::{self, Passwords};
+use crate::store::{self, Db, groups, groups::Membership, users, users::User};
+use crate::unix_now;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints a generated password unless --password-stdin.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Show a user (by username or id).
+    Show { user: String },
+    /// Set a user's password, read from standard input.
+    SetPassword {
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Forbid a user to log in.
+    Disable { user: String },
+    /// Allow a disabled user to log in again.
+    Enable { user: String },
+    /// Clear a user's failed logins and lockout.
+    Unlock { user: String },
+    /// Delete a user, with their memberships and tokens.
+    Delete { user: String },
+    /// Add a user to or remove them from a group.
+    #[command(subcommand)]
+    Group(UserGroupCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserGroupCommand {
+    /// Add USER to GROUP.
+    Add { user: String, group: String },
+    /// Remove USER from GROUP.
+    Remove { user: String, group: String },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    Create { name: String },
+    /// List groups and their member counts.
+    List,
+    /// Delete a group (its memberships go with it).
+    Delete { name: String },
+}
+
+pub async fn user(db: &Db, command: UserCommand) -> Result<Output, CliError> {
+    let now = unix_now();
+    match command {
+        UserCommand::Create {
+            username,
+            email,
+            name,
+            password_stdin,
+        } => {
+            let username = check_username(&username)?;
+            let email = email.map(|e| check_email(&e)).transpose()?;
+            let name = name.map(|n| check_display_name(&n)).transpose()?;
+            let (password, generated) = if password_stdin {
+                (read_password_stdin().await?, false)
+            } else {
+                (password::generate(), true)
+            };
+            let hash = Passwords::new(1)
+                .hash(&password)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let new = users::NewUser {
+                username: &username,
+                email: email.as_deref(),
+                name: name.as_deref(),
+                password_hash: &hash,
+            };
+            let user = users::insert(db, &new, now).await.map_err(|e| {
+                if store::is_unique_violation(&e) {
+                    CliError::Failed(format!(
+                        "a user with username {username:?} or that email already exists"
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+            let mut out = json!({"id": user.id, "username": user.username});
+            let mut text = format!("created user {} ({})", user.username, user.id);
+            if generated {
+                set(&mut out, "password", json!(password.expose()));
+                text.push_str(&format!(
+                    "\npassword: {}\n(shown only this once)",
+                    password.expose()
+                ));
+            }
+            Ok(Output::new(out, text))
+        }
+        UserCommand::List => {
+            let users = users::list(db).await?;
+            let rows: Vec<Value> = users.iter().map(|u| json!(u)).collect();
+            let text = table(&rows, &["username", "email", "name", "disabled", "id"]);
+            Ok(Output::new(Value::Array(rows), text))
+        }
+        UserCommand::Show { user } => {
+            let user = find(db, &user).await?;
+            let mut out = json!(user);
+            set(
+                &mut out,
+                "groups",
+                json!(groups::of_user(db, user.id).await?),
+            );
+            let text = fields(
+                &out,
+                &[
+                    "id",
+                    "username",
+                    "email",
+                    "name",
+                    "disabled",
+                    "failed_logins",
+                    "locked_until",
+                    "groups",
+                    "created_at",
+                ],
+            );
+            Ok(Output::new(out, text))
+        }
+        UserCommand::SetPassword { user, .. } => {
+            let user = find(db, &user).await?;
+            let password = read_password_stdin().await?;
+            let hash = Passwords::new(1)
+                .hash(&password)
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            users::set_password(db, user.id, &hash, now).await?;
+            Ok(done(&user, "password set"))
+        }
+        UserCommand::Disable { user } => {
+            let user = find(db, &user).await?;
+            users::set_disabled(db, user.id, true, now).await?;
+            Ok(done(&user, "disabled"))
+        }
+        UserCommand::Enable { user } => {
+            let user = find(db, &user).await?;
+            users::set_disabled(db, user.id, false, now).await?;
+            Ok(done(&user, "enabled"))
+        }
+        UserCommand::Unlock { user } => {
+            let user = find(db, &user).await?;
+            users::unlock(db, user.id, now).await?;
+            Ok(done(&user, "unlocked"))
+        }
+        UserCommand::Delete { user } => {
+            let user = find(db, &user).await?;
+            users::delete(db, user.id).await?;
+            Ok(done(&user, "deleted"))
+        }
+        UserCommand::Group(UserGroupCommand::Add { user, group }) => {
+            let user = find(db, &user).await?;
+            let result = groups::add_member(db, user.id, &group).await?;
+            membership(&user, &group, result, "added to", "already in")
+        }
+        UserCommand::Group(UserGroupCommand::Remove { user, group }) => {
+            let user = find(db, &user).await?;
+            let result = groups::remove_member(db, user.id, &group).await?;
+            membership(&user, &group, result, "removed from", "was not in")
+        }
+    }
+}
+
+pub async fn group(db: &Db, command: GroupCommand) -> Result<Output, CliError> {
+    match command {
+        GroupCommand::Create { name } => {
+            let name = check_group_name(&name)?;
+            groups::insert(db, &name, unix_now()).await.map_err(|e| {
+                if store::is_unique_violation(&e) {
+                    CliError::Failed(format!("group {name:?} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(Output::new(
+                json!({"name": name}),
+                format!("created group {name}"),
+            ))
+        }
+        GroupCommand::List => {
+            let rows: Vec<Value> = groups::list(db).await?.iter().map(|g| json!(g)).collect();
+            let text = table(&rows, &["name", "members"]);
+            Ok(Output::new(Value::Array(rows), text))
+        }
+        GroupCommand::Delete { name } => {
+            if !groups::delete(db, &name).await? {
+                return Err(CliError::Failed(format!("no group named {name:?}")));
+            }
+            Ok(Output::new(
+                json!({"name": name, "deleted": true}),
+                format!("deleted group {name}"),
+            ))
+        }
+    }
+}
+
+async fn find(db: &Db, name_or_id: &str) -> Result<User, CliError> {
+    users::find(db, name_or_id)
+        .await?
+        .ok_or_else(|| CliError::Failed(format!("no user {name_or_id:?}")))
+}
+
+fn done(user: &User, what: &str) -> Output {
+    Output::new(
+        json!({"id": user.id, "username": user.username, "result": what}),
+        format!("user {}: {what}", user.username),
+    )
+}
+
+fn membership(
+    user: &User,
+    group: &str,
+    result: Membership,
+    changed: &str,
+    unchanged: &str,
+) -> Result<Output, CliError> {
+    let (what, did_change) = match result {
+        Membership::NoSuchGroup => {
+            return Err(CliError::Failed(format!("no group named {group:?}")));
+        }
+        Membership::Changed => (changed, true),
+        Membership::Unchanged => (unchanged, false),
+    };
+    Ok(Output::new(
+        json!({"username": user.username, "group": group, "changed": did_change}),
+        format!("user {} {what} group {group}", user.username),
+    ))
+}
+
+/// Usernames: 1–64 characters of `a-z 0-9 . _ - @ +`, stored lower-case.
+fn check_username(raw: &str) -> Result<String, CliError> {
+    let name = raw.to_lowercase();
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@+".contains(c));
+    if ok {
+        Ok(name)
+    } else {
+        Err(CliError::Usage(
+            "--username: 1 to 64 characters of a-z, 0-9 and . _ - @ +".into(),
+        ))
+    }
+}
+
+fn check_email(raw: &str) -> Result<String, CliError> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err(CliError::Usage(format!(
+            "--email: {raw:?} is not an email address"
+        )))
+    }
+}
+
+fn check_display_name(raw: &str) -> Result<String, CliError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(CliError::Usage("--name: 1 to 200 characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+/// Group names end up in `groups` claims and gateway headers: 1–64
+/// characters of letters, digits and `. _ - :`.
+fn check_group_name(raw: &str) -> Result<String, CliError> {
+    let ok = (1..=64).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(CliError::Usage(
+            "group names are 1 to 64 characters of letters, digits and . _ - :".into(),
+        ))
+    }
+}

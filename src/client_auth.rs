@@ -1,0 +1,175 @@
+//! Client authentication at the token, introspection and revocation
+//! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
+//! and `none` for public clients, which only identify themselves.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode;
+use subtle::ConstantTimeEq;
+
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::store::{self, Db, clients::Client};
+use crate::tokens::sha256;
+use crate::types::{AuthMethod, Secret};
+
+/// What the request presented to identify its client.
+#[derive(Debug)]
+pub enum Credentials {
+    /// RFC 6749 §2.3.1, `Authorization: Basic`.
+    Basic { client_id: String, secret: Secret },
+    /// RFC 6749 §2.3.1, `client_id` and `client_secret` in the body.
+    Post { client_id: String, secret: Secret },
+    /// A public client's `client_id` alone (RFC 6749 §3.2.1).
+    ClientIdOnly { client_id: String },
+}
+
+impl Credentials {
+    /// Reads the credentials of a request. RFC 6749 §2.3: "The client MUST
+    /// NOT use more than one authentication method in each request."
+    pub fn from_request(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
+        let body_id = params.one("client_id")?;
+        let body_secret = params.one("client_secret")?;
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let (client_id, secret) = parse_basic(value.as_bytes())?;
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not both Basic and client_secret",
+                ));
+            }
+            if body_id.is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_client(
+                    "client_id does not match the Authorization header",
+                    true,
+                ));
+            }
+            return Ok(Credentials::Basic { client_id, secret });
+        }
+        match (body_id, body_secret) {
+            (Some(id), Some(secret)) => Ok(Credentials::Post {
+                client_id: id.to_owned(),
+                secret: Secret::new(secret.to_owned()),
+            }),
+            (Some(id), None) => Ok(Credentials::ClientIdOnly {
+                client_id: id.to_owned(),
+            }),
+            (None, Some(_)) => Err(OAuthError::invalid_request(
+                "client_secret without client_id",
+            )),
+            (None, None) => Err(OAuthError::invalid_client(
+                "client authentication required",
+                false,
+            )),
+        }
+    }
+
+    fn used_basic(&self) -> bool {
+        matches!(self, Credentials::Basic { .. })
+    }
+
+    fn method(&self) -> AuthMethod {
+        match self {
+            Credentials::Basic { .. } => AuthMethod::ClientSecretBasic,
+            Credentials::Post { .. } => AuthMethod::ClientSecretPost,
+            Credentials::ClientIdOnly { .. } => AuthMethod::None,
+        }
+    }
+
+    fn client_id(&self) -> &str {
+        match self {
+            Credentials::Basic { client_id, .. }
+            | Credentials::Post { client_id, .. }
+            | Credentials::ClientIdOnly { client_id } => client_id,
+        }
+    }
+
+    fn secret(&self) -> Option<&Secret> {
+        match self {
+            Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
+            Credentials::ClientIdOnly { .. } => None,
+        }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`; §2.3.1 has both parts
+/// form-encoded before base64.
+fn parse_basic(value: &[u8]) -> Result<(String, Secret), OAuthError> {
+    let malformed = || OAuthError::invalid_client("malformed Basic authorization header", true);
+    let value = std::str::from_utf8(value).map_err(|_| malformed())?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "only the Basic authorization scheme is supported here",
+            true,
+        ));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let id = form_decode(id).ok_or_else(malformed)?;
+    let secret = form_decode(secret).ok_or_else(malformed)?;
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok((id, Secret::new(secret)))
+}
+
+fn form_decode(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_decode(spaced.as_bytes())
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// Finds the client and checks its credentials against its registered
+/// `token_endpoint_auth_method`. Secrets are compared as SHA-256 digests in
+/// constant time.
+pub async fn authenticate(db: &Db, credentials: &Credentials) -> Result<Client, OAuthError> {
+    let used_basic = credentials.used_basic();
+    let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
+    let Some(client) = store::clients::find(db, credentials.client_id()).await? else {
+        return Err(failed());
+    };
+    if client.token_endpoint_auth_method != credentials.method() {
+        return Err(OAuthError::invalid_client(
+            format!(
+                "this client authenticates with {}",
+                client.token_endpoint_auth_method
+            ),
+            used_basic,
+        ));
+    }
+    if let Some(secret) = credentials.secret() {
+        let presented = sha256(secret.expose().as_bytes());
+        let stored = client.secret_hash.as_deref().unwrap_or_default();
+        if !bool::from(presented.ct_eq(stored)) {
+            return Err(failed());
+        }
+    }
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_is_form_decoded() {
+        // id "a b", secret "p:w%" form-encoded, then base64.
+        let header = format!("Basic {}", STANDARD.encode("a+b:p%3Aw%25"));
+        let (id, secret) = parse_basic(header.as_bytes()).unwrap();
+        assert_eq!(id, "a b");
+        assert_eq!(secret.expose(), "p:w%");
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client() {
+        for bad in ["Basic !!!", "Basic", "Bearer abc", "Basic Zm9v"] {
+            let err = parse_basic(bad.as_bytes()).err().unwrap();
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidClient, "{bad}");
+        }
+        assert!(parse_basic(b"Basic \xff").is_err());
+    }
+}

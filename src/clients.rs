@@ -1,0 +1,206 @@
+//! Client registration rules: which client settings are valid and consistent
+//! with each other. The CLI uses them now; the admin API and dynamic
+//! registration use the same rules.
+
+use url::Url;
+use uuid::Uuid;
+
+use crate::config::is_loopback_host;
+use crate::store::clients::Client;
+use crate::tokens;
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
+
+/// The settings an operator chooses for a client.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub name: String,
+    pub client_type: ClientType,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Scopes,
+    pub audiences: Vec<String>,
+    pub auth_method: AuthMethod,
+    /// `None`: follow the server default.
+    pub access_token_format: Option<TokenFormat>,
+}
+
+impl ClientSettings {
+    pub fn of(client: &Client) -> ClientSettings {
+        ClientSettings {
+            name: client.name.clone(),
+            client_type: client.client_type,
+            first_party: client.first_party,
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            audiences: client.audiences.clone(),
+            auth_method: client.token_endpoint_auth_method,
+            access_token_format: client.access_token_format,
+        }
+    }
+
+    /// Checks every setting and their consistency; the error names the
+    /// offending setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty()
+            || self.name.chars().count() > 200
+            || self.name.chars().any(char::is_control)
+        {
+            return Err("name must be 1 to 200 characters without control characters".into());
+        }
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri).map_err(|e| format!("redirect URI {uri:?}: {e}"))?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            check_redirect_uri(uri)
+                .map_err(|e| format!("post-logout redirect URI {uri:?}: {e}"))?;
+        }
+        for audience in &self.audiences {
+            if audience.is_empty()
+                || audience.len() > 2000
+                || audience
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(format!(
+                    "audience {audience:?} must be 1 to 2000 characters without spaces"
+                ));
+            }
+        }
+        if self.grant_types.is_empty() {
+            return Err("at least one grant type is needed".into());
+        }
+        let has = |g| self.grant_types.contains(&g);
+        match (self.client_type, self.auth_method) {
+            (ClientType::Public, AuthMethod::None) => {}
+            (ClientType::Public, m) => {
+                return Err(format!(
+                    "a public client has no secret, so it cannot use {m}"
+                ));
+            }
+            (ClientType::Confidential, AuthMethod::None) => {
+                return Err("a confidential client authenticates; use client_secret_basic or client_secret_post".into());
+            }
+            (ClientType::Confidential, _) => {}
+        }
+        if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err("authorization_code needs at least one redirect URI".into());
+        }
+        // RFC 6749 §4.4: only confidential clients may use client_credentials.
+        if has(GrantType::ClientCredentials) && self.client_type == ClientType::Public {
+            return Err("client_credentials is only for confidential clients".into());
+        }
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+            return Err("refresh_token is only issued with authorization_code".into());
+        }
+        Ok(())
+    }
+}
+
+/// Redirect URIs (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1): absolute,
+/// no fragment; https, http only to a loopback host, or a private-use scheme
+/// in reverse-domain form (`com.example.app:/callback`) for native apps.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > 2000 {
+        return Err("longer than 2000 characters".into());
+    }
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err("http is only allowed for loopback hosts; use https".into()),
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!(
+            "scheme {scheme:?} is not allowed: use https, or a reverse-domain private-use scheme such as com.example.app (RFC 8252 §7.1)"
+        )),
+    }
+}
+
+/// A new client from valid settings, with its secret (shown once) when it is
+/// confidential.
+pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>) {
+    let mut client = Client {
+        id: Uuid::now_v7(),
+        client_id: Uuid::new_v4().to_string(),
+        secret_hash: None,
+        name: String::new(),
+        client_type: settings.client_type,
+        first_party: false,
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        grant_types: Vec::new(),
+        scopes: Scopes::default(),
+        audiences: Vec::new(),
+        token_endpoint_auth_method: settings.auth_method,
+        access_token_format: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let secret = apply(&mut client, settings, now);
+    (client, secret)
+}
+
+/// Applies settings to a client. A client that becomes confidential without
+/// a secret gets one (returned, to show once); one that becomes public loses
+/// its secret.
+pub fn apply(client: &mut Client, s: ClientSettings, now: i64) -> Option<Secret> {
+    client.name = s.name;
+    client.first_party = s.first_party;
+    client.redirect_uris = s.redirect_uris;
+    client.post_logout_redirect_uris = s.post_logout_redirect_uris;
+    client.grant_types = s.grant_types;
+    client.scopes = s.scopes;
+    client.audiences = s.audiences;
+    client.token_endpoint_auth_method = s.auth_method;
+    client.access_token_format = s.access_token_format;
+    client.updated_at = now;
+    client.client_type = s.client_type;
+    match s.client_type {
+        ClientType::Public => {
+            client.secret_hash = None;
+            None
+        }
+        ClientType::Confidential if client.secret_hash.is_none() => Some(rotate_secret(client)),
+        ClientType::Confidential => None,
+    }
+}
+
+/// Gives the client a new random 256-bit secret; returns it to show once.
+pub fn rotate_secret(client: &mut Client) -> Secret {
+    let (secret, hash) = tokens::random_secret();
+    client.secret_hash = Some(hash);
+    secret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1/cb",
+            "http://localhost:3000/cb",
+            "http://[::1]/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "/relative",
+            "javascript:alert(1)",
+            "myapp:/cb",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

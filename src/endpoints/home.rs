@@ -1,0 +1,49 @@
+//! The page a person sees when opening the issuer URL in a browser, and the
+//! stylesheet of monban's pages (compiled into the binary).
+
+use std::sync::Arc;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{jwks, metadata};
+use crate::app::App;
+
+pub const PATH: &str = "/";
+pub const CSS_PATH: &str = "/static/monban.css";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    static_prefix: String,
+    issuer: String,
+    metadata_url: String,
+    jwks_url: String,
+}
+
+pub async fn handler(State(app): State<Arc<App>>) -> HomePage {
+    let issuer = &app.config.issuer;
+    HomePage {
+        static_prefix: issuer.path().to_owned(),
+        issuer: issuer.as_str().to_owned(),
+        metadata_url: metadata::url(issuer),
+        jwks_url: issuer.endpoint(jwks::PATH),
+    }
+}
+
+pub async fn stylesheet() -> Response {
+    let mut response = include_str!("../../static/monban.css").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}

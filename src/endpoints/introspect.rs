@@ -1,0 +1,121 @@
+//! Token introspection, RFC 7662: tells an authenticated confidential client
+//! (a resource server or gateway) whether a token is active and what it
+//! carries. Anything not active — expired, revoked, unknown, forged,
+//! garbage — is just `{"active": false}` (§2.2).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::no_store;
+use crate::app::App;
+use crate::client_auth::{self, Credentials};
+use crate::error::OAuthError;
+use crate::form::OAuthForm;
+use crate::tokens::{self, ActiveToken, Audience, TypeHint};
+use crate::types::ClientType;
+
+pub const PATH: &str = "/introspect";
+
+/// RFC 7662 §2.2 response members.
+#[derive(Serialize, Default)]
+pub struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+}
+
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    let now = crate::unix_now();
+    let credentials = Credentials::from_request(&headers, &params)?;
+    let token = params.required("token")?;
+    let hint = TypeHint::parse(params.one("token_type_hint")?);
+    let client = client_auth::authenticate(&app.db, &credentials).await?;
+    // §2.1: the endpoint "MUST also require some form of authorization";
+    // a public client cannot authenticate, so it cannot introspect.
+    if client.client_type == ClientType::Public {
+        return Err(OAuthError::invalid_client(
+            "public clients cannot introspect tokens",
+            false,
+        ));
+    }
+    let issuer = app.config.issuer.as_str();
+    let found = tokens::find_active(&app.db, &app.keys.get(), issuer, token, hint, now).await?;
+    Ok(no_store(Json(describe(found, issuer))))
+}
+
+fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
+    let iss = Some(issuer.to_owned());
+    match token {
+        None => Introspection::default(),
+        Some(ActiveToken::Jwt(c)) => Introspection {
+            active: true,
+            scope: (!c.scope.is_empty()).then_some(c.scope),
+            client_id: Some(c.client_id),
+            token_type: Some("Bearer"),
+            exp: Some(c.exp),
+            iat: Some(c.iat),
+            nbf: Some(c.nbf),
+            sub: Some(c.sub),
+            aud: Some(c.aud),
+            iss,
+            jti: Some(c.jti),
+        },
+        Some(ActiveToken::Opaque(t)) => Introspection {
+            active: true,
+            scope: (!t.scope.is_empty()).then_some(t.scope),
+            sub: Some(
+                t.user_id
+                    .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
+            ),
+            client_id: Some(t.client_id),
+            token_type: Some("Bearer"),
+            exp: Some(t.expires_at),
+            iat: Some(t.issued_at),
+            nbf: Some(t.issued_at),
+            aud: Some(Audience::from_list(t.audiences.0)),
+            iss,
+            jti: Some(t.jti),
+        },
+        Some(ActiveToken::Refresh(t)) => Introspection {
+            active: true,
+            scope: (!t.scope.is_empty()).then_some(t.scope),
+            sub: Some(
+                t.user_id
+                    .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
+            ),
+            client_id: Some(t.client_id),
+            token_type: Some("refresh_token"),
+            exp: Some(t.expires_at),
+            iat: Some(t.issued_at),
+            iss,
+            ..Introspection::default()
+        },
+    }
+}

@@ -1,0 +1,58 @@
+//! Token revocation, RFC 7009. A client revokes tokens issued to it: opaque
+//! access tokens at once, refresh tokens with their whole grant, and JWT
+//! access tokens by `jti` (introspection then says inactive; verifiers that
+//! only check signatures cannot know, which is why JWTs are short-lived).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::no_store;
+use crate::app::App;
+use crate::client_auth::{self, Credentials};
+use crate::error::OAuthError;
+use crate::form::OAuthForm;
+use crate::store;
+use crate::tokens::{self, ActiveToken, TypeHint};
+
+pub const PATH: &str = "/revoke";
+
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    let now = crate::unix_now();
+    let credentials = Credentials::from_request(&headers, &params)?;
+    let token = params.required("token")?;
+    let hint = TypeHint::parse(params.one("token_type_hint")?);
+    let client = client_auth::authenticate(&app.db, &credentials).await?;
+    let issuer = app.config.issuer.as_str();
+    // §2.2: "invalid tokens do not cause an error response".
+    let Some(found) =
+        tokens::find_active(&app.db, &app.keys.get(), issuer, token, hint, now).await?
+    else {
+        return Ok(no_store(StatusCode::OK));
+    };
+    // §2.1: the server "verifies whether the token was issued to the client
+    // making the revocation request. If this validation fails, the request
+    // is refused".
+    if found.client_id() != client.client_id {
+        return Err(OAuthError::unauthorized_client(
+            "the token was not issued to this client",
+        ));
+    }
+    match found {
+        ActiveToken::Jwt(claims) => {
+            store::tokens::revoke_jti(&app.db, &claims.jti, &claims.client_id, claims.exp).await?;
+        }
+        ActiveToken::Opaque(t) => store::tokens::revoke_access(&app.db, &t.token_hash, now).await?,
+        // §2.1: revoking a refresh token SHOULD also invalidate the access
+        // tokens of the same grant.
+        ActiveToken::Refresh(t) => store::tokens::revoke_grant(&app.db, t.family_id, now).await?,
+    }
+    tracing::info!(client_id = %client.client_id, "token revoked");
+    Ok(no_store(StatusCode::OK))
+}

@@ -1,0 +1,41 @@
+//! Token endpoint, RFC 6749 §3.2: authenticates the client, then hands the
+//! request to its grant. Responses carry `Cache-Control: no-store` (§5.1).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::no_store;
+use crate::app::App;
+use crate::client_auth::{self, Credentials};
+use crate::error::OAuthError;
+use crate::form::OAuthForm;
+use crate::grants;
+use crate::types::GrantType;
+
+pub const PATH: &str = "/token";
+
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    let now = crate::unix_now();
+    let credentials = Credentials::from_request(&headers, &params)?;
+    let grant_type = params.required("grant_type")?;
+    let client = client_auth::authenticate(&app.db, &credentials).await?;
+    let response = match grant_type.parse::<GrantType>() {
+        Ok(GrantType::ClientCredentials) => {
+            grants::client_credentials::exchange(&app, &client, &params, now).await?
+        }
+        _ => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant type {grant_type:?} is not supported"
+            )));
+        }
+    };
+    Ok(no_store(Json(response)))
+}

@@ -1,0 +1,44 @@
+//! Client credentials grant, RFC 6749 §4.4: a confidential client gets an
+//! access token for itself.
+
+use crate::app::App;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::store::clients::Client;
+use crate::types::{ClientType, GrantType};
+
+use super::{AccessGrant, TokenResponse, issue_access_token, requested_audience, requested_scope};
+
+pub async fn exchange(
+    app: &App,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    // §4.4: "The client credentials grant type MUST only be used by
+    // confidential clients."
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use client_credentials",
+        ));
+    }
+    if !client.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use client_credentials",
+        ));
+    }
+    let scope = requested_scope(params, &client.scopes)?;
+    let audience = requested_audience(params, client, &app.config.default_audience)?;
+    // §4.4.3: "A refresh token SHOULD NOT be included."
+    issue_access_token(
+        app,
+        AccessGrant {
+            client,
+            subject: client.client_id.clone(),
+            scope: &scope,
+            audience,
+        },
+        now,
+    )
+    .await
+}

@@ -1,0 +1,29 @@
+//! monban (門番, "gatekeeper"): a standalone OAuth 2.0 / OpenID Connect
+//! authorization server. The binary is `src/main.rs`; this library holds
+//! everything, so that the black-box tests can start the real server.
+
+pub mod app;
+pub mod cli;
+pub mod client_auth;
+pub mod clients;
+pub mod config;
+pub mod crypto;
+pub mod endpoints;
+pub mod error;
+pub mod form;
+pub mod grants;
+pub mod keys;
+pub mod net;
+pub mod password;
+pub mod server;
+pub mod store;
+pub mod tokens;
+pub mod types;
+
+/// The current time in Unix seconds. Read once per request or command and
+/// passed down, so every decision in it agrees on "now".
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

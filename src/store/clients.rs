@@ -1,0 +1,168 @@
+//! Registered clients (RFC 6749 §2). Lists are stored as JSON arrays.
+
+use serde::{Serialize, Serializer};
+use sqlx::FromRow;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, on_db};
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, TokenFormat};
+
+/// A client as monban knows it. Serialises with RFC 7591 field names where
+/// one exists; the secret's hash is never serialised.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    #[serde(skip)]
+    pub id: Uuid,
+    pub client_id: String,
+    #[serde(skip)]
+    pub secret_hash: Option<Vec<u8>>,
+    #[serde(rename = "client_name")]
+    pub name: String,
+    pub client_type: ClientType,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    #[serde(rename = "scope", serialize_with = "space_separated")]
+    pub scopes: Scopes,
+    #[serde(rename = "audience")]
+    pub audiences: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    /// `None`: the server default, looked up when a token is issued.
+    pub access_token_format: Option<TokenFormat>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn space_separated<S: Serializer>(scopes: &Scopes, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(scopes)
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    client_id: String,
+    secret_hash: Option<Vec<u8>>,
+    name: String,
+    client_type: String,
+    first_party: bool,
+    redirect_uris: Json<Vec<String>>,
+    post_logout_redirect_uris: Json<Vec<String>>,
+    grant_types: Json<Vec<GrantType>>,
+    scopes: Json<Scopes>,
+    audiences: Json<Vec<String>>,
+    token_endpoint_auth_method: String,
+    access_token_format: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Client {
+    type Error = sqlx::Error;
+
+    fn try_from(row: Row) -> Result<Client, sqlx::Error> {
+        let decode = |e: String| sqlx::Error::Decode(e.into());
+        Ok(Client {
+            id: row.id,
+            client_id: row.client_id,
+            secret_hash: row.secret_hash,
+            name: row.name,
+            client_type: row.client_type.parse().map_err(decode)?,
+            first_party: row.first_party,
+            redirect_uris: row.redirect_uris.0,
+            post_logout_redirect_uris: row.post_logout_redirect_uris.0,
+            grant_types: row.grant_types.0,
+            scopes: row.scopes.0,
+            audiences: row.audiences.0,
+            token_endpoint_auth_method: row.token_endpoint_auth_method.parse().map_err(decode)?,
+            access_token_format: row
+                .access_token_format
+                .map(|f| f.parse())
+                .transpose()
+                .map_err(decode)?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+macro_rules! client_columns {
+    () => {
+        "id, client_id, secret_hash, name, client_type, first_party, redirect_uris, \
+         post_logout_redirect_uris, grant_types, scopes, audiences, token_endpoint_auth_method, \
+         access_token_format, created_at, updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO clients (",
+    client_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+
+pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(INSERT)
+        .bind(c.id).bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
+        .bind(c.client_type.as_str()).bind(c.first_party)
+        .bind(Json(&c.redirect_uris)).bind(Json(&c.post_logout_redirect_uris))
+        .bind(Json(&c.grant_types)).bind(Json(&c.scopes)).bind(Json(&c.audiences))
+        .bind(c.token_endpoint_auth_method.as_str())
+        .bind(c.access_token_format.map(TokenFormat::as_str))
+        .bind(c.created_at).bind(c.updated_at)
+        .execute(p).await.map(drop))
+}
+
+const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_type = $4, \
+     first_party = $5, redirect_uris = $6, post_logout_redirect_uris = $7, grant_types = $8, \
+     scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
+     updated_at = $13 WHERE client_id = $1";
+
+/// Writes every setting of `c` (found by `client_id`); false if it is gone.
+pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(UPDATE)
+        .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
+        .bind(c.client_type.as_str()).bind(c.first_party)
+        .bind(Json(&c.redirect_uris)).bind(Json(&c.post_logout_redirect_uris))
+        .bind(Json(&c.grant_types)).bind(Json(&c.scopes)).bind(Json(&c.audiences))
+        .bind(c.token_endpoint_auth_method.as_str())
+        .bind(c.access_token_format.map(TokenFormat::as_str))
+        .bind(c.updated_at)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const FIND: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients WHERE client_id = $1"
+);
+
+pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
+    let row: Option<Row> =
+        on_db!(db, p => sqlx::query_as(FIND).bind(client_id).fetch_optional(p).await)?;
+    row.map(Client::try_from).transpose()
+}
+
+const LIST: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients ORDER BY name, client_id"
+);
+
+pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
+    let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)?;
+    rows.into_iter().map(Client::try_from).collect()
+}
+
+const DELETE: &str = "DELETE FROM clients WHERE client_id = $1";
+
+/// Deletes a client; its opaque and refresh tokens go with it (cascade).
+pub async fn delete(db: &Db, client_id: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(DELETE).bind(client_id).execute(p).await.map(|r| r.rows_affected() == 1))
+}

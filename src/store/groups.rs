@@ -1,0 +1,80 @@
+//! Groups and memberships; a user's groups become the `groups` claim.
+
+use serde::Serialize;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{Db, on_db};
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct Group {
+    pub name: String,
+    pub members: i64,
+    pub created_at: i64,
+}
+
+const INSERT: &str = "INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3)";
+
+/// Creates a group; a duplicate name is a unique violation.
+pub async fn insert(db: &Db, name: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(INSERT).bind(Uuid::now_v7()).bind(name).bind(now)
+        .execute(p).await.map(drop))
+}
+
+const LIST: &str = "SELECT g.name, COUNT(ug.user_id) AS members, g.created_at FROM groups g \
+     LEFT JOIN user_groups ug ON ug.group_id = g.id GROUP BY g.id, g.name, g.created_at ORDER BY g.name";
+
+pub async fn list(db: &Db) -> Result<Vec<Group>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)
+}
+
+const DELETE: &str = "DELETE FROM groups WHERE name = $1";
+
+pub async fn delete(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(DELETE).bind(name).execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const ADD_MEMBER: &str = "INSERT INTO user_groups (user_id, group_id) \
+     SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
+const EXISTS: &str = "SELECT COUNT(*) FROM groups WHERE name = $1";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Membership {
+    Changed,
+    Unchanged,
+    NoSuchGroup,
+}
+
+pub async fn add_member(db: &Db, user_id: Uuid, group: &str) -> Result<Membership, sqlx::Error> {
+    let added = on_db!(db, p => sqlx::query(ADD_MEMBER).bind(user_id).bind(group)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    membership(db, added, group).await
+}
+
+const REMOVE_MEMBER: &str = "DELETE FROM user_groups WHERE user_id = $1 \
+     AND group_id = (SELECT id FROM groups WHERE name = $2)";
+
+pub async fn remove_member(db: &Db, user_id: Uuid, group: &str) -> Result<Membership, sqlx::Error> {
+    let removed = on_db!(db, p => sqlx::query(REMOVE_MEMBER).bind(user_id).bind(group)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    membership(db, removed, group).await
+}
+
+async fn membership(db: &Db, rows: u64, group: &str) -> Result<Membership, sqlx::Error> {
+    if rows > 0 {
+        return Ok(Membership::Changed);
+    }
+    let exists: i64 = on_db!(db, p => sqlx::query_scalar(EXISTS).bind(group).fetch_one(p).await)?;
+    Ok(if exists > 0 {
+        Membership::Unchanged
+    } else {
+        Membership::NoSuchGroup
+    })
+}
+
+const OF_USER: &str = "SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id \
+     WHERE ug.user_id = $1 ORDER BY g.name";
+
+pub async fn of_user(db: &Db, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(OF_USER).bind(user_id).fetch_all(p).await)
+}

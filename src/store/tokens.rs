@@ -1,0 +1,129 @@
+//! Opaque access tokens, refresh tokens and revoked JWT ids. Tokens are
+//! stored as the SHA-256 of their value, never in clear.
+
+use sqlx::FromRow;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, in_tx, on_db};
+
+/// An opaque access token (RFC 6749 §1.4), looked up on every use.
+#[derive(Debug, Clone, FromRow)]
+pub struct AccessToken {
+    pub token_hash: Vec<u8>,
+    pub jti: String,
+    pub client_id: String,
+    pub user_id: Option<Uuid>,
+    /// The grant (refresh-token family) it came from, if any.
+    pub grant_id: Option<Uuid>,
+    pub scope: String,
+    pub audiences: Json<Vec<String>>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const INSERT_ACCESS: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
+     scope, audiences, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub async fn insert_access(db: &Db, t: &AccessToken) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(INSERT_ACCESS)
+        .bind(&t.token_hash).bind(&t.jti).bind(&t.client_id).bind(t.user_id).bind(t.grant_id)
+        .bind(&t.scope).bind(&t.audiences).bind(t.issued_at).bind(t.expires_at)
+        .execute(p).await.map(drop))
+}
+
+const FIND_ACCESS: &str = "SELECT token_hash, jti, client_id, user_id, grant_id, scope, audiences, \
+     issued_at, expires_at, revoked_at FROM access_tokens WHERE token_hash = $1";
+
+pub async fn find_access(db: &Db, hash: &[u8]) -> Result<Option<AccessToken>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(FIND_ACCESS).bind(hash).fetch_optional(p).await)
+}
+
+const REVOKE_ACCESS: &str =
+    "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
+
+pub async fn revoke_access(db: &Db, hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(REVOKE_ACCESS).bind(hash).bind(now).execute(p).await.map(drop))
+}
+
+/// A refresh token; rotation chains tokens of one grant into a family.
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshToken {
+    pub token_hash: Vec<u8>,
+    pub family_id: Uuid,
+    pub parent_hash: Option<Vec<u8>>,
+    pub client_id: String,
+    pub user_id: Option<Uuid>,
+    pub scope: String,
+    pub audiences: Json<Vec<String>>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, client_id, \
+     user_id, scope, audiences, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub async fn insert_refresh(db: &Db, t: &RefreshToken) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(INSERT_REFRESH)
+        .bind(&t.token_hash).bind(t.family_id).bind(&t.parent_hash).bind(&t.client_id)
+        .bind(t.user_id).bind(&t.scope).bind(&t.audiences).bind(t.issued_at).bind(t.expires_at)
+        .execute(p).await.map(drop))
+}
+
+const FIND_REFRESH: &str = "SELECT token_hash, family_id, parent_hash, client_id, user_id, scope, \
+     audiences, issued_at, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
+
+pub async fn find_refresh(db: &Db, hash: &[u8]) -> Result<Option<RefreshToken>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(FIND_REFRESH).bind(hash).fetch_optional(p).await)
+}
+
+const REVOKE_FAMILY: &str =
+    "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+const REVOKE_GRANT_ACCESS: &str =
+    "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
+
+/// Revokes every refresh token of a grant and the opaque access tokens
+/// issued from it (RFC 7009 §2.1, RFC 9700 §4.14.2).
+pub async fn revoke_grant(db: &Db, family_id: Uuid, now: i64) -> Result<(), sqlx::Error> {
+    in_tx!(db, tx => {
+        sqlx::query(REVOKE_FAMILY).bind(family_id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(REVOKE_GRANT_ACCESS).bind(family_id).bind(now).execute(&mut *tx).await?;
+        Ok(())
+    })
+}
+
+const REVOKE_JTI: &str = "INSERT INTO revoked_jtis (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+
+/// Records a JWT access token as revoked until it would have expired.
+pub async fn revoke_jti(
+    db: &Db,
+    jti: &str,
+    client_id: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(REVOKE_JTI).bind(jti).bind(client_id).bind(expires_at)
+        .execute(p).await.map(drop))
+}
+
+const JTI_REVOKED: &str = "SELECT COUNT(*) FROM revoked_jtis WHERE jti = $1";
+
+pub async fn is_jti_revoked(db: &Db, jti: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(JTI_REVOKED).bind(jti).fetch_one(p).await)?;
+    Ok(n > 0)
+}
+
+const PURGE_ACCESS: &str = "DELETE FROM access_tokens WHERE expires_at <= $1";
+const PURGE_REFRESH: &str = "DELETE FROM refresh_tokens WHERE expires_at <= $1";
+const PURGE_JTIS: &str = "DELETE FROM revoked_jtis WHERE expires_at <= $1";
+
+/// Deletes rows of tokens that expired before `before`; returns how many.
+pub async fn purge_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    let mut purged = 0;
+    for sql in [PURGE_ACCESS, PURGE_REFRESH, PURGE_JTIS] {
+        purged += on_db!(db, p => sqlx::query(sql).bind(before).execute(p).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(purged)
+}

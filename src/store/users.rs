@@ -1,0 +1,114 @@
+//! Users: people who log in. Usernames and emails are stored lower-case and
+//! compared with `=`.
+
+use serde::Serialize;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{Db, on_db};
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub disabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+}
+
+/// The columns of `User`, for `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, email_verified, name, disabled, failed_logins, locked_until, created_at, updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO users (id, username, email, email_verified, name, password_hash, disabled, failed_logins, created_at, updated_at) \
+     VALUES ($1, $2, $3, FALSE, $4, $5, FALSE, 0, $6, $6) RETURNING ",
+    user_columns!()
+);
+
+pub async fn insert(db: &Db, user: &NewUser<'_>, now: i64) -> Result<User, sqlx::Error> {
+    let id = Uuid::now_v7();
+    on_db!(db, p => sqlx::query_as(INSERT)
+        .bind(id).bind(user.username).bind(user.email).bind(user.name)
+        .bind(user.password_hash).bind(now)
+        .fetch_one(p).await)
+}
+
+const FIND_BY_USERNAME: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE username = $1"
+);
+const FIND_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+
+/// Finds a user by username, or by id when `name_or_id` is a UUID.
+pub async fn find(db: &Db, name_or_id: &str) -> Result<Option<User>, sqlx::Error> {
+    if let Ok(id) = Uuid::parse_str(name_or_id) {
+        let found = on_db!(db, p => sqlx::query_as(FIND_BY_ID).bind(id).fetch_optional(p).await)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    let username = name_or_id.to_lowercase();
+    on_db!(db, p => sqlx::query_as(FIND_BY_USERNAME).bind(&username).fetch_optional(p).await)
+}
+
+const LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");
+
+pub async fn list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)
+}
+
+const COUNT: &str = "SELECT COUNT(*) FROM users";
+
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(COUNT).fetch_one(p).await)
+}
+
+const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1";
+
+pub async fn set_password(db: &Db, id: Uuid, hash: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(SET_PASSWORD).bind(id).bind(hash).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1";
+
+pub async fn set_disabled(
+    db: &Db,
+    id: Uuid,
+    disabled: bool,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(SET_DISABLED).bind(id).bind(disabled).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const UNLOCK: &str =
+    "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $1";
+
+pub async fn unlock(db: &Db, id: Uuid, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(UNLOCK).bind(id).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const DELETE: &str = "DELETE FROM users WHERE id = $1";
+
+pub async fn delete(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(DELETE).bind(id).execute(p).await.map(|r| r.rows_affected() == 1))
+}

@@ -1,0 +1,226 @@
+//! Token material: random opaque values and their hashes, JWT access-token
+//! claims (RFC 9068) and their verification, and the lookup that tells
+//! whether a presented token is active (shared by introspection and
+//! revocation).
+
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeySet;
+use crate::store::{self, Db, tokens::AccessToken, tokens::RefreshToken};
+use crate::types::Secret;
+
+/// SHA-256, the form in which opaque tokens and client secrets are stored.
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA256, data).as_ref().to_vec()
+}
+
+/// A fresh 256-bit random value, base64url-encoded (43 characters), and its
+/// SHA-256.
+pub fn random_secret() -> (Secret, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let value = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = sha256(value.as_bytes());
+    (Secret::new(value), hash)
+}
+
+/// A unique token identifier (`jti`, RFC 7519 §4.1.7).
+pub fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// `aud` (RFC 7519 §4.1.3): a single string when there is one audience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_list(mut list: Vec<String>) -> Audience {
+        match list.len() {
+            1 => Audience::One(list.pop().unwrap_or_default()),
+            _ => Audience::Many(list),
+        }
+    }
+}
+
+/// RFC 9068 §2.2 claims of a JWT access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// RFC 9068 §2.1: access tokens are typed `at+jwt`.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Verifies a JWT access token monban signed: a published key by `kid`, the
+/// key's own algorithm (never the header's choice), `typ` `at+jwt`
+/// (RFC 9068 §4), our issuer, and `nbf <= now < exp`.
+pub fn verify_access_jwt(
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: i64,
+) -> Option<AccessClaims> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let typ = header.typ.as_deref()?;
+    if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+        && !typ.eq_ignore_ascii_case("application/at+jwt")
+    {
+        return None;
+    }
+    let key = keys.by_kid(header.kid.as_deref()?)?;
+    if header.alg != key.alg.jwt_algorithm() {
+        return None;
+    }
+    let mut validation = jsonwebtoken::Validation::new(key.alg.jwt_algorithm());
+    // Time is checked below against the caller's `now`; any audience is
+    // acceptable to introspection.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.set_issuer(&[issuer]);
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+        .ok()?
+        .claims;
+    (claims.nbf <= now && now < claims.exp).then_some(claims)
+}
+
+/// A presented token found active.
+#[derive(Debug)]
+pub enum ActiveToken {
+    Jwt(AccessClaims),
+    Opaque(AccessToken),
+    Refresh(RefreshToken),
+}
+
+impl ActiveToken {
+    pub fn client_id(&self) -> &str {
+        match self {
+            ActiveToken::Jwt(c) => &c.client_id,
+            ActiveToken::Opaque(t) => &t.client_id,
+            ActiveToken::Refresh(t) => &t.client_id,
+        }
+    }
+}
+
+/// Which kind of token the caller believes it holds (RFC 7662 §2.1,
+/// RFC 7009 §2.1); only changes the order of the lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeHint {
+    AccessToken,
+    RefreshToken,
+}
+
+impl TypeHint {
+    /// Unknown hints are ignored (RFC 7662 §2.1: the server "MUST extend its
+    /// search across all of its supported token types").
+    pub fn parse(raw: Option<&str>) -> Option<TypeHint> {
+        match raw? {
+            "access_token" => Some(TypeHint::AccessToken),
+            "refresh_token" => Some(TypeHint::RefreshToken),
+            _ => None,
+        }
+    }
+}
+
+/// Finds the token if it is one of ours and still active: not expired,
+/// revoked, rotated, forged, or belonging to a deleted client or a disabled
+/// user. Anything else, including garbage, is `None`.
+pub async fn find_active(
+    db: &Db,
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    hint: Option<TypeHint>,
+    now: i64,
+) -> Result<Option<ActiveToken>, sqlx::Error> {
+    if token.bytes().filter(|&b| b == b'.').count() == 2 {
+        let Some(claims) = verify_access_jwt(keys, issuer, token, now) else {
+            return Ok(None);
+        };
+        if store::tokens::is_jti_revoked(db, &claims.jti).await?
+            || store::clients::find(db, &claims.client_id).await?.is_none()
+        {
+            return Ok(None);
+        }
+        return Ok(Some(ActiveToken::Jwt(claims)));
+    }
+    let hash = sha256(token.as_bytes());
+    let found = if hint == Some(TypeHint::RefreshToken) {
+        match find_refresh(db, &hash, now).await? {
+            Some(t) => Some(t),
+            None => find_opaque(db, &hash, now).await?,
+        }
+    } else {
+        match find_opaque(db, &hash, now).await? {
+            Some(t) => Some(t),
+            None => find_refresh(db, &hash, now).await?,
+        }
+    };
+    let user_id = match &found {
+        Some(ActiveToken::Opaque(t)) => t.user_id,
+        Some(ActiveToken::Refresh(t)) => t.user_id,
+        _ => None,
+    };
+    if let Some(user_id) = user_id {
+        let user = store::users::find(db, &user_id.to_string()).await?;
+        if user.is_none_or(|u| u.disabled) {
+            return Ok(None);
+        }
+    }
+    Ok(found)
+}
+
+async fn find_opaque(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToken>, sqlx::Error> {
+    let token = store::tokens::find_access(db, hash).await?;
+    Ok(token
+        .filter(|t| t.revoked_at.is_none() && now < t.expires_at)
+        .map(ActiveToken::Opaque))
+}
+
+async fn find_refresh(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToken>, sqlx::Error> {
+    let token = store::tokens::find_refresh(db, hash).await?;
+    Ok(token
+        .filter(|t| t.revoked_at.is_none() && t.rotated_at.is_none() && now < t.expires_at)
+        .map(ActiveToken::Refresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_secrets_are_256_bit_and_hashed() {
+        let (a, ha) = random_secret();
+        let (b, _) = random_secret();
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a, b);
+        assert_eq!(ha, sha256(a.expose().as_bytes()));
+        assert_eq!(ha.len(), 32);
+    }
+
+    #[test]
+    fn audience_is_a_string_when_single() {
+        let one = serde_json::to_value(Audience::from_list(vec!["a".into()])).unwrap();
+        assert_eq!(one, serde_json::json!("a"));
+        let many = serde_json::to_value(Audience::from_list(vec!["a".into(), "b".into()])).unwrap();
+        assert_eq!(many, serde_json::json!(["a", "b"]));
+    }
+}
