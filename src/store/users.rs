@@ -112,3 +112,12 @@ const DELETE: &str = "DELETE FROM users WHERE id = $1";
 pub async fn delete(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(DELETE).bind(id).execute(p).await.map(|r| r.rows_affected() == 1))
 }
+
+const PASSWORD_HASH: &str = "SELECT password_hash FROM users WHERE id = $1";
+
+/// The user's argon2id PHC string, for verifying a password.
+pub async fn password_hash(db: &Db, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    let hash: Option<Option<String>> =
+        on_db!(db, p => sqlx::query_scalar(PASSWORD_HASH).bind(id).fetch_optional(p).await)?;
+    Ok(hash.flatten())
+}

@@ -1,0 +1,646 @@
+//! The `monban` binary as an operator runs it: every command with `--json`
+//! parsed, exit statuses, one-line errors, and nothing half-written.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use monban::password::Passwords;
+use monban::store::users;
+use monban::types::Secret;
+use serde_json::{Value, json};
+
+use crate::db_test;
+use crate::helpers::{Backend, TestApp, TestClient, TestDatabase, run_cli};
+
+db_test!(user_lifecycle, async |app: TestApp| {
+    let created = app
+        .cli(&[
+            "user",
+            "create",
+            "--username",
+            "Alice",
+            "--email",
+            "Alice@Example.com",
+            "--name",
+            "Alice Liddell",
+            "--json",
+        ])
+        .ok_json();
+    let keys: Vec<&str> = created
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["id", "password", "username"]);
+    assert_eq!(created["username"], "alice");
+    let password = created["password"].as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 24);
+    let id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let hash = users::password_hash(&app.db, id).await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(
+        Passwords::new(1)
+            .verify(&Secret::new(password), hash)
+            .await
+            .unwrap()
+    );
+
+    let bob = app
+        .cli_with_stdin(
+            &[
+                "user",
+                "create",
+                "--username",
+                "bob",
+                "--password-stdin",
+                "--json",
+            ],
+            Some("correct horse battery staple\n"),
+        )
+        .ok_json();
+    assert!(bob.get("password").is_none());
+    let bob_id: uuid::Uuid = bob["id"].as_str().unwrap().parse().unwrap();
+    let hash = users::password_hash(&app.db, bob_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        Passwords::new(1)
+            .verify(&Secret::new("correct horse battery staple".into()), hash)
+            .await
+            .unwrap()
+    );
+
+    let duplicate = app.cli(&["user", "create", "--username", "alice", "--json"]);
+    assert_eq!(duplicate.code, 1);
+    assert!(duplicate.error().contains("alice"));
+    let short = app.cli_with_stdin(
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("short\n"),
+    );
+    assert_eq!(short.code, 2);
+    assert!(short.error().contains("at least 12"));
+    let bad = app.cli(&["user", "create", "--username", "has space", "--json"]);
+    assert_eq!(bad.code, 2);
+    assert_eq!(
+        app.count("users").await,
+        2,
+        "refused commands wrote nothing"
+    );
+
+    let shown = app.cli(&["user", "show", "alice", "--json"]).ok_json();
+    assert_eq!(shown["email"], "alice@example.com");
+    assert_eq!(shown["name"], "Alice Liddell");
+    assert_eq!(shown["groups"], json!([]));
+    assert_eq!(shown["disabled"], false);
+
+    app.cli(&["group", "create", "staff", "--json"]).ok_json();
+    assert_eq!(app.cli(&["group", "create", "staff", "--json"]).code, 1);
+    let added = app
+        .cli(&["user", "group", "add", "alice", "staff", "--json"])
+        .ok_json();
+    assert_eq!(added["changed"], true);
+    let again = app
+        .cli(&["user", "group", "add", "alice", "staff", "--json"])
+        .ok_json();
+    assert_eq!(again["changed"], false);
+    assert_eq!(
+        app.cli(&["user", "group", "add", "alice", "nosuch", "--json"])
+            .code,
+        1
+    );
+    assert_eq!(
+        app.cli(&["user", "show", "alice", "--json"]).ok_json()["groups"],
+        json!(["staff"])
+    );
+    let groups = app.cli(&["group", "list", "--json"]).ok_json();
+    assert_eq!(
+        groups,
+        json!([{"name": "staff", "members": 1, "created_at": groups[0]["created_at"]}])
+    );
+    app.cli(&["user", "group", "remove", "alice", "staff", "--json"])
+        .ok_json();
+    assert_eq!(
+        app.cli(&["user", "show", "alice", "--json"]).ok_json()["groups"],
+        json!([])
+    );
+
+    app.cli(&["user", "disable", "alice", "--json"]).ok_json();
+    assert_eq!(
+        app.cli(&["user", "show", "alice", "--json"]).ok_json()["disabled"],
+        true
+    );
+    app.cli(&["user", "enable", "alice", "--json"]).ok_json();
+    assert_eq!(
+        app.cli(&["user", "show", "alice", "--json"]).ok_json()["disabled"],
+        false
+    );
+    app.cli(&["user", "unlock", "alice", "--json"]).ok_json();
+
+    app.cli_with_stdin(
+        &[
+            "user",
+            "set-password",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("a brand new passphrase\n"),
+    )
+    .ok_json();
+    let hash = users::password_hash(&app.db, id).await.unwrap().unwrap();
+    assert!(
+        Passwords::new(1)
+            .verify(&Secret::new("a brand new passphrase".into()), hash)
+            .await
+            .unwrap()
+    );
+
+    let list = app.cli(&["user", "list", "--json"]).ok_json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let text = app.cli(&["user", "list"]);
+    assert!(text.stdout.starts_with("username"), "{}", text.stdout);
+
+    app.cli(&["user", "delete", "alice", "--json"]).ok_json();
+    let gone = app.cli(&["user", "show", "alice", "--json"]);
+    assert_eq!(gone.code, 1);
+    assert!(gone.error().contains("alice"));
+    app.cli(&["group", "delete", "staff", "--json"]).ok_json();
+    assert_eq!(app.cli(&["group", "delete", "staff", "--json"]).code, 1);
+});
+
+db_test!(
+    client_lifecycle_against_the_running_server,
+    async |app: TestApp| {
+        let created = app
+            .cli(&[
+                "client",
+                "create",
+                "--name",
+                "Orders",
+                "--scope",
+                "orders:read orders:write",
+                "--audience",
+                "https://orders.example.com",
+                "--json",
+            ])
+            .ok_json();
+        assert_eq!(created["client_name"], "Orders");
+        assert_eq!(created["client_type"], "confidential");
+        assert_eq!(created["grant_types"], json!(["client_credentials"]));
+        assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(created["scope"], "orders:read orders:write");
+        assert_eq!(created["audience"], json!(["https://orders.example.com"]));
+        assert_eq!(
+            created["access_token_format"],
+            Value::Null,
+            "server default, not copied"
+        );
+        let client = TestClient {
+            id: created["client_id"].as_str().unwrap().to_owned(),
+            secret: created["client_secret"].as_str().unwrap().to_owned(),
+        };
+        assert_eq!(client.secret.len(), 43);
+        let token = app.access_token(&client, &[]).await;
+        let claims = crate::token::verify_with_jwks(
+            &app,
+            token["access_token"].as_str().unwrap(),
+            "https://orders.example.com",
+        )
+        .await;
+        assert_eq!(claims["scope"], "orders:read orders:write");
+
+        let shown = app.cli(&["client", "show", &client.id, "--json"]).ok_json();
+        assert!(
+            shown.get("client_secret").is_none(),
+            "the secret is shown once"
+        );
+        assert_eq!(shown["client_id"], client.id.as_str());
+
+        let updated = app
+            .cli(&[
+                "client",
+                "update",
+                &client.id,
+                "--scope",
+                "orders:read",
+                "--token-format",
+                "opaque",
+                "--json",
+            ])
+            .ok_json();
+        assert_eq!(updated["scope"], "orders:read");
+        assert_eq!(updated["access_token_format"], "opaque");
+        assert!(updated.get("client_secret").is_none());
+        let token = app.access_token(&client, &[]).await;
+        assert!(!token["access_token"].as_str().unwrap().contains('.'));
+        assert_eq!(token["scope"], "orders:read");
+        let reset = app
+            .cli(&[
+                "client",
+                "update",
+                &client.id,
+                "--token-format",
+                "default",
+                "--json",
+            ])
+            .ok_json();
+        assert_eq!(reset["access_token_format"], Value::Null);
+
+        let rotated = app
+            .cli(&["client", "rotate-secret", &client.id, "--json"])
+            .ok_json();
+        let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+        assert_ne!(new_secret, client.secret);
+        assert_eq!(app.token(&client, &[]).await.status(), 401, "old secret");
+        let client = TestClient {
+            id: client.id,
+            secret: new_secret,
+        };
+        assert_eq!(app.token(&client, &[]).await.status(), 200);
+
+        let list = app.cli(&["client", "list", "--json"]).ok_json();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        app.cli(&["client", "delete", &client.id, "--json"])
+            .ok_json();
+        assert_eq!(app.token(&client, &[]).await.status(), 401);
+        assert_eq!(app.cli(&["client", "show", &client.id, "--json"]).code, 1);
+    }
+);
+
+db_test!(public_clients_get_no_secret, async |app: TestApp| {
+    let created = app
+        .cli(&[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://spa.example.com/cb",
+            "--json",
+        ])
+        .ok_json();
+    assert!(created.get("client_secret").is_none());
+    assert_eq!(created["client_type"], "public");
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        created["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        created["redirect_uris"],
+        json!(["https://spa.example.com/cb"])
+    );
+    let id = created["client_id"].as_str().unwrap();
+    assert_eq!(app.cli(&["client", "rotate-secret", id, "--json"]).code, 1);
+    // Becoming confidential makes a secret, shown once.
+    let made = app
+        .cli(&["client", "update", id, "--confidential", "--json"])
+        .ok_json();
+    assert_eq!(made["client_secret"].as_str().unwrap().len(), 43);
+    assert_eq!(made["token_endpoint_auth_method"], "client_secret_basic");
+});
+
+db_test!(
+    invalid_client_settings_are_refused_and_write_nothing,
+    async |app: TestApp| {
+        for args in [
+            vec!["client", "create", "--scope", "x"],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--public",
+                "--grant-type",
+                "client_credentials",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "http://evil.example.com/cb",
+            ],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://a.example/cb#frag",
+            ],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant-type",
+                "authorization_code",
+            ],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant-type",
+                "password",
+            ],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--auth-method",
+                "private_key_jwt",
+            ],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--public",
+                "--auth-method",
+                "client_secret_basic",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ],
+            vec!["client", "create", "--name", "x", "--scope", "bad\"scope"],
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--token-format",
+                "paseto",
+            ],
+            vec!["client", "create", "--name", "x", "--public"],
+        ] {
+            let mut with_json = args.clone();
+            with_json.push("--json");
+            let run = app.cli(&with_json);
+            assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+            assert!(!run.error().is_empty(), "{args:?}");
+            assert_eq!(run.stderr.trim().lines().count(), 1, "{args:?}: one line");
+        }
+        assert_eq!(app.count("clients").await, 0);
+        assert_eq!(
+            app.cli(&[
+                "client",
+                "update",
+                "no-such-client",
+                "--name",
+                "y",
+                "--json"
+            ])
+            .code,
+            1
+        );
+    }
+);
+
+db_test!(migrate_and_usage_errors, async |app: TestApp| {
+    let migrated = app.cli(&["migrate", "--json"]).ok_json();
+    assert_eq!(migrated["migrated"], true);
+    let unknown = app.cli(&["frobnicate", "--json"]);
+    assert_eq!(unknown.code, 2);
+    assert!(!unknown.error().is_empty());
+    let missing = app.cli(&["user"]);
+    assert_eq!(missing.code, 2);
+    let help = app.cli(&["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("client"));
+});
+
+db_test!(healthcheck_reports_readiness, async |app: TestApp| {
+    let url = app.root_url("/readyz");
+    let ok = app.cli(&["healthcheck", "--url", &url, "--json"]);
+    assert_eq!(ok.ok_json()["ready"], true);
+    let closed = free_port();
+    let down = app.cli(&[
+        "healthcheck",
+        "--url",
+        &format!("http://127.0.0.1:{closed}/readyz"),
+        "--json",
+    ]);
+    assert_eq!(down.code, 1);
+});
+
+#[test]
+fn bad_configuration_stops_with_one_line_and_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("m.db").display());
+    for (name, value) in [
+        ("MONBAN_ISSUER", "https://id.example.com/?tenant=1"),
+        ("MONBAN_ISSUER", "https://id.example.com/#x"),
+        ("MONBAN_ISSUER", "not a url"),
+        ("MONBAN_SIGNING_ALG", "HS256"),
+        ("MONBAN_LISTEN", "everywhere"),
+        ("MONBAN_ACCESS_TOKEN_TTL", "soon"),
+        (
+            "MONBAN_DATABASE_URL",
+            "postgres://monban@127.0.0.1:1/monban",
+        ),
+        ("MONBAN_DATABASE_URL", "mysql://localhost/monban"),
+    ] {
+        let db = if name == "MONBAN_DATABASE_URL" {
+            value
+        } else {
+            sqlite.as_str()
+        };
+        let env = [("MONBAN_DATABASE_URL", db), (name, value)];
+        let run = run_cli(&["serve"], &env, None);
+        assert_eq!(run.code, 2, "{name}={value}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.trim().lines().collect();
+        assert_eq!(lines.len(), 1, "{name}={value}: {}", run.stderr);
+        assert!(lines[0].contains(name), "{name}={value}: {}", lines[0]);
+        assert!(!run.stderr.contains("panicked"));
+        let json = run_cli(&["serve", "--json"], &env, None);
+        assert_eq!(json.code, 2);
+        assert!(json.error().contains(name));
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `monban serve` as a child process, stopped with SIGTERM on drop.
+struct Served {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Served {
+    fn start(database_url: &str, extra: &[(&str, &str)]) -> (Served, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_monban"));
+        cmd.arg("serve").current_dir(dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("MONBAN_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("MONBAN_DATABASE_URL", database_url)
+            .env("MONBAN_LISTEN", &listen)
+            .env("MONBAN_ISSUER", format!("http://127.0.0.1:{port}"))
+            .envs(extra.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        (
+            Served {
+                child: Some(cmd.spawn().unwrap()),
+                port,
+            },
+            dir,
+        )
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    fn stop(mut self) -> (i32, String, String) {
+        let child = self.child.take().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn first_start(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        eprintln!("skipped: set TEST_POSTGRES_URL to run on PostgreSQL");
+        return;
+    };
+    let (served, _dir) = Served::start(&db.url, &[]);
+    served.wait_ready().await;
+    let port = served.port;
+    let health = run_cli(
+        &["healthcheck", "--json"],
+        &[("MONBAN_LISTEN", &format!("127.0.0.1:{port}"))],
+        None,
+    );
+    assert_eq!(health.ok_json()["ready"], true);
+    let jwks: Value = reqwest::get(format!("http://127.0.0.1:{port}/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "active and next created"
+    );
+    let (code, stdout, stderr) = served.stop();
+    assert_eq!(code, 0, "graceful shutdown: {stderr}");
+    assert!(
+        stdout.contains("created the first user \"admin\""),
+        "{stdout}"
+    );
+    let password = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 24 && !l.contains(' '))
+        .unwrap_or_else(|| panic!("no password in {stdout}"));
+    assert!(!stderr.contains(password), "the password is not logged");
+
+    // The admin can be used, and a second start creates nothing new.
+    let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
+    let admin = run_cli(&["user", "show", "admin", "--json"], &env, None).ok_json();
+    assert_eq!(admin["groups"], json!(["admin"]));
+    let (served, _dir) = Served::start(&db.url, &[]);
+    served.wait_ready().await;
+    let (code, stdout, _) = served.stop();
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("created the first user"));
+}
+
+#[tokio::test]
+async fn first_start_creates_keys_and_admin_sqlite() {
+    first_start(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn first_start_creates_keys_and_admin_postgres() {
+    first_start(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn first_start_takes_the_admin_password_from_the_environment() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let (served, _dir) = Served::start(
+        &db.url,
+        &[("MONBAN_ADMIN_PASSWORD", "a long admin passphrase")],
+    );
+    served.wait_ready().await;
+    let (_, stdout, _) = served.stop();
+    assert!(stdout.contains("MONBAN_ADMIN_PASSWORD"));
+    assert!(!stdout.contains("a long admin passphrase"));
+    let db_handle = monban::store::Db::connect(&db.url).await.unwrap();
+    let admin = users::find(&db_handle, "admin").await.unwrap().unwrap();
+    let hash = users::password_hash(&db_handle, admin.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        Passwords::new(1)
+            .verify(&Secret::new("a long admin passphrase".into()), hash)
+            .await
+            .unwrap()
+    );
+}

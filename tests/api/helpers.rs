@@ -1,0 +1,460 @@
+//! Test harness: spawns the real server on 127.0.0.1:0 over a fresh SQLite
+//! file or a fresh PostgreSQL database (when `TEST_POSTGRES_URL` is set) and
+//! talks to it over HTTP. Every `db_test!` runs once per backend.
+
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use monban::app::App;
+use monban::clients::{self, ClientSettings};
+use monban::config::{Config, Sources};
+use monban::store::{self, Db, keys::KeyRow};
+use monban::types::{AuthMethod, ClientType, GrantType, KeyState, Scopes, SigningAlg, TokenFormat};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body against a fresh server on SQLite and on PostgreSQL:
+/// `db_test!(name, async |app: TestApp| { … });` or with extra settings
+/// `db_test!(name, [("MONBAN_X", "v")], async |app: TestApp| { … });`.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, $body:expr) => {
+        $crate::db_test!($name, [], $body);
+    };
+    ($name:ident, [$(($k:expr, $v:expr)),* $(,)?], $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn(
+                    $crate::helpers::Backend::Sqlite,
+                    &[$(($k, $v)),*],
+                ).await.expect("sqlite always runs");
+                ($body)(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::spawn(
+                    $crate::helpers::Backend::Postgres,
+                    &[$(($k, $v)),*],
+                ).await else {
+                    eprintln!("skipped: set TEST_POSTGRES_URL to run on PostgreSQL");
+                    return;
+                };
+                ($body)(app).await;
+            }
+        }
+    };
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// The issuer, e.g. `http://127.0.0.1:41234` (plus a path if configured).
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub db: Db,
+    pub app: Arc<App>,
+    /// The settings the server runs with; CLI runs get the same.
+    pub settings: Vec<(String, String)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    /// `settings` are `MONBAN_*` pairs; `MONBAN_ISSUER` may be given as a
+    /// path (e.g. "/auth") to put under the ephemeral origin.
+    pub async fn spawn(backend: Backend, settings: &[(&str, &str)]) -> Option<TestApp> {
+        let database = TestDatabase::create(backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let issuer_path = settings
+            .iter()
+            .find(|(k, _)| *k == "MONBAN_ISSUER")
+            .map_or("", |(_, v)| *v);
+        let issuer = format!("http://{addr}{issuer_path}");
+        let mut pairs: Vec<(&str, &str)> = settings
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "MONBAN_ISSUER")
+            .collect();
+        pairs.push(("MONBAN_ISSUER", &issuer));
+        pairs.push(("MONBAN_DATABASE_URL", &database.url));
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config = Config::from_sources(Sources::from_pairs(pairs)).unwrap();
+
+        monban::crypto::install();
+        let db = monban::server::connect(&config).await.unwrap();
+        // Keys made once per test process: generating RSA keys per test
+        // would dominate the run time. The server takes them as it would
+        // take keys another instance created.
+        let algs = monban::keys::required_algs(config.signing_alg);
+        for alg in algs {
+            assert!(
+                store::keys::insert_all(&db, &fixture_keys(alg))
+                    .await
+                    .unwrap()
+            );
+        }
+        let (app, _) = monban::server::prepare(config, db.clone()).await.unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(monban::server::serve(Arc::clone(&app), listener, async {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Some(TestApp {
+            addr,
+            issuer,
+            http,
+            db,
+            app,
+            settings: owned,
+            shutdown: Some(tx),
+            _database: database,
+        })
+    }
+
+    /// The absolute URL of an endpoint path (below the issuer).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// An URL at the origin, outside the issuer path.
+    pub fn root_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// POSTs a form without client authentication headers.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a form with `Authorization: Basic` for the client.
+    pub async fn post_basic(
+        &self,
+        path: &str,
+        client: &TestClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client_credentials token response for the client (any status).
+    pub async fn token(&self, client: &TestClient, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        self.post_basic("/token", client, &form).await
+    }
+
+    /// A successful client_credentials token response body.
+    pub async fn access_token(&self, client: &TestClient, extra: &[(&str, &str)]) -> Value {
+        let r = self.token(client, extra).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn introspect(&self, caller: &TestClient, token: &str) -> Value {
+        let r = self
+            .post_basic("/introspect", caller, &[("token", token)])
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Registers a confidential service client (client_credentials,
+    /// client_secret_basic) with these scopes.
+    pub async fn service_client(&self, scopes: &str) -> TestClient {
+        self.register(ClientSettings {
+            scopes: Scopes::parse(scopes).unwrap(),
+            ..service_settings()
+        })
+        .await
+    }
+
+    /// Registers a client with the given settings, as the CLI would.
+    pub async fn register(&self, settings: ClientSettings) -> TestClient {
+        settings.validate().unwrap();
+        let (client, secret) = clients::new_client(settings, monban::unix_now());
+        store::clients::insert(&self.db, &client).await.unwrap();
+        TestClient {
+            id: client.client_id,
+            secret: secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// Rows in a table, to show that a refused request changed nothing.
+    pub async fn count(&self, table: &'static str) -> i64 {
+        let sql = match table {
+            "access_tokens" => "SELECT COUNT(*) FROM access_tokens",
+            "clients" => "SELECT COUNT(*) FROM clients",
+            "revoked_jtis" => "SELECT COUNT(*) FROM revoked_jtis",
+            "users" => "SELECT COUNT(*) FROM users",
+            "signing_keys" => "SELECT COUNT(*) FROM signing_keys",
+            other => panic!("no count for {other}"),
+        };
+        match &self.db {
+            Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+            Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        }
+    }
+
+    /// Runs the real `monban` binary against this test's database, in an
+    /// empty directory (no stray .env or monban.toml).
+    pub fn cli(&self, args: &[&str]) -> CliRun {
+        self.cli_with_stdin(args, None)
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> CliRun {
+        let env: Vec<(&str, &str)> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        run_cli(args, &env, stdin)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Settings of a typical confidential service client.
+pub fn service_settings() -> ClientSettings {
+    ClientSettings {
+        name: "Test service".into(),
+        client_type: ClientType::Confidential,
+        first_party: false,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: Scopes::default(),
+        audiences: vec![],
+        auth_method: AuthMethod::ClientSecretBasic,
+        access_token_format: None::<TokenFormat>,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+pub fn encode_form(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// One RSA/EC/Ed25519 active + next pair per algorithm per test process.
+fn fixture_keys(alg: SigningAlg) -> Vec<KeyRow> {
+    static RS256: OnceLock<Vec<KeyRow>> = OnceLock::new();
+    static ES256: OnceLock<Vec<KeyRow>> = OnceLock::new();
+    static EDDSA: OnceLock<Vec<KeyRow>> = OnceLock::new();
+    let cell = match alg {
+        SigningAlg::RS256 => &RS256,
+        SigningAlg::ES256 => &ES256,
+        SigningAlg::EdDSA => &EDDSA,
+    };
+    cell.get_or_init(|| {
+        // Created "long ago", so that rotation is not refused in tests that
+        // are not about the JWKS max-age.
+        let then = monban::unix_now() - 30 * 86_400;
+        vec![
+            monban::keys::generate(alg, KeyState::Active, then).unwrap(),
+            monban::keys::generate(alg, KeyState::Next, then).unwrap(),
+        ]
+    })
+    .clone()
+}
+
+/// A database for one test, removed when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("monban.db").display());
+                Some(TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TEST_POSTGRES_URL").ok()?;
+                let name = format!("monban_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                admin.close().await;
+                let mut url = url::Url::parse(&admin_url).unwrap();
+                url.set_path(&name);
+                Some(TestDatabase {
+                    url: url.to_string(),
+                    _dir: None,
+                    postgres: Some((admin_url, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: do the async work on a thread
+        // of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The outcome of a CLI run.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn ok_json(&self) -> Value {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.json()
+    }
+
+    /// The `{"error": …}` line a failed `--json` command writes to stderr.
+    pub fn error(&self) -> String {
+        let v: Value = serde_json::from_str(self.stderr.trim())
+            .unwrap_or_else(|e| panic!("stderr is not one JSON line ({e}): {}", self.stderr));
+        v["error"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Runs the `monban` binary with exactly these `MONBAN_*` settings, in an
+/// empty temporary directory.
+pub fn run_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CliRun {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_monban"));
+    cmd.args(args).current_dir(dir.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MONBAN_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    CliRun {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}

@@ -1,0 +1,265 @@
+//! Introspection (RFC 7662): active tokens are described; everything else —
+//! expired, revoked, unknown, garbage, forged — is `{"active": false}`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use monban::clients::ClientSettings;
+use monban::keys::KeySet;
+use monban::store;
+use monban::store::tokens::RefreshToken;
+use monban::tokens::{AccessClaims, Audience, random_secret};
+use monban::types::{AuthMethod, ClientType, GrantType, KeyState, SigningAlg, TokenFormat};
+use serde_json::{Value, json};
+use sqlx::types::Json;
+
+use crate::db_test;
+use crate::helpers::{TestApp, TestClient, service_settings};
+
+fn claims(app: &TestApp, client: &TestClient, now: i64) -> AccessClaims {
+    AccessClaims {
+        iss: app.issuer.clone(),
+        sub: client.id.clone(),
+        aud: Audience::One(app.issuer.clone()),
+        exp: now + 300,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.id.clone(),
+        scope: String::new(),
+    }
+}
+
+fn sign(app: &TestApp, typ: &str, claims: &AccessClaims) -> String {
+    app.app
+        .keys
+        .get()
+        .sign(SigningAlg::RS256, typ, claims)
+        .unwrap()
+}
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+db_test!(a_gateway_introspects_any_token, async |app: TestApp| {
+    let service = app.service_client("orders:read").await;
+    let gateway = app.service_client("").await;
+    let token = app.access_token(&service, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post_basic("/introspect", &gateway, &[("token", &token)])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["active"], true);
+    assert_eq!(info["client_id"], service.id.as_str());
+    assert_eq!(info["sub"], service.id.as_str());
+    assert_eq!(info["scope"], "orders:read");
+    assert_eq!(info["iss"], app.issuer.as_str());
+    assert_eq!(info["aud"], app.issuer.as_str());
+    assert_eq!(info["token_type"], "Bearer");
+    assert!(info["exp"].as_i64().unwrap() > info["iat"].as_i64().unwrap());
+    assert!(info["jti"].is_string());
+    // The hint only orders the lookups; a wrong one still finds the token.
+    let r = app
+        .post_basic(
+            "/introspect",
+            &gateway,
+            &[("token", &token), ("token_type_hint", "refresh_token")],
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
+});
+
+db_test!(
+    forged_expired_and_garbage_tokens_are_inactive,
+    async |app: TestApp| {
+        let client = app.service_client("").await;
+        let now = monban::unix_now();
+        let keys = app.app.keys.get();
+        let active = keys.active(SigningAlg::RS256).unwrap();
+        let kid = active.kid.clone();
+
+        let good = sign(&app, "at+jwt", &claims(&app, &client, now));
+        assert_eq!(app.introspect(&client, &good).await["active"], true);
+
+        let mut expired = claims(&app, &client, now - 1000);
+        expired.exp = now - 1;
+        let mut not_yet = claims(&app, &client, now);
+        not_yet.nbf = now + 120;
+        let mut other_issuer = claims(&app, &client, now);
+        other_issuer.iss = "https://evil.example.com".into();
+        let mut unknown_client = claims(&app, &client, now);
+        unknown_client.client_id = "no-such-client".into();
+
+        // alg "none", with our kid.
+        let payload = serde_json::to_value(claims(&app, &client, now)).unwrap();
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "at+jwt", "kid": kid})),
+            b64(&payload)
+        );
+        // HS256 "signed" with the public key material, the classic confusion.
+        let public_n = active.jwk.clone();
+        let secret = serde_json::to_vec(&public_n).unwrap();
+        let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        hs_header.kid = Some(kid.clone());
+        hs_header.typ = Some("at+jwt".into());
+        let hs256 = jsonwebtoken::encode(
+            &hs_header,
+            &claims(&app, &client, now),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
+        // A key monban never published.
+        let stranger = monban::keys::generate(SigningAlg::RS256, KeyState::Active, now).unwrap();
+        let unknown_kid = KeySet::from_rows(&[stranger])
+            .unwrap()
+            .sign(SigningAlg::RS256, "at+jwt", &claims(&app, &client, now))
+            .unwrap();
+        // A good token with its signature altered.
+        let mut bad_sig = good.clone();
+        let last = bad_sig.pop().unwrap();
+        bad_sig.push(if last == 'A' { 'B' } else { 'A' });
+        // Our signature over a token of another type (e.g. an ID token).
+        let wrong_typ = sign(&app, "JWT", &claims(&app, &client, now));
+
+        for (why, token) in [
+            ("expired", sign(&app, "at+jwt", &expired)),
+            ("not yet valid", sign(&app, "at+jwt", &not_yet)),
+            ("other issuer", sign(&app, "at+jwt", &other_issuer)),
+            ("deleted client", sign(&app, "at+jwt", &unknown_client)),
+            ("alg none", none),
+            ("HS256 with the public key", hs256),
+            ("unknown kid", unknown_kid),
+            ("bad signature", bad_sig),
+            ("wrong typ", wrong_typ),
+            ("garbage", "not-a-token".into()),
+            ("three dots of garbage", "a.b.c".into()),
+            ("unknown opaque", random_secret().0.expose().to_owned()),
+            ("non-ascii", "トークン".into()),
+        ] {
+            let r = app
+                .post_basic("/introspect", &client, &[("token", &token)])
+                .await;
+            assert_eq!(r.status(), 200, "{why}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body, json!({"active": false}), "{why}");
+        }
+    }
+);
+
+db_test!(refresh_tokens_are_introspected, async |app: TestApp| {
+    let client = app.service_client("").await;
+    let now = monban::unix_now();
+    let (token, hash) = random_secret();
+    let family = uuid::Uuid::now_v7();
+    store::tokens::insert_refresh(
+        &app.db,
+        &RefreshToken {
+            token_hash: hash,
+            family_id: family,
+            parent_hash: None,
+            client_id: client.id.clone(),
+            user_id: None,
+            scope: "offline_access".into(),
+            audiences: Json(vec![app.issuer.clone()]),
+            issued_at: now,
+            expires_at: now + 3600,
+            rotated_at: None,
+            revoked_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let info = app.introspect(&client, token.expose()).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["token_type"], "refresh_token");
+    assert_eq!(info["client_id"], client.id.as_str());
+    assert_eq!(info["scope"], "offline_access");
+    store::tokens::revoke_grant(&app.db, family, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.introspect(&client, token.expose()).await,
+        json!({"active": false})
+    );
+});
+
+db_test!(
+    only_authenticated_confidential_clients_introspect,
+    async |app: TestApp| {
+        let service = app.service_client("").await;
+        let token = app.access_token(&service, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let spa = app
+            .register(ClientSettings {
+                client_type: ClientType::Public,
+                auth_method: AuthMethod::None,
+                redirect_uris: vec!["https://spa.example.com/cb".into()],
+                grant_types: vec![GrantType::AuthorizationCode],
+                ..service_settings()
+            })
+            .await;
+        let r = app
+            .post_form("/introspect", &[("token", &token), ("client_id", &spa.id)])
+            .await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+        let r = app.post_form("/introspect", &[("token", &token)]).await;
+        assert_eq!(r.status(), 401);
+        let wrong = TestClient {
+            id: service.id.clone(),
+            secret: "wrong".into(),
+        };
+        let r = app
+            .post_basic("/introspect", &wrong, &[("token", &token)])
+            .await;
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().contains_key("www-authenticate"));
+        let r = app.post_basic("/introspect", &service, &[]).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    }
+);
+
+db_test!(
+    deleting_a_client_deactivates_its_tokens,
+    async |app: TestApp| {
+        let gateway = app.service_client("").await;
+        let jwt_client = app.service_client("").await;
+        let opaque_client = app
+            .register(ClientSettings {
+                access_token_format: Some(TokenFormat::Opaque),
+                ..service_settings()
+            })
+            .await;
+        let jwt = app.access_token(&jwt_client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let opaque = app.access_token(&opaque_client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(app.introspect(&gateway, &jwt).await["active"], true);
+        assert_eq!(app.introspect(&gateway, &opaque).await["active"], true);
+        assert!(
+            store::clients::delete(&app.db, &jwt_client.id)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store::clients::delete(&app.db, &opaque_client.id)
+                .await
+                .unwrap()
+        );
+        assert_eq!(app.introspect(&gateway, &jwt).await["active"], false);
+        assert_eq!(app.introspect(&gateway, &opaque).await["active"], false);
+    }
+);

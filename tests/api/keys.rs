@@ -1,0 +1,142 @@
+//! Signing-key lifecycle: rotation promotes the published `next` key, keeps
+//! the retired one published for the tokens it signed, and every running
+//! server picks the change up from the database.
+
+use serde_json::Value;
+
+use crate::db_test;
+use crate::helpers::TestApp;
+use crate::token::verify_with_jwks;
+
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+fn jwks_kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+db_test!(
+    rotation_keeps_old_tokens_verifiable_while_the_new_key_signs,
+    async |app: TestApp| {
+        let client = app.service_client("").await;
+        let before = app.access_token(&client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let old_kid = kid(&before);
+        let published_before = jwks_kids(&app.get_json("/jwks").await);
+
+        let rotated = app.cli(&["keys", "rotate", "--json"]).ok_json();
+        let step = &rotated["rotated"][0];
+        assert_eq!(step["alg"], "RS256");
+        assert_eq!(step["retired_kid"], old_kid.as_str());
+        let new_kid = step["active_kid"].as_str().unwrap().to_owned();
+        let next_kid = step["next_kid"].as_str().unwrap().to_owned();
+        // The key that now signs was published before the rotation.
+        assert!(published_before.contains(&new_kid));
+
+        // The running server notices within its reload interval.
+        let deadline = std::time::Instant::now() + monban::keys::RELOAD_INTERVAL * 3;
+        let after = loop {
+            let token = app.access_token(&client, &[]).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            if kid(&token) == new_kid {
+                break token;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server never switched keys"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        };
+        let kids = jwks_kids(&app.get_json("/jwks").await);
+        assert_eq!(
+            kids,
+            vec![new_kid.clone(), next_kid, old_kid.clone()],
+            "active, next, retired"
+        );
+        verify_with_jwks(&app, &before, &app.issuer).await;
+        verify_with_jwks(&app, &after, &app.issuer).await;
+        assert_eq!(app.introspect(&client, &before).await["active"], true);
+
+        let listed = app.cli(&["keys", "list", "--json"]).ok_json();
+        let states: Vec<(&str, &str)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap()))
+            .collect();
+        assert!(states.contains(&(old_kid.as_str(), "retired")));
+        assert!(states.contains(&(new_kid.as_str(), "active")));
+        let retired = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == old_kid.as_str())
+            .unwrap();
+        assert!(retired["published_until"].is_string());
+    }
+);
+
+db_test!(
+    rotation_waits_for_the_next_key_to_be_published_for_a_jwks_max_age,
+    async |app: TestApp| {
+        // The fixture's next key is old: the first rotation is allowed and makes
+        // a brand-new next key, which the second must not promote yet.
+        app.cli(&["keys", "rotate", "--json"]).ok_json();
+        let refused = app.cli(&["keys", "rotate", "--json"]);
+        assert_eq!(refused.code, 1);
+        let error = refused.error();
+        assert!(
+            error.contains("MONBAN_JWKS_MAX_AGE") && error.contains("--force"),
+            "{error}"
+        );
+        assert_eq!(app.count("signing_keys").await, 3, "nothing changed");
+        let forced = app.cli(&["keys", "rotate", "--force", "--json"]).ok_json();
+        assert_eq!(forced["rotated"].as_array().unwrap().len(), 1);
+    }
+);
+
+db_test!(
+    rotation_honours_a_short_jwks_max_age,
+    [("MONBAN_JWKS_MAX_AGE", "0")],
+    async |app: TestApp| {
+        // With no JWKS caching to wait for, back-to-back rotations are safe.
+        app.cli(&["keys", "rotate", "--json"]).ok_json();
+        app.cli(&["keys", "rotate", "--json"]).ok_json();
+    }
+);
+
+db_test!(
+    retired_keys_are_removed_once_their_tokens_expired,
+    async |app: TestApp| {
+        let first = app.cli(&["keys", "rotate", "--json"]).ok_json();
+        let retired = first["rotated"][0]["retired_kid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Pretend the retired key's tokens have all expired.
+        let sql = "UPDATE signing_keys SET remove_after = 1 WHERE state = 'retired'";
+        match &app.db {
+            monban::store::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop).unwrap(),
+            monban::store::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop).unwrap(),
+        }
+        app.cli(&["keys", "rotate", "--force", "--json"]).ok_json();
+        let listed = app.cli(&["keys", "list", "--json"]).ok_json();
+        assert!(
+            listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["kid"] != retired.as_str())
+        );
+    }
+);

@@ -1,0 +1,19 @@
+//! Black-box tests: the real server over real HTTP, on SQLite and on
+//! PostgreSQL (`TEST_POSTGRES_URL`), and the real `monban` binary.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod introspection;
+mod keys;
+mod metadata;
+mod revocation;
+mod token;

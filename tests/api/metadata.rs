@@ -1,0 +1,137 @@
+//! RFC 8414 metadata, the JWKS and the health probes.
+
+use crate::db_test;
+use crate::helpers::TestApp;
+
+db_test!(
+    metadata_advertises_exactly_what_works,
+    async |app: TestApp| {
+        let r = app.get("/.well-known/oauth-authorization-server").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "public, max-age=3600");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let doc: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(doc["issuer"], app.issuer.as_str());
+        assert_eq!(doc["token_endpoint"], app.url("/token"));
+        assert_eq!(doc["jwks_uri"], app.url("/jwks"));
+        assert_eq!(doc["introspection_endpoint"], app.url("/introspect"));
+        assert_eq!(doc["revocation_endpoint"], app.url("/revoke"));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["client_credentials"])
+        );
+        assert_eq!(doc["response_types_supported"], serde_json::json!([]));
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert!(doc.get("authorization_endpoint").is_none());
+        // Every advertised endpoint answers.
+        for key in [
+            "token_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ] {
+            let url = doc[key].as_str().unwrap();
+            let r = app.http.post(url).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{key}");
+        }
+    }
+);
+
+db_test!(
+    issuer_with_a_path_follows_rfc8414_section_3_1,
+    [("MONBAN_ISSUER", "/auth")],
+    async |app: TestApp| {
+        assert!(app.issuer.ends_with("/auth"));
+        let r = app
+            .http
+            .get(app.root_url("/.well-known/oauth-authorization-server/auth"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let doc: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(doc["issuer"], app.issuer.as_str());
+        assert_eq!(doc["token_endpoint"], app.url("/token"));
+        // Also where clients that append the suffix look.
+        let appended = app
+            .get_json("/.well-known/oauth-authorization-server")
+            .await;
+        assert_eq!(appended, doc);
+        // The endpoints live below the path.
+        let client = app.service_client("").await;
+        let token = app.access_token(&client, &[]).await;
+        assert_eq!(token["token_type"], "Bearer");
+        let r = app.http.post(app.root_url("/token")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
+);
+
+db_test!(
+    jwks_publishes_active_and_next_keys_with_cache_headers,
+    async |app: TestApp| {
+        let r = app.get("/jwks").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "public, max-age=3600");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let jwks: serde_json::Value = r.json().await.unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2, "active and next");
+        for key in keys {
+            assert_eq!(key["kty"], "RSA");
+            assert_eq!(key["alg"], "RS256");
+            assert_eq!(key["use"], "sig");
+            assert!(key["kid"].as_str().unwrap().len() >= 43);
+            assert!(key["n"].as_str().unwrap().len() > 300, "2048-bit modulus");
+            assert_eq!(key["e"], "AQAB");
+            assert!(key.get("d").is_none(), "no private parts");
+        }
+    }
+);
+
+db_test!(
+    jwks_max_age_is_configurable,
+    [("MONBAN_JWKS_MAX_AGE", "120")],
+    async |app: TestApp| {
+        let r = app.get("/jwks").await;
+        assert_eq!(r.headers()["cache-control"], "public, max-age=120");
+    }
+);
+
+db_test!(health_probes, async |app: TestApp| {
+    let live = app.http.get(app.root_url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = app.http.get(app.root_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+});
+
+db_test!(
+    pages_and_responses_carry_security_headers,
+    async |app: TestApp| {
+        let r = app.get("/").await;
+        assert_eq!(r.status(), 200);
+        let h = r.headers().clone();
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("form-action"));
+        assert!(h.contains_key("x-request-id"));
+        let body = r.text().await.unwrap();
+        assert!(body.contains(&app.issuer));
+        let css = app.get("/static/monban.css").await;
+        assert_eq!(css.status(), 200);
+        assert!(
+            css.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/css")
+        );
+    }
+);
