@@ -448,6 +448,46 @@ mod tests {
     }
 
     #[test]
+    fn env_example_documents_every_setting() {
+        let example = include_str!("../.env.example");
+        for name in SETTINGS {
+            let documented = example
+                .lines()
+                .any(|l| l.trim_start_matches("# ").starts_with(&format!("{name}=")));
+            assert!(documented, "{name} is missing from .env.example");
+        }
+    }
+
+    #[test]
+    fn env_example_defaults_are_the_defaults() {
+        // Every uncommented line of .env.example loads and changes nothing.
+        let example = include_str!("../.env.example");
+        let pairs: Vec<(&str, &str)> = example
+            .lines()
+            .filter(|l| l.starts_with("MONBAN_"))
+            .filter_map(|l| l.split_once('='))
+            .collect();
+        let from_example = load(&pairs).unwrap();
+        let defaults = load(&[]).unwrap();
+        assert_eq!(from_example.issuer, defaults.issuer);
+        assert_eq!(from_example.listen, defaults.listen);
+        assert_eq!(from_example.database_url, defaults.database_url);
+        assert_eq!(from_example.access_token_ttl, defaults.access_token_ttl);
+        assert_eq!(from_example.refresh_token_ttl, defaults.refresh_token_ttl);
+        assert_eq!(from_example.id_token_ttl, defaults.id_token_ttl);
+        assert_eq!(from_example.code_ttl, defaults.code_ttl);
+        assert_eq!(
+            from_example.access_token_format,
+            defaults.access_token_format
+        );
+        assert_eq!(from_example.signing_alg, defaults.signing_alg);
+        assert_eq!(from_example.jwks_max_age, defaults.jwks_max_age);
+        assert_eq!(from_example.key_rotation_days, defaults.key_rotation_days);
+        assert_eq!(from_example.log, defaults.log);
+        assert_eq!(from_example.log_format, defaults.log_format);
+    }
+
+    #[test]
     fn defaults() {
         let c = load(&[]).unwrap();
         assert_eq!(c.issuer.as_str(), "http://localhost:8080");

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""monban load benchmark (not a test): starts the release build with the
+default configuration on a fresh SQLite database and measures, with wrk:
+
+  - client_credentials tokens (JWT RS256 and opaque), JWKS, metadata and
+    introspection: requests/s, p50/p99 latency, and the server's CPU time per
+    request (utime+stime from /proc/PID/stat over the load, divided by the
+    requests: steadier than requests/s on a shared machine);
+  - idle and peak RSS, start-to-ready time on an existing database;
+  - the single-core cost of one RSA-2048 signature (`openssl speed`), the
+    yardstick for the RS256 token path.
+
+Usage: bench/run.sh (installs wrk, builds, then runs this). Standard library only.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "monban"
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, workdir, port, extra_env=None):
+        self.port = port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MONBAN_")}
+        env.update(
+            MONBAN_LISTEN=f"127.0.0.1:{port}",
+            MONBAN_ISSUER=f"http://127.0.0.1:{port}",
+            **(extra_env or {}),
+        )
+        self.env = env
+        self.workdir = workdir
+        self.log = open(workdir / "server.log", "ab")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve"], cwd=workdir, env=env, stdout=self.log, stderr=self.log
+        )
+
+    def wait_ready(self, timeout=30.0):
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.001)
+        raise RuntimeError("server did not become ready; see server.log")
+
+    def cpu_seconds(self):
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of stat(5); fields[0] is field 3.
+        return (int(fields[11]) + int(fields[12])) / HZ
+
+    def memory_kib(self, key):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise KeyError(key)
+
+    def cli(self, *args):
+        out = subprocess.run(
+            [str(BIN), *args, "--json"], cwd=self.workdir, env=self.env,
+            capture_output=True, text=True, check=True,
+        )
+        return json.loads(out.stdout)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def post_script(path, body, client_id, secret):
+    auth = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return (
+        'wrk.method = "POST"\n'
+        f'wrk.path = "{path}"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        f'wrk.headers["Authorization"] = "Basic {auth}"\n'
+    )
+
+
+def get_script(path):
+    return f'wrk.method = "GET"\nwrk.path = "{path}"\n'
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(server, script_text, workdir, duration, connections):
+    script = workdir / "script.lua"
+    script.write_text(script_text)
+    url = f"http://127.0.0.1:{server.port}"
+    base = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(script), url]
+    subprocess.run(base[:1] + ["-d2s"] + base[1:], capture_output=True, check=True)  # warm-up
+    cpu_before = server.cpu_seconds()
+    out = subprocess.run(base[:1] + [f"-d{duration}s"] + base[1:], capture_output=True, text=True, check=True).stdout
+    cpu = server.cpu_seconds() - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError("errors during the load:\n" + out)
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+
+    def parse(v):
+        m = re.match(r"([\d.]+)(us|ms|s)", v)
+        return to_ms(m.group(1), m.group(2))
+
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": parse(latency["50"]),
+        "p99_ms": parse(latency["99"]),
+        "cpu_us_per_request": cpu / requests * 1e6,
+        "requests": requests,
+    }
+
+
+def openssl_rsa2048_sign_us():
+    out = subprocess.run(
+        ["openssl", "speed", "-seconds", "3", "rsa2048"], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r"rsa\s+2048 bits\s+([\d.]+)s", out)
+    return float(m.group(1)) * 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if not BIN.exists():
+        sys.exit(f"{BIN} is missing: run bench/run.sh (it builds the release binary)")
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: run bench/run.sh (it installs wrk)")
+
+    workdir = Path(tempfile.mkdtemp(prefix="monban-bench-"))
+    port = free_port()
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "scenarios": {}}
+
+    # First start creates the database, keys and admin; the next ones are
+    # "an existing database".
+    first = Server(workdir, port)
+    first.wait_ready()
+    first.stop()
+    ready = []
+    for _ in range(5):
+        s = Server(workdir, port)
+        ready.append(s.wait_ready() * 1000)
+        s.stop()
+    results["ready_ms_median"] = statistics.median(ready)
+
+    server = Server(workdir, port)
+    server.wait_ready()
+    time.sleep(2)
+    results["idle_rss_mib"] = server.memory_kib("VmRSS") / 1024
+
+    jwt = server.cli("client", "create", "--name", "bench-jwt", "--scope", "read write")
+    opaque = server.cli("client", "create", "--name", "bench-opaque", "--scope", "read", "--token-format", "opaque")
+    gateway = server.cli("client", "create", "--name", "bench-gateway")
+
+    def token_for(client):
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        auth = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        conn.request("POST", "/token", "grant_type=client_credentials",
+                     {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {auth}"})
+        return json.loads(conn.getresponse().read())["access_token"]
+
+    opaque_token = token_for(opaque)
+    jwt_token = token_for(jwt)
+    cc = "grant_type=client_credentials"
+    scenarios = {
+        "token: client_credentials, JWT RS256": post_script("/token", cc, jwt["client_id"], jwt["client_secret"]),
+        "token: client_credentials, opaque": post_script("/token", cc, opaque["client_id"], opaque["client_secret"]),
+        "introspect: opaque token": post_script(
+            "/introspect", f"token={opaque_token}", gateway["client_id"], gateway["client_secret"]),
+        "introspect: JWT": post_script(
+            "/introspect", f"token={jwt_token}", gateway["client_id"], gateway["client_secret"]),
+        "GET /jwks": get_script("/jwks"),
+        "GET /.well-known/oauth-authorization-server": get_script("/.well-known/oauth-authorization-server"),
+    }
+    for name, script in scenarios.items():
+        results["scenarios"][name] = run_wrk(server, script, workdir, args.duration, args.connections)
+        print(f"  measured {name}", file=sys.stderr)
+    results["peak_rss_mib"] = server.memory_kib("VmHWM") / 1024
+    server.stop()
+    results["openssl_rsa2048_sign_us"] = openssl_rsa2048_sign_us()
+
+    report(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def machine():
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def report(r):
+    sign = r["openssl_rsa2048_sign_us"]
+    print(f"\nmonban benchmark, {r['date']}, {r['machine']}\n")
+    print("| scenario | req/s | p50 ms | p99 ms | CPU µs/req |")
+    print("|---|---:|---:|---:|---:|")
+    for name, s in r["scenarios"].items():
+        print(f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['cpu_us_per_request']:.1f} |")
+    rs256 = r["scenarios"]["token: client_credentials, JWT RS256"]["cpu_us_per_request"]
+    print()
+    print(f"- one RSA-2048 signature (openssl speed, one core): {sign:.1f} µs")
+    print(f"- RS256 token CPU / RSA signature: {rs256 / sign:.2f}x (target <= 1.2x)")
+    print(f"- idle RSS: {r['idle_rss_mib']:.1f} MiB (target <= 20), peak RSS: {r['peak_rss_mib']:.1f} MiB")
+    print(f"- start to ready on an existing database: {r['ready_ms_median']:.1f} ms median of 5 (target <= 100)")
+
+
+if __name__ == "__main__":
+    main()

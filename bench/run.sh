@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Load benchmark: installs wrk (Debian) if needed, builds the release binary,
+# then runs bench/run.py. Not part of the tests. Pass --duration N to change
+# the seconds of load per scenario; results also go to bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk
+fi
+command -v openssl >/dev/null || { echo "openssl is needed for the RSA yardstick" >&2; exit 1; }
+cargo build --release --quiet
+exec python3 bench/run.py --json "bench/results/$(date +%Y%m%d-%H%M%S).json" "$@"
