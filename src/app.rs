@@ -15,10 +15,12 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::endpoints::{health, home, introspect, jwks, metadata, revoke, token};
 use crate::keys::Keys;
 use crate::store::Db;
+use crate::store::batch::AccessTokenWriter;
 use crate::{form, net, password::Passwords};
 
 /// Everything a request handler may need; shared behind an `Arc`.
@@ -26,6 +28,9 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub keys: Keys,
+    pub clients: ClientCache,
+    /// Stores opaque access tokens with group commit.
+    pub access_tokens: AccessTokenWriter,
     pub passwords: Passwords,
     /// The RFC 8414 document, serialised once.
     pub metadata: Bytes,

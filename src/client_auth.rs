@@ -2,15 +2,18 @@
 //! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
 //! and `none` for public clients, which only identify themselves.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode;
 use subtle::ConstantTimeEq;
 
+use crate::client_cache::ClientCache;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::store::{self, Db, clients::Client};
+use crate::store::{Db, clients::Client};
 use crate::tokens::sha256;
 use crate::types::{AuthMethod, Secret};
 
@@ -125,13 +128,30 @@ fn form_decode(raw: &str) -> Option<String> {
 
 /// Finds the client and checks its credentials against its registered
 /// `token_endpoint_auth_method`. Secrets are compared as SHA-256 digests in
-/// constant time.
-pub async fn authenticate(db: &Db, credentials: &Credentials) -> Result<Client, OAuthError> {
-    let used_basic = credentials.used_basic();
-    let failed = || OAuthError::invalid_client("client authentication failed", used_basic);
-    let Some(client) = store::clients::find(db, credentials.client_id()).await? else {
-        return Err(failed());
+/// constant time. A cached client that fails the check is re-read from the
+/// database before the request is refused (its secret may have changed).
+pub async fn authenticate(
+    clients: &ClientCache,
+    db: &Db,
+    credentials: &Credentials,
+) -> Result<Arc<Client>, OAuthError> {
+    if let Some(client) = clients.get(db, credentials.client_id()).await?
+        && check(&client, credentials).is_ok()
+    {
+        return Ok(client);
+    }
+    let Some(client) = clients.load(db, credentials.client_id()).await? else {
+        return Err(OAuthError::invalid_client(
+            "client authentication failed",
+            credentials.used_basic(),
+        ));
     };
+    check(&client, credentials)?;
+    Ok(client)
+}
+
+fn check(client: &Client, credentials: &Credentials) -> Result<(), OAuthError> {
+    let used_basic = credentials.used_basic();
     if client.token_endpoint_auth_method != credentials.method() {
         return Err(OAuthError::invalid_client(
             format!(
@@ -145,10 +165,13 @@ pub async fn authenticate(db: &Db, credentials: &Credentials) -> Result<Client, 
         let presented = sha256(secret.expose().as_bytes());
         let stored = client.secret_hash.as_deref().unwrap_or_default();
         if !bool::from(presented.ct_eq(stored)) {
-            return Err(failed());
+            return Err(OAuthError::invalid_client(
+                "client authentication failed",
+                used_basic,
+            ));
         }
     }
-    Ok(client)
+    Ok(())
 }
 
 #[cfg(test)]

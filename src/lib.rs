@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod client_auth;
+pub mod client_cache;
 pub mod clients;
 pub mod config;
 pub mod crypto;

@@ -10,9 +10,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::app::{self, App};
+use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::keys::{self, KeyError, KeySet, Keys};
 use crate::password::{self, Passwords};
+use crate::store::batch::AccessTokenWriter;
 use crate::store::{self, ConnectError, Db, groups, users};
 use crate::types::Secret;
 use crate::unix_now;
@@ -81,8 +83,10 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let metadata = crate::endpoints::metadata::document(&config);
     let app = App {
         config,
+        access_tokens: AccessTokenWriter::start(db.clone()),
         db,
         keys: Keys::new(key_set),
+        clients: ClientCache::default(),
         passwords,
         metadata,
     };

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::app::App;
 use crate::keys::KeySet;
 use crate::store::{self, Db, tokens::AccessToken, tokens::RefreshToken};
 use crate::types::Secret;
@@ -144,19 +145,20 @@ impl TypeHint {
 /// revoked, rotated, forged, or belonging to a deleted client or a disabled
 /// user. Anything else, including garbage, is `None`.
 pub async fn find_active(
-    db: &Db,
-    keys: &KeySet,
-    issuer: &str,
+    app: &App,
     token: &str,
     hint: Option<TypeHint>,
     now: i64,
 ) -> Result<Option<ActiveToken>, sqlx::Error> {
+    let db = &app.db;
     if token.bytes().filter(|&b| b == b'.').count() == 2 {
-        let Some(claims) = verify_access_jwt(keys, issuer, token, now) else {
+        let Some(claims) =
+            verify_access_jwt(&app.keys.get(), app.config.issuer.as_str(), token, now)
+        else {
             return Ok(None);
         };
-        if store::tokens::is_jti_revoked(db, &claims.jti).await?
-            || store::clients::find(db, &claims.client_id).await?.is_none()
+        if app.clients.get(db, &claims.client_id).await?.is_none()
+            || store::tokens::is_jti_revoked(db, &claims.jti).await?
         {
             return Ok(None);
         }

@@ -65,7 +65,7 @@ CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys (alg) WHERE state = 'n
 
 CREATE TABLE access_tokens (
     token_hash  BYTEA PRIMARY KEY,
-    jti         TEXT NOT NULL UNIQUE,
+    jti         TEXT NOT NULL,
     client_id   TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE ON UPDATE CASCADE,
     user_id     UUID REFERENCES users (id) ON DELETE CASCADE,
     grant_id    UUID,
@@ -76,7 +76,7 @@ CREATE TABLE access_tokens (
     revoked_at  BIGINT
 );
 CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
-CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+CREATE INDEX access_tokens_grant ON access_tokens (grant_id) WHERE grant_id IS NOT NULL;
 
 CREATE TABLE refresh_tokens (
     token_hash   BYTEA PRIMARY KEY,

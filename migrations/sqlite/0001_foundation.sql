@@ -65,7 +65,7 @@ CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys (alg) WHERE state = 'n
 
 CREATE TABLE access_tokens (
     token_hash  BLOB PRIMARY KEY,
-    jti         TEXT NOT NULL UNIQUE,
+    jti         TEXT NOT NULL,
     client_id   TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE ON UPDATE CASCADE,
     user_id     BLOB REFERENCES users (id) ON DELETE CASCADE,
     grant_id    BLOB,
@@ -74,9 +74,9 @@ CREATE TABLE access_tokens (
     issued_at   INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
     revoked_at  INTEGER
-);
+) WITHOUT ROWID;
 CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
-CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+CREATE INDEX access_tokens_grant ON access_tokens (grant_id) WHERE grant_id IS NOT NULL;
 
 CREATE TABLE refresh_tokens (
     token_hash   BLOB PRIMARY KEY,
@@ -90,7 +90,7 @@ CREATE TABLE refresh_tokens (
     expires_at   INTEGER NOT NULL,
     rotated_at   INTEGER,
     revoked_at   INTEGER
-);
+) WITHOUT ROWID;
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
 
@@ -99,5 +99,5 @@ CREATE TABLE revoked_jtis (
     jti         TEXT PRIMARY KEY,
     client_id   TEXT NOT NULL,
     expires_at  INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX revoked_jtis_expiry ON revoked_jtis (expires_at);

@@ -56,7 +56,7 @@ pub async fn handler(
     let credentials = Credentials::from_request(&headers, &params)?;
     let token = params.required("token")?;
     let hint = TypeHint::parse(params.one("token_type_hint")?);
-    let client = client_auth::authenticate(&app.db, &credentials).await?;
+    let client = client_auth::authenticate(&app.clients, &app.db, &credentials).await?;
     // §2.1: the endpoint "MUST also require some form of authorization";
     // a public client cannot authenticate, so it cannot introspect.
     if client.client_type == ClientType::Public {
@@ -66,7 +66,7 @@ pub async fn handler(
         ));
     }
     let issuer = app.config.issuer.as_str();
-    let found = tokens::find_active(&app.db, &app.keys.get(), issuer, token, hint, now).await?;
+    let found = tokens::find_active(&app, token, hint, now).await?;
     Ok(no_store(Json(describe(found, issuer))))
 }
 

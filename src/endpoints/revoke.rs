@@ -28,12 +28,9 @@ pub async fn handler(
     let credentials = Credentials::from_request(&headers, &params)?;
     let token = params.required("token")?;
     let hint = TypeHint::parse(params.one("token_type_hint")?);
-    let client = client_auth::authenticate(&app.db, &credentials).await?;
-    let issuer = app.config.issuer.as_str();
+    let client = client_auth::authenticate(&app.clients, &app.db, &credentials).await?;
     // §2.2: "invalid tokens do not cause an error response".
-    let Some(found) =
-        tokens::find_active(&app.db, &app.keys.get(), issuer, token, hint, now).await?
-    else {
+    let Some(found) = tokens::find_active(&app, token, hint, now).await? else {
         return Ok(no_store(StatusCode::OK));
     };
     // §2.1: the server "verifies whether the token was issued to the client

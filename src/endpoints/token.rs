@@ -26,7 +26,7 @@ pub async fn handler(
     let now = crate::unix_now();
     let credentials = Credentials::from_request(&headers, &params)?;
     let grant_type = params.required("grant_type")?;
-    let client = client_auth::authenticate(&app.db, &credentials).await?;
+    let client = client_auth::authenticate(&app.clients, &app.db, &credentials).await?;
     let response = match grant_type.parse::<GrantType>() {
         Ok(GrantType::ClientCredentials) => {
             grants::client_credentials::exchange(&app, &client, &params, now).await?

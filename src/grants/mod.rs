@@ -7,7 +7,7 @@ use url::Url;
 use crate::app::App;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::store::{self, clients::Client, tokens::AccessToken};
+use crate::store::{clients::Client, tokens::AccessToken};
 use crate::tokens::{self, ACCESS_TOKEN_TYP, AccessClaims, Audience};
 use crate::types::{Scopes, TokenFormat};
 
@@ -131,7 +131,10 @@ pub async fn issue_access_token(
                 expires_at: now + ttl,
                 revoked_at: None,
             };
-            store::tokens::insert_access(&app.db, &row).await?;
+            app.access_tokens
+                .insert(row)
+                .await
+                .map_err(|e| OAuthError::server_error(&e))?;
             token.expose().to_owned()
         }
     };

@@ -10,7 +10,9 @@ use monban::types::Secret;
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::helpers::{Backend, TestApp, TestClient, TestDatabase, run_cli};
+use crate::helpers::{
+    Backend, TestApp, TestClient, TestDatabase, run_cli, within_client_cache_ttl,
+};
 
 db_test!(user_lifecycle, async |app: TestApp| {
     let created = app
@@ -246,9 +248,12 @@ db_test!(
         assert_eq!(updated["scope"], "orders:read");
         assert_eq!(updated["access_token_format"], "opaque");
         assert!(updated.get("client_secret").is_none());
-        let token = app.access_token(&client, &[]).await;
-        assert!(!token["access_token"].as_str().unwrap().contains('.'));
-        assert_eq!(token["scope"], "orders:read");
+        within_client_cache_ttl("updated settings", async || {
+            let token = app.access_token(&client, &[]).await;
+            !token["access_token"].as_str().unwrap().contains('.')
+                && token["scope"] == "orders:read"
+        })
+        .await;
         let reset = app
             .cli(&[
                 "client",
@@ -266,18 +271,26 @@ db_test!(
             .ok_json();
         let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
         assert_ne!(new_secret, client.secret);
-        assert_eq!(app.token(&client, &[]).await.status(), 401, "old secret");
+        let old = client;
         let client = TestClient {
-            id: client.id,
+            id: old.id.clone(),
             secret: new_secret,
         };
+        // The new secret works at once; the old one stops within the TTL.
         assert_eq!(app.token(&client, &[]).await.status(), 200);
+        within_client_cache_ttl("old secret refused", async || {
+            app.token(&old, &[]).await.status() == 401
+        })
+        .await;
 
         let list = app.cli(&["client", "list", "--json"]).ok_json();
         assert_eq!(list.as_array().unwrap().len(), 1);
         app.cli(&["client", "delete", &client.id, "--json"])
             .ok_json();
-        assert_eq!(app.token(&client, &[]).await.status(), 401);
+        within_client_cache_ttl("deleted client refused", async || {
+            app.token(&client, &[]).await.status() == 401
+        })
+        .await;
         assert_eq!(app.cli(&["client", "show", &client.id, "--json"]).code, 1);
     }
 );

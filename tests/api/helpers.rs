@@ -261,6 +261,21 @@ impl Drop for TestApp {
     }
 }
 
+/// Waits until `check` holds, which a running server must reach within the
+/// client cache's lifetime (changes made by the CLI are seen that late at
+/// most). Panics, naming `what`, if it does not.
+pub async fn within_client_cache_ttl(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline =
+        std::time::Instant::now() + monban::client_cache::TTL + std::time::Duration::from_secs(1);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not seen within the client cache TTL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Settings of a typical confidential service client.
 pub fn service_settings() -> ClientSettings {
     ClientSettings {

@@ -458,3 +458,29 @@ db_test!(tokens_are_unique_per_request, async |app: TestApp| {
     let cb = verify_with_jwks(&app, b["access_token"].as_str().unwrap(), &app.issuer).await;
     assert_ne!(ca["jti"], cb["jti"]);
 });
+
+db_test!(
+    concurrent_opaque_tokens_are_all_stored,
+    async |app: TestApp| {
+        // Many requests at once exercise the group commit of opaque tokens.
+        let client = app
+            .register(ClientSettings {
+                access_token_format: Some(TokenFormat::Opaque),
+                ..service_settings()
+            })
+            .await;
+        let requests = (0..64).map(|_| app.access_token(&client, &[]));
+        let bodies = futures::future::join_all(requests).await;
+        let mut tokens: Vec<String> = bodies
+            .iter()
+            .map(|b| b["access_token"].as_str().unwrap().to_owned())
+            .collect();
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 64);
+        assert_eq!(app.count("access_tokens").await, 64);
+        for token in tokens.iter().step_by(8) {
+            assert_eq!(app.introspect(&client, token).await["active"], true);
+        }
+    }
+);
