@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode;
 use subtle::ConstantTimeEq;
 
+use crate::app::App;
 use crate::client_cache::ClientCache;
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -124,6 +125,17 @@ fn form_decode(raw: &str) -> Option<String> {
         .decode_utf8()
         .ok()
         .map(|s| s.into_owned())
+}
+
+/// Authenticates the client of a request (credentials in the header or the
+/// body) and returns it.
+pub async fn authenticate_request(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Arc<Client>, OAuthError> {
+    let credentials = Credentials::from_request(headers, params)?;
+    authenticate(&app.clients, &app.db, &credentials).await
 }
 
 /// Finds the client and checks its credentials against its registered

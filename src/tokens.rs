@@ -10,6 +10,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::error::OAuthError;
+use crate::form::Params;
 use crate::keys::KeySet;
 use crate::store::{self, Db, tokens::AccessToken, tokens::RefreshToken};
 use crate::types::Secret;
@@ -141,16 +143,31 @@ impl TypeHint {
     }
 }
 
+/// The `token` and `token_type_hint` parameters shared by introspection
+/// (RFC 7662 §2.1) and revocation (RFC 7009 §2.1).
+pub struct PresentedToken<'a> {
+    pub token: &'a str,
+    pub hint: Option<TypeHint>,
+}
+
+impl<'a> PresentedToken<'a> {
+    pub fn from_params(params: &'a Params) -> Result<PresentedToken<'a>, OAuthError> {
+        Ok(PresentedToken {
+            token: params.required("token")?,
+            hint: TypeHint::parse(params.one("token_type_hint")?),
+        })
+    }
+}
+
 /// Finds the token if it is one of ours and still active: not expired,
 /// revoked, rotated, forged, or belonging to a deleted client or a disabled
 /// user. Anything else, including garbage, is `None`.
 pub async fn find_active(
     app: &App,
-    token: &str,
-    hint: Option<TypeHint>,
+    presented: &PresentedToken<'_>,
     now: i64,
 ) -> Result<Option<ActiveToken>, sqlx::Error> {
-    let db = &app.db;
+    let (db, token, hint) = (&app.db, presented.token, presented.hint);
     if token.bytes().filter(|&b| b == b'.').count() == 2 {
         let Some(claims) =
             verify_access_jwt(&app.keys.get(), app.config.issuer.as_str(), token, now)
@@ -182,7 +199,7 @@ pub async fn find_active(
         _ => None,
     };
     if let Some(user_id) = user_id {
-        let user = store::users::find(db, &user_id.to_string()).await?;
+        let user = store::users::find_by_id(db, user_id).await?;
         if user.is_none_or(|u| u.disabled) {
             return Ok(None);
         }

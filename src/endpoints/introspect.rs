@@ -10,13 +10,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::no_store;
 use crate::app::App;
-use crate::client_auth::{self, Credentials};
+use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
-use crate::tokens::{self, ActiveToken, Audience, TypeHint};
+use crate::tokens::{self, ActiveToken, Audience, PresentedToken};
 use crate::types::ClientType;
 
 pub const PATH: &str = "/introspect";
@@ -53,10 +54,8 @@ pub async fn handler(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
-    let credentials = Credentials::from_request(&headers, &params)?;
-    let token = params.required("token")?;
-    let hint = TypeHint::parse(params.one("token_type_hint")?);
-    let client = client_auth::authenticate(&app.clients, &app.db, &credentials).await?;
+    let presented = PresentedToken::from_params(&params)?;
+    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
     // §2.1: the endpoint "MUST also require some form of authorization";
     // a public client cannot authenticate, so it cannot introspect.
     if client.client_type == ClientType::Public {
@@ -66,7 +65,7 @@ pub async fn handler(
         ));
     }
     let issuer = app.config.issuer.as_str();
-    let found = tokens::find_active(&app, token, hint, now).await?;
+    let found = tokens::find_active(&app, &presented, now).await?;
     Ok(no_store(Json(describe(found, issuer))))
 }
 
@@ -76,7 +75,7 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
         None => Introspection::default(),
         Some(ActiveToken::Jwt(c)) => Introspection {
             active: true,
-            scope: (!c.scope.is_empty()).then_some(c.scope),
+            scope: non_empty(c.scope),
             client_id: Some(c.client_id),
             token_type: Some("Bearer"),
             exp: Some(c.exp),
@@ -88,34 +87,55 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
             jti: Some(c.jti),
         },
         Some(ActiveToken::Opaque(t)) => Introspection {
-            active: true,
-            scope: (!t.scope.is_empty()).then_some(t.scope),
-            sub: Some(
-                t.user_id
-                    .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
-            ),
-            client_id: Some(t.client_id),
             token_type: Some("Bearer"),
-            exp: Some(t.expires_at),
-            iat: Some(t.issued_at),
             nbf: Some(t.issued_at),
             aud: Some(Audience::from_list(t.audiences.0)),
-            iss,
             jti: Some(t.jti),
+            ..stored(
+                t.scope,
+                t.client_id,
+                t.user_id,
+                t.issued_at,
+                t.expires_at,
+                iss,
+            )
         },
         Some(ActiveToken::Refresh(t)) => Introspection {
-            active: true,
-            scope: (!t.scope.is_empty()).then_some(t.scope),
-            sub: Some(
-                t.user_id
-                    .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
-            ),
-            client_id: Some(t.client_id),
             token_type: Some("refresh_token"),
-            exp: Some(t.expires_at),
-            iat: Some(t.issued_at),
-            iss,
-            ..Introspection::default()
+            ..stored(
+                t.scope,
+                t.client_id,
+                t.user_id,
+                t.issued_at,
+                t.expires_at,
+                iss,
+            )
         },
     }
+}
+
+/// What every stored (opaque or refresh) token tells: its subject is the
+/// user, or the client itself when no user took part.
+fn stored(
+    scope: String,
+    client_id: String,
+    user_id: Option<Uuid>,
+    iat: i64,
+    exp: i64,
+    iss: Option<String>,
+) -> Introspection {
+    Introspection {
+        active: true,
+        scope: non_empty(scope),
+        sub: Some(user_id.map_or_else(|| client_id.clone(), |u| u.to_string())),
+        client_id: Some(client_id),
+        exp: Some(exp),
+        iat: Some(iat),
+        iss,
+        ..Introspection::default()
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
 }

@@ -11,11 +11,11 @@ use axum::response::Response;
 
 use super::no_store;
 use crate::app::App;
-use crate::client_auth::{self, Credentials};
+use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
 use crate::store;
-use crate::tokens::{self, ActiveToken, TypeHint};
+use crate::tokens::{self, ActiveToken, PresentedToken};
 
 pub const PATH: &str = "/revoke";
 
@@ -25,12 +25,10 @@ pub async fn handler(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
-    let credentials = Credentials::from_request(&headers, &params)?;
-    let token = params.required("token")?;
-    let hint = TypeHint::parse(params.one("token_type_hint")?);
-    let client = client_auth::authenticate(&app.clients, &app.db, &credentials).await?;
+    let presented = PresentedToken::from_params(&params)?;
+    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
     // §2.2: "invalid tokens do not cause an error response".
-    let Some(found) = tokens::find_active(&app, token, hint, now).await? else {
+    let Some(found) = tokens::find_active(&app, &presented, now).await? else {
         return Ok(no_store(StatusCode::OK));
     };
     // §2.1: the server "verifies whether the token was issued to the client

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::no_store;
 use crate::app::App;
-use crate::client_auth::{self, Credentials};
+use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
 use crate::grants;
@@ -24,9 +24,8 @@ pub async fn handler(
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
-    let credentials = Credentials::from_request(&headers, &params)?;
     let grant_type = params.required("grant_type")?;
-    let client = client_auth::authenticate(&app.clients, &app.db, &credentials).await?;
+    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
     let response = match grant_type.parse::<GrantType>() {
         Ok(GrantType::ClientCredentials) => {
             grants::client_credentials::exchange(&app, &client, &params, now).await?

@@ -31,14 +31,26 @@ pub async fn all(db: &Db) -> Result<Vec<KeyRow>, sqlx::Error> {
 const INSERT: &str = "INSERT INTO signing_keys (kid, alg, state, private_key, public_jwk, created_at, activated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
 
+/// Binds a key's columns in `INSERT` order.
+macro_rules! bind_new_key {
+    ($query:expr, $key:expr) => {
+        $query
+            .bind(&$key.kid)
+            .bind(&$key.alg)
+            .bind(&$key.state)
+            .bind(&$key.private_key)
+            .bind(&$key.public_jwk)
+            .bind($key.created_at)
+            .bind($key.activated_at)
+    };
+}
+
 /// Stores keys for one algorithm at once; returns false (and stores nothing)
 /// when another instance stored keys in the same states first.
 pub async fn insert_all(db: &Db, keys: &[KeyRow]) -> Result<bool, sqlx::Error> {
     in_tx!(db, tx => {
         for key in keys {
-            let inserted = sqlx::query(INSERT)
-                .bind(&key.kid).bind(&key.alg).bind(&key.state).bind(&key.private_key)
-                .bind(&key.public_jwk).bind(key.created_at).bind(key.activated_at)
+            let inserted = bind_new_key!(sqlx::query(INSERT), key)
                 .execute(&mut *tx).await?.rows_affected();
             if inserted != 1 {
                 return Ok(false);
@@ -72,11 +84,7 @@ pub async fn rotate(
             if promoted != 1 {
                 return Ok(false);
             }
-            sqlx::query(INSERT)
-                .bind(&new_next.kid).bind(&new_next.alg).bind(&new_next.state)
-                .bind(&new_next.private_key).bind(&new_next.public_jwk)
-                .bind(new_next.created_at).bind(new_next.activated_at)
-                .execute(&mut *tx).await?;
+            bind_new_key!(sqlx::query(INSERT), new_next).execute(&mut *tx).await?;
         }
         Ok(true)
     })

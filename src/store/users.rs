@@ -56,13 +56,16 @@ const FIND_BY_USERNAME: &str = concat!(
 );
 const FIND_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 
+pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(FIND_BY_ID).bind(id).fetch_optional(p).await)
+}
+
 /// Finds a user by username, or by id when `name_or_id` is a UUID.
 pub async fn find(db: &Db, name_or_id: &str) -> Result<Option<User>, sqlx::Error> {
-    if let Ok(id) = Uuid::parse_str(name_or_id) {
-        let found = on_db!(db, p => sqlx::query_as(FIND_BY_ID).bind(id).fetch_optional(p).await)?;
-        if found.is_some() {
-            return Ok(found);
-        }
+    if let Ok(id) = Uuid::parse_str(name_or_id)
+        && let Some(user) = find_by_id(db, id).await?
+    {
+        return Ok(Some(user));
     }
     let username = name_or_id.to_lowercase();
     on_db!(db, p => sqlx::query_as(FIND_BY_USERNAME).bind(&username).fetch_optional(p).await)

@@ -4,14 +4,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monban::password::Passwords;
 use monban::store::users;
-use monban::types::Secret;
 use serde_json::{Value, json};
 
 use crate::db_test;
 use crate::helpers::{
-    Backend, TestApp, TestClient, TestDatabase, run_cli, within_client_cache_ttl,
+    Backend, TestApp, TestClient, TestDatabase, password_matches, run_cli, within_client_cache_ttl,
 };
 
 db_test!(user_lifecycle, async |app: TestApp| {
@@ -39,14 +37,7 @@ db_test!(user_lifecycle, async |app: TestApp| {
     let password = created["password"].as_str().unwrap().to_owned();
     assert_eq!(password.len(), 24);
     let id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
-    let hash = users::password_hash(&app.db, id).await.unwrap().unwrap();
-    assert!(hash.starts_with("$argon2id$"));
-    assert!(
-        Passwords::new(1)
-            .verify(&Secret::new(password), hash)
-            .await
-            .unwrap()
-    );
+    assert!(password_matches(&app.db, id, &password).await);
 
     let bob = app
         .cli_with_stdin(
@@ -63,16 +54,7 @@ db_test!(user_lifecycle, async |app: TestApp| {
         .ok_json();
     assert!(bob.get("password").is_none());
     let bob_id: uuid::Uuid = bob["id"].as_str().unwrap().parse().unwrap();
-    let hash = users::password_hash(&app.db, bob_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        Passwords::new(1)
-            .verify(&Secret::new("correct horse battery staple".into()), hash)
-            .await
-            .unwrap()
-    );
+    assert!(password_matches(&app.db, bob_id, "correct horse battery staple").await);
 
     let duplicate = app.cli(&["user", "create", "--username", "alice", "--json"]);
     assert_eq!(duplicate.code, 1);
@@ -158,13 +140,7 @@ db_test!(user_lifecycle, async |app: TestApp| {
         Some("a brand new passphrase\n"),
     )
     .ok_json();
-    let hash = users::password_hash(&app.db, id).await.unwrap().unwrap();
-    assert!(
-        Passwords::new(1)
-            .verify(&Secret::new("a brand new passphrase".into()), hash)
-            .await
-            .unwrap()
-    );
+    assert!(password_matches(&app.db, id, "a brand new passphrase").await);
 
     let list = app.cli(&["user", "list", "--json"]).ok_json();
     let names: Vec<&str> = list
@@ -646,14 +622,5 @@ async fn first_start_takes_the_admin_password_from_the_environment() {
     assert!(!stdout.contains("a long admin passphrase"));
     let db_handle = monban::store::Db::connect(&db.url).await.unwrap();
     let admin = users::find(&db_handle, "admin").await.unwrap().unwrap();
-    let hash = users::password_hash(&db_handle, admin.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        Passwords::new(1)
-            .verify(&Secret::new("a long admin passphrase".into()), hash)
-            .await
-            .unwrap()
-    );
+    assert!(password_matches(&db_handle, admin.id, "a long admin passphrase").await);
 }

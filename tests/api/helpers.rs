@@ -276,6 +276,51 @@ pub async fn within_client_cache_ttl(what: &str, mut check: impl AsyncFnMut() ->
     }
 }
 
+/// Stores a refresh token of `family` for the client, as the
+/// authorization-code grant will; returns its value.
+pub async fn insert_refresh_token(
+    app: &TestApp,
+    client: &TestClient,
+    family: uuid::Uuid,
+    scope: &str,
+) -> String {
+    let now = monban::unix_now();
+    let (token, hash) = monban::tokens::random_secret();
+    store::tokens::insert_refresh(
+        &app.db,
+        &store::tokens::RefreshToken {
+            token_hash: hash,
+            family_id: family,
+            parent_hash: None,
+            client_id: client.id.clone(),
+            user_id: None,
+            scope: scope.to_owned(),
+            audiences: sqlx::types::Json(vec![app.issuer.clone()]),
+            issued_at: now,
+            expires_at: now + 3600,
+            rotated_at: None,
+            revoked_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    token.expose().to_owned()
+}
+
+/// Whether `password` is the user's password, checked against the stored
+/// argon2id hash.
+pub async fn password_matches(db: &Db, user_id: uuid::Uuid, password: &str) -> bool {
+    let hash = store::users::password_hash(db, user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    monban::password::Passwords::new(1)
+        .verify(&monban::types::Secret::new(password.to_owned()), hash)
+        .await
+        .unwrap()
+}
+
 /// Settings of a typical confidential service client.
 pub fn service_settings() -> ClientSettings {
     ClientSettings {

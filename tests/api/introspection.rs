@@ -6,14 +6,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use monban::clients::ClientSettings;
 use monban::keys::KeySet;
 use monban::store;
-use monban::store::tokens::RefreshToken;
 use monban::tokens::{AccessClaims, Audience, random_secret};
 use monban::types::{AuthMethod, ClientType, GrantType, KeyState, SigningAlg, TokenFormat};
 use serde_json::{Value, json};
-use sqlx::types::Json;
 
 use crate::db_test;
-use crate::helpers::{TestApp, TestClient, service_settings, within_client_cache_ttl};
+use crate::helpers::{
+    TestApp, TestClient, insert_refresh_token, service_settings, within_client_cache_ttl,
+};
 
 fn claims(app: &TestApp, client: &TestClient, now: i64) -> AccessClaims {
     AccessClaims {
@@ -154,37 +154,18 @@ db_test!(
 
 db_test!(refresh_tokens_are_introspected, async |app: TestApp| {
     let client = app.service_client("").await;
-    let now = monban::unix_now();
-    let (token, hash) = random_secret();
     let family = uuid::Uuid::now_v7();
-    store::tokens::insert_refresh(
-        &app.db,
-        &RefreshToken {
-            token_hash: hash,
-            family_id: family,
-            parent_hash: None,
-            client_id: client.id.clone(),
-            user_id: None,
-            scope: "offline_access".into(),
-            audiences: Json(vec![app.issuer.clone()]),
-            issued_at: now,
-            expires_at: now + 3600,
-            rotated_at: None,
-            revoked_at: None,
-        },
-    )
-    .await
-    .unwrap();
-    let info = app.introspect(&client, token.expose()).await;
+    let token = insert_refresh_token(&app, &client, family, "offline_access").await;
+    let info = app.introspect(&client, &token).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["token_type"], "refresh_token");
     assert_eq!(info["client_id"], client.id.as_str());
     assert_eq!(info["scope"], "offline_access");
-    store::tokens::revoke_grant(&app.db, family, now)
+    store::tokens::revoke_grant(&app.db, family, monban::unix_now())
         .await
         .unwrap();
     assert_eq!(
-        app.introspect(&client, token.expose()).await,
+        app.introspect(&client, &token).await,
         json!({"active": false})
     );
 });

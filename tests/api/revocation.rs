@@ -3,14 +3,14 @@
 //! with them.
 
 use monban::clients::ClientSettings;
-use monban::store::{self, tokens::AccessToken, tokens::RefreshToken};
+use monban::store::{self, tokens::AccessToken};
 use monban::tokens::random_secret;
 use monban::types::TokenFormat;
 use serde_json::{Value, json};
 use sqlx::types::Json;
 
 use crate::db_test;
-use crate::helpers::{TestApp, service_settings};
+use crate::helpers::{TestApp, insert_refresh_token, service_settings};
 
 db_test!(
     revoked_opaque_token_is_inactive_at_once,
@@ -112,29 +112,9 @@ db_test!(
         let client = app.service_client("").await;
         let now = monban::unix_now();
         let family = uuid::Uuid::now_v7();
-        let (refresh, refresh_hash) = random_secret();
-        let (sibling, sibling_hash) = random_secret();
+        let refresh = insert_refresh_token(&app, &client, family, "").await;
+        let sibling = insert_refresh_token(&app, &client, family, "").await;
         let (access, access_hash) = random_secret();
-        for hash in [refresh_hash, sibling_hash] {
-            store::tokens::insert_refresh(
-                &app.db,
-                &RefreshToken {
-                    token_hash: hash,
-                    family_id: family,
-                    parent_hash: None,
-                    client_id: client.id.clone(),
-                    user_id: None,
-                    scope: String::new(),
-                    audiences: Json(vec![]),
-                    issued_at: now,
-                    expires_at: now + 3600,
-                    rotated_at: None,
-                    revoked_at: None,
-                },
-            )
-            .await
-            .unwrap();
-        }
         store::tokens::insert_access(
             &app.db,
             &AccessToken {
@@ -152,26 +132,21 @@ db_test!(
         )
         .await
         .unwrap();
-        assert_eq!(
-            app.introspect(&client, access.expose()).await["active"],
-            true
-        );
+        let access = access.expose().to_owned();
+        assert_eq!(app.introspect(&client, &access).await["active"], true);
         let r = app
             .post_basic(
                 "/revoke",
                 &client,
                 &[
-                    ("token", refresh.expose()),
+                    ("token", refresh.as_str()),
                     ("token_type_hint", "refresh_token"),
                 ],
             )
             .await;
         assert_eq!(r.status(), 200);
         for token in [&refresh, &sibling, &access] {
-            assert_eq!(
-                app.introspect(&client, token.expose()).await["active"],
-                false
-            );
+            assert_eq!(app.introspect(&client, token).await["active"], false);
         }
     }
 );
