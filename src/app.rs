@@ -102,6 +102,8 @@ pub fn router(app: Arc<App>) -> Router {
                     )
                 })
                 .on_request(())
+                .on_body_chunk(())
+                .on_eos(())
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
