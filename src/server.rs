@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::keys::{self, KeyError, KeySet, Keys};
 use crate::password::{self, Passwords};
 use crate::store::batch::AccessTokenWriter;
-use crate::store::{self, ConnectError, Db, groups, users};
+use crate::store::{self, ConnectError, Db, users};
 use crate::types::Secret;
 use crate::unix_now;
 
@@ -110,18 +110,10 @@ async fn create_admin(
         name: Some("Administrator"),
         password_hash: &hash,
     };
-    let user = match users::insert(db, &new, now).await {
-        Ok(user) => user,
-        Err(e) if store::is_unique_violation(&e) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    match groups::insert(db, "admin", now).await {
-        Ok(()) => {}
-        Err(e) if store::is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
-    groups::add_member(db, user.id, "admin").await?;
-    Ok(true)
+    // None: another instance created it first.
+    Ok(users::insert_in_group(db, &new, "admin", now)
+        .await?
+        .is_some())
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the

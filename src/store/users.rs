@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Db, on_db};
+use super::{Db, in_tx, on_db};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct User {
@@ -47,6 +47,35 @@ pub async fn insert(db: &Db, user: &NewUser<'_>, now: i64) -> Result<User, sqlx:
         .bind(id).bind(user.username).bind(user.email).bind(user.name)
         .bind(user.password_hash).bind(now)
         .fetch_one(p).await)
+}
+
+const INSERT_GROUP: &str =
+    "INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+const JOIN_GROUP: &str =
+    "INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2";
+
+/// Creates a user in a group (created if missing), all or nothing. `None`
+/// when the username is taken.
+pub async fn insert_in_group(
+    db: &Db,
+    user: &NewUser<'_>,
+    group: &str,
+    now: i64,
+) -> Result<Option<User>, sqlx::Error> {
+    in_tx!(db, tx => {
+        let inserted: Result<User, sqlx::Error> = sqlx::query_as(INSERT)
+            .bind(Uuid::now_v7()).bind(user.username).bind(user.email).bind(user.name)
+            .bind(user.password_hash).bind(now)
+            .fetch_one(&mut *tx).await;
+        let created = match inserted {
+            Ok(created) => created,
+            Err(e) if super::is_unique_violation(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        sqlx::query(INSERT_GROUP).bind(Uuid::now_v7()).bind(group).bind(now).execute(&mut *tx).await?;
+        sqlx::query(JOIN_GROUP).bind(created.id).bind(group).execute(&mut *tx).await?;
+        Ok(Some(created))
+    })
 }
 
 const FIND_BY_USERNAME: &str = concat!(
