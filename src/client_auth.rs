@@ -11,7 +11,7 @@ use percent_encoding::percent_decode;
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
-use crate::client_cache::ClientCache;
+use crate::client_cache::{ClientCache, Source};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::store::{Db, clients::Client};
@@ -45,7 +45,6 @@ impl Credentials {
             if body_id.is_some_and(|id| id != client_id) {
                 return Err(OAuthError::invalid_client(
                     "client_id does not match the Authorization header",
-                    true,
                 ));
             }
             return Ok(Credentials::Basic { client_id, secret });
@@ -61,15 +60,8 @@ impl Credentials {
             (None, Some(_)) => Err(OAuthError::invalid_request(
                 "client_secret without client_id",
             )),
-            (None, None) => Err(OAuthError::invalid_client(
-                "client authentication required",
-                false,
-            )),
+            (None, None) => Err(OAuthError::invalid_client("client authentication required")),
         }
-    }
-
-    fn used_basic(&self) -> bool {
-        matches!(self, Credentials::Basic { .. })
     }
 
     fn method(&self) -> AuthMethod {
@@ -99,13 +91,12 @@ impl Credentials {
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`; §2.3.1 has both parts
 /// form-encoded before base64.
 fn parse_basic(value: &[u8]) -> Result<(String, Secret), OAuthError> {
-    let malformed = || OAuthError::invalid_client("malformed Basic authorization header", true);
+    let malformed = || OAuthError::invalid_client("malformed Basic authorization header");
     let value = std::str::from_utf8(value).map_err(|_| malformed())?;
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(OAuthError::invalid_client(
             "only the Basic authorization scheme is supported here",
-            true,
         ));
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
@@ -142,48 +133,50 @@ pub async fn authenticate_request(
 /// `token_endpoint_auth_method`. Secrets are compared as SHA-256 digests in
 /// constant time. A cached client that fails the check is re-read from the
 /// database before the request is refused (its secret may have changed).
+/// Every failure looks the same to the caller, so that client ids cannot be
+/// probed; the log says why.
 pub async fn authenticate(
     clients: &ClientCache,
     db: &Db,
     credentials: &Credentials,
 ) -> Result<Arc<Client>, OAuthError> {
-    if let Some(client) = clients.get(db, credentials.client_id()).await?
-        && check(&client, credentials).is_ok()
-    {
-        return Ok(client);
-    }
-    let Some(client) = clients.load(db, credentials.client_id()).await? else {
-        return Err(OAuthError::invalid_client(
-            "client authentication failed",
-            credentials.used_basic(),
-        ));
+    let id = credentials.client_id();
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let Some((client, source)) = clients.get(db, id).await? else {
+        tracing::info!(
+            client_id = id,
+            reason = "unknown client",
+            "client authentication failed"
+        );
+        return Err(failed());
     };
-    check(&client, credentials)?;
-    Ok(client)
+    let reason = match refusal(&client, credentials) {
+        None => return Ok(client),
+        Some(reason) => reason,
+    };
+    if source == Source::Cache
+        && let Some(fresh) = clients.load(db, id).await?
+        && refusal(&fresh, credentials).is_none()
+    {
+        return Ok(fresh);
+    }
+    tracing::info!(client_id = id, reason, "client authentication failed");
+    Err(failed())
 }
 
-fn check(client: &Client, credentials: &Credentials) -> Result<(), OAuthError> {
-    let used_basic = credentials.used_basic();
+/// Why the client's registration does not accept these credentials.
+fn refusal(client: &Client, credentials: &Credentials) -> Option<&'static str> {
     if client.token_endpoint_auth_method != credentials.method() {
-        return Err(OAuthError::invalid_client(
-            format!(
-                "this client authenticates with {}",
-                client.token_endpoint_auth_method
-            ),
-            used_basic,
-        ));
+        return Some("authentication method differs from the registered one");
     }
     if let Some(secret) = credentials.secret() {
         let presented = sha256(secret.expose().as_bytes());
         let stored = client.secret_hash.as_deref().unwrap_or_default();
         if !bool::from(presented.ct_eq(stored)) {
-            return Err(OAuthError::invalid_client(
-                "client authentication failed",
-                used_basic,
-            ));
+            return Some("wrong secret");
         }
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]

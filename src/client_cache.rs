@@ -16,6 +16,13 @@ pub const TTL: Duration = Duration::from_secs(5);
 /// Entries kept at most; the cache starts over beyond that.
 const CAPACITY: usize = 10_000;
 
+/// Where a client came from: a cached copy may be up to `TTL` old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Database,
+}
+
 #[derive(Default)]
 pub struct ClientCache {
     entries: RwLock<HashMap<String, (Arc<Client>, Instant)>>,
@@ -24,7 +31,11 @@ pub struct ClientCache {
 impl ClientCache {
     /// The client, from the cache when fresh, else from the database.
     /// Unknown clients are not cached.
-    pub async fn get(&self, db: &Db, client_id: &str) -> Result<Option<Arc<Client>>, sqlx::Error> {
+    pub async fn get(
+        &self,
+        db: &Db,
+        client_id: &str,
+    ) -> Result<Option<(Arc<Client>, Source)>, sqlx::Error> {
         let cached = self
             .entries
             .read()
@@ -33,8 +44,11 @@ impl ClientCache {
             .filter(|(_, at)| at.elapsed() < TTL)
             .map(|(client, _)| Arc::clone(client));
         match cached {
-            Some(client) => Ok(Some(client)),
-            None => self.load(db, client_id).await,
+            Some(client) => Ok(Some((client, Source::Cache))),
+            None => Ok(self
+                .load(db, client_id)
+                .await?
+                .map(|c| (c, Source::Database))),
         }
     }
 

@@ -116,6 +116,17 @@ impl Issuer {
             ));
         }
         let path = url.path().trim_end_matches('/').to_owned();
+        // These live at the root of the origin, outside the issuer's path.
+        let first_segment = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        if [".well-known", "healthz", "readyz"].contains(&first_segment) {
+            return Err(format!(
+                "the path must not start with /{first_segment}, which monban serves at the root"
+            ));
+        }
         let canonical = format!("{}{}", url.origin().ascii_serialization(), path);
         if canonical != raw {
             return Err(format!("is not in canonical form (use {canonical})"));
@@ -508,6 +519,8 @@ mod tests {
             "https://user@id.example.com",
             "HTTPS://ID.example.com",
             "not a url",
+            "https://id.example.com/healthz",
+            "https://id.example.com/.well-known/x",
         ] {
             let err = load(&[("MONBAN_ISSUER", bad)]).err().unwrap();
             assert_eq!(err.setting, "MONBAN_ISSUER", "{bad}");

@@ -42,9 +42,6 @@ pub struct OAuthError {
     code: ErrorCode,
     description: Cow<'static, str>,
     status: StatusCode,
-    /// RFC 6749 §5.2: a client that tried HTTP Basic gets a 401 with a
-    /// matching `WWW-Authenticate` challenge.
-    basic_challenge: bool,
 }
 
 #[derive(Serialize)]
@@ -62,9 +59,8 @@ impl OAuthError {
         };
         OAuthError {
             code,
-            description: description.into(),
+            description: sanitize(description.into()),
             status,
-            basic_challenge: false,
         }
     }
 
@@ -72,16 +68,10 @@ impl OAuthError {
         OAuthError::new(ErrorCode::InvalidRequest, description)
     }
 
-    /// Client authentication failed. `used_basic` says whether the client
-    /// sent an `Authorization: Basic` header.
-    pub fn invalid_client(
-        description: impl Into<Cow<'static, str>>,
-        used_basic: bool,
-    ) -> OAuthError {
-        OAuthError {
-            basic_challenge: used_basic,
-            ..OAuthError::new(ErrorCode::InvalidClient, description)
-        }
+    /// Client authentication failed: 401 with a `Basic` challenge (§5.2;
+    /// RFC 9110 §15.5.2 requires a challenge with every 401).
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidClient, description)
     }
 
     pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> OAuthError {
@@ -123,6 +113,31 @@ impl OAuthError {
     }
 }
 
+/// RFC 6749 §5.2: `error_description` "MUST NOT include characters outside
+/// the set %x20-21 / %x23-5B / %x5D-7E". Descriptions that quote request
+/// input are brought into that set (which also keeps CR/LF out of the log)
+/// and kept short.
+fn sanitize(description: Cow<'static, str>) -> Cow<'static, str> {
+    const MAX: usize = 200;
+    let allowed = |c: char| matches!(c, ' '..='~') && c != '"' && c != '\\';
+    if description.len() <= MAX && description.chars().all(allowed) {
+        return description;
+    }
+    let mut clean: String = description
+        .chars()
+        .take(MAX)
+        .map(|c| match c {
+            '"' => '\'',
+            c if allowed(c) => c,
+            _ => '?',
+        })
+        .collect();
+    if description.chars().count() > MAX {
+        clean.push_str("...");
+    }
+    Cow::Owned(clean)
+}
+
 impl From<sqlx::Error> for OAuthError {
     fn from(err: sqlx::Error) -> OAuthError {
         OAuthError::server_error(&err)
@@ -142,12 +157,27 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         // §5.2 errors are token responses too: never cached (§5.1).
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.basic_challenge {
+        if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"monban\", charset=\"UTF-8\""),
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_stay_in_the_rfc_6749_character_set() {
+        let e = OAuthError::invalid_request("scope \"caf\u{e9}\"\r\nforged: line \\ end");
+        assert_eq!(e.description, "scope 'caf?'??forged: line ? end");
+        let long = OAuthError::invalid_request("x".repeat(1000));
+        assert_eq!(long.description.len(), 203);
+        let fine = OAuthError::invalid_request("missing parameter grant_type");
+        assert!(matches!(fine.description, Cow::Borrowed(_)));
     }
 }

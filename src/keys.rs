@@ -362,14 +362,15 @@ pub struct Rotation {
 pub enum RotateError {
     #[error(
         "refusing to rotate: the next {alg} key {kid} has been published for {published_for}s, \
-         less than MONBAN_JWKS_MAX_AGE ({max_age}s); gateways may not have fetched it yet. \
-         Safe from {safe_at} (in {wait}s), or use --force"
+         less than MONBAN_JWKS_MAX_AGE ({max_age}s) plus the {reload}s servers take to load it; \
+         gateways may not have fetched it yet. Safe from {safe_at} (in {wait}s), or use --force"
     )]
     TooEarly {
         alg: SigningAlg,
         kid: String,
         published_for: i64,
         max_age: i64,
+        reload: i64,
         safe_at: String,
         wait: i64,
     },
@@ -400,7 +401,9 @@ pub async fn rotate(
     // A retired key stays published while tokens it signed are valid: those
     // signed up to the rotation, and those other instances sign until they
     // reload the keys; plus a minute for clock skew.
-    let retire_for = config.longest_signed_token_ttl() + RELOAD_INTERVAL.as_secs() as i64 + 60;
+    let reload_interval = RELOAD_INTERVAL.as_secs() as i64;
+    let retire_for =
+        config.longest_signed_token_ttl() + reload_interval + crate::tokens::CLOCK_SKEW;
     let rows = store::keys::all(db).await?;
     let nexts: Vec<&KeyRow> = rows
         .iter()
@@ -410,10 +413,13 @@ pub async fn rotate(
         return Err(RotateError::NoNextKey);
     }
     if !force {
+        // Instances publish a new key within RELOAD_INTERVAL of its creation;
+        // a gateway may have cached the JWKS just before that.
+        let wait = jwks_max_age + reload_interval;
         for next in &nexts {
             let published_for = now - next.created_at;
-            if published_for < jwks_max_age {
-                let safe = next.created_at + jwks_max_age;
+            if published_for < wait {
+                let safe = next.created_at + wait;
                 return Err(RotateError::TooEarly {
                     alg: next.alg.parse().map_err(|reason| KeyError::Stored {
                         kid: next.kid.clone(),
@@ -422,6 +428,7 @@ pub async fn rotate(
                     kid: next.kid.clone(),
                     published_for,
                     max_age: jwks_max_age,
+                    reload: reload_interval,
                     safe_at: rfc3339(safe),
                     wait: safe - now,
                 });

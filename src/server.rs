@@ -3,11 +3,17 @@
 //! keep the background upkeep (key reloads, rotation, purges) going.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::app::{self, App};
 use crate::client_cache::ClientCache;
@@ -63,12 +69,13 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let now = unix_now();
     let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let empty = users::count(&db).await? == 0 && store::keys::all(&db).await?.is_empty();
-    let created_keys = keys::ensure(&db, &keys::required_algs(config.signing_alg), now).await?;
     let mut bootstrap = Bootstrap {
         admin_password: None,
         created_admin: false,
-        created_keys,
+        created_keys: Vec::new(),
     };
+    // The admin first: if start-up fails before the keys exist, the next
+    // start still finds an empty database and tries again.
     if empty {
         let (password, generated) = match &config.admin_password {
             Some(p) => (p.clone(), false),
@@ -79,6 +86,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
             bootstrap.admin_password = Some(password);
         }
     }
+    bootstrap.created_keys =
+        keys::ensure(&db, &keys::required_algs(config.signing_alg), now).await?;
     let key_set = KeySet::from_rows(&store::keys::all(&db).await?)?;
     let metadata = crate::endpoints::metadata::document(&config);
     let app = App {
@@ -116,8 +125,16 @@ async fn create_admin(
         .is_some())
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes the
-/// requests in flight.
+/// Longest wait for a request's headers, and for the next request on an
+/// idle keep-alive connection (slow-header and idle-connection attacks).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 2048;
+/// How long shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops
+/// accepting and lets the requests in flight finish (up to `DRAIN_TIMEOUT`).
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
@@ -125,15 +142,62 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
     let router = app::router(Arc::clone(&app));
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    // HTTP/1.1: what proxies and gateways speak to an auth service. (HTTP/2
+    // version sniffing would wait for a first byte without any timeout.)
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permit else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // E.g. out of file descriptors: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router
+                .clone()
+                .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {}s; closing them",
+            DRAIN_TIMEOUT.as_secs()
+        );
+    }
     upkeep.abort();
     app.db.close().await;
-    result
+    Ok(())
 }
 
 /// Background upkeep, on every instance: reload keys often; purge expired
@@ -157,6 +221,11 @@ async fn upkeep(app: Arc<App>) {
                 let now = unix_now();
                 if let Err(e) = store::tokens::purge_expired(&app.db, now).await {
                     tracing::warn!(error = %e, "could not purge expired tokens");
+                }
+                match store::keys::purge_retired(&app.db, now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(keys = n, "removed retired signing keys whose tokens have all expired"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge retired keys"),
                 }
                 rotate_on_schedule(&app, now).await;
             }

@@ -68,6 +68,9 @@ pub struct AccessClaims {
     pub scope: String,
 }
 
+/// Tolerance for the clocks of monban instances that disagree a little.
+pub const CLOCK_SKEW: i64 = 60;
+
 /// RFC 9068 §2.1: access tokens are typed `at+jwt`.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
@@ -102,7 +105,9 @@ pub fn verify_access_jwt(
     let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
         .ok()?
         .claims;
-    (claims.nbf <= now && now < claims.exp).then_some(claims)
+    // `nbf` allows for clocks of instances that differ a little; `exp` is
+    // exact: an expired token is never reported active.
+    (claims.nbf <= now + CLOCK_SKEW && now < claims.exp).then_some(claims)
 }
 
 /// A presented token found active.

@@ -140,7 +140,7 @@ impl Scopes {
         let mut scopes = Vec::new();
         for token in tokens {
             if !is_scope_token(token) {
-                return Err(format!("invalid scope token {token:?}"));
+                return Err(format!("invalid scope token '{token}'"));
             }
             if !scopes.iter().any(|s| s == token) {
                 scopes.push(token.to_owned());

@@ -143,7 +143,7 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             Ok(Output::new(
                 json!({"client_id": client.client_id, "client_secret": secret.expose()}),
                 format!(
-                    "client_id      {}\nclient_secret  {}\n(the old secret no longer works; the new one is shown only this once)",
+                    "client_id      {}\nclient_secret  {}\n(shown only this once; running servers stop accepting the old secret within 5 seconds)",
                     client.client_id,
                     secret.expose()
                 ),

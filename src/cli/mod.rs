@@ -137,18 +137,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            if json {
-                let message = e.kind().as_str().unwrap_or("invalid usage");
-                let first = e.to_string();
-                let detail = first
-                    .lines()
-                    .next()
-                    .unwrap_or(message)
-                    .trim_start_matches("error: ");
-                print_error(true, detail);
-            } else {
-                let _ = e.print();
-            }
+            print_error(json, &usage_error(&e));
             return ExitCode::from(2);
         }
     };
@@ -179,6 +168,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// clap's error as one line, with where to look for help.
+fn usage_error(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "a subcommand is missing (see --help)".to_owned();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid usage");
+    format!("{} (see --help)", first.trim_start_matches("error: "))
+}
+
 fn print_error(json: bool, message: &str) {
     if json {
         eprintln!("{}", serde_json::json!({ "error": message }));
@@ -189,7 +189,11 @@ fn print_error(json: bool, message: &str) {
 
 /// Runs a parsed command. `Ok(None)`: nothing more to print.
 async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = Config::load(cli.config.as_deref()).map_err(|e| match cli.command {
+        // A container health check knows healthy (0) and unhealthy (1) only.
+        Command::Healthcheck { .. } => CliError::Failed(e.to_string()),
+        _ => e.into(),
+    })?;
     match cli.command {
         Command::Serve => serve::serve(config, cli.json).await.map(|()| None),
         Command::Healthcheck { url } => serve::healthcheck(&config, url).await.map(Some),

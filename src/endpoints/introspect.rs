@@ -61,7 +61,6 @@ pub async fn handler(
     if client.client_type == ClientType::Public {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect tokens",
-            false,
         ));
     }
     let issuer = app.config.issuer.as_str();

@@ -32,7 +32,7 @@ pub async fn handler(
         }
         _ => {
             return Err(OAuthError::unsupported_grant_type(format!(
-                "grant type {grant_type:?} is not supported"
+                "grant type '{grant_type}' is not supported"
             )));
         }
     };

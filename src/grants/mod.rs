@@ -34,7 +34,7 @@ pub fn requested_scope(params: &Params, allowed: &Scopes) -> Result<Scopes, OAut
     let requested = Scopes::parse(raw).map_err(OAuthError::invalid_scope)?;
     if let Some(denied) = requested.not_in(allowed).next() {
         return Err(OAuthError::invalid_scope(format!(
-            "scope {denied:?} is not allowed for this client"
+            "scope '{denied}' is not allowed for this client"
         )));
     }
     Ok(requested)
@@ -58,12 +58,12 @@ pub fn requested_audience(
         let is_absolute = Url::parse(resource).is_ok();
         if !is_absolute || resource.contains('#') {
             return Err(OAuthError::invalid_target(format!(
-                "resource {resource:?} must be an absolute URI without a fragment"
+                "resource '{resource}' must be an absolute URI without a fragment"
             )));
         }
         if !allowed.iter().any(|a| a == resource) {
             return Err(OAuthError::invalid_target(format!(
-                "resource {resource:?} is not an audience of this client"
+                "resource '{resource}' is not an audience of this client"
             )));
         }
         if !audience.iter().any(|a| a == resource) {

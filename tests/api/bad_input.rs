@@ -132,7 +132,6 @@ db_test!(
             format!("Basic {}", b64(b"no-colon")),
             format!("Basic {}", b64(b":secret-without-id")),
             format!("Basic {}", b64(b"\xff\xfe:\xff")),
-            format!("Basic {}", b64(b"id%ZZ:secret")),
             "Bearer abc.def.ghi".to_owned(),
             format!("Basic {}", "A".repeat(10_000)),
         ];
@@ -204,4 +203,71 @@ db_test!(wrong_methods_and_paths, async |app: TestApp| {
     // Still healthy after all of it.
     let r = app.http.get(app.root_url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+});
+
+db_test!(
+    error_descriptions_stay_in_the_allowed_character_set,
+    async |app: TestApp| {
+        // RFC 6749 §5.2: error_description uses %x20-21 / %x23-5B / %x5D-7E only,
+        // even when it quotes what the client sent.
+        let client = app.service_client("read").await;
+        for scope in ["caf\u{e9}", "a\"b", "x\\y", "line\r\nbreak"] {
+            let r = app.token(&client, &[("scope", scope)]).await;
+            assert_eq!(r.status(), 400);
+            let body: Value = r.json().await.unwrap();
+            let description = body["error_description"].as_str().unwrap();
+            assert!(
+                description
+                    .chars()
+                    .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\'),
+                "{description:?}"
+            );
+        }
+    }
+);
+
+/// Reads what the server sends until it closes the connection.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+db_test!(
+    slow_headers_and_idle_connections_are_cut_off,
+    async |app: TestApp| {
+        use tokio::io::AsyncWriteExt;
+        let started = std::time::Instant::now();
+        let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        slow.write_all(b"POST /token HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            tokio::join!(read_until_closed(&mut slow), read_until_closed(&mut idle))
+        })
+        .await
+        .expect("the server closes connections whose headers never finish or never start");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_secs(9),
+            "{closed:?}"
+        );
+    }
+);
+
+db_test!(slow_bodies_time_out, async |app: TestApp| {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type")
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(25),
+        read_until_closed(&mut stream),
+    )
+    .await
+    .expect("the server gives up on a body that never arrives");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 });

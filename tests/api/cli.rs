@@ -414,6 +414,16 @@ db_test!(migrate_and_usage_errors, async |app: TestApp| {
     assert!(!unknown.error().is_empty());
     let missing = app.cli(&["user"]);
     assert_eq!(missing.code, 2);
+    assert_eq!(
+        missing.stderr.trim().lines().count(),
+        1,
+        "{}",
+        missing.stderr
+    );
+    let typo = app.cli(&["client", "create", "--nmae", "x"]);
+    assert_eq!(typo.code, 2);
+    assert_eq!(typo.stderr.trim().lines().count(), 1, "{}", typo.stderr);
+    assert!(typo.stderr.contains("--nmae"));
     let help = app.cli(&["--help"]);
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("client"));
@@ -431,6 +441,9 @@ db_test!(healthcheck_reports_readiness, async |app: TestApp| {
         "--json",
     ]);
     assert_eq!(down.code, 1);
+    // Container health checks know 0 and 1 only, even for a bad setting.
+    let misconfigured = run_cli(&["healthcheck"], &[("MONBAN_LISTEN", "nowhere")], None);
+    assert_eq!(misconfigured.code, 1);
 });
 
 #[test]
@@ -623,4 +636,94 @@ async fn first_start_takes_the_admin_password_from_the_environment() {
     let db_handle = monban::store::Db::connect(&db.url).await.unwrap();
     let admin = users::find(&db_handle, "admin").await.unwrap().unwrap();
     assert!(password_matches(&db_handle, admin.id, "a long admin passphrase").await);
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets_or_tokens() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let (served, _dir) = Served::start(
+        &db.url,
+        &[
+            ("MONBAN_LOG", "debug"),
+            ("MONBAN_ADMIN_PASSWORD", "the admin passphrase"),
+        ],
+    );
+    served.wait_ready().await;
+    let base = format!("http://127.0.0.1:{}", served.port);
+    let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
+    let created = run_cli(&["client", "create", "--name", "svc", "--json"], &env, None).ok_json();
+    let opaque = run_cli(
+        &[
+            "client",
+            "create",
+            "--name",
+            "o",
+            "--token-format",
+            "opaque",
+            "--json",
+        ],
+        &env,
+        None,
+    )
+    .ok_json();
+    let http = reqwest::Client::new();
+    let mut secrets = vec!["the admin passphrase".to_owned()];
+    for client in [&created, &opaque] {
+        let (id, secret) = (
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str().unwrap(),
+        );
+        secrets.push(secret.to_owned());
+        let token: Value = http
+            .post(format!("{base}/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        for path in ["/introspect", "/revoke"] {
+            let r = http
+                .post(format!("{base}{path}"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", &token)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        // Secrets in the body, and wrong ones, are not logged either.
+        let wrong = format!("{secret}-wrong");
+        let r = http
+            .post(format!("{base}/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", &wrong),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        secrets.push(wrong);
+        secrets.push(token);
+    }
+    let (_, stdout, stderr) = served.stop();
+    assert!(
+        stderr.contains("client authentication failed"),
+        "logging was on: {stderr}"
+    );
+    for secret in &secrets {
+        assert!(
+            !stderr.contains(secret.as_str()),
+            "a secret or token was logged"
+        );
+        assert!(
+            !stdout.contains(secret.as_str()),
+            "a secret or token was printed"
+        );
+    }
 }

@@ -41,6 +41,25 @@ fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
+/// A stored RSA signing key: its public key as PEM and as DER, and the
+/// private key for signing tokens by hand.
+async fn stored_public_key(
+    app: &TestApp,
+    kid: &str,
+) -> (String, Vec<u8>, jsonwebtoken::EncodingKey) {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+    let rows = store::keys::all(&app.db).await.unwrap();
+    let row = rows.iter().find(|r| r.kid == kid).unwrap();
+    let private = rsa::PrivateKey::from_pkcs8_der(&row.private_key).unwrap();
+    let public = private.to_public_key();
+    (
+        public.to_public_key_pem(LineEnding::LF).unwrap(),
+        public.to_public_key_der().unwrap().as_bytes().to_vec(),
+        jsonwebtoken::EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes()),
+    )
+}
+
 db_test!(a_gateway_introspects_any_token, async |app: TestApp| {
     let service = app.service_client("orders:read").await;
     let gateway = app.service_client("").await;
@@ -102,18 +121,39 @@ db_test!(
             b64(&json!({"alg": "none", "typ": "at+jwt", "kid": kid})),
             b64(&payload)
         );
-        // HS256 "signed" with the public key material, the classic confusion.
-        let public_n = active.jwk.clone();
-        let secret = serde_json::to_vec(&public_n).unwrap();
-        let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-        hs_header.kid = Some(kid.clone());
-        hs_header.typ = Some("at+jwt".into());
-        let hs256 = jsonwebtoken::encode(
-            &hs_header,
+        // HS256 "signed" with the public key as the HMAC secret, the classic
+        // algorithm confusion: in PEM and in DER form.
+        let public_key = stored_public_key(&app, &kid).await;
+        let hs256 = |secret: &[u8], kid: Option<&str>| {
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+            header.kid = kid.map(str::to_owned);
+            header.typ = Some("at+jwt".into());
+            jsonwebtoken::encode(
+                &header,
+                &claims(&app, &client, now),
+                &jsonwebtoken::EncodingKey::from_secret(secret),
+            )
+            .unwrap()
+        };
+        let hs256_pem = hs256(public_key.0.as_bytes(), Some(&kid));
+        let hs256_der = hs256(&public_key.1, Some(&kid));
+        // Signed by another algorithm's key but naming our RS256 kid.
+        let es_key = monban::keys::generate(SigningAlg::ES256, KeyState::Active, now).unwrap();
+        let mut es_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        es_header.kid = Some(kid.clone());
+        es_header.typ = Some("at+jwt".into());
+        let es_with_rs_kid = jsonwebtoken::encode(
+            &es_header,
             &claims(&app, &client, now),
-            &jsonwebtoken::EncodingKey::from_secret(&secret),
+            &jsonwebtoken::EncodingKey::from_ec_der(&es_key.private_key),
         )
         .unwrap();
+        // Signed with our active key, but without a kid.
+        let mut no_kid_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        no_kid_header.typ = Some("at+jwt".into());
+        let no_kid =
+            jsonwebtoken::encode(&no_kid_header, &claims(&app, &client, now), &public_key.2)
+                .unwrap();
         // A key monban never published.
         let stranger = monban::keys::generate(SigningAlg::RS256, KeyState::Active, now).unwrap();
         let unknown_kid = KeySet::from_rows(&[stranger])
@@ -133,7 +173,10 @@ db_test!(
             ("other issuer", sign(&app, "at+jwt", &other_issuer)),
             ("deleted client", sign(&app, "at+jwt", &unknown_client)),
             ("alg none", none),
-            ("HS256 with the public key", hs256),
+            ("HS256 with the PEM public key", hs256_pem),
+            ("HS256 with the DER public key", hs256_der),
+            ("ES256 signature under an RS256 kid", es_with_rs_kid),
+            ("no kid", no_kid),
             ("unknown kid", unknown_kid),
             ("bad signature", bad_sig),
             ("wrong typ", wrong_typ),

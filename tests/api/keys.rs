@@ -109,8 +109,13 @@ db_test!(
     rotation_honours_a_short_jwks_max_age,
     [("MONBAN_JWKS_MAX_AGE", "0")],
     async |app: TestApp| {
-        // With no JWKS caching to wait for, back-to-back rotations are safe.
+        // With no JWKS caching to wait for, a new next key may sign as soon
+        // as every running server has loaded it.
         app.cli(&["keys", "rotate", "--json"]).ok_json();
+        let early = app.cli(&["keys", "rotate", "--json"]);
+        assert_eq!(early.code, 1, "servers may not have loaded the new key yet");
+        tokio::time::sleep(monban::keys::RELOAD_INTERVAL + std::time::Duration::from_millis(500))
+            .await;
         app.cli(&["keys", "rotate", "--json"]).ok_json();
     }
 );

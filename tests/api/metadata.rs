@@ -26,16 +26,45 @@ db_test!(
             serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
         assert!(doc.get("authorization_endpoint").is_none());
-        // Every advertised endpoint answers.
-        for key in [
-            "token_endpoint",
-            "introspection_endpoint",
-            "revocation_endpoint",
-        ] {
-            let url = doc[key].as_str().unwrap();
-            let r = app.http.post(url).send().await.unwrap();
-            assert_eq!(r.status(), 400, "{key}");
-        }
+        // Every advertised endpoint does its job at the advertised URL.
+        let client = app.service_client("").await;
+        let post = |key: &str, form: &[(&str, &str)]| {
+            app.http
+                .post(doc[key].as_str().unwrap())
+                .basic_auth(&client.id, Some(&client.secret))
+                .form(form)
+                .send()
+        };
+        let r = post("token_endpoint", &[("grant_type", "client_credentials")])
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = post("introspection_endpoint", &[("token", &token)])
+            .await
+            .unwrap();
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["active"], true);
+        let r = post("revocation_endpoint", &[("token", &token)])
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = post("introspection_endpoint", &[("token", &token)])
+            .await
+            .unwrap();
+        assert_eq!(
+            r.json::<serde_json::Value>().await.unwrap()["active"],
+            false
+        );
+        let jwks = app
+            .http
+            .get(doc["jwks_uri"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(jwks.status(), 200);
     }
 );
 

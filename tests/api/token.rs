@@ -14,7 +14,19 @@ use crate::helpers::{TestApp, TestClient, service_settings};
 /// Verifies a JWT exactly as an API would: JWKS over HTTP, `kid` lookup,
 /// signature, issuer, audience, expiry.
 pub async fn verify_with_jwks(app: &TestApp, token: &str, audience: &str) -> Value {
-    let jwks: JwkSet = app.get("/jwks").await.json().await.unwrap();
+    let metadata = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    let jwks_uri = metadata["jwks_uri"].as_str().unwrap();
+    let jwks: JwkSet = app
+        .http
+        .get(jwks_uri)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let jwk = jwks
@@ -116,12 +128,12 @@ db_test!(
         ];
         let r = app.post_form("/token", &form).await;
         assert_eq!(r.status(), 401);
-        assert!(
-            r.headers().get("www-authenticate").is_none(),
-            "no Basic attempted"
-        );
+        // RFC 9110 §15.5.2: every 401 carries a challenge.
+        assert!(r.headers().contains_key("www-authenticate"));
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client");
+        // The same answer as a wrong secret: client ids cannot be probed.
+        assert_eq!(body["error_description"], "client authentication failed");
     }
 );
 
