@@ -17,11 +17,18 @@ use tracing::Level;
 
 use crate::client_cache::ClientCache;
 use crate::config::Config;
-use crate::endpoints::{health, home, introspect, jwks, metadata, revoke, token};
+use crate::endpoints::{
+    authorize, end_session, health, home, introspect, jwks, metadata, revoke, token, userinfo,
+};
 use crate::keys::Keys;
+use crate::session::{self, DbSessionStore};
 use crate::store::Db;
 use crate::store::batch::AccessTokenWriter;
-use crate::{form, net, password::Passwords};
+use crate::ui::{account, consent, login, logout};
+use crate::{cors, form, net, password::Passwords};
+use tower_http::csrf::CsrfLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// Everything a request handler may need; shared behind an `Arc`.
 pub struct App {
@@ -32,6 +39,11 @@ pub struct App {
     /// Stores opaque access tokens with group commit.
     pub access_tokens: AccessTokenWriter,
     pub passwords: Passwords,
+    /// An argon2id hash of no one's password: unknown users are checked
+    /// against it, so they take as long as known ones.
+    pub dummy_hash: String,
+    /// Origins of registered redirect URIs, for CORS.
+    pub web_origins: crate::cors::WebOrigins,
     /// The RFC 8414 document, serialised once.
     pub metadata: Bytes,
 }
@@ -46,13 +58,51 @@ const CSP: &str =
 
 pub fn router(app: Arc<App>) -> Router {
     let issuer_path = app.config.issuer.path().to_owned();
+    // Cross-origin calls from apps (SPAs) to these are allowed for the web
+    // origins of registered redirect URIs.
+    let app_api = Router::new()
+        .route(token::PATH, post(token::handler))
+        .route(
+            userinfo::PATH,
+            get(userinfo::handler).post(userinfo::handler),
+        )
+        .route(revoke::PATH, post(revoke::handler))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            cors::for_apps,
+        ));
+    // monban's own forms: a cross-origin POST is refused (Sec-Fetch-Site /
+    // Origin), besides the per-session token each form carries.
+    let pages = Router::new()
+        .route(login::PATH, get(login::get).post(login::post))
+        .route(consent::PATH, get(consent::get).post(consent::post))
+        .route(logout::PATH, get(logout::get).post(logout::post))
+        .route(account::PATH, get(account::get))
+        .route(account::CALLBACK_PATH, get(account::callback))
+        .route("/account/password", post(account::change_password))
+        .route("/account/consents/revoke", post(account::revoke_consent))
+        .route("/account/sessions/end-all", post(account::end_all_sessions))
+        .route("/account/logout", post(account::log_out))
+        .layer(csrf_layer(&app.config.issuer));
+    // Everything that reads or writes the SSO session. /authorize and
+    // /end_session accept cross-site POSTs (turned into GETs).
+    let browser = Router::new()
+        .route(authorize::PATH, get(authorize::get).post(authorize::post))
+        .route(authorize::RESUME_PATH, get(authorize::resume))
+        .route(
+            end_session::PATH,
+            get(end_session::get).post(end_session::post),
+        )
+        .merge(pages)
+        .layer(session_layer(&app));
     let mut issuer_routes = Router::new()
         .route(home::PATH, get(home::handler))
         .route(home::CSS_PATH, get(home::stylesheet))
         .route(jwks::PATH, get(jwks::handler))
-        .route(token::PATH, post(token::handler))
+        .route(metadata::OPENID_PATH, get(metadata::handler))
         .route(introspect::PATH, post(introspect::handler))
-        .route(revoke::PATH, post(revoke::handler));
+        .merge(app_api)
+        .merge(browser);
     // RFC 8414 §3.1 places the metadata of an issuer with a path at
     // /.well-known/oauth-authorization-server{path}; many clients instead
     // append the suffix to the issuer, so it is served there too.
@@ -107,6 +157,35 @@ pub fn router(app: Arc<App>) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The SSO session cookie `monban_session`: HttpOnly, SameSite=Lax, Secure
+/// when the issuer is https, path `/`; sessions live in the database.
+fn session_layer(app: &App) -> SessionManagerLayer<DbSessionStore> {
+    let idle = tower_sessions::cookie::time::Duration::seconds(app.config.session_idle_ttl);
+    SessionManagerLayer::new(DbSessionStore::new(app.db.clone()))
+        .with_name(session::COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(app.config.issuer.as_str().starts_with("https://"))
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle))
+}
+
+/// Cross-origin form POSTs refused, by Sec-Fetch-Site and Origin; the
+/// issuer's own origin is trusted (it is what browsers send behind a proxy).
+fn csrf_layer(issuer: &crate::config::Issuer) -> CsrfLayer {
+    let origin = url::Url::parse(issuer.as_str())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let layer = CsrfLayer::new();
+    match layer.clone().add_trusted_origin(&origin) {
+        Ok(with_origin) => with_origin,
+        Err(e) => {
+            tracing::warn!(error = %e, "issuer origin not usable for CSRF checks");
+            layer
+        }
+    }
 }
 
 async fn not_found() -> Response {

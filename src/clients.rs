@@ -178,6 +178,45 @@ pub fn rotate_secret(client: &mut Client) -> Secret {
     secret
 }
 
+/// Makes sure the account page's own client exists and points at this
+/// issuer (it is re-created if deleted, and follows a changed issuer).
+pub async fn ensure_account_client(
+    db: &crate::store::Db,
+    issuer: &crate::config::Issuer,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    use crate::ui::account;
+    let settings = ClientSettings {
+        name: "monban account".to_owned(),
+        client_type: ClientType::Public,
+        first_party: true,
+        redirect_uris: vec![issuer.endpoint(account::CALLBACK_PATH)],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: Scopes::default(),
+        audiences: vec![],
+        auth_method: AuthMethod::None,
+        access_token_format: None,
+    };
+    match crate::store::clients::find(db, account::CLIENT_ID).await? {
+        Some(existing) if ClientSettings::of(&existing).redirect_uris == settings.redirect_uris => {
+            Ok(())
+        }
+        Some(mut existing) => {
+            apply(&mut existing, settings, now);
+            crate::store::clients::update(db, &existing).await.map(drop)
+        }
+        None => {
+            let (mut client, _) = new_client(settings, now);
+            client.client_id = account::CLIENT_ID.to_owned();
+            match crate::store::clients::insert(db, &client).await {
+                Err(e) if crate::store::is_unique_violation(&e) => Ok(()),
+                other => other,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,9 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_LOG",
     "MONBAN_LOG_FORMAT",
     "MONBAN_ADMIN_PASSWORD",
+    "MONBAN_SESSION_IDLE_TTL",
+    "MONBAN_SESSION_MAX_TTL",
+    "MONBAN_REFRESH_REUSE_LEEWAY",
 ];
 
 pub struct Config {
@@ -54,6 +57,13 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub admin_password: Option<Secret>,
+    /// SSO session: ends after this long without use…
+    pub session_idle_ttl: i64,
+    /// …and this long after login, whatever happens.
+    pub session_max_ttl: i64,
+    /// A just-rotated refresh token used again within this many seconds gets
+    /// a fresh pair instead of revoking its family; 0 = off.
+    pub refresh_reuse_leeway: i64,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
 }
@@ -404,6 +414,19 @@ impl Config {
             |raw| password::check_policy(raw).map(|()| Some(Secret::new(raw.to_owned()))),
         )?;
 
+        let session_idle_ttl =
+            src.parse("MONBAN_SESSION_IDLE_TTL", || 2 * 3600, seconds(60, YEAR))?;
+        let session_max_ttl =
+            src.parse("MONBAN_SESSION_MAX_TTL", || 12 * 3600, seconds(60, YEAR))?;
+        if session_max_ttl < session_idle_ttl {
+            return Err(error(
+                "MONBAN_SESSION_MAX_TTL",
+                format!("must be at least MONBAN_SESSION_IDLE_TTL ({session_idle_ttl}s)"),
+            ));
+        }
+        let refresh_reuse_leeway =
+            src.parse("MONBAN_REFRESH_REUSE_LEEWAY", || 0, seconds(0, 300))?;
+
         let mut warnings = src.warnings;
         if !issuer.is_https() && !issuer.is_local() {
             warnings.push(format!(
@@ -428,6 +451,9 @@ impl Config {
             log,
             log_format,
             admin_password,
+            session_idle_ttl,
+            session_max_ttl,
+            refresh_reuse_leeway,
             warnings,
         })
     }
@@ -496,6 +522,12 @@ mod tests {
         assert_eq!(from_example.key_rotation_days, defaults.key_rotation_days);
         assert_eq!(from_example.log, defaults.log);
         assert_eq!(from_example.log_format, defaults.log_format);
+        assert_eq!(from_example.session_idle_ttl, defaults.session_idle_ttl);
+        assert_eq!(from_example.session_max_ttl, defaults.session_max_ttl);
+        assert_eq!(
+            from_example.refresh_reuse_leeway,
+            defaults.refresh_reuse_leeway
+        );
     }
 
     #[test]

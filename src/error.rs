@@ -111,6 +111,10 @@ impl OAuthError {
     pub fn code(&self) -> ErrorCode {
         self.code
     }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
 }
 
 /// RFC 6749 §5.2: `error_description` "MUST NOT include characters outside
@@ -180,4 +184,104 @@ mod tests {
         let fine = OAuthError::invalid_request("missing parameter grant_type");
         assert!(matches!(fine.description, Cow::Borrowed(_)));
     }
+}
+
+/// Errors of protected resources (RFC 6750 §3): userinfo, and later the
+/// gateway endpoint. The challenge says what went wrong.
+#[derive(Debug)]
+pub struct BearerError {
+    status: StatusCode,
+    /// `None` when the request had no token at all (§3.1: then no error code).
+    error: Option<&'static str>,
+    description: Cow<'static, str>,
+    scope: Option<&'static str>,
+}
+
+impl BearerError {
+    pub fn missing() -> BearerError {
+        BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            error: None,
+            description: Cow::Borrowed(""),
+            scope: None,
+        }
+    }
+
+    pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> BearerError {
+        BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            error: Some("invalid_token"),
+            description: sanitize(description.into()),
+            scope: None,
+        }
+    }
+
+    pub fn insufficient_scope(scope: &'static str) -> BearerError {
+        BearerError {
+            status: StatusCode::FORBIDDEN,
+            error: Some("insufficient_scope"),
+            description: Cow::Borrowed("the token does not grant the scope this resource needs"),
+            scope: Some(scope),
+        }
+    }
+
+    pub fn server(cause: &dyn std::fmt::Display) -> BearerError {
+        tracing::error!(error = %cause, "internal error");
+        BearerError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: None,
+            description: Cow::Borrowed(""),
+            scope: None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for BearerError {
+    fn from(e: sqlx::Error) -> BearerError {
+        BearerError::server(&e)
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            return (
+                self.status,
+                Json(serde_json::json!({"error": "server_error"})),
+            )
+                .into_response();
+        }
+        let mut challenge = String::from("Bearer realm=\"monban\"");
+        if let Some(error) = self.error {
+            challenge.push_str(&format!(", error=\"{error}\""));
+            if !self.description.is_empty() {
+                challenge.push_str(&format!(", error_description=\"{}\"", self.description));
+            }
+        }
+        if let Some(scope) = self.scope {
+            challenge.push_str(&format!(", scope=\"{scope}\""));
+        }
+        let body = serde_json::json!({
+            "error": self.error.unwrap_or("invalid_request"),
+            "error_description": self.description,
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

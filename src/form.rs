@@ -64,6 +64,11 @@ impl Params {
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
     }
 
+    /// Every parameter, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// Every value of a parameter that may repeat (e.g. `resource`, RFC 8707 §2).
     pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.0

@@ -3,23 +3,31 @@
 //! everything, so that the black-box tests can start the real server.
 
 pub mod app;
+pub mod authn;
+pub mod authorization;
+pub mod claims;
 pub mod cli;
 pub mod client_auth;
 pub mod client_cache;
 pub mod clients;
 pub mod config;
+pub mod cors;
 pub mod crypto;
 pub mod endpoints;
 pub mod error;
 pub mod form;
 pub mod grants;
+pub mod id_token;
 pub mod keys;
 pub mod net;
 pub mod password;
+pub mod pkce;
 pub mod server;
+pub mod session;
 pub mod store;
 pub mod tokens;
 pub mod types;
+pub mod ui;
 
 /// The current time in Unix seconds. Read once per request or command and
 /// passed down, so every decision in it agrees on "now".

@@ -88,8 +88,13 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     }
     bootstrap.created_keys =
         keys::ensure(&db, &keys::required_algs(config.signing_alg), now).await?;
+    crate::clients::ensure_account_client(&db, &config.issuer, now).await?;
     let key_set = KeySet::from_rows(&store::keys::all(&db).await?)?;
     let metadata = crate::endpoints::metadata::document(&config);
+    let dummy_hash = passwords
+        .hash(&password::generate())
+        .await
+        .map_err(|e| StartError::Admin(e.to_string()))?;
     let app = App {
         config,
         access_tokens: AccessTokenWriter::start(db.clone()),
@@ -97,6 +102,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         keys: Keys::new(key_set),
         clients: ClientCache::default(),
         passwords,
+        dummy_hash,
+        web_origins: crate::cors::WebOrigins::default(),
         metadata,
     };
     Ok((Arc::new(app), bootstrap))
@@ -222,6 +229,7 @@ async fn upkeep(app: Arc<App>) {
                 if let Err(e) = store::tokens::purge_expired(&app.db, now).await {
                     tracing::warn!(error = %e, "could not purge expired tokens");
                 }
+                purge(&app, now).await;
                 match store::keys::purge_retired(&app.db, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(keys = n, "removed retired signing keys whose tokens have all expired"),
@@ -229,6 +237,30 @@ async fn upkeep(app: Arc<App>) {
                 }
                 rotate_on_schedule(&app, now).await;
             }
+        }
+    }
+}
+
+/// Deletes rows nobody can use any more: sessions, codes (kept past their
+/// expiry so a replay is still recognised), old login-failure windows.
+async fn purge(app: &App, now: i64) {
+    let results = [
+        (
+            "sessions",
+            store::sessions::purge_expired(&app.db, now).await,
+        ),
+        (
+            "authorization codes",
+            store::codes::purge_expired(&app.db, now - app.config.access_token_ttl).await,
+        ),
+        (
+            "login failures",
+            store::throttle::purge(&app.db, now - crate::authn::ADDRESS_WINDOW).await,
+        ),
+    ];
+    for (what, result) in results {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not purge expired {what}");
         }
     }
 }

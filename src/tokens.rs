@@ -66,6 +66,16 @@ pub struct AccessClaims {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// RFC 9068 §2.2.1: how the user logged in, for tokens issued to users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// RFC 9068 §2.2.3.1: group membership, with the `groups` scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// Tolerance for the clocks of monban instances that disagree a little.

@@ -1,5 +1,6 @@
-//! Authorization server metadata, RFC 8414. Advertises exactly what monban
-//! implements; the document is built once at start-up.
+//! Authorization server metadata (RFC 8414) and OpenID Provider metadata
+//! (OIDC Discovery 1.0 §3): one document, served at both well-known places.
+//! It advertises exactly what monban implements; it is built once at start.
 
 use std::sync::Arc;
 
@@ -8,15 +9,18 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{introspect, jwks, public_json, revoke, token};
+use super::{authorize, end_session, introspect, jwks, public_json, revoke, token, userinfo};
 use crate::app::App;
+use crate::authorization::OIDC_SCOPES;
 use crate::config::{Config, Issuer};
 
 /// RFC 8414 §3: the well-known suffix. For an issuer with a path, §3.1 puts
 /// the path after it: `/.well-known/oauth-authorization-server/auth`.
 pub const PATH: &str = "/.well-known/oauth-authorization-server";
+/// OIDC Discovery §4: appended to the issuer, path included.
+pub const OPENID_PATH: &str = "/.well-known/openid-configuration";
 
-/// Where the metadata of `issuer` lives (RFC 8414 §3.1).
+/// Where the RFC 8414 metadata of `issuer` lives (§3.1).
 pub fn url(issuer: &Issuer) -> String {
     let origin = issuer
         .as_str()
@@ -30,16 +34,37 @@ pub fn document(config: &Config) -> Bytes {
     let secret_methods = ["client_secret_basic", "client_secret_post"];
     let doc = json!({
         "issuer": issuer.as_str(),
+        "authorization_endpoint": issuer.endpoint(authorize::PATH),
         "token_endpoint": issuer.endpoint(token::PATH),
+        "userinfo_endpoint": issuer.endpoint(userinfo::PATH),
         "jwks_uri": issuer.endpoint(jwks::PATH),
-        "grant_types_supported": ["client_credentials"],
-        // No grant here uses the authorization endpoint (RFC 8414 §2).
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": secret_methods,
+        "end_session_endpoint": issuer.endpoint(end_session::PATH),
         "introspection_endpoint": issuer.endpoint(introspect::PATH),
-        "introspection_endpoint_auth_methods_supported": secret_methods,
         "revocation_endpoint": issuer.endpoint(revoke::PATH),
+        "scopes_supported": OIDC_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": secret_methods,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid", "azp",
+            "name", "preferred_username", "updated_at", "email", "email_verified", "groups"
+        ],
+        "acr_values_supported": ["1"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": ["en", "ja"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
     });
     Bytes::from(doc.to_string())
 }

@@ -4,6 +4,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+pub mod authorize;
+pub mod end_session;
 pub mod health;
 pub mod home;
 pub mod introspect;
@@ -11,6 +13,7 @@ pub mod jwks;
 pub mod metadata;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 /// A response that must never be cached: token responses (RFC 6749 §5.1)
 /// and introspection results.

@@ -27,10 +27,16 @@ pub async fn handler(
     let grant_type = params.required("grant_type")?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
     let response = match grant_type.parse::<GrantType>() {
+        Ok(GrantType::AuthorizationCode) => {
+            grants::authorization_code::exchange(&app, &client, &params, now).await?
+        }
+        Ok(GrantType::RefreshToken) => {
+            grants::refresh_token::exchange(&app, &client, &params, now).await?
+        }
         Ok(GrantType::ClientCredentials) => {
             grants::client_credentials::exchange(&app, &client, &params, now).await?
         }
-        _ => {
+        Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant type '{grant_type}' is not supported"
             )));

@@ -7,7 +7,10 @@ use crate::form::Params;
 use crate::store::clients::Client;
 use crate::types::{ClientType, GrantType};
 
-use super::{AccessGrant, TokenResponse, issue_access_token, requested_audience, requested_scope};
+use super::{
+    AccessGrant, TokenResponse, issue_access_token, requested_audience, requested_scope,
+    token_response,
+};
 
 pub async fn exchange(
     app: &App,
@@ -30,15 +33,20 @@ pub async fn exchange(
     let scope = requested_scope(params, &client.scopes)?;
     let audience = requested_audience(params, client, &app.config.default_audience)?;
     // §4.4.3: "A refresh token SHOULD NOT be included."
-    issue_access_token(
+    let access = issue_access_token(
         app,
         AccessGrant {
             client,
             subject: client.client_id.clone(),
+            user_id: None,
+            grant_id: None,
             scope: &scope,
             audience,
+            authentication: None,
+            groups: None,
         },
         now,
     )
-    .await
+    .await?;
+    Ok(token_response(app, access, &scope))
 }

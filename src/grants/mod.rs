@@ -1,17 +1,23 @@
 //! Token-endpoint grants (RFC 6749 §4), one file each, and the rules they
-//! share: scope selection, audience selection and issuing access tokens.
+//! share: scope and audience selection, and issuing access, refresh and ID
+//! tokens.
 
 use serde::Serialize;
 use url::Url;
+use uuid::Uuid;
 
 use crate::app::App;
+use crate::claims;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::store::{clients::Client, tokens::AccessToken};
+use crate::id_token::{self, IdClaims};
+use crate::store::{self, clients::Client, tokens::AccessToken, tokens::RefreshToken, users::User};
 use crate::tokens::{self, ACCESS_TOKEN_TYP, AccessClaims, Audience};
-use crate::types::{Scopes, TokenFormat};
+use crate::types::{GrantType, Scopes, TokenFormat};
 
+pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
 
 /// RFC 6749 §5.1 successful token response.
 #[derive(Serialize)]
@@ -21,6 +27,10 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// The scope of the token: the requested scopes, each of which the client
@@ -77,13 +87,36 @@ pub fn requested_audience(
     })
 }
 
+/// How and when the user logged in, carried from the login into every token
+/// of the grant.
+#[derive(Debug, Clone)]
+pub struct Authentication {
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    /// The SSO session.
+    pub sid: String,
+}
+
 /// Who and what an access token is for.
 pub struct AccessGrant<'a> {
     pub client: &'a Client,
-    /// The subject; for client_credentials, the client itself.
+    /// The subject: the user, or for client_credentials the client itself.
     pub subject: String,
+    pub user_id: Option<Uuid>,
+    /// The grant (refresh family) the token belongs to, if any.
+    pub grant_id: Option<Uuid>,
     pub scope: &'a Scopes,
     pub audience: Vec<String>,
+    pub authentication: Option<&'a Authentication>,
+    pub groups: Option<Vec<String>>,
+}
+
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub format: TokenFormat,
+    pub expires_at: i64,
 }
 
 /// Issues an access token in the client's format (else the server default):
@@ -92,25 +125,30 @@ pub async fn issue_access_token(
     app: &App,
     grant: AccessGrant<'_>,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
-    let ttl = app.config.access_token_ttl;
+) -> Result<IssuedAccessToken, OAuthError> {
+    let expires_at = now + app.config.access_token_ttl;
     let format = grant
         .client
         .access_token_format
         .unwrap_or(app.config.access_token_format);
     let jti = tokens::new_jti();
-    let access_token = match format {
+    let token = match format {
         TokenFormat::Jwt => {
+            let auth = grant.authentication;
             let claims = AccessClaims {
                 iss: app.config.issuer.as_str().to_owned(),
                 sub: grant.subject,
                 aud: Audience::from_list(grant.audience),
-                exp: now + ttl,
+                exp: expires_at,
                 iat: now,
                 nbf: now,
-                jti,
+                jti: jti.clone(),
                 client_id: grant.client.client_id.clone(),
                 scope: grant.scope.to_string(),
+                auth_time: auth.map(|a| a.auth_time),
+                acr: auth.map(|a| a.acr.clone()),
+                amr: auth.map(|a| a.amr.clone()),
+                groups: grant.groups,
             };
             app.keys
                 .get()
@@ -121,14 +159,14 @@ pub async fn issue_access_token(
             let (token, hash) = tokens::random_secret();
             let row = AccessToken {
                 token_hash: hash,
-                jti,
+                jti: jti.clone(),
                 client_id: grant.client.client_id.clone(),
-                user_id: None,
-                grant_id: None,
+                user_id: grant.user_id,
+                grant_id: grant.grant_id,
                 scope: grant.scope.to_string(),
                 audiences: sqlx::types::Json(grant.audience),
                 issued_at: now,
-                expires_at: now + ttl,
+                expires_at,
                 revoked_at: None,
             };
             app.access_tokens
@@ -138,10 +176,132 @@ pub async fn issue_access_token(
             token.expose().to_owned()
         }
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: ttl,
-        scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
+    Ok(IssuedAccessToken {
+        token,
+        jti,
+        format,
+        expires_at,
     })
+}
+
+/// The §5.1 response for an access token (refresh and ID tokens added by the
+/// grants that issue them).
+pub fn token_response(app: &App, access: IssuedAccessToken, scope: &Scopes) -> TokenResponse {
+    TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: app.config.access_token_ttl,
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
+        refresh_token: None,
+        id_token: None,
+    }
+}
+
+/// Everything a user's grant (code or refresh) issues: an access token, a
+/// refresh token when the client may refresh, and an ID token for `openid`.
+pub struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub scope: &'a Scopes,
+    pub audience: Vec<String>,
+    pub authentication: &'a Authentication,
+    pub grant_id: Uuid,
+    /// The refresh token this grant replaces, if any.
+    pub parent: Option<Vec<u8>>,
+    /// `offline_access` was granted: the refresh token outlives the session.
+    pub offline: bool,
+    pub nonce: Option<&'a str>,
+}
+
+pub struct IssuedTokens {
+    pub response: TokenResponse,
+    pub access: (String, TokenFormat, i64),
+}
+
+pub async fn issue_user_tokens(
+    app: &App,
+    grant: UserGrant<'_>,
+    now: i64,
+) -> Result<IssuedTokens, OAuthError> {
+    let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
+    let access = issue_access_token(
+        app,
+        AccessGrant {
+            client: grant.client,
+            subject: grant.user.id.to_string(),
+            user_id: Some(grant.user.id),
+            grant_id: Some(grant.grant_id),
+            scope: grant.scope,
+            audience: grant.audience.clone(),
+            authentication: Some(grant.authentication),
+            groups: user_claims.groups.clone(),
+        },
+        now,
+    )
+    .await?;
+    let recorded = (access.jti.clone(), access.format, access.expires_at);
+    let id_token = if grant.scope.contains("openid") {
+        let claims = IdClaims {
+            iss: app.config.issuer.as_str(),
+            sub: grant.user.id.to_string(),
+            aud: &grant.client.client_id,
+            azp: &grant.client.client_id,
+            exp: now + app.config.id_token_ttl,
+            iat: now,
+            auth_time: grant.authentication.auth_time,
+            nonce: grant.nonce,
+            acr: &grant.authentication.acr,
+            amr: &grant.authentication.amr,
+            at_hash: Some(id_token::at_hash(&access.token)),
+            sid: Some(&grant.authentication.sid),
+            user: user_claims,
+        };
+        Some(id_token::mint(&app.keys.get(), &claims).map_err(|e| OAuthError::server_error(&e))?)
+    } else {
+        None
+    };
+    let refresh_token = if grant.client.allows_grant(GrantType::RefreshToken) {
+        Some(issue_refresh_token(app, &grant, now).await?)
+    } else {
+        None
+    };
+    let mut response = token_response(app, access, grant.scope);
+    response.refresh_token = refresh_token;
+    response.id_token = id_token;
+    Ok(IssuedTokens {
+        response,
+        access: recorded,
+    })
+}
+
+async fn issue_refresh_token(
+    app: &App,
+    grant: &UserGrant<'_>,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let (token, hash) = tokens::random_secret();
+    let auth = grant.authentication;
+    store::tokens::insert_refresh(
+        &app.db,
+        &RefreshToken {
+            token_hash: hash,
+            family_id: grant.grant_id,
+            parent_hash: grant.parent.clone(),
+            client_id: grant.client.client_id.clone(),
+            user_id: Some(grant.user.id),
+            scope: grant.scope.to_string(),
+            audiences: sqlx::types::Json(grant.audience.clone()),
+            issued_at: now,
+            expires_at: now + app.config.refresh_token_ttl,
+            rotated_at: None,
+            revoked_at: None,
+            sid: Some(auth.sid.clone()),
+            offline: grant.offline,
+            auth_time: Some(auth.auth_time),
+            acr: Some(auth.acr.clone()),
+            amr: Some(sqlx::types::Json(auth.amr.clone())),
+        },
+    )
+    .await?;
+    Ok(token.expose().to_owned())
 }

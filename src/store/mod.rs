@@ -12,8 +12,12 @@ use sqlx::{PgPool, SqlitePool};
 
 pub mod batch;
 pub mod clients;
+pub mod codes;
+pub mod consents;
 pub mod groups;
 pub mod keys;
+pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

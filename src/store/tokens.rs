@@ -61,23 +61,63 @@ pub struct RefreshToken {
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The SSO session it is bound to; `None` for grants without a login.
+    pub sid: Option<String>,
+    /// `offline_access`: outlives the SSO session.
+    pub offline: bool,
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    pub amr: Option<Json<Vec<String>>>,
 }
 
-const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, client_id, \
-     user_id, scope, audiences, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+macro_rules! refresh_columns {
+    () => {
+        "token_hash, family_id, parent_hash, client_id, user_id, scope, audiences, issued_at, \
+         expires_at, rotated_at, revoked_at, sid, offline, auth_time, acr, amr"
+    };
+}
+
+const INSERT_REFRESH: &str = concat!(
+    "INSERT INTO refresh_tokens (",
+    refresh_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+);
 
 pub async fn insert_refresh(db: &Db, t: &RefreshToken) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(INSERT_REFRESH)
         .bind(&t.token_hash).bind(t.family_id).bind(&t.parent_hash).bind(&t.client_id)
         .bind(t.user_id).bind(&t.scope).bind(&t.audiences).bind(t.issued_at).bind(t.expires_at)
+        .bind(t.rotated_at).bind(t.revoked_at).bind(&t.sid).bind(t.offline).bind(t.auth_time)
+        .bind(&t.acr).bind(&t.amr)
         .execute(p).await.map(drop))
 }
 
-const FIND_REFRESH: &str = "SELECT token_hash, family_id, parent_hash, client_id, user_id, scope, \
-     audiences, issued_at, expires_at, rotated_at, revoked_at FROM refresh_tokens WHERE token_hash = $1";
+const FIND_REFRESH: &str = concat!(
+    "SELECT ",
+    refresh_columns!(),
+    " FROM refresh_tokens WHERE token_hash = $1"
+);
 
 pub async fn find_refresh(db: &Db, hash: &[u8]) -> Result<Option<RefreshToken>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(FIND_REFRESH).bind(hash).fetch_optional(p).await)
+}
+
+const ROTATE: &str = concat!(
+    "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND client_id = $3 \
+     AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING ",
+    refresh_columns!()
+);
+
+/// Marks an unused, unrevoked, unexpired refresh token of this client as
+/// rotated; exactly one of any number of concurrent callers gets the row
+/// (RFC 9700 §4.14.2).
+pub async fn rotate(
+    db: &Db,
+    hash: &[u8],
+    client_id: &str,
+    now: i64,
+) -> Result<Option<RefreshToken>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(ROTATE).bind(hash).bind(now).bind(client_id).fetch_optional(p).await)
 }
 
 const REVOKE_FAMILY: &str =
@@ -91,6 +131,24 @@ pub async fn revoke_grant(db: &Db, family_id: Uuid, now: i64) -> Result<(), sqlx
     in_tx!(db, tx => {
         sqlx::query(REVOKE_FAMILY).bind(family_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(REVOKE_GRANT_ACCESS).bind(family_id).bind(now).execute(&mut *tx).await?;
+        Ok(())
+    })
+}
+
+const REVOKE_USER_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
+const REVOKE_USER_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
+
+/// Revokes every refresh and opaque access token a user's grants gave a
+/// client (when the user withdraws consent).
+pub async fn revoke_user_client(
+    db: &Db,
+    user_id: Uuid,
+    client_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    in_tx!(db, tx => {
+        sqlx::query(REVOKE_USER_CLIENT_REFRESH).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(REVOKE_USER_CLIENT_ACCESS).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;
         Ok(())
     })
 }

@@ -300,6 +300,11 @@ pub async fn insert_refresh_token(
             expires_at: now + 3600,
             rotated_at: None,
             revoked_at: None,
+            sid: None,
+            offline: true,
+            auth_time: None,
+            acr: None,
+            amr: None,
         },
     )
     .await

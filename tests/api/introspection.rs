@@ -26,6 +26,10 @@ fn claims(app: &TestApp, client: &TestClient, now: i64) -> AccessClaims {
         jti: uuid::Uuid::new_v4().to_string(),
         client_id: client.id.clone(),
         scope: String::new(),
+        auth_time: None,
+        acr: None,
+        amr: None,
+        groups: None,
     }
 }
 

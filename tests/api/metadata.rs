@@ -16,16 +16,42 @@ db_test!(
         assert_eq!(doc["jwks_uri"], app.url("/jwks"));
         assert_eq!(doc["introspection_endpoint"], app.url("/introspect"));
         assert_eq!(doc["revocation_endpoint"], app.url("/revoke"));
+        assert_eq!(doc["authorization_endpoint"], app.url("/authorize"));
+        assert_eq!(doc["userinfo_endpoint"], app.url("/userinfo"));
+        assert_eq!(doc["end_session_endpoint"], app.url("/end_session"));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
         );
-        assert_eq!(doc["response_types_supported"], serde_json::json!([]));
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
         );
-        assert!(doc.get("authorization_endpoint").is_none());
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        // OIDC Discovery §3 REQUIRED members, and the same document there.
+        let oidc = app.get_json("/.well-known/openid-configuration").await;
+        assert_eq!(oidc, doc);
+        for required in [
+            "issuer",
+            "authorization_endpoint",
+            "jwks_uri",
+            "response_types_supported",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
+        ] {
+            assert!(oidc.get(required).is_some(), "{required}");
+        }
+        assert!(
+            oidc["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("RS256"))
+        );
         // Every advertised endpoint does its job at the advertised URL.
         let client = app.service_client("").await;
         let post = |key: &str, form: &[(&str, &str)]| {

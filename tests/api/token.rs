@@ -212,8 +212,9 @@ db_test!(grant_type_errors, async |app: TestApp| {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
     for grant in [
         "password",
-        "authorization_code",
+        "implicit",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:device_code",
     ] {
         let r = app
             .post_basic("/token", &client, &[("grant_type", grant)])
@@ -222,6 +223,22 @@ db_test!(grant_type_errors, async |app: TestApp| {
         assert_eq!(
             r.json::<Value>().await.unwrap()["error"],
             "unsupported_grant_type",
+            "{grant}"
+        );
+    }
+    // Supported grants this client is not registered for.
+    for grant in ["authorization_code", "refresh_token"] {
+        let r = app
+            .post_basic(
+                "/token",
+                &client,
+                &[("grant_type", grant), ("code", "x"), ("refresh_token", "x")],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{grant}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "unauthorized_client",
             "{grant}"
         );
     }

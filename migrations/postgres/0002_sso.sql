@@ -1,0 +1,64 @@
+-- Browser SSO: sessions, authorization codes, consents, login throttling,
+-- and what refresh tokens need to know about the login they come from.
+
+-- tower-sessions records, keyed by the SHA-256 of the cookie's session id.
+-- user_id and sid are copied out of the data once the session logs in, so
+-- that a user's sessions can be listed and ended.
+CREATE TABLE sessions (
+    id_hash     BYTEA PRIMARY KEY,
+    user_id     UUID REFERENCES users (id) ON DELETE CASCADE,
+    sid         TEXT,
+    data        JSONB NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX sessions_sid ON sessions (sid) WHERE sid IS NOT NULL;
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+CREATE TABLE authorization_codes (
+    code_hash       BYTEA PRIMARY KEY,
+    client_id       TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE ON UPDATE CASCADE,
+    user_id         UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    sid             TEXT NOT NULL,
+    redirect_uri    TEXT NOT NULL,
+    scope           TEXT NOT NULL,
+    audiences       JSONB NOT NULL,
+    nonce           TEXT,
+    code_challenge  TEXT,
+    auth_time       BIGINT NOT NULL,
+    acr             TEXT NOT NULL,
+    amr             JSONB NOT NULL,
+    offline         BOOLEAN NOT NULL,
+    -- Tokens issued from this code belong to this grant (refresh family).
+    grant_id        UUID NOT NULL,
+    -- The JWT access token issued from it, to revoke on a replay.
+    access_jti      TEXT,
+    access_exp      BIGINT,
+    created_at      BIGINT NOT NULL,
+    expires_at      BIGINT NOT NULL,
+    used_at         BIGINT
+);
+CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
+
+-- Scopes a user allowed a client, remembered until revoked.
+CREATE TABLE consents (
+    user_id     UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id   TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE ON UPDATE CASCADE,
+    scopes      JSONB NOT NULL,
+    granted_at  BIGINT NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+-- Failed logins per client address, shared by every instance.
+CREATE TABLE login_failures (
+    ip            TEXT PRIMARY KEY,
+    failures      BIGINT NOT NULL,
+    window_start  BIGINT NOT NULL
+);
+
+ALTER TABLE refresh_tokens ADD COLUMN sid TEXT;
+ALTER TABLE refresh_tokens ADD COLUMN offline BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE refresh_tokens ADD COLUMN auth_time BIGINT;
+ALTER TABLE refresh_tokens ADD COLUMN acr TEXT;
+ALTER TABLE refresh_tokens ADD COLUMN amr JSONB;
+CREATE INDEX refresh_tokens_sid ON refresh_tokens (sid) WHERE sid IS NOT NULL;

@@ -1,0 +1,571 @@
+//! The authorization request of the code flow (RFC 6749 §4.1, OIDC Core
+//! §3.1.2, RFC 7636, RFC 9207, RFC 9700): its validation, and the decision
+//! it leads to — log in, ask for consent, or issue a code.
+//!
+//! Order matters (RFC 6749 §4.1.2.1): the client and its redirect URI are
+//! checked first, and until both are trusted every error is shown on
+//! monban's own page. After that, errors go back to the client with `state`
+//! and `iss`.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::app::App;
+use crate::config::is_loopback_host;
+use crate::form::Params;
+use crate::grants;
+use crate::session::{BrowserSession, Login};
+use crate::store::{self, clients::Client, codes::Code};
+use crate::tokens;
+use crate::types::{ClientType, GrantType, Scopes};
+use crate::ui::{Lang, PageError, Problem};
+
+/// Scopes defined by OpenID Connect that every code-flow client may ask for.
+pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+/// How the response goes back (OAuth 2.0 Multiple Response Types, Form Post
+/// Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// Where the client wants its answer; trusted once the redirect URI matched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReturnTo {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+/// A validated authorization request, parked in the session while the user
+/// logs in or consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub return_to: ReturnTo,
+    pub scope: Scopes,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub lang: Lang,
+    pub acr_values: Option<String>,
+    pub audience: Vec<String>,
+    /// When the request arrived: a login or consent after it satisfies
+    /// `prompt=login` / `prompt=consent`.
+    pub received_at: i64,
+}
+
+/// What happens next: the answer to the client (code or error), or one of
+/// monban's pages, for which the caller parks the request.
+#[derive(Debug)]
+pub enum Outcome {
+    Respond(Response),
+    NeedsLogin,
+    NeedsConsent,
+}
+
+/// An authorization response (§4.1.2, §4.1.2.1), always with `iss`.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub return_to: ReturnTo,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    pub fn error(return_to: &ReturnTo, issuer: &str, error: &str, description: &str) -> Response {
+        let mut params = vec![("error", error.to_owned())];
+        if !description.is_empty() {
+            params.push(("error_description", description.to_owned()));
+        }
+        Response::with_state(return_to, issuer, params)
+    }
+
+    fn with_state(
+        return_to: &ReturnTo,
+        issuer: &str,
+        mut params: Vec<(&'static str, String)>,
+    ) -> Response {
+        if let Some(state) = &return_to.state {
+            params.push(("state", state.clone()));
+        }
+        // RFC 9207 §2: the issuer identifier in every authorization response.
+        params.push(("iss", issuer.to_owned()));
+        Response {
+            return_to: return_to.clone(),
+            params,
+        }
+    }
+}
+
+/// A refusal to be sent back to the client.
+struct Refusal {
+    error: &'static str,
+    description: String,
+}
+
+fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
+    Refusal {
+        error,
+        description: description.into(),
+    }
+}
+
+/// Parses and validates a request. `Err(PageError)` when the client or its
+/// redirect URI cannot be trusted; `Ok(Err(response))` for errors the client
+/// is told about.
+pub async fn parse(
+    app: &App,
+    params: &Params,
+    lang: Lang,
+    now: i64,
+) -> Result<Result<(AuthorizationRequest, std::sync::Arc<Client>), Response>, PageError> {
+    let page = |problem, detail: &str| {
+        PageError::new(problem, detail).in_lang(lang, app.config.issuer.path())
+    };
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|_| page(Problem::BadRequest, &format!("{name} is repeated")))
+    };
+    let client_id =
+        one("client_id")?.ok_or_else(|| page(Problem::BadRequest, "client_id is missing"))?;
+    let Some((client, _)) = app.clients.get(&app.db, client_id).await? else {
+        return Err(page(Problem::UnknownClient, "unknown client_id"));
+    };
+    // OIDC Core §3.1.2.1 requires redirect_uri; OAuth 2.1 too.
+    let redirect_uri =
+        one("redirect_uri")?.ok_or_else(|| page(Problem::BadRequest, "redirect_uri is missing"))?;
+    if !redirect_uri_matches(&client.redirect_uris, redirect_uri) {
+        return Err(page(
+            Problem::BadRedirectUri,
+            "redirect_uri is not registered for this client",
+        ));
+    }
+    let state = one("state")?.map(str::to_owned);
+    let mode = match one("response_mode")? {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(other) => Err(other.to_owned()),
+    };
+    let return_to = ReturnTo {
+        redirect_uri: redirect_uri.to_owned(),
+        mode: *mode.as_ref().unwrap_or(&ResponseMode::Query),
+        state,
+    };
+    // From here on the client hears about errors.
+    let issuer = app.config.issuer.as_str();
+    let request = mode
+        .map_err(|m| {
+            refuse(
+                "invalid_request",
+                format!("response_mode '{m}' is not supported"),
+            )
+        })
+        .and_then(|_| validate(app, params, &client, return_to.clone(), lang, now));
+    Ok(match request {
+        Ok(request) => Ok((request, client)),
+        Err(r) => Err(Response::error(&return_to, issuer, r.error, &r.description)),
+    })
+}
+
+/// Exact string match (RFC 9700 §4.1.3), except that loopback redirect URIs
+/// of native apps match with any port (RFC 8252 §7.3).
+pub fn redirect_uri_matches(registered: &[String], requested: &str) -> bool {
+    registered
+        .iter()
+        .any(|r| r == requested || same_loopback_but_port(r, requested))
+}
+
+fn same_loopback_but_port(registered: &str, requested: &str) -> bool {
+    let (Ok(r), Ok(q)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    let loopback = |u: &Url| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host);
+    loopback(&r)
+        && loopback(&q)
+        && r.host_str() == q.host_str()
+        && r.path() == q.path()
+        && r.query() == q.query()
+        && q.username().is_empty()
+        && q.password().is_none()
+        && q.fragment().is_none()
+        // The URL parser normalises; the rest of the string must be as registered.
+        && strip_port(registered) == strip_port(requested)
+}
+
+/// The URI without its `:port` after the host.
+fn strip_port(uri: &str) -> String {
+    let Some(rest) = uri.strip_prefix("http://") else {
+        return uri.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = match authority.rfind(':') {
+        Some(i) if !authority.ends_with(']') => authority.get(..i).unwrap_or(authority),
+        _ => authority,
+    };
+    format!("http://{host}{path}")
+}
+
+fn validate(
+    app: &App,
+    params: &Params,
+    client: &Client,
+    return_to: ReturnTo,
+    lang: Lang,
+    now: i64,
+) -> Result<AuthorizationRequest, Refusal> {
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|_| refuse("invalid_request", format!("{name} is repeated")))
+    };
+    match one("response_type")? {
+        Some("code") => {}
+        Some(other) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                format!("response_type '{other}' is not supported; use code"),
+            ));
+        }
+        None => return Err(refuse("invalid_request", "response_type is missing")),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(refuse(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        ));
+    }
+    // OIDC Core §6: request objects are not supported.
+    if one("request")?.is_some() {
+        return Err(refuse(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if one("request_uri")?.is_some() {
+        return Err(refuse(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    let scope = requested_scope(one("scope")?, client)?;
+    let code_challenge = pkce_challenge(
+        one("code_challenge")?,
+        one("code_challenge_method")?,
+        client,
+    )?;
+    let prompt = parse_prompt(one("prompt")?)?;
+    let max_age =
+        match one("max_age")? {
+            None => None,
+            Some(raw) => Some(raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+                refuse("invalid_request", "max_age must be a non-negative integer")
+            })?),
+        };
+    let nonce = one("nonce")?.map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
+        return Err(refuse("invalid_request", "nonce is too long"));
+    }
+    let login_hint = one("login_hint")?
+        .filter(|h| h.len() <= 254)
+        .map(str::to_owned);
+    let acr_values = one("acr_values")?.map(str::to_owned);
+    let audience = grants::requested_audience(params, client, &app.config.default_audience)
+        .map_err(|e| refuse("invalid_target", e.description().to_owned()))?;
+    // `claims` (OIDC Core §5.5), `display` and `id_token_hint` may be sent;
+    // they are accepted and not acted upon.
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        return_to,
+        scope,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+        lang,
+        acr_values,
+        audience,
+        received_at: now,
+    })
+}
+
+/// The requested scope: OpenID Connect's own scopes, plus those the client
+/// is allowed (RFC 6749 §3.3); without `scope`, the client's allowed scopes.
+/// `offline_access` needs the refresh_token grant, else it is dropped.
+fn requested_scope(raw: Option<&str>, client: &Client) -> Result<Scopes, Refusal> {
+    let requested = match raw {
+        None => client.scopes.clone(),
+        Some(raw) => Scopes::parse(raw).map_err(|e| refuse("invalid_scope", e))?,
+    };
+    if let Some(denied) = requested
+        .iter()
+        .find(|s| !OIDC_SCOPES.contains(s) && !client.scopes.contains(s))
+    {
+        return Err(refuse(
+            "invalid_scope",
+            format!("scope '{denied}' is not allowed for this client"),
+        ));
+    }
+    let offline_allowed = client.allows_grant(GrantType::RefreshToken);
+    Scopes::from_tokens(
+        requested
+            .iter()
+            .filter(|s| *s != "offline_access" || offline_allowed),
+    )
+    .map_err(|e| refuse("invalid_scope", e))
+}
+
+/// PKCE (RFC 7636 §4.3): S256 only; required for public clients.
+fn pkce_challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    client: &Client,
+) -> Result<Option<String>, Refusal> {
+    match (challenge, method) {
+        (None, None) if client.client_type == ClientType::Public => Err(refuse(
+            "invalid_request",
+            "public clients must use PKCE (code_challenge with S256)",
+        )),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(refuse(
+            "invalid_request",
+            "code_challenge_method without code_challenge",
+        )),
+        // §4.3: the default method is plain, which monban does not accept.
+        (Some(_), None | Some("plain")) => Err(refuse(
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is not accepted)",
+        )),
+        (Some(_), Some(m)) if m != "S256" => Err(refuse(
+            "invalid_request",
+            format!("code_challenge_method '{m}' is not supported; use S256"),
+        )),
+        (Some(c), Some(_)) => {
+            // §4.2: base64url of a SHA-256 digest is 43 characters.
+            let valid = c.len() == 43
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if valid {
+                Ok(Some(c.to_owned()))
+            } else {
+                Err(refuse(
+                    "invalid_request",
+                    "code_challenge is not a base64url SHA-256 value",
+                ))
+            }
+        }
+    }
+}
+
+/// OIDC Core §3.1.2.1 `prompt`; `select_account` is treated as `login`
+/// (one account per browser session).
+fn parse_prompt(raw: Option<&str>) -> Result<Prompt, Refusal> {
+    let mut prompt = Prompt::default();
+    for value in raw.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+        match value {
+            "none" => prompt.none = true,
+            "login" | "select_account" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            other => {
+                return Err(refuse(
+                    "invalid_request",
+                    format!("prompt '{other}' is not supported"),
+                ));
+            }
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(refuse(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(prompt)
+}
+
+/// Decides what happens next for a validated request.
+pub async fn decide(
+    app: &App,
+    session: &BrowserSession,
+    request: &AuthorizationRequest,
+    client: &Client,
+    now: i64,
+) -> Result<Outcome, PageError> {
+    let issuer = app.config.issuer.as_str();
+    let refuse = |error: &str, description: &str| {
+        Ok(Outcome::Respond(Response::error(
+            &request.return_to,
+            issuer,
+            error,
+            description,
+        )))
+    };
+    let login = match session.login(now).await? {
+        Some(login) => active_user(app, login).await?,
+        None => None,
+    };
+    let needs_login = match &login {
+        None => true,
+        Some((login, _)) => {
+            // prompt=login asks for a login after this request arrived;
+            // max_age bounds the age of the login (OIDC Core §3.1.2.1).
+            (request.prompt.login && login.auth_time < request.received_at)
+                || request
+                    .max_age
+                    .is_some_and(|max| now - login.auth_time > max)
+        }
+    };
+    let Some((login, user)) = login.filter(|_| !needs_login) else {
+        if request.prompt.none {
+            return refuse("login_required", "the user is not logged in");
+        }
+        return Ok(Outcome::NeedsLogin);
+    };
+
+    let consent = if client.first_party {
+        None
+    } else {
+        store::consents::get(&app.db, user.id, &client.client_id).await?
+    };
+    let consented = |scope: &str| consent.as_ref().is_some_and(|c| c.scopes.0.contains(scope));
+    let fresh_consent = consent
+        .as_ref()
+        .is_some_and(|c| c.granted_at >= request.received_at);
+    let wanted = without_offline(&request.scope);
+    let needs_consent = !client.first_party
+        && ((request.prompt.consent && !fresh_consent) || wanted.iter().any(|s| !consented(s)));
+    if needs_consent {
+        if request.prompt.none {
+            return refuse(
+                "consent_required",
+                "the user has not consented to this client",
+            );
+        }
+        return Ok(Outcome::NeedsConsent);
+    }
+    // OIDC Core §11: offline access only with prompt=consent (and the consent
+    // just given), a consent that already includes it, or a trusted client;
+    // otherwise offline_access is ignored.
+    let offline = request.scope.contains("offline_access")
+        && (client.first_party
+            || consented("offline_access")
+            || (request.prompt.consent && fresh_consent));
+    let scope = if offline {
+        request.scope.clone()
+    } else {
+        wanted
+    };
+    let code = issue_code(app, request, &scope, &login, offline, now).await?;
+    session
+        .touch(
+            login,
+            Some(&client.client_id),
+            app.config.session_idle_ttl,
+            now,
+        )
+        .await?;
+    Ok(Outcome::Respond(Response::with_state(
+        &request.return_to,
+        issuer,
+        vec![("code", code)],
+    )))
+}
+
+/// The scope without `offline_access`, which is granted only on conditions.
+pub fn without_offline(scope: &Scopes) -> Scopes {
+    Scopes::from_tokens(scope.iter().filter(|s| *s != "offline_access")).unwrap_or_default()
+}
+
+/// The session's user, if the account still exists and is enabled.
+async fn active_user(
+    app: &App,
+    login: Login,
+) -> Result<Option<(Login, store::users::User)>, PageError> {
+    let user = store::users::find_by_id(&app.db, login.user_id).await?;
+    Ok(user.filter(|u| !u.disabled).map(|u| (login, u)))
+}
+
+/// A single-use code bound to everything the token request must match.
+async fn issue_code(
+    app: &App,
+    request: &AuthorizationRequest,
+    scope: &Scopes,
+    login: &Login,
+    offline: bool,
+    now: i64,
+) -> Result<String, PageError> {
+    let (code, hash) = tokens::random_secret();
+    let row = Code {
+        code_hash: hash,
+        client_id: request.client_id.clone(),
+        user_id: login.user_id,
+        sid: login.sid.clone(),
+        redirect_uri: request.return_to.redirect_uri.clone(),
+        scope: scope.to_string(),
+        audiences: sqlx::types::Json(request.audience.clone()),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: login.auth_time,
+        acr: login.acr.clone(),
+        amr: sqlx::types::Json(login.amr.clone()),
+        offline,
+        grant_id: uuid::Uuid::now_v7(),
+        access_jti: None,
+        access_exp: None,
+        created_at: now,
+        expires_at: now + app.config.code_ttl,
+        used_at: None,
+    };
+    store::codes::insert(&app.db, &row).await?;
+    Ok(code.expose().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_match_exactly_except_loopback_ports() {
+        let registered = vec![
+            "https://app.example.com/cb".to_owned(),
+            "http://127.0.0.1/native".to_owned(),
+            "http://[::1]/v6".to_owned(),
+        ];
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1/native",
+            "http://127.0.0.1:51234/native",
+            "http://[::1]:8000/v6",
+        ] {
+            assert!(redirect_uri_matches(&registered, ok), "{ok}");
+        }
+        for bad in [
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com/c",
+            "https://APP.example.com/cb",
+            "https://app.example.com/cb#f",
+            "https://user@app.example.com/cb",
+            "https://app.example.com.evil.com/cb",
+            "http://127.0.0.1:51234/native/extra",
+            "http://127.0.0.1:51234/native?x",
+            "http://user@127.0.0.1:5/native",
+            "http://localhost:5/native",
+            "https://127.0.0.1:443/native",
+        ] {
+            assert!(!redirect_uri_matches(&registered, bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! CORS for the endpoints browsers call from apps (token, userinfo, revoke):
+//! allowed for the web origins of registered redirect URIs, which a SPA's
+//! own origin is. Discovery and JWKS allow any origin (set where they are
+//! served); monban's form pages send no CORS headers at all.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::App;
+use crate::store;
+
+/// How stale the set of allowed origins may be.
+const TTL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct WebOrigins {
+    cached: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
+}
+
+impl WebOrigins {
+    async fn get(&self, app: &App) -> Arc<HashSet<String>> {
+        let cached = self
+            .cached
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, set)| Arc::clone(set));
+        if let Some(set) = cached {
+            return set;
+        }
+        let set: HashSet<String> = match store::clients::list(&app.db).await {
+            Ok(clients) => clients
+                .iter()
+                .flat_map(|c| c.redirect_uris.iter())
+                .filter_map(|uri| url::Url::parse(uri).ok())
+                .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+                .map(|u| u.origin().ascii_serialization())
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load client origins for CORS");
+                HashSet::new()
+            }
+        };
+        let set = Arc::new(set);
+        *self.cached.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), Arc::clone(&set)));
+        set
+    }
+}
+
+/// Answers preflights and adds `Access-Control-Allow-Origin` for allowed
+/// origins; other origins get no CORS headers (the browser then refuses).
+pub async fn for_apps(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let allowed = match &origin {
+        Some(origin) => app.web_origins.get(&app).await.contains(origin),
+        None => false,
+    };
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let (true, Some(origin)) = (allowed, origin)
+        && let Ok(value) = HeaderValue::from_str(&origin)
+    {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        if preflight {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+        }
+    }
+    response
+}

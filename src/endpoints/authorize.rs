@@ -1,0 +1,193 @@
+//! Authorization endpoint, RFC 6749 §3.1 and OIDC Core §3.1.2. GET reads
+//! the query; a POST (often cross-site, which a SameSite=Lax cookie does not
+//! accompany) is answered with a 303 to the same request as a GET, so the
+//! SSO session cookie is seen. `/authorize/resume` continues a request
+//! parked while the user logged in or consented.
+
+use std::sync::{Arc, LazyLock};
+
+use askama::Template;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::app::App;
+use crate::authorization::{self, AuthorizationRequest, Outcome, ResponseMode};
+use crate::form::Params;
+use crate::session::BrowserSession;
+use crate::ui::{self, Lang, PageError, PageForm, Problem, Texts};
+
+pub const PATH: &str = "/authorize";
+pub const RESUME_PATH: &str = "/authorize/resume";
+
+/// How long a parked request may wait for its login or consent.
+pub const PARKED_FOR: i64 = 30 * 60;
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let prefix = app.config.issuer.path();
+    let params = Params::parse(query.unwrap_or_default().as_bytes()).map_err(|_| {
+        PageError::new(Problem::BadRequest, "malformed query")
+            .in_lang(ui::lang_of(&headers), prefix)
+    })?;
+    let ui_locales = params.one("ui_locales").ok().flatten();
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::negotiate(ui_locales, accept);
+    let (request, client) = match authorization::parse(&app, &params, lang, now).await? {
+        Ok(parsed) => parsed,
+        Err(response) => return Ok(respond(&app, response, lang)),
+    };
+    let session = BrowserSession::new(session);
+    let outcome = authorization::decide(&app, &session, &request, &client, now).await?;
+    next(&app, &session, outcome, &request, None, now).await
+}
+
+/// A POSTed authorization request becomes a GET of the same request.
+pub async fn post(State(app): State<Arc<App>>, PageForm(params): PageForm) -> Response {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params.pairs() {
+        query.append_pair(name, value);
+    }
+    let location = format!("{}{PATH}?{}", app.config.issuer.path(), query.finish());
+    Redirect::to(&location).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Resume {
+    rid: String,
+}
+
+/// Continues a parked request after a login or a consent.
+pub async fn resume(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(Resume { rid }): Query<Resume>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let (request, client) = parked_request(&app, &session, &rid, &headers, now).await?;
+    let outcome = authorization::decide(&app, &session, &request, &client, now).await?;
+    next(&app, &session, outcome, &request, Some(rid), now).await
+}
+
+/// A parked request and its client, or the "expired" page.
+pub async fn parked_request(
+    app: &App,
+    session: &BrowserSession,
+    rid: &str,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<(AuthorizationRequest, Arc<crate::store::clients::Client>), PageError> {
+    let prefix = app.config.issuer.path();
+    let expired = || PageError::new(Problem::Expired, "").in_lang(ui::lang_of(headers), prefix);
+    let request: AuthorizationRequest = session
+        .parked(rid, PARKED_FOR, now)
+        .await?
+        .ok_or_else(expired)?;
+    let Some((client, _)) = app.clients.get(&app.db, &request.client_id).await? else {
+        return Err(
+            PageError::new(Problem::UnknownClient, "the client was deleted")
+                .in_lang(request.lang, prefix),
+        );
+    };
+    Ok((request, client))
+}
+
+/// Turns a decision into the browser's next step, parking the request (or
+/// keeping it parked under `rid`) when a page comes first.
+pub async fn next(
+    app: &App,
+    session: &BrowserSession,
+    outcome: Outcome,
+    request: &AuthorizationRequest,
+    rid: Option<String>,
+    now: i64,
+) -> Result<Response, PageError> {
+    let prefix = app.config.issuer.path();
+    let page = match outcome {
+        Outcome::Respond(response) => {
+            if let Some(rid) = rid {
+                session.unpark(&rid).await?;
+            }
+            return Ok(respond(app, response, request.lang));
+        }
+        Outcome::NeedsLogin => ui::login::PATH,
+        Outcome::NeedsConsent => ui::consent::PATH,
+    };
+    let rid = match rid {
+        Some(rid) => rid,
+        None => session.park(request, now).await?,
+    };
+    Ok(Redirect::to(&format!("{prefix}{page}?rid={rid}")).into_response())
+}
+
+/// Sends an authorization response to the client's redirect URI, in its
+/// response mode.
+pub fn respond(app: &App, response: authorization::Response, lang: Lang) -> Response {
+    match response.return_to.mode {
+        ResponseMode::Query => {
+            let Ok(mut url) = url::Url::parse(&response.return_to.redirect_uri) else {
+                return PageError::new(Problem::BadRedirectUri, "").into_response();
+            };
+            // §3.1.2: the query component of a redirect URI "MUST be retained".
+            url.query_pairs_mut()
+                .extend_pairs(response.params.iter().map(|(k, v)| (*k, v.as_str())));
+            Redirect::to(url.as_str()).into_response()
+        }
+        ResponseMode::FormPost => {
+            let page = FormPostPage {
+                lang: lang.code(),
+                t: lang.texts(),
+                static_prefix: app.config.issuer.path(),
+                action: &response.return_to.redirect_uri,
+                fields: response
+                    .params
+                    .iter()
+                    .map(|(k, v)| (*k, v.as_str()))
+                    .collect(),
+            };
+            let mut html = ui::render(&page);
+            // The auto-submit script is allowed by its hash, nothing else is.
+            if let Ok(csp) = HeaderValue::from_str(&FORM_POST_CSP) {
+                html.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            html
+        }
+    }
+}
+
+/// OAuth 2.0 Form Post Response Mode: an auto-submitting form, which
+/// without JavaScript is a button.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    lang: &'static str,
+    t: &'static Texts,
+    static_prefix: &'a str,
+    action: &'a str,
+    fields: Vec<(&'a str, &'a str)>,
+}
+
+/// The page's script, exactly as in templates/form_post.html.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+static FORM_POST_CSP: LazyLock<String> = LazyLock::new(|| {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, FORM_POST_SCRIPT.as_bytes());
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'sha256-{hash}'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+});

@@ -1,0 +1,144 @@
+//! RP-Initiated Logout 1.0 (`end_session_endpoint`): ends the SSO session
+//! for every client, then returns to the client's registered
+//! `post_logout_redirect_uri` — or, for anything not registered exactly,
+//! shows monban's "signed out" page and never redirects.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::app::App;
+use crate::form::Params;
+use crate::id_token;
+use crate::session::BrowserSession;
+use crate::store;
+use crate::ui::{self, Lang, PageError, PageForm, Problem};
+
+pub const PATH: &str = "/end_session";
+
+/// Where to go once signed out: a registered post-logout redirect URI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AfterLogout {
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub lang: Lang,
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let prefix = app.config.issuer.path();
+    let bad = |detail: &str| {
+        PageError::new(Problem::BadRequest, detail).in_lang(ui::lang_of(&headers), prefix)
+    };
+    let params =
+        Params::parse(query.unwrap_or_default().as_bytes()).map_err(|_| bad("malformed query"))?;
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|_| bad(&format!("{name} is repeated")))
+    };
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::negotiate(one("ui_locales")?, accept);
+    let keys = app.keys.get();
+    let hint = one("id_token_hint")?
+        .and_then(|t| id_token::read_hint(&keys, app.config.issuer.as_str(), t));
+    let client_id = match (one("client_id")?, hint.as_ref().and_then(|h| h.client_id())) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(bad("client_id does not match the id_token_hint"));
+        }
+        (Some(a), _) => Some(a.to_owned()),
+        (None, b) => b.map(str::to_owned),
+    };
+    let requested = one("post_logout_redirect_uri")?;
+    let mut redirect_uri = None;
+    if let (Some(uri), Some(client_id)) = (requested, &client_id)
+        && let Some((client, _)) = app.clients.get(&app.db, client_id).await?
+        && client.post_logout_redirect_uris.iter().any(|r| r == uri)
+    {
+        redirect_uri = Some(uri.to_owned());
+    }
+    if requested.is_some() && redirect_uri.is_none() {
+        tracing::info!(client_id = ?client_id, "post_logout_redirect_uri not registered: not redirecting");
+    }
+    let after = AfterLogout {
+        redirect_uri,
+        state: one("state")?.map(str::to_owned),
+        lang,
+    };
+
+    let session = BrowserSession::new(session);
+    let login = session.login(now).await?;
+    match (&login, &hint) {
+        // The RP vouches, with an ID token of this very session: no question.
+        (Some(login), Some(hint))
+            if hint.sid.as_deref() == Some(login.sid.as_str())
+                || hint.sub == login.user_id.to_string() =>
+        {
+            end(&app, &session, &login.sid, now).await?;
+            Ok(finish(&app, &after))
+        }
+        // Someone is signed in here: ask before signing them out.
+        (Some(_), _) => {
+            let rid = session.park(&after, now).await?;
+            Ok(Redirect::to(&format!("{prefix}{}?rid={rid}", ui::logout::PATH)).into_response())
+        }
+        // No session cookie (e.g. it did not come along): the hint's sid
+        // names the session to end.
+        (None, Some(hint)) => {
+            if let Some(sid) = &hint.sid {
+                store::sessions::end(&app.db, sid, now).await?;
+            }
+            Ok(finish(&app, &after))
+        }
+        (None, None) => Ok(finish(&app, &after)),
+    }
+}
+
+/// A POSTed logout request becomes a GET of the same request, so that the
+/// SameSite=Lax session cookie comes along.
+pub async fn post(State(app): State<Arc<App>>, PageForm(params): PageForm) -> Response {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params.pairs() {
+        query.append_pair(name, value);
+    }
+    let location = format!("{}{PATH}?{}", app.config.issuer.path(), query.finish());
+    Redirect::to(&location).into_response()
+}
+
+/// Ends the SSO session `sid` everywhere, and in this browser.
+pub async fn end(
+    app: &App,
+    session: &BrowserSession,
+    sid: &str,
+    now: i64,
+) -> Result<(), PageError> {
+    store::sessions::end(&app.db, sid, now).await?;
+    session.log_out().await?;
+    tracing::info!(sid, "signed out");
+    Ok(())
+}
+
+/// Back to the client, or the "signed out" page.
+pub fn finish(app: &App, after: &AfterLogout) -> Response {
+    let Some(uri) = &after.redirect_uri else {
+        return ui::logout::signed_out(app, after.lang);
+    };
+    let Ok(mut url) = url::Url::parse(uri) else {
+        return ui::logout::signed_out(app, after.lang);
+    };
+    if let Some(state) = &after.state {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    Redirect::to(url.as_str()).into_response()
+}

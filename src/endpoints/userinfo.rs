@@ -1,0 +1,68 @@
+//! UserInfo endpoint, OIDC Core §5.3: the claims of the user an access token
+//! was issued for, limited to its scopes. Protected per RFC 6750.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::no_store;
+use crate::app::App;
+use crate::claims::{self, UserClaims};
+use crate::error::{BearerError, bearer_token};
+use crate::store;
+use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
+use crate::types::Scopes;
+
+pub const PATH: &str = "/userinfo";
+
+#[derive(Serialize)]
+struct UserInfo {
+    sub: String,
+    #[serde(flatten)]
+    claims: UserClaims,
+}
+
+/// GET and POST alike (§5.3.1).
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Response, BearerError> {
+    let now = crate::unix_now();
+    let token = bearer_token(&headers).ok_or_else(BearerError::missing)?;
+    let presented = PresentedToken {
+        token,
+        hint: Some(TypeHint::AccessToken),
+    };
+    let (scope, user_id) = match tokens::find_active(&app, &presented, now).await? {
+        Some(ActiveToken::Jwt(c)) => (c.scope, c.sub.parse::<uuid::Uuid>().ok()),
+        Some(ActiveToken::Opaque(t)) => (t.scope, t.user_id),
+        Some(ActiveToken::Refresh(_)) | None => {
+            return Err(BearerError::invalid_token("the access token is not active"));
+        }
+    };
+    let scope = Scopes::parse(&scope).unwrap_or_default();
+    // §5.3: the access token must have been obtained with `openid`.
+    if !scope.contains("openid") {
+        return Err(BearerError::insufficient_scope("openid"));
+    }
+    let Some(user_id) = user_id else {
+        return Err(BearerError::invalid_token(
+            "the access token was not issued for a user",
+        ));
+    };
+    let Some(user) = store::users::find_by_id(&app.db, user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Err(BearerError::invalid_token("the user no longer exists"));
+    };
+    let claims = claims::for_scope(&app.db, &user, &scope).await?;
+    Ok(no_store(Json(UserInfo {
+        sub: user.id.to_string(),
+        claims,
+    })))
+}

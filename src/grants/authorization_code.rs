@@ -1,0 +1,143 @@
+//! Authorization code grant, RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and
+//! OpenID Connect (Core §3.1.3): a code becomes tokens once, for the client
+//! and redirect URI it was issued to.
+
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::pkce;
+use crate::store::{self, clients::Client, codes::Code};
+use crate::tokens::sha256;
+use crate::types::{GrantType, Scopes, TokenFormat};
+
+use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens};
+
+pub async fn exchange(
+    app: &App,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.required("code")?;
+    let redirect_uri = params.one("redirect_uri")?;
+    let verifier = params.one("code_verifier")?;
+    redeem(app, client, code, redirect_uri, verifier, now).await
+}
+
+/// Redeems a code (also used in-process by the account page, itself a
+/// client of monban).
+pub async fn redeem(
+    app: &App,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let hash = sha256(code.as_bytes());
+    let Some(code) = store::codes::take(&app.db, &hash, &client.client_id, now).await? else {
+        return Err(refuse_unusable(app, &hash, now).await?);
+    };
+    // §4.1.3: redirect_uri "REQUIRED, if the "redirect_uri" parameter was
+    // included in the authorization request ... their values MUST be identical".
+    if redirect_uri != Some(code.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_pkce(&code, verifier)?;
+    let Some(user) = store::users::find_by_id(&app.db, code.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Err(OAuthError::invalid_grant("the user can no longer sign in"));
+    };
+    let scope = Scopes::parse(&code.scope).map_err(|e| OAuthError::server_error(&e))?;
+    let authentication = Authentication {
+        auth_time: code.auth_time,
+        acr: code.acr.clone(),
+        amr: code.amr.0.clone(),
+        sid: code.sid.clone(),
+    };
+    let issued = issue_user_tokens(
+        app,
+        UserGrant {
+            client,
+            user: &user,
+            scope: &scope,
+            audience: code.audiences.0.clone(),
+            authentication: &authentication,
+            grant_id: code.grant_id,
+            parent: None,
+            offline: code.offline,
+            nonce: code.nonce.as_deref(),
+        },
+        now,
+    )
+    .await?;
+    // Remembered so that a replay of the code can revoke the JWT too.
+    let (jti, format, exp) = &issued.access;
+    if *format == TokenFormat::Jwt {
+        store::codes::record_access_token(&app.db, &code.code_hash, jti, *exp).await?;
+    }
+    Ok(issued.response)
+}
+
+/// The answer for a code that could not be taken. RFC 6749 §4.1.2: "If an
+/// authorization code is used more than once, the authorization server MUST
+/// deny the request and SHOULD revoke (when possible) all tokens previously
+/// issued based on that authorization code."
+async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError, OAuthError> {
+    let Some(code) = store::codes::find(&app.db, hash).await? else {
+        return Ok(OAuthError::invalid_grant("unknown authorization code"));
+    };
+    if code.used_at.is_none() {
+        return Ok(OAuthError::invalid_grant(if code.expires_at <= now {
+            "the authorization code has expired"
+        } else {
+            "the authorization code was issued to another client"
+        }));
+    }
+    tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
+    store::tokens::revoke_grant(&app.db, code.grant_id, now).await?;
+    if let (Some(jti), Some(exp)) = (&code.access_jti, code.access_exp) {
+        store::tokens::revoke_jti(&app.db, jti, &code.client_id, exp).await?;
+    }
+    Ok(OAuthError::invalid_grant(
+        "the authorization code has already been used",
+    ))
+}
+
+/// RFC 7636 §4.6, and RFC 9700 §2.1.1: a verifier for a code issued without
+/// a challenge is a downgrade attempt and refused.
+fn check_pkce(code: &Code, verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (&code.code_challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent for a code issued without code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (Some(challenge), Some(verifier)) => {
+            if !pkce::is_valid_verifier(verifier) {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier must be 43 to 128 unreserved characters",
+                ));
+            }
+            let computed = pkce::s256(verifier);
+            if bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match code_challenge",
+                ))
+            }
+        }
+    }
+}

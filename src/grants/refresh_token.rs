@@ -1,0 +1,124 @@
+//! Refresh token grant, RFC 6749 §6, with rotation and reuse detection
+//! (RFC 9700 §4.14.2): every use returns a new refresh token; presenting a
+//! rotated one again revokes the whole family, unless it comes within the
+//! configured leeway of its rotation (apps that race two refreshes).
+
+use crate::app::App;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::store::{self, clients::Client, tokens::RefreshToken};
+use crate::tokens::sha256;
+use crate::types::{GrantType, Scopes};
+
+use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens};
+
+pub async fn exchange(
+    app: &App,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use refresh tokens",
+        ));
+    }
+    let raw = params.required("refresh_token")?;
+    let hash = sha256(raw.as_bytes());
+    // One conditional UPDATE: of concurrent requests, exactly one rotates.
+    let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
+        Some(token) => token,
+        None => reuse_or_refuse(app, &hash, client, now).await?,
+    };
+    if !token.offline
+        && let Some(sid) = &token.sid
+        && !store::sessions::is_live(&app.db, sid, now).await?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the session this refresh token belongs to has ended",
+        ));
+    }
+    let (Some(user_id), Some(auth_time), Some(acr), Some(amr), Some(sid)) = (
+        token.user_id,
+        token.auth_time,
+        &token.acr,
+        &token.amr,
+        &token.sid,
+    ) else {
+        return Err(OAuthError::invalid_grant("refresh token without a login"));
+    };
+    let Some(user) = store::users::find_by_id(&app.db, user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Err(OAuthError::invalid_grant("the user can no longer sign in"));
+    };
+    let granted = Scopes::parse(&token.scope).map_err(|e| OAuthError::server_error(&e))?;
+    // §6: the scope "MUST NOT include any scope not originally granted".
+    let scope = super::requested_scope(params, &granted)?;
+    let authentication = Authentication {
+        auth_time,
+        acr: acr.clone(),
+        amr: amr.0.clone(),
+        sid: sid.clone(),
+    };
+    let issued = issue_user_tokens(
+        app,
+        UserGrant {
+            client,
+            user: &user,
+            scope: &scope,
+            audience: token.audiences.0.clone(),
+            authentication: &authentication,
+            grant_id: token.family_id,
+            parent: Some(token.token_hash.clone()),
+            offline: token.offline,
+            // OIDC Core §12.2: no nonce in ID tokens from a refresh.
+            nonce: None,
+        },
+        now,
+    )
+    .await?;
+    Ok(issued.response)
+}
+
+/// A token that could not be rotated: unknown, another client's, revoked,
+/// expired, or already rotated — a reuse.
+async fn reuse_or_refuse(
+    app: &App,
+    hash: &[u8],
+    client: &Client,
+    now: i64,
+) -> Result<RefreshToken, OAuthError> {
+    let Some(token) = store::tokens::find_refresh(&app.db, hash).await? else {
+        return Err(OAuthError::invalid_grant("unknown refresh token"));
+    };
+    if token.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if token.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has been revoked",
+        ));
+    }
+    if token.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    let Some(rotated_at) = token.rotated_at else {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token cannot be used",
+        ));
+    };
+    let leeway = app.config.refresh_reuse_leeway;
+    if leeway > 0 && now - rotated_at <= leeway {
+        tracing::info!(client_id = %client.client_id, "refresh token reused within the leeway: issuing a fresh pair");
+        return Ok(token);
+    }
+    tracing::warn!(client_id = %client.client_id, "refresh token reused: revoking its family (RFC 9700 §4.14.2)");
+    store::tokens::revoke_grant(&app.db, token.family_id, now).await?;
+    Err(OAuthError::invalid_grant(
+        "the refresh token has already been used",
+    ))
+}

@@ -1,0 +1,296 @@
+//! Browser sessions: tower-sessions with a `SessionStore` on monban's
+//! database (so every instance shares them), and the typed state monban keeps
+//! in a session — the SSO login, the CSRF token, authorization requests
+//! waiting for a login or consent.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tower_sessions::cookie::time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, Session};
+use uuid::Uuid;
+
+use crate::store::{self, Db, sessions::SessionWrite};
+use crate::tokens;
+
+/// The cookie of the SSO session.
+pub const COOKIE: &str = "monban_session";
+
+/// `SessionStore` on `Db`. Ids are stored as SHA-256 only: a copy of the
+/// table does not give anyone a live session cookie.
+#[derive(Debug, Clone)]
+pub struct DbSessionStore {
+    db: Db,
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db) -> DbSessionStore {
+        DbSessionStore { db }
+    }
+}
+
+fn id_hash(id: &Id) -> Vec<u8> {
+    tokens::sha256(&id.0.to_le_bytes())
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+/// A record as a row: its data, and the login copied out of it.
+struct Row {
+    id_hash: Vec<u8>,
+    user_id: Option<Uuid>,
+    sid: Option<String>,
+    data: serde_json::Value,
+    expires_at: i64,
+}
+
+impl Row {
+    fn of(record: &Record) -> Result<Row, session_store::Error> {
+        let data = serde_json::to_value(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let login: Option<Login> = record
+            .data
+            .get(LOGIN)
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        Ok(Row {
+            id_hash: id_hash(&record.id),
+            user_id: login.as_ref().map(|l| l.user_id),
+            sid: login.map(|l| l.sid),
+            data,
+            expires_at: record.expiry_date.unix_timestamp(),
+        })
+    }
+
+    fn write(&self) -> SessionWrite<'_> {
+        SessionWrite {
+            id_hash: &self.id_hash,
+            user_id: self.user_id,
+            sid: self.sid.as_deref(),
+            data: &self.data,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A collision of two 128-bit random ids is not expected, but handled.
+        loop {
+            let row = Row::of(record)?;
+            if store::sessions::insert(&self.db, &row.write())
+                .await
+                .map_err(backend)?
+            {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let row = Row::of(record)?;
+        store::sessions::save(&self.db, &row.write())
+            .await
+            .map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = crate::unix_now();
+        let Some(row) = store::sessions::load(&self.db, &id_hash(id), now)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let data = serde_json::from_value(row.data.0)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp(row.expires_at).map_err(backend)?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        store::sessions::delete(&self.db, &id_hash(id))
+            .await
+            .map_err(backend)
+    }
+}
+
+const LOGIN: &str = "login";
+const CSRF: &str = "csrf";
+const PENDING: &str = "pending";
+/// Authorization requests a session may have waiting at once (tabs).
+const MAX_PENDING: usize = 8;
+
+/// Who is logged in to this browser, and how (the SSO session).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Login {
+    pub user_id: Uuid,
+    /// Public id of the SSO session: the `sid` claim (OIDC Front/Back-Channel
+    /// Logout), also how logout finds it.
+    pub sid: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+    /// The absolute end of the session (`MONBAN_SESSION_MAX_TTL`).
+    pub ends_at: i64,
+    /// When the idle expiry was last pushed back.
+    pub touched_at: i64,
+    /// Clients this session signed in to.
+    pub clients: Vec<String>,
+    /// Shown on `/account`.
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Typed access to monban's state in a tower-sessions `Session`.
+pub struct BrowserSession {
+    pub inner: Session,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("session storage failed: {0}")]
+pub struct SessionError(String);
+
+impl From<tower_sessions::session::Error> for SessionError {
+    fn from(e: tower_sessions::session::Error) -> SessionError {
+        SessionError(e.to_string())
+    }
+}
+
+impl BrowserSession {
+    pub fn new(inner: Session) -> BrowserSession {
+        BrowserSession { inner }
+    }
+
+    /// The logged-in user, if the login is still within its absolute
+    /// lifetime.
+    pub async fn login(&self, now: i64) -> Result<Option<Login>, SessionError> {
+        let login: Option<Login> = self.inner.get(LOGIN).await?;
+        Ok(login.filter(|l| now < l.ends_at))
+    }
+
+    /// Starts an SSO session: a new session id (no fixation), the login, and
+    /// an expiry of idle or absolute lifetime, whichever comes first.
+    pub async fn log_in(&self, login: &Login, idle_ttl: i64) -> Result<(), SessionError> {
+        self.inner.cycle_id().await?;
+        self.inner.insert(LOGIN, login).await?;
+        self.set_expiry(login, idle_ttl, login.auth_time);
+        Ok(())
+    }
+
+    /// Records a client signed in to through this session, and pushes back
+    /// the idle expiry at most once a minute (each push is a write).
+    pub async fn touch(
+        &self,
+        mut login: Login,
+        client_id: Option<&str>,
+        idle_ttl: i64,
+        now: i64,
+    ) -> Result<(), SessionError> {
+        let new_client = client_id.is_some_and(|c| !login.clients.iter().any(|known| known == c));
+        if !new_client && now - login.touched_at < 60 {
+            return Ok(());
+        }
+        if let Some(client) = client_id.filter(|_| new_client) {
+            login.clients.push(client.to_owned());
+        }
+        login.touched_at = now;
+        self.inner.insert(LOGIN, &login).await?;
+        self.set_expiry(&login, idle_ttl, now);
+        Ok(())
+    }
+
+    fn set_expiry(&self, login: &Login, idle_ttl: i64, now: i64) {
+        let ends = (now + idle_ttl).min(login.ends_at);
+        if let Ok(at) = OffsetDateTime::from_unix_timestamp(ends) {
+            self.inner.set_expiry(Some(Expiry::AtDateTime(at)));
+        }
+    }
+
+    /// Ends the session in this browser (the row and the cookie).
+    pub async fn log_out(&self) -> Result<(), SessionError> {
+        self.inner.flush().await?;
+        Ok(())
+    }
+
+    /// The session's CSRF token, made on first use.
+    pub async fn csrf_token(&self) -> Result<String, SessionError> {
+        if let Some(token) = self.inner.get::<String>(CSRF).await? {
+            return Ok(token);
+        }
+        let (token, _) = tokens::random_secret();
+        self.inner.insert(CSRF, token.expose()).await?;
+        Ok(token.expose().to_owned())
+    }
+
+    /// Whether a submitted form carries this session's CSRF token.
+    pub async fn csrf_matches(&self, submitted: &str) -> Result<bool, SessionError> {
+        use subtle::ConstantTimeEq;
+        let Some(token) = self.inner.get::<String>(CSRF).await? else {
+            return Ok(false);
+        };
+        Ok(bool::from(token.as_bytes().ct_eq(submitted.as_bytes())))
+    }
+
+    /// Parks a value (an authorization request) until the user has logged
+    /// in or consented; returns its id for the page's forms.
+    pub async fn park<T: Serialize>(&self, value: &T, now: i64) -> Result<String, SessionError> {
+        let mut pending: BTreeMap<String, Parked> =
+            self.inner.get(PENDING).await?.unwrap_or_default();
+        while pending.len() >= MAX_PENDING {
+            let oldest = pending
+                .iter()
+                .min_by_key(|(_, p)| p.at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(key) => pending.remove(&key),
+                None => break,
+            };
+        }
+        let id = tokens::new_jti();
+        let value = serde_json::to_value(value).map_err(|e| SessionError(e.to_string()))?;
+        pending.insert(id.clone(), Parked { at: now, value });
+        self.inner.insert(PENDING, &pending).await?;
+        Ok(id)
+    }
+
+    /// A parked value, if it is there and not older than `max_age` seconds.
+    pub async fn parked<T: for<'de> Deserialize<'de>>(
+        &self,
+        id: &str,
+        max_age: i64,
+        now: i64,
+    ) -> Result<Option<T>, SessionError> {
+        let pending: BTreeMap<String, Parked> = self.inner.get(PENDING).await?.unwrap_or_default();
+        Ok(pending
+            .get(id)
+            .filter(|p| now - p.at <= max_age)
+            .and_then(|p| serde_json::from_value(p.value.clone()).ok()))
+    }
+
+    /// Removes a parked value once it is done with.
+    pub async fn unpark(&self, id: &str) -> Result<(), SessionError> {
+        let mut pending: BTreeMap<String, Parked> =
+            self.inner.get(PENDING).await?.unwrap_or_default();
+        if pending.remove(id).is_some() {
+            self.inner.insert(PENDING, &pending).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Parked {
+    at: i64,
+    value: serde_json::Value,
+}

@@ -1,0 +1,100 @@
+//! Authorization codes (RFC 6749 §4.1.2), stored as SHA-256. A code is
+//! consumed by one conditional UPDATE; its row stays until it expires so
+//! that a replay can find it and revoke what it issued (§4.1.2).
+
+use sqlx::FromRow;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, on_db};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Code {
+    pub code_hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: Uuid,
+    pub sid: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub audiences: Json<Vec<String>>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Json<Vec<String>>,
+    pub offline: bool,
+    pub grant_id: Uuid,
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, user_id, sid, redirect_uri, scope, audiences, nonce, code_challenge, \
+         auth_time, acr, amr, offline, grant_id, access_jti, access_exp, created_at, expires_at, used_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO authorization_codes (",
+    code_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+);
+
+pub async fn insert(db: &Db, c: &Code) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(INSERT)
+        .bind(&c.code_hash).bind(&c.client_id).bind(c.user_id).bind(&c.sid).bind(&c.redirect_uri)
+        .bind(&c.scope).bind(&c.audiences).bind(&c.nonce).bind(&c.code_challenge).bind(c.auth_time)
+        .bind(&c.acr).bind(&c.amr).bind(c.offline).bind(c.grant_id).bind(&c.access_jti)
+        .bind(c.access_exp).bind(c.created_at).bind(c.expires_at).bind(c.used_at)
+        .execute(p).await.map(drop))
+}
+
+const TAKE: &str = concat!(
+    "UPDATE authorization_codes SET used_at = $2 \
+     WHERE code_hash = $1 AND client_id = $3 AND used_at IS NULL AND expires_at > $2 RETURNING ",
+    code_columns!()
+);
+
+/// Consumes an unused, unexpired code of this client: exactly one caller
+/// gets it. Another client's attempt leaves the code as it was.
+pub async fn take(
+    db: &Db,
+    hash: &[u8],
+    client_id: &str,
+    now: i64,
+) -> Result<Option<Code>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(TAKE).bind(hash).bind(now).bind(client_id).fetch_optional(p).await)
+}
+
+const FIND: &str = concat!(
+    "SELECT ",
+    code_columns!(),
+    " FROM authorization_codes WHERE code_hash = $1"
+);
+
+pub async fn find(db: &Db, hash: &[u8]) -> Result<Option<Code>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(FIND).bind(hash).fetch_optional(p).await)
+}
+
+const ISSUED: &str =
+    "UPDATE authorization_codes SET access_jti = $2, access_exp = $3 WHERE code_hash = $1";
+
+/// Remembers the JWT access token issued from a code, to revoke on replay.
+pub async fn record_access_token(
+    db: &Db,
+    hash: &[u8],
+    jti: &str,
+    exp: i64,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(ISSUED).bind(hash).bind(jti).bind(exp).execute(p).await.map(drop))
+}
+
+const PURGE: &str = "DELETE FROM authorization_codes WHERE expires_at <= $1";
+
+pub async fn purge_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    on_db!(db, p => sqlx::query(PURGE).bind(before).execute(p).await.map(|r| r.rows_affected()))
+}

@@ -1,0 +1,425 @@
+//! `/account`: who am I, where am I signed in (with "sign out everywhere"),
+//! which apps I allowed (revocable), and a password change. The page is
+//! itself an OpenID Connect client of monban (`monban-account`, code +
+//! PKCE): it signs in through `/authorize` like any other app, and redeems
+//! its code in-process.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{Lang, PageError, PageForm, Problem, Texts, lang_of, render};
+use crate::app::App;
+use crate::endpoints::{authorize, end_session};
+use crate::grants::authorization_code;
+use crate::password;
+use crate::pkce;
+use crate::session::BrowserSession;
+use crate::store::{self, users::User};
+use crate::types::Secret;
+use crate::{id_token, keys, tokens};
+
+pub const PATH: &str = "/account";
+pub const CALLBACK_PATH: &str = "/account/callback";
+/// The built-in client the account page signs in with.
+pub const CLIENT_ID: &str = "monban-account";
+
+const FLOW: &str = "account_flow";
+const SIGNED_IN: &str = "account";
+
+/// The account page's own login, in progress.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+/// The account page's login: who, in which SSO session.
+#[derive(Serialize, Deserialize)]
+struct SignedIn {
+    user_id: Uuid,
+    sid: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    lang: &'static str,
+    t: &'static Texts,
+    static_prefix: &'a str,
+    prefix: &'a str,
+    csrf: String,
+    username: &'a str,
+    name: Option<&'a str>,
+    email: Option<&'a str>,
+    groups: Vec<String>,
+    sessions: Vec<SessionView>,
+    consents: Vec<ConsentView>,
+    message: Option<&'static str>,
+    error: Option<String>,
+    min_length: usize,
+}
+
+struct SessionView {
+    current: bool,
+    browser: String,
+    address: String,
+    signed_in: String,
+    ends: String,
+}
+
+struct ConsentView {
+    client_id: String,
+    client_name: String,
+    scopes: String,
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(Done { done }): Query<Done>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let Some(user) = signed_in_user(&app, &session, now).await? else {
+        return start_login(&app, &session, &headers).await;
+    };
+    let lang = lang_of(&headers);
+    let message = match done.as_deref() {
+        Some("password") => Some(lang.texts().password_changed),
+        Some("revoked") => Some(lang.texts().consent_revoked),
+        _ => None,
+    };
+    page(&app, &session, &user, lang, message, None, now).await
+}
+
+/// The user the account page signed in, while their SSO session lasts.
+async fn signed_in_user(
+    app: &App,
+    session: &BrowserSession,
+    now: i64,
+) -> Result<Option<User>, PageError> {
+    let (Some(login), Some(signed_in)) = (
+        session.login(now).await?,
+        session.inner.get::<SignedIn>(SIGNED_IN).await?,
+    ) else {
+        return Ok(None);
+    };
+    if login.sid != signed_in.sid || login.user_id != signed_in.user_id {
+        return Ok(None);
+    }
+    Ok(store::users::find_by_id(&app.db, login.user_id)
+        .await?
+        .filter(|u| !u.disabled))
+}
+
+/// Signs the account page in through monban's own authorization endpoint.
+async fn start_login(
+    app: &App,
+    session: &BrowserSession,
+    headers: &HeaderMap,
+) -> Result<Response, PageError> {
+    let flow = Flow {
+        state: tokens::new_jti(),
+        nonce: tokens::new_jti(),
+        verifier: pkce::new_verifier(),
+    };
+    let lang = lang_of(headers);
+    session.inner.insert(FLOW, &flow).await?;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", &callback_uri(app))
+        .append_pair("scope", "openid profile email groups")
+        .append_pair("state", &flow.state)
+        .append_pair("nonce", &flow.nonce)
+        .append_pair("code_challenge", &pkce::s256(&flow.verifier))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("ui_locales", lang.code())
+        .finish();
+    let location = format!("{}{}?{}", app.config.issuer.path(), authorize::PATH, query);
+    Ok(Redirect::to(&location).into_response())
+}
+
+pub fn callback_uri(app: &App) -> String {
+    app.config.issuer.endpoint(CALLBACK_PATH)
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// The account page's redirect URI: checks `state` and `iss` (RFC 9207),
+/// redeems the code with its PKCE verifier, checks the ID token's nonce.
+pub async fn callback(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(callback): Query<Callback>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let lang = lang_of(&headers);
+    let prefix = app.config.issuer.path();
+    let failed = |detail: &str| PageError::new(Problem::BadRequest, detail).in_lang(lang, prefix);
+    let session = BrowserSession::new(session);
+    let flow: Option<Flow> = session.inner.remove(FLOW).await?;
+    let Some(flow) = flow.filter(|f| callback.state.as_deref() == Some(f.state.as_str())) else {
+        return Err(failed("state does not match a login started here"));
+    };
+    if callback.iss.as_deref() != Some(app.config.issuer.as_str()) {
+        return Err(failed("iss does not name this server"));
+    }
+    if let Some(error) = callback.error {
+        return Err(failed(&error));
+    }
+    let code = callback.code.ok_or_else(|| failed("code is missing"))?;
+    let Some((client, _)) = app.clients.get(&app.db, CLIENT_ID).await? else {
+        return Err(
+            PageError::new(Problem::UnknownClient, "the account client is missing")
+                .in_lang(lang, prefix),
+        );
+    };
+    let tokens = authorization_code::redeem(
+        &app,
+        &client,
+        &code,
+        Some(&callback_uri(&app)),
+        Some(&flow.verifier),
+        now,
+    )
+    .await
+    .map_err(|e| failed(e.description()))?;
+    let keys = app.keys.get();
+    let verified = tokens
+        .id_token
+        .as_deref()
+        .and_then(|t| id_token::verify(&keys, app.config.issuer.as_str(), CLIENT_ID, t, now))
+        .filter(|v| v.nonce.as_deref() == Some(flow.nonce.as_str()))
+        .ok_or_else(|| failed("the ID token did not verify"))?;
+    let (Ok(user_id), Some(sid)) = (verified.sub.parse::<Uuid>(), verified.sid) else {
+        return Err(failed("the ID token has no usable subject or session"));
+    };
+    let signed_in = SignedIn { user_id, sid };
+    session.inner.insert(SIGNED_IN, &signed_in).await?;
+    Ok(Redirect::to(&format!("{prefix}{PATH}")).into_response())
+}
+
+/// The signed-in user and the checked form of an account action.
+async fn action(
+    app: &App,
+    session: &BrowserSession,
+    form: &crate::form::Params,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Option<User>, PageError> {
+    let prefix = app.config.issuer.path();
+    let csrf = form
+        .one("csrf")
+        .map_err(|_| PageError::new(Problem::BadRequest, "repeated field"))?;
+    if !session.csrf_matches(csrf.unwrap_or_default()).await? {
+        return Err(PageError::new(Problem::Expired, "CSRF token mismatch")
+            .in_lang(lang_of(headers), prefix));
+    }
+    signed_in_user(app, session, now).await
+}
+
+pub async fn change_password(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+        return start_login(&app, &session, &headers).await;
+    };
+    let lang = lang_of(&headers);
+    let t = lang.texts();
+    let field = |name: &str| form.one(name).ok().flatten().unwrap_or_default().to_owned();
+    let (current, new, confirm) = (
+        Secret::new(field("current")),
+        field("new"),
+        field("confirm"),
+    );
+    let hash = store::users::password_hash(&app.db, user.id)
+        .await?
+        .unwrap_or_else(|| app.dummy_hash.clone());
+    let error = if !app
+        .passwords
+        .verify(&current, hash)
+        .await
+        .map_err(|e| PageError::server(&e))?
+    {
+        Some(t.password_wrong.to_owned())
+    } else if new != confirm {
+        Some(t.password_mismatch.to_owned())
+    } else if password::check_policy(&new).is_err() {
+        Some(
+            t.password_too_short
+                .replace("{n}", &password::MIN_LENGTH.to_string()),
+        )
+    } else {
+        None
+    };
+    if error.is_some() {
+        return page(&app, &session, &user, lang, None, error, now).await;
+    }
+    let hash = app
+        .passwords
+        .hash(&Secret::new(new))
+        .await
+        .map_err(|e| PageError::server(&e))?;
+    store::users::set_password(&app.db, user.id, &hash, now).await?;
+    tracing::info!(user = %user.username, "password changed on the account page");
+    Ok(Redirect::to(&format!("{}{PATH}?done=password", app.config.issuer.path())).into_response())
+}
+
+pub async fn revoke_consent(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+        return start_login(&app, &session, &headers).await;
+    };
+    let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
+    if store::consents::revoke(&app.db, user.id, client_id).await? {
+        store::tokens::revoke_user_client(&app.db, user.id, client_id, now).await?;
+        tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
+    }
+    Ok(Redirect::to(&format!("{}{PATH}?done=revoked", app.config.issuer.path())).into_response())
+}
+
+/// "Sign out everywhere": every SSO session of the user, this one included.
+pub async fn end_all_sessions(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+        return start_login(&app, &session, &headers).await;
+    };
+    let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
+    session.log_out().await?;
+    tracing::info!(user = %user.username, sessions = ended, "signed out everywhere");
+    Ok(super::logout::signed_out(&app, lang_of(&headers)))
+}
+
+/// Signs this browser out (the SSO session, for every app).
+pub async fn log_out(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    if action(&app, &session, &form, &headers, now)
+        .await?
+        .is_some()
+        && let Some(login) = session.login(now).await?
+    {
+        end_session::end(&app, &session, &login.sid, now).await?;
+    }
+    Ok(super::logout::signed_out(&app, lang_of(&headers)))
+}
+
+async fn page(
+    app: &App,
+    session: &BrowserSession,
+    user: &User,
+    lang: Lang,
+    message: Option<&'static str>,
+    error: Option<String>,
+    now: i64,
+) -> Result<Response, PageError> {
+    let current = session.login(now).await?.map(|l| l.sid);
+    let sessions = store::sessions::of_user(&app.db, user.id, now)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let login: Option<crate::session::Login> = s
+                .data
+                .0
+                .get("login")
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
+            SessionView {
+                current: current.as_deref() == Some(s.sid.as_str()),
+                browser: login
+                    .as_ref()
+                    .and_then(|l| l.user_agent.clone())
+                    .unwrap_or_else(|| "—".into()),
+                address: login
+                    .as_ref()
+                    .and_then(|l| l.ip.clone())
+                    .unwrap_or_else(|| "—".into()),
+                signed_in: login
+                    .as_ref()
+                    .map_or_else(|| "—".into(), |l| human_time(l.auth_time)),
+                ends: human_time(s.expires_at),
+            }
+        })
+        .collect();
+    let mut consents = Vec::new();
+    for consent in store::consents::of_user(&app.db, user.id).await? {
+        let name = store::clients::find(&app.db, &consent.client_id)
+            .await?
+            .map(|c| c.name);
+        consents.push(ConsentView {
+            client_name: name.unwrap_or_else(|| consent.client_id.clone()),
+            client_id: consent.client_id,
+            scopes: consent.scopes.0.to_string(),
+        });
+    }
+    let prefix = app.config.issuer.path();
+    Ok(render(&AccountPage {
+        lang: lang.code(),
+        t: lang.texts(),
+        static_prefix: prefix,
+        prefix,
+        csrf: session.csrf_token().await?,
+        username: &user.username,
+        name: user.name.as_deref(),
+        email: user.email.as_deref(),
+        groups: store::groups::of_user(&app.db, user.id).await?,
+        sessions,
+        consents,
+        message,
+        error,
+        min_length: password::MIN_LENGTH,
+    }))
+}
+
+/// `2026-11-25 16:00 UTC`.
+fn human_time(unix: i64) -> String {
+    let iso = keys::rfc3339(unix);
+    format!(
+        "{} {} UTC",
+        iso.get(..10).unwrap_or_default(),
+        iso.get(11..16).unwrap_or_default()
+    )
+}

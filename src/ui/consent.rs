@@ -1,0 +1,141 @@
+//! The consent page: a logged-in user allows (or denies) a client the scopes
+//! it asked for. Consent is remembered per user and client; a deny goes
+//! back to the client as `access_denied`.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{PageError, PageForm, Problem, Texts, render};
+use crate::app::App;
+use crate::authorization::{self, AuthorizationRequest};
+use crate::endpoints::authorize::{self, RESUME_PATH};
+use crate::session::BrowserSession;
+use crate::store;
+use crate::types::Scopes;
+
+pub const PATH: &str = "/consent";
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    lang: &'static str,
+    t: &'static Texts,
+    static_prefix: &'a str,
+    action: String,
+    csrf: String,
+    rid: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Rid {
+    rid: String,
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(Rid { rid }): Query<Rid>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let (request, client) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
+    let Some(login) = session.login(now).await? else {
+        return Ok(resume(&app, &rid));
+    };
+    let Some(user) = store::users::find_by_id(&app.db, login.user_id).await? else {
+        return Ok(resume(&app, &rid));
+    };
+    let prefix = app.config.issuer.path();
+    let t = request.lang.texts();
+    let view = ConsentPage {
+        lang: request.lang.code(),
+        t,
+        static_prefix: prefix,
+        action: format!("{prefix}{PATH}"),
+        csrf: session.csrf_token().await?,
+        rid: &rid,
+        client_name: &client.name,
+        username: &user.username,
+        scopes: shown_scopes(&request).iter().map(|s| t.scope(s)).collect(),
+    };
+    Ok(render(&view))
+}
+
+/// The scopes the page asks about: `offline_access` only where it can be
+/// granted by this consent (with `prompt=consent`, OIDC Core §11).
+fn shown_scopes(request: &AuthorizationRequest) -> Scopes {
+    if request.prompt.consent {
+        request.scope.clone()
+    } else {
+        authorization::without_offline(&request.scope)
+    }
+}
+
+pub async fn post(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let prefix = app.config.issuer.path();
+    let bad = |detail: &str| {
+        PageError::new(Problem::BadRequest, detail).in_lang(super::lang_of(&headers), prefix)
+    };
+    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
+    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
+    let session = BrowserSession::new(session);
+    let (request, client) = authorize::parked_request(&app, &session, rid, &headers, now).await?;
+    if !session
+        .csrf_matches(field("csrf")?.unwrap_or_default())
+        .await?
+    {
+        return Err(
+            PageError::new(Problem::Expired, "CSRF token mismatch").in_lang(request.lang, prefix)
+        );
+    }
+    let Some(login) = session.login(now).await? else {
+        return Ok(resume(&app, rid));
+    };
+    match field("decision")? {
+        Some("allow") => {
+            let earlier = store::consents::get(&app.db, login.user_id, &client.client_id).await?;
+            let granted = shown_scopes(&request);
+            let all = earlier.map(|c| c.scopes.0).unwrap_or_default();
+            let merged = Scopes::from_tokens(all.iter().chain(granted.iter())).unwrap_or(granted);
+            store::consents::grant(&app.db, login.user_id, &client.client_id, &merged, now).await?;
+            tracing::info!(client_id = %client.client_id, scope = %merged, "consent given");
+            Ok(resume(&app, rid))
+        }
+        Some("deny") => {
+            session.unpark(rid).await?;
+            let issuer = app.config.issuer.as_str();
+            let response = authorization::Response::error(
+                &request.return_to,
+                issuer,
+                "access_denied",
+                "the user denied access",
+            );
+            Ok(authorize::respond(&app, response, request.lang))
+        }
+        _ => Err(bad("decision must be allow or deny")),
+    }
+}
+
+fn resume(app: &App, rid: &str) -> Response {
+    Redirect::to(&format!(
+        "{}{RESUME_PATH}?rid={rid}",
+        app.config.issuer.path()
+    ))
+    .into_response()
+}

@@ -1,0 +1,324 @@
+//! The languages of monban's pages (English, Japanese), chosen by the
+//! request's `ui_locales` (OIDC Core §3.1.2.1) or `Accept-Language`, and
+//! every string the pages show.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+impl Lang {
+    /// `ui_locales` (space-separated, in order of preference) wins over
+    /// `Accept-Language` (comma-separated, with q-values); English otherwise.
+    pub fn negotiate(ui_locales: Option<&str>, accept_language: Option<&str>) -> Lang {
+        if let Some(lang) = ui_locales.and_then(|l| l.split(' ').find_map(Lang::from_tag)) {
+            return lang;
+        }
+        let mut best: Option<(Lang, f32)> = None;
+        for item in accept_language.unwrap_or_default().split(',') {
+            let mut parts = item.split(';');
+            let Some(lang) = parts.next().and_then(|t| Lang::from_tag(t.trim())) else {
+                continue;
+            };
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
+                best = Some((lang, q));
+            }
+        }
+        best.map_or(Lang::En, |(lang, _)| lang)
+    }
+
+    fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        if primary.eq_ignore_ascii_case("ja") {
+            Some(Lang::Ja)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ja => "ja",
+        }
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Ja => &JA,
+        }
+    }
+}
+
+/// Every string of every page. A field per string keeps the two languages
+/// complete: a missing translation does not compile.
+pub struct Texts {
+    pub sign_in_title: &'static str,
+    pub continue_to_before: &'static str,
+    pub continue_to_after: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub sign_in: &'static str,
+    pub wrong_credentials: &'static str,
+    /// `{n}`: minutes.
+    pub account_locked: &'static str,
+    /// `{n}`: minutes.
+    pub address_throttled: &'static str,
+    pub account_disabled: &'static str,
+    pub form_expired: &'static str,
+
+    pub consent_title: &'static str,
+    pub consent_intro_before: &'static str,
+    pub consent_intro_after: &'static str,
+    pub scope_openid: &'static str,
+    pub scope_profile: &'static str,
+    pub scope_email: &'static str,
+    pub scope_groups: &'static str,
+    pub scope_offline_access: &'static str,
+    /// `{scope}`: a scope without a description of its own.
+    pub scope_other: &'static str,
+    pub signed_in_as: &'static str,
+    pub allow: &'static str,
+    pub deny: &'static str,
+    pub consent_note: &'static str,
+
+    pub logout_title: &'static str,
+    pub logout_question: &'static str,
+    pub logout_button: &'static str,
+    pub stay_signed_in: &'static str,
+    pub logged_out_title: &'static str,
+    pub logged_out_text: &'static str,
+
+    pub error_title: &'static str,
+    pub error_unknown_client: &'static str,
+    pub error_bad_redirect_uri: &'static str,
+    pub error_bad_request: &'static str,
+    pub error_expired: &'static str,
+    pub error_server: &'static str,
+    pub error_reference: &'static str,
+
+    pub continue_button: &'static str,
+    pub form_post_note: &'static str,
+
+    pub account_title: &'static str,
+    pub profile: &'static str,
+    pub name: &'static str,
+    pub email: &'static str,
+    pub groups: &'static str,
+    pub none: &'static str,
+    pub sessions: &'static str,
+    pub this_session: &'static str,
+    pub signed_in_at: &'static str,
+    pub expires_at: &'static str,
+    pub address: &'static str,
+    pub browser: &'static str,
+    pub sign_out_everywhere: &'static str,
+    pub sign_out: &'static str,
+    pub change_password: &'static str,
+    pub current_password: &'static str,
+    pub new_password: &'static str,
+    pub confirm_password: &'static str,
+    pub password_changed: &'static str,
+    pub password_wrong: &'static str,
+    pub password_mismatch: &'static str,
+    /// `{n}`: the minimum length.
+    pub password_too_short: &'static str,
+    pub apps: &'static str,
+    pub apps_none: &'static str,
+    pub revoke: &'static str,
+    pub consent_revoked: &'static str,
+    pub signed_out_elsewhere: &'static str,
+}
+
+pub static EN: Texts = Texts {
+    sign_in_title: "Sign in",
+    continue_to_before: "to continue to ",
+    continue_to_after: "",
+    username: "Username",
+    password: "Password",
+    sign_in: "Sign in",
+    wrong_credentials: "Incorrect username or password.",
+    account_locked: "Too many failed attempts for this account. Try again in {n} minutes.",
+    address_throttled: "Too many failed sign-in attempts from your network. Try again in {n} minutes.",
+    account_disabled: "This account is disabled. Contact your administrator.",
+    form_expired: "This form has expired. Please try again.",
+
+    consent_title: "Allow access?",
+    consent_intro_before: "",
+    consent_intro_after: " would like to:",
+    scope_openid: "Sign you in with your account",
+    scope_profile: "See your name and username",
+    scope_email: "See your email address",
+    scope_groups: "See the groups you belong to",
+    scope_offline_access: "Keep access while you are not using it",
+    scope_other: "Use “{scope}”",
+    signed_in_as: "Signed in as",
+    allow: "Allow",
+    deny: "Deny",
+    consent_note: "You can withdraw this permission at any time on your account page.",
+
+    logout_title: "Sign out",
+    logout_question: "Sign out of your account on this device, and of every app you signed in to with it?",
+    logout_button: "Sign out",
+    stay_signed_in: "Stay signed in",
+    logged_out_title: "Signed out",
+    logged_out_text: "You are signed out. You can close this window.",
+
+    error_title: "Something went wrong",
+    error_unknown_client: "The application that sent you here is not registered.",
+    error_bad_redirect_uri: "The application asked to return to an address it has not registered, so you were not sent back.",
+    error_bad_request: "The sign-in request is not valid.",
+    error_expired: "This sign-in request has expired. Go back to the application and start again.",
+    error_server: "The server could not complete your request. Please try again later.",
+    error_reference: "Details",
+
+    continue_button: "Continue",
+    form_post_note: "Your browser has JavaScript turned off: press Continue to return to the application.",
+
+    account_title: "Your account",
+    profile: "Profile",
+    name: "Name",
+    email: "Email",
+    groups: "Groups",
+    none: "None",
+    sessions: "Where you are signed in",
+    this_session: "This device",
+    signed_in_at: "Signed in",
+    expires_at: "Ends",
+    address: "Address",
+    browser: "Browser",
+    sign_out_everywhere: "Sign out everywhere",
+    sign_out: "Sign out",
+    change_password: "Change password",
+    current_password: "Current password",
+    new_password: "New password",
+    confirm_password: "Repeat new password",
+    password_changed: "Your password has been changed.",
+    password_wrong: "The current password is not correct.",
+    password_mismatch: "The new passwords do not match.",
+    password_too_short: "The new password must have at least {n} characters.",
+    apps: "Apps you allowed",
+    apps_none: "You have not allowed any app yet.",
+    revoke: "Revoke",
+    consent_revoked: "Access revoked.",
+    signed_out_elsewhere: "Your other sessions have been signed out.",
+};
+
+pub static JA: Texts = Texts {
+    sign_in_title: "サインイン",
+    continue_to_before: "",
+    continue_to_after: " に進むにはサインインしてください",
+    username: "ユーザー名",
+    password: "パスワード",
+    sign_in: "サインイン",
+    wrong_credentials: "ユーザー名またはパスワードが正しくありません。",
+    account_locked: "このアカウントへのサインインの失敗が多すぎます。{n} 分後にもう一度お試しください。",
+    address_throttled: "お使いのネットワークからのサインインの失敗が多すぎます。{n} 分後にもう一度お試しください。",
+    account_disabled: "このアカウントは無効になっています。管理者にお問い合わせください。",
+    form_expired: "このフォームの有効期限が切れました。もう一度お試しください。",
+
+    consent_title: "アクセスを許可しますか？",
+    consent_intro_before: "",
+    consent_intro_after: " が次のことを求めています:",
+    scope_openid: "あなたのアカウントでサインインする",
+    scope_profile: "あなたの名前とユーザー名を見る",
+    scope_email: "あなたのメールアドレスを見る",
+    scope_groups: "あなたが所属するグループを見る",
+    scope_offline_access: "あなたが使っていない間もアクセスを続ける",
+    scope_other: "「{scope}」を使う",
+    signed_in_as: "サインイン中のユーザー",
+    allow: "許可する",
+    deny: "拒否する",
+    consent_note: "この許可はアカウントページからいつでも取り消せます。",
+
+    logout_title: "サインアウト",
+    logout_question: "この端末でアカウントからサインアウトし、このアカウントでサインインしたすべてのアプリからもサインアウトしますか？",
+    logout_button: "サインアウト",
+    stay_signed_in: "サインインしたままにする",
+    logged_out_title: "サインアウトしました",
+    logged_out_text: "サインアウトしました。このウィンドウは閉じてかまいません。",
+
+    error_title: "問題が発生しました",
+    error_unknown_client: "このページに移動してきたアプリケーションは登録されていません。",
+    error_bad_redirect_uri: "アプリケーションが登録されていないアドレスへの戻りを求めたため、戻りませんでした。",
+    error_bad_request: "サインインのリクエストが正しくありません。",
+    error_expired: "このサインインのリクエストは有効期限切れです。アプリケーションに戻ってやり直してください。",
+    error_server: "サーバーがリクエストを完了できませんでした。しばらくしてからもう一度お試しください。",
+    error_reference: "詳細",
+
+    continue_button: "続ける",
+    form_post_note: "ブラウザーの JavaScript が無効になっています。「続ける」を押してアプリケーションに戻ってください。",
+
+    account_title: "アカウント",
+    profile: "プロフィール",
+    name: "名前",
+    email: "メールアドレス",
+    groups: "グループ",
+    none: "なし",
+    sessions: "サインインしている場所",
+    this_session: "この端末",
+    signed_in_at: "サインイン",
+    expires_at: "終了",
+    address: "アドレス",
+    browser: "ブラウザー",
+    sign_out_everywhere: "すべての場所からサインアウト",
+    sign_out: "サインアウト",
+    change_password: "パスワードの変更",
+    current_password: "現在のパスワード",
+    new_password: "新しいパスワード",
+    confirm_password: "新しいパスワード（確認）",
+    password_changed: "パスワードを変更しました。",
+    password_wrong: "現在のパスワードが正しくありません。",
+    password_mismatch: "新しいパスワードが一致しません。",
+    password_too_short: "新しいパスワードは {n} 文字以上にしてください。",
+    apps: "許可したアプリ",
+    apps_none: "まだ許可したアプリはありません。",
+    revoke: "取り消す",
+    consent_revoked: "アクセスを取り消しました。",
+    signed_out_elsewhere: "ほかのセッションからサインアウトしました。",
+};
+
+impl Texts {
+    /// The description of a scope on the consent page.
+    pub fn scope(&self, scope: &str) -> String {
+        match scope {
+            "openid" => self.scope_openid.to_owned(),
+            "profile" => self.scope_profile.to_owned(),
+            "email" => self.scope_email.to_owned(),
+            "groups" => self.scope_groups.to_owned(),
+            "offline_access" => self.scope_offline_access.to_owned(),
+            other => self.scope_other.replace("{scope}", other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(Lang::negotiate(Some("fr ja-JP en"), Some("en")), Lang::Ja);
+        assert_eq!(
+            Lang::negotiate(Some("fr"), Some("fr-CH, ja;q=0.8, en;q=0.5")),
+            Lang::Ja
+        );
+        assert_eq!(
+            Lang::negotiate(None, Some("en-US,en;q=0.9,ja;q=0.8")),
+            Lang::En
+        );
+        assert_eq!(Lang::negotiate(None, Some("ja;q=0")), Lang::En);
+        assert_eq!(Lang::negotiate(None, None), Lang::En);
+    }
+}

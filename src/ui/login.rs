@@ -1,0 +1,178 @@
+//! The login page. A successful login starts the SSO session (with a new
+//! session id: no fixation) and resumes the authorization request that led
+//! here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{PageError, PageForm, Problem, Texts, render};
+use crate::app::App;
+use crate::authn::{self, Refused};
+use crate::authorization::AuthorizationRequest;
+use crate::endpoints::authorize::{self, RESUME_PATH};
+use crate::net;
+use crate::session::{BrowserSession, Login};
+use crate::tokens;
+use crate::types::Secret;
+
+pub const PATH: &str = "/login";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    lang: &'static str,
+    t: &'static Texts,
+    static_prefix: &'a str,
+    action: String,
+    csrf: String,
+    rid: &'a str,
+    client_name: Option<&'a str>,
+    username: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Rid {
+    rid: Option<String>,
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(Rid { rid }): Query<Rid>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    // Without a request to continue, the account page is where one signs in.
+    let Some(rid) = rid else {
+        return Ok(Redirect::to(&format!(
+            "{}{}",
+            app.config.issuer.path(),
+            super::account::PATH
+        ))
+        .into_response());
+    };
+    let session = BrowserSession::new(session);
+    let (request, client) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
+    let hint = request.login_hint.clone().unwrap_or_default();
+    page(&app, &session, &request, &rid, &client.name, &hint, None).await
+}
+
+pub async fn post(
+    State(app): State<Arc<App>>,
+    session: Session,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let bad = |detail: &str| {
+        PageError::new(Problem::BadRequest, detail)
+            .in_lang(super::lang_of(&headers), app.config.issuer.path())
+    };
+    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
+    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
+    let session = BrowserSession::new(session);
+    let (request, client) = authorize::parked_request(&app, &session, rid, &headers, now).await?;
+    let username = field("username")?.unwrap_or_default();
+    let t = request.lang.texts();
+    if !session
+        .csrf_matches(field("csrf")?.unwrap_or_default())
+        .await?
+    {
+        return page(
+            &app,
+            &session,
+            &request,
+            rid,
+            &client.name,
+            username,
+            Some(t.form_expired.to_owned()),
+        )
+        .await;
+    }
+    let password = Secret::new(field("password")?.unwrap_or_default().to_owned());
+    let ip = net::client_ip(peer.ip(), &headers, &app.config.trusted_proxies);
+    let checked = authn::check(&app, username, &password, ip, now)
+        .await
+        .map_err(|e| PageError::server(&e))?;
+    let user = match checked {
+        Ok(user) => user,
+        Err(refused) => {
+            tracing::info!(username, client = %ip, reason = ?refused, "login failed");
+            let message = match refused {
+                Refused::WrongCredentials => t.wrong_credentials.to_owned(),
+                Refused::AccountLocked(secs) => t.account_locked.replace("{n}", &minutes(secs)),
+                Refused::AddressThrottled(secs) => {
+                    t.address_throttled.replace("{n}", &minutes(secs))
+                }
+                Refused::Disabled => t.account_disabled.to_owned(),
+            };
+            return page(
+                &app,
+                &session,
+                &request,
+                rid,
+                &client.name,
+                username,
+                Some(message),
+            )
+            .await;
+        }
+    };
+    let login = Login {
+        user_id: user.id,
+        sid: tokens::new_jti(),
+        auth_time: now,
+        amr: vec!["pwd".to_owned()],
+        acr: "1".to_owned(),
+        ends_at: now + app.config.session_max_ttl,
+        touched_at: now,
+        clients: Vec::new(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(200).collect()),
+        ip: Some(ip.to_string()),
+    };
+    session.log_in(&login, app.config.session_idle_ttl).await?;
+    tracing::info!(user = %user.username, client = %ip, "login");
+    let prefix = app.config.issuer.path();
+    Ok(Redirect::to(&format!("{prefix}{RESUME_PATH}?rid={rid}")).into_response())
+}
+
+/// Whole minutes, rounded up, for "try again in N minutes".
+fn minutes(seconds: i64) -> String {
+    ((seconds + 59) / 60).max(1).to_string()
+}
+
+async fn page(
+    app: &App,
+    session: &BrowserSession,
+    request: &AuthorizationRequest,
+    rid: &str,
+    client_name: &str,
+    username: &str,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let prefix = app.config.issuer.path();
+    let view = LoginPage {
+        lang: request.lang.code(),
+        t: request.lang.texts(),
+        static_prefix: prefix,
+        action: format!("{prefix}{PATH}"),
+        csrf: session.csrf_token().await?,
+        rid,
+        client_name: Some(client_name),
+        username,
+        error,
+    };
+    Ok(render(&view))
+}
