@@ -61,9 +61,13 @@ pub struct AuthorizationRequest {
     pub lang: Lang,
     pub acr_values: Option<String>,
     pub audience: Vec<String>,
-    /// When the request arrived: a login or consent after it satisfies
-    /// `prompt=login` / `prompt=consent`.
     pub received_at: i64,
+    /// A login happened for this request (satisfies `prompt=login`).
+    #[serde(default)]
+    pub logged_in: bool,
+    /// The user consented on this request's page (satisfies `prompt=consent`).
+    #[serde(default)]
+    pub consented: bool,
 }
 
 /// What happens next: the answer to the client (code or error), or one of
@@ -298,6 +302,8 @@ fn validate(
         acr_values,
         audience,
         received_at: now,
+        logged_in: false,
+        consented: false,
     })
 }
 
@@ -445,7 +451,7 @@ pub async fn decide(
         .is_some_and(|c| c.granted_at >= request.received_at);
     let wanted = without_offline(&request.scope);
     let needs_consent = !client.first_party
-        && ((request.prompt.consent && !fresh_consent) || wanted.iter().any(|s| !consented(s)));
+        && ((request.prompt.consent && !request.consented) || wanted.iter().any(|s| !consented(s)));
     if needs_consent {
         if request.prompt.none {
             return refuse(

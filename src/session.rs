@@ -278,6 +278,17 @@ impl BrowserSession {
             .and_then(|p| serde_json::from_value(p.value.clone()).ok()))
     }
 
+    /// Replaces a parked value (keeping its age).
+    pub async fn repark<T: Serialize>(&self, id: &str, value: &T) -> Result<(), SessionError> {
+        let mut pending: BTreeMap<String, Parked> =
+            self.inner.get(PENDING).await?.unwrap_or_default();
+        if let Some(parked) = pending.get_mut(id) {
+            parked.value = serde_json::to_value(value).map_err(|e| SessionError(e.to_string()))?;
+            self.inner.insert(PENDING, &pending).await?;
+        }
+        Ok(())
+    }
+
     /// Removes a parked value once it is done with.
     pub async fn unpark(&self, id: &str) -> Result<(), SessionError> {
         let mut pending: BTreeMap<String, Parked> =

@@ -114,6 +114,11 @@ pub async fn post(
             let all = earlier.map(|c| c.scopes.0).unwrap_or_default();
             let merged = Scopes::from_tokens(all.iter().chain(granted.iter())).unwrap_or(granted);
             store::consents::grant(&app.db, login.user_id, &client.client_id, &merged, now).await?;
+            let request = AuthorizationRequest {
+                consented: true,
+                ..request
+            };
+            session.repark(rid, &request).await?;
             tracing::info!(client_id = %client.client_id, scope = %merged, "consent given");
             Ok(resume(&app, rid))
         }

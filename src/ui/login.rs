@@ -143,6 +143,11 @@ pub async fn post(
         ip: Some(ip.to_string()),
     };
     session.log_in(&login, app.config.session_idle_ttl).await?;
+    let request = AuthorizationRequest {
+        logged_in: true,
+        ..request
+    };
+    session.repark(rid, &request).await?;
     tracing::info!(user = %user.username, client = %ip, "login");
     let prefix = app.config.issuer.path();
     Ok(Redirect::to(&format!("{prefix}{RESUME_PATH}?rid={rid}")).into_response())

@@ -221,6 +221,25 @@ impl TestApp {
         }
     }
 
+    /// Creates a user with this password (hashed as the CLI would).
+    pub async fn user(&self, username: &str, password: &str) -> uuid::Uuid {
+        let hash = monban::password::Passwords::new(1)
+            .hash(&monban::types::Secret::new(password.to_owned()))
+            .await
+            .unwrap();
+        let email = format!("{username}@example.com");
+        let new = store::users::NewUser {
+            username,
+            email: Some(&email),
+            name: Some("Some One"),
+            password_hash: &hash,
+        };
+        store::users::insert(&self.db, &new, monban::unix_now())
+            .await
+            .unwrap()
+            .id
+    }
+
     /// Rows in a table, to show that a refused request changed nothing.
     pub async fn count(&self, table: &'static str) -> i64 {
         let sql = match table {
@@ -229,6 +248,8 @@ impl TestApp {
             "revoked_jtis" => "SELECT COUNT(*) FROM revoked_jtis",
             "users" => "SELECT COUNT(*) FROM users",
             "signing_keys" => "SELECT COUNT(*) FROM signing_keys",
+            "sessions" => "SELECT COUNT(*) FROM sessions WHERE sid IS NOT NULL",
+            "refresh_tokens" => "SELECT COUNT(*) FROM refresh_tokens",
             other => panic!("no count for {other}"),
         };
         match &self.db {

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod browser;
 mod helpers;
 
 mod bad_input;
@@ -16,4 +17,5 @@ mod introspection;
 mod keys;
 mod metadata;
 mod revocation;
+mod sso;
 mod token;

@@ -1,0 +1,327 @@
+//! A scripted browser for the SSO tests: a cookie jar, no automatic
+//! redirects, and the steps a person takes through monban's pages.
+
+use std::collections::HashMap;
+
+use monban::clients::ClientSettings;
+use monban::types::{AuthMethod, ClientType, GrantType, Scopes};
+use reqwest::header::LOCATION;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestClient, service_settings};
+
+pub const REDIRECT_URI: &str = "https://app.example.com/callback";
+
+pub struct Browser {
+    pub http: reqwest::Client,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_provider(std::sync::Arc::clone(&jar))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar,
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    /// Follows redirects within monban (the origin of `app`) and stops at
+    /// the first response that is not a redirect to monban: a page, or a
+    /// redirect to the client. Returns it with the URL it came from.
+    pub async fn follow(&self, app: &TestApp, mut response: reqwest::Response) -> Step {
+        let mut url = response.url().to_string();
+        for _ in 0..10 {
+            let Some(location) = location(&response) else {
+                break;
+            };
+            let next = absolute(app, &location);
+            if !next.starts_with(&app.root_url("")) {
+                return Step::Redirect(next);
+            }
+            url = next.clone();
+            response = self.get(&next).await;
+        }
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        Step::Page { url, status, body }
+    }
+
+    /// Logs in on the login page shown at `step`.
+    pub async fn submit_login(
+        &self,
+        app: &TestApp,
+        step: &Step,
+        username: &str,
+        password: &str,
+    ) -> Step {
+        let body = step.page_body();
+        let (csrf, rid) = (hidden(body, "csrf"), hidden(body, "rid"));
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("rid", rid.as_str()),
+            ("username", username),
+            ("password", password),
+        ];
+        let r = self.post_form(&app.url("/login"), &form).await;
+        self.follow(app, r).await
+    }
+
+    /// Answers the consent page shown at `step`.
+    pub async fn submit_consent(&self, app: &TestApp, step: &Step, decision: &str) -> Step {
+        let body = step.page_body();
+        let (csrf, rid) = (hidden(body, "csrf"), hidden(body, "rid"));
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("rid", rid.as_str()),
+            ("decision", decision),
+        ];
+        let r = self.post_form(&app.url("/consent"), &form).await;
+        self.follow(app, r).await
+    }
+
+    /// Starts an authorization request and follows it as far as it goes
+    /// without the user.
+    pub async fn authorize(&self, app: &TestApp, request: &AuthRequest) -> Step {
+        let r = self.get(&request.url(app)).await;
+        self.follow(app, r).await
+    }
+
+    /// The whole way to a code: login (and consent when asked).
+    pub async fn sign_in(
+        &self,
+        app: &TestApp,
+        request: &AuthRequest,
+        username: &str,
+        password: &str,
+    ) -> HashMap<String, String> {
+        let mut step = self.authorize(app, request).await;
+        if step.is_page("/login") {
+            step = self.submit_login(app, &step, username, password).await;
+        }
+        if step.is_page("/consent") {
+            step = self.submit_consent(app, &step, "allow").await;
+        }
+        step.redirect_params()
+    }
+
+    /// The value of the `monban_session` cookie the browser holds.
+    pub fn session_cookie(&self, app: &TestApp) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = url::Url::parse(&app.root_url("/")).unwrap();
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find_map(|c| c.strip_prefix("monban_session=").map(str::to_owned))
+    }
+}
+
+/// Where the browser ended up.
+#[derive(Debug)]
+pub enum Step {
+    /// A page of monban's (or its error page).
+    Page {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// A redirect out of monban, to the client.
+    Redirect(String),
+}
+
+impl Step {
+    pub fn is_page(&self, path: &str) -> bool {
+        matches!(self, Step::Page { url, .. } if url::Url::parse(url).is_ok_and(|u| u.path().ends_with(path)))
+    }
+
+    pub fn page_body(&self) -> &str {
+        match self {
+            Step::Page { body, .. } => body,
+            Step::Redirect(to) => panic!("expected a page, got a redirect to {to}"),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Step::Page { status, .. } => *status,
+            Step::Redirect(_) => 303,
+        }
+    }
+
+    /// The query of the redirect to the client.
+    pub fn redirect_params(&self) -> HashMap<String, String> {
+        let Step::Redirect(to) = self else {
+            panic!("expected a redirect to the client, got {self:?}");
+        };
+        let url = url::Url::parse(to).unwrap();
+        url.query_pairs().into_owned().collect()
+    }
+
+    pub fn redirect_target(&self) -> &str {
+        match self {
+            Step::Redirect(to) => to,
+            Step::Page { url, .. } => panic!("expected a redirect, got the page {url}"),
+        }
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+fn absolute(app: &TestApp, location: &str) -> String {
+    if location.starts_with('/') {
+        app.root_url(location)
+    } else {
+        location.to_owned()
+    }
+}
+
+/// The value of a hidden form field.
+pub fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in {body}"))
+        + marker.len();
+    let end = body[start..].find('"').unwrap() + start;
+    body[start..end].to_owned()
+}
+
+/// An authorization request as an app would send it, with PKCE.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: Option<String>,
+    pub extra: Vec<(String, String)>,
+}
+
+impl AuthRequest {
+    pub fn new(client: &TestClient) -> AuthRequest {
+        AuthRequest {
+            client_id: client.id.clone(),
+            redirect_uri: REDIRECT_URI.to_owned(),
+            scope: "openid profile email".to_owned(),
+            state: uuid::Uuid::new_v4().to_string(),
+            nonce: uuid::Uuid::new_v4().to_string(),
+            verifier: Some(monban::pkce::new_verifier()),
+            extra: vec![],
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: &str) -> AuthRequest {
+        self.extra.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn scope(mut self, scope: &str) -> AuthRequest {
+        scope.clone_into(&mut self.scope);
+        self
+    }
+
+    pub fn url(&self, app: &TestApp) -> String {
+        let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", &self.redirect_uri)
+                .append_pair("scope", &self.scope)
+                .append_pair("state", &self.state)
+                .append_pair("nonce", &self.nonce);
+            if let Some(verifier) = &self.verifier {
+                q.append_pair("code_challenge", &monban::pkce::s256(verifier))
+                    .append_pair("code_challenge_method", "S256");
+            }
+            for (k, v) in &self.extra {
+                q.append_pair(k, v);
+            }
+        }
+        url.to_string()
+    }
+}
+
+/// A web app: confidential, code + refresh, redirect URI `REDIRECT_URI`.
+pub fn web_app_settings() -> ClientSettings {
+    ClientSettings {
+        name: "Web App".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        post_logout_redirect_uris: vec!["https://app.example.com/signed-out".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: Scopes::default(),
+        ..service_settings()
+    }
+}
+
+/// A single-page app: public, PKCE, code + refresh.
+pub fn spa_settings() -> ClientSettings {
+    ClientSettings {
+        name: "SPA".into(),
+        client_type: ClientType::Public,
+        auth_method: AuthMethod::None,
+        redirect_uris: vec!["https://spa.example.com/cb".into()],
+        ..web_app_settings()
+    }
+}
+
+/// Redeems a code at the token endpoint as the client would.
+pub async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    request: &AuthRequest,
+    code: &str,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", request.redirect_uri.as_str()),
+    ];
+    if let Some(v) = &request.verifier {
+        form.push(("code_verifier", v));
+    }
+    if client.secret.is_empty() {
+        form.push(("client_id", &client.id));
+        app.post_form("/token", &form).await
+    } else {
+        app.post_basic("/token", client, &form).await
+    }
+}
+
+/// A successful code redemption's body.
+pub async fn tokens(
+    app: &TestApp,
+    client: &TestClient,
+    request: &AuthRequest,
+    code: &str,
+) -> Value {
+    let r = redeem(app, client, request, code).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    r.json().await.unwrap()
+}
