@@ -25,6 +25,19 @@ pub async fn exchange(
     }
     let raw = params.required("refresh_token")?;
     let hash = sha256(raw.as_bytes());
+    // The request is checked before anything changes: a refused request
+    // must not use the token up.
+    let Some(presented) = store::tokens::find_refresh(&app.db, &hash).await? else {
+        return Err(OAuthError::invalid_grant("unknown refresh token"));
+    };
+    if presented.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let granted = Scopes::parse(&presented.scope).map_err(|e| OAuthError::server_error(&e))?;
+    // §6: the scope "MUST NOT include any scope not originally granted".
+    let scope = super::requested_scope(params, &granted)?;
     // One conditional UPDATE: of concurrent requests, exactly one rotates.
     let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
         Some(token) => token,
@@ -53,9 +66,6 @@ pub async fn exchange(
     else {
         return Err(OAuthError::invalid_grant("the user can no longer sign in"));
     };
-    let granted = Scopes::parse(&token.scope).map_err(|e| OAuthError::server_error(&e))?;
-    // §6: the scope "MUST NOT include any scope not originally granted".
-    let scope = super::requested_scope(params, &granted)?;
     let authentication = Authentication {
         auth_time,
         acr: acr.clone(),

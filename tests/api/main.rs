@@ -18,4 +18,5 @@ mod keys;
 mod metadata;
 mod revocation;
 mod sso;
+mod sso_tokens;
 mod token;
