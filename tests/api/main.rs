@@ -15,6 +15,7 @@ mod bad_input;
 mod cli;
 mod introspection;
 mod keys;
+mod logout;
 mod metadata;
 mod revocation;
 mod sso;
