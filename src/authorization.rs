@@ -61,7 +61,6 @@ pub struct AuthorizationRequest {
     pub lang: Lang,
     pub acr_values: Option<String>,
     pub audience: Vec<String>,
-    pub received_at: i64,
     /// A login happened for this request (satisfies `prompt=login`).
     #[serde(default)]
     pub logged_in: bool,
@@ -132,7 +131,6 @@ pub async fn parse(
     app: &App,
     params: &Params,
     lang: Lang,
-    now: i64,
 ) -> Result<Result<(AuthorizationRequest, std::sync::Arc<Client>), Response>, PageError> {
     let page = |problem, detail: &str| {
         PageError::new(problem, detail).in_lang(lang, app.config.issuer.path())
@@ -176,7 +174,7 @@ pub async fn parse(
                 format!("response_mode '{m}' is not supported"),
             )
         })
-        .and_then(|_| validate(app, params, &client, return_to.clone(), lang, now));
+        .and_then(|_| validate(app, params, &client, return_to.clone(), lang));
     Ok(match request {
         Ok(request) => Ok((request, client)),
         Err(r) => Err(Response::error(&return_to, issuer, r.error, &r.description)),
@@ -227,7 +225,6 @@ fn validate(
     client: &Client,
     return_to: ReturnTo,
     lang: Lang,
-    now: i64,
 ) -> Result<AuthorizationRequest, Refusal> {
     let one = |name: &str| {
         params
@@ -301,7 +298,6 @@ fn validate(
         lang,
         acr_values,
         audience,
-        received_at: now,
         logged_in: false,
         consented: false,
     })
@@ -425,12 +421,14 @@ pub async fn decide(
     let needs_login = match &login {
         None => true,
         Some((login, _)) => {
-            // prompt=login asks for a login after this request arrived;
-            // max_age bounds the age of the login (OIDC Core §3.1.2.1).
-            (request.prompt.login && login.auth_time < request.received_at)
-                || request
-                    .max_age
-                    .is_some_and(|max| now - login.auth_time > max)
+            // prompt=login asks for a login for this very request; max_age
+            // bounds the age of the login (OIDC Core §3.1.2.1), which a
+            // login made for this request satisfies.
+            !request.logged_in
+                && (request.prompt.login
+                    || request
+                        .max_age
+                        .is_some_and(|max| now - login.auth_time > max))
         }
     };
     let Some((login, user)) = login.filter(|_| !needs_login) else {
@@ -446,9 +444,6 @@ pub async fn decide(
         store::consents::get(&app.db, user.id, &client.client_id).await?
     };
     let consented = |scope: &str| consent.as_ref().is_some_and(|c| c.scopes.0.contains(scope));
-    let fresh_consent = consent
-        .as_ref()
-        .is_some_and(|c| c.granted_at >= request.received_at);
     let wanted = without_offline(&request.scope);
     let needs_consent = !client.first_party
         && ((request.prompt.consent && !request.consented) || wanted.iter().any(|s| !consented(s)));
@@ -467,7 +462,7 @@ pub async fn decide(
     let offline = request.scope.contains("offline_access")
         && (client.first_party
             || consented("offline_access")
-            || (request.prompt.consent && fresh_consent));
+            || (request.prompt.consent && request.consented));
     let scope = if offline {
         request.scope.clone()
     } else {

@@ -43,7 +43,7 @@ pub async fn get(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = Lang::negotiate(ui_locales, accept);
-    let (request, client) = match authorization::parse(&app, &params, lang, now).await? {
+    let (request, client) = match authorization::parse(&app, &params, lang).await? {
         Ok(parsed) => parsed,
         Err(response) => return Ok(respond(&app, response, lang)),
     };

@@ -347,6 +347,16 @@ pub async fn password_matches(db: &Db, user_id: uuid::Uuid, password: &str) -> b
         .unwrap()
 }
 
+/// The JWT with one character of its signature changed (in the middle,
+/// where every bit counts).
+pub fn tamper_signature(jwt: &str) -> String {
+    let sig_start = jwt.rfind('.').unwrap() + 1;
+    let middle = sig_start + (jwt.len() - sig_start) / 2;
+    let mut bytes = jwt.as_bytes().to_vec();
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
 /// Settings of a typical confidential service client.
 pub fn service_settings() -> ClientSettings {
     ClientSettings {

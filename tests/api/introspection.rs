@@ -165,9 +165,7 @@ db_test!(
             .sign(SigningAlg::RS256, "at+jwt", &claims(&app, &client, now))
             .unwrap();
         // A good token with its signature altered.
-        let mut bad_sig = good.clone();
-        let last = bad_sig.pop().unwrap();
-        bad_sig.push(if last == 'A' { 'B' } else { 'A' });
+        let bad_sig = crate::helpers::tamper_signature(&good);
         // Our signature over a token of another type (e.g. an ID token).
         let wrong_typ = sign(&app, "JWT", &claims(&app, &client, now));
 
