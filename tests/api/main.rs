@@ -10,6 +10,7 @@
 
 mod browser;
 mod helpers;
+mod interop;
 
 mod bad_input;
 mod cli;
