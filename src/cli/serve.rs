@@ -19,7 +19,8 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
     let listen = config.listen;
     let db = server::connect(&config).await?;
     let (app, bootstrap) = server::prepare(config, db).await?;
-    report(&bootstrap, json);
+    let account = app.config.issuer.endpoint(crate::ui::account::PATH);
+    report(&bootstrap, &account, json);
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Usage(format!("MONBAN_LISTEN: cannot listen on {listen}: {e}")))?;
@@ -56,7 +57,7 @@ fn init_tracing(config: &Config) {
 }
 
 /// Tells the operator what bootstrapping created, the admin password once.
-fn report(bootstrap: &Bootstrap, json: bool) {
+fn report(bootstrap: &Bootstrap, account: &str, json: bool) {
     for alg in &bootstrap.created_keys {
         tracing::info!(alg = %alg, "created signing keys (active and next)");
     }
@@ -67,17 +68,18 @@ fn report(bootstrap: &Bootstrap, json: bool) {
     if json {
         println!(
             "{}",
-            json!({"admin_username": "admin", "admin_password": password})
+            json!({"admin_username": "admin", "admin_password": password, "account_url": account})
         );
         return;
     }
     match password {
         Some(p) => println!(
             "monban: created the first user \"admin\" (group \"admin\") with password\n\n    {p}\n\n\
-             It is shown only this once. Change it with: monban user set-password admin --password-stdin"
+             It is shown only this once. Sign in at {account} (and change it there),\n\
+             or set it with: monban user set-password admin --password-stdin"
         ),
         None => println!(
-            "monban: created the first user \"admin\" (group \"admin\") with MONBAN_ADMIN_PASSWORD"
+            "monban: created the first user \"admin\" (group \"admin\") with MONBAN_ADMIN_PASSWORD; sign in at {account}"
         ),
     }
 }

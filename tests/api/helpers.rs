@@ -65,6 +65,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db: Db,
     pub app: Arc<App>,
+    pub backend: Backend,
     /// The settings the server runs with; CLI runs get the same.
     pub settings: Vec<(String, String)>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -124,6 +125,7 @@ impl TestApp {
             http,
             db,
             app,
+            backend,
             settings: owned,
             shutdown: Some(tx),
             _database: database,

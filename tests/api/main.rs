@@ -9,6 +9,7 @@
 )]
 
 mod browser;
+mod chromium;
 mod helpers;
 mod interop;
 

@@ -1,0 +1,361 @@
+//! A real browser: headless Chromium, driven over WebDriver (chromedriver),
+//! logs in through monban's pages, is sent back to a test RP with a code,
+//! signs in to a second client without a form (SSO), logs out, and then gets
+//! `login_required` on `prompt=none`. Screenshots of the login and consent
+//! pages, in English and Japanese, go to `target/screenshots/` for review.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them). Without them the test says so and passes, unless
+//! `MONBAN_TEST_REQUIRE_BROWSER` is set (CI sets it).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::extract::RawQuery;
+use fantoccini::{Client, ClientBuilder, Locator};
+use monban::clients::ClientSettings;
+use monban::types::{AuthMethod, ClientType, GrantType, Scopes};
+
+use crate::db_test;
+use crate::helpers::{TestApp, TestClient, service_settings};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Driver {
+    process: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts chromedriver, or explains why the test cannot run.
+fn start_driver() -> Option<Driver> {
+    let available = Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var_os("MONBAN_TEST_REQUIRE_BROWSER").is_none(),
+            "chromedriver is required (MONBAN_TEST_REQUIRE_BROWSER is set)"
+        );
+        eprintln!("skipped: install chromium and chromium-driver to run the browser test");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Some(Driver {
+        process,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    })
+}
+
+async fn connect(driver: &Driver) -> Client {
+    // Two rustls providers are linked into the test binary; pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let profile = driver._profile.path().display().to_string();
+    let args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1024,900",
+        &format!("--user-data-dir={profile}"),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "chrome".into());
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": args, "binary": "/usr/bin/chromium"}),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start Chromium: {e}"),
+        }
+    }
+}
+
+/// The relying party's redirect URI: a page that shows what it received.
+async fn test_rp() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|RawQuery(q): RawQuery| async move {
+            axum::response::Html(format!(
+                "<!doctype html><title>RP</title><p id=\"query\">{}</p>",
+                q.unwrap_or_default()
+            ))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+async fn client_for(app: &TestApp, rp: SocketAddr, name: &str, first_party: bool) -> TestClient {
+    app.register(ClientSettings {
+        name: name.into(),
+        client_type: ClientType::Public,
+        auth_method: AuthMethod::None,
+        first_party,
+        redirect_uris: vec![format!("http://127.0.0.1:{}/callback", rp.port())],
+        post_logout_redirect_uris: vec![format!("http://127.0.0.1:{}/callback", rp.port())],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: Scopes::default(),
+        ..service_settings()
+    })
+    .await
+}
+
+fn authorize_url(
+    app: &TestApp,
+    rp: SocketAddr,
+    client: &TestClient,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair(
+            "redirect_uri",
+            &format!("http://127.0.0.1:{}/callback", rp.port()),
+        )
+        .append_pair("scope", "openid profile email")
+        .append_pair("state", "xyz")
+        .append_pair(
+            "code_challenge",
+            &monban::pkce::s256(&monban::pkce::new_verifier()),
+        )
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
+    url.to_string()
+}
+
+async fn screenshot(app: &TestApp, browser: &Client, name: &str) {
+    let name = format!("{name}-{}", format!("{:?}", app.backend).to_lowercase());
+    let png = browser.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// The query the test RP received.
+async fn rp_query(browser: &Client) -> std::collections::HashMap<String, String> {
+    let text = browser
+        .find(Locator::Id("query"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    url::form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn log_in(browser: &Client, username: &str, password: &str) {
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+db_test!(
+    chromium_logs_in_signs_in_elsewhere_and_logs_out,
+    async |app: TestApp| {
+        let Some(driver) = start_driver() else {
+            return;
+        };
+        app.user("alice", PASSWORD).await;
+        let rp = test_rp().await;
+        let third_party = client_for(&app, rp, "Expense Reports", false).await;
+        let first_party = client_for(&app, rp, "Team Wiki", true).await;
+        let browser = connect(&driver).await;
+
+        // Login and consent, in English.
+        browser
+            .goto(&authorize_url(&app, rp, &third_party, &[]))
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("username"))
+            .await
+            .unwrap();
+        assert!(browser.source().await.unwrap().contains("Expense Reports"));
+        screenshot(&app, &browser, "login-en").await;
+        log_in(&browser, "alice", PASSWORD).await;
+        browser
+            .wait()
+            .for_element(Locator::Css("button[value=allow]"))
+            .await
+            .unwrap();
+        screenshot(&app, &browser, "consent-en").await;
+        browser
+            .find(Locator::Css("button[value=allow]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("query"))
+            .await
+            .unwrap();
+        let query = rp_query(&browser).await;
+        assert!(query.contains_key("code"), "{query:?}");
+        assert_eq!(query["state"], "xyz");
+        assert_eq!(query["iss"], app.issuer);
+
+        // SSO: the second client, no form at all.
+        browser
+            .goto(&authorize_url(&app, rp, &first_party, &[]))
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("query"))
+            .await
+            .unwrap();
+        assert!(rp_query(&browser).await.contains_key("code"));
+
+        // Japanese pages (a fresh login is asked for with prompt=login).
+        browser
+            .goto(&authorize_url(
+                &app,
+                rp,
+                &third_party,
+                &[("ui_locales", "ja"), ("prompt", "login consent")],
+            ))
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("username"))
+            .await
+            .unwrap();
+        assert!(browser.source().await.unwrap().contains("サインイン"));
+        screenshot(&app, &browser, "login-ja").await;
+        log_in(&browser, "alice", PASSWORD).await;
+        browser
+            .wait()
+            .for_element(Locator::Css("button[value=allow]"))
+            .await
+            .unwrap();
+        assert!(browser.source().await.unwrap().contains("許可する"));
+        screenshot(&app, &browser, "consent-ja").await;
+        browser
+            .find(Locator::Css("button[value=allow]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("query"))
+            .await
+            .unwrap();
+
+        // Logout, confirmed on monban's page, back to the RP.
+        let mut logout = url::Url::parse(&app.url("/end_session")).unwrap();
+        logout
+            .query_pairs_mut()
+            .append_pair("client_id", &first_party.id)
+            .append_pair(
+                "post_logout_redirect_uri",
+                &format!("http://127.0.0.1:{}/callback", rp.port()),
+            )
+            .append_pair("state", "bye");
+        browser.goto(logout.as_str()).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("button[value=logout]"))
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css("button[value=logout]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("query"))
+            .await
+            .unwrap();
+        assert_eq!(rp_query(&browser).await["state"], "bye");
+
+        // Signed out: prompt=none says login_required.
+        browser
+            .goto(&authorize_url(
+                &app,
+                rp,
+                &first_party,
+                &[("prompt", "none")],
+            ))
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("query"))
+            .await
+            .unwrap();
+        assert_eq!(rp_query(&browser).await["error"], "login_required");
+        browser.close().await.unwrap();
+    }
+);
