@@ -75,7 +75,10 @@ pub struct AuthorizationRequest {
 pub enum Outcome {
     Respond(Response),
     NeedsLogin,
-    NeedsConsent,
+    /// Consent is needed from this (logged-in) user.
+    NeedsConsent {
+        username: String,
+    },
 }
 
 /// An authorization response (§4.1.2, §4.1.2.1), always with `iss`.
@@ -454,7 +457,9 @@ pub async fn decide(
                 "the user has not consented to this client",
             );
         }
-        return Ok(Outcome::NeedsConsent);
+        return Ok(Outcome::NeedsConsent {
+            username: user.username,
+        });
     }
     // OIDC Core §11: offline access only with prompt=consent (and the consent
     // just given), a consent that already includes it, or a trusted client;

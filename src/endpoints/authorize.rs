@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::authorization::{self, AuthorizationRequest, Outcome, ResponseMode};
 use crate::form::Params;
 use crate::session::BrowserSession;
+use crate::store::clients::Client;
 use crate::ui::{self, Lang, PageError, PageForm, Problem, Texts};
 
 pub const PATH: &str = "/authorize";
@@ -48,8 +49,7 @@ pub async fn get(
         Err(response) => return Ok(respond(&app, response, lang)),
     };
     let session = BrowserSession::new(session);
-    let outcome = authorization::decide(&app, &session, &request, &client, now).await?;
-    next(&app, &session, outcome, &request, None, now).await
+    proceed(&app, &session, &request, &client, None, now).await
 }
 
 /// A POSTed authorization request becomes a GET of the same request.
@@ -77,8 +77,7 @@ pub async fn resume(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let (request, client) = parked_request(&app, &session, &rid, &headers, now).await?;
-    let outcome = authorization::decide(&app, &session, &request, &client, now).await?;
-    next(&app, &session, outcome, &request, Some(rid), now).await
+    proceed(&app, &session, &request, &client, Some(rid), now).await
 }
 
 /// A parked request and its client, or the "expired" page.
@@ -104,32 +103,37 @@ pub async fn parked_request(
     Ok((request, client))
 }
 
-/// Turns a decision into the browser's next step, parking the request (or
-/// keeping it parked under `rid`) when a page comes first.
-pub async fn next(
+/// Decides, then takes the browser to its next step: the answer to the
+/// client, or the login or consent page — rendered right away (no extra
+/// round trip), with the request parked (or kept parked under `rid`).
+pub async fn proceed(
     app: &App,
     session: &BrowserSession,
-    outcome: Outcome,
     request: &AuthorizationRequest,
+    client: &Client,
     rid: Option<String>,
     now: i64,
 ) -> Result<Response, PageError> {
-    let prefix = app.config.issuer.path();
-    let page = match outcome {
-        Outcome::Respond(response) => {
-            if let Some(rid) = rid {
-                session.unpark(&rid).await?;
-            }
-            return Ok(respond(app, response, request.lang));
+    let outcome = authorization::decide(app, session, request, client, now).await?;
+    if let Outcome::Respond(response) = outcome {
+        if let Some(rid) = rid {
+            session.unpark(&rid).await?;
         }
-        Outcome::NeedsLogin => ui::login::PATH,
-        Outcome::NeedsConsent => ui::consent::PATH,
-    };
+        return Ok(respond(app, response, request.lang));
+    }
     let rid = match rid {
         Some(rid) => rid,
         None => session.park(request, now).await?,
     };
-    Ok(Redirect::to(&format!("{prefix}{page}?rid={rid}")).into_response())
+    match outcome {
+        Outcome::NeedsConsent { username } => {
+            ui::consent::page(app, session, request, &rid, client, &username).await
+        }
+        _ => {
+            let hint = request.login_hint.as_deref().unwrap_or_default();
+            ui::login::page(app, session, request, &rid, &client.name, hint, None).await
+        }
+    }
 }
 
 /// Sends an authorization response to the client's redirect URI, in its

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::authorization::{self, AuthorizationRequest};
 use crate::endpoints::authorize::{self, RESUME_PATH};
 use crate::session::BrowserSession;
-use crate::store;
+use crate::store::{self, clients::Client};
 use crate::types::Scopes;
 
 pub const PATH: &str = "/consent";
@@ -55,6 +55,18 @@ pub async fn get(
     let Some(user) = store::users::find_by_id(&app.db, login.user_id).await? else {
         return Ok(resume(&app, &rid));
     };
+    page(&app, &session, &request, &rid, &client, &user.username).await
+}
+
+/// The consent page for a parked request.
+pub async fn page(
+    app: &App,
+    session: &BrowserSession,
+    request: &AuthorizationRequest,
+    rid: &str,
+    client: &Client,
+    username: &str,
+) -> Result<Response, PageError> {
     let prefix = app.config.issuer.path();
     let t = request.lang.texts();
     let view = ConsentPage {
@@ -63,10 +75,10 @@ pub async fn get(
         static_prefix: prefix,
         action: format!("{prefix}{PATH}"),
         csrf: session.csrf_token().await?,
-        rid: &rid,
+        rid,
         client_name: &client.name,
-        username: &user.username,
-        scopes: shown_scopes(&request).iter().map(|s| t.scope(s)).collect(),
+        username,
+        scopes: shown_scopes(request).iter().map(|s| t.scope(s)).collect(),
     };
     Ok(render(&view))
 }
@@ -120,7 +132,7 @@ pub async fn post(
             };
             session.repark(rid, &request).await?;
             tracing::info!(client_id = %client.client_id, scope = %merged, "consent given");
-            Ok(resume(&app, rid))
+            authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
         }
         Some("deny") => {
             session.unpark(rid).await?;

@@ -16,7 +16,7 @@ use super::{PageError, PageForm, Problem, Texts, render};
 use crate::app::App;
 use crate::authn::{self, Refused};
 use crate::authorization::AuthorizationRequest;
-use crate::endpoints::authorize::{self, RESUME_PATH};
+use crate::endpoints::authorize;
 use crate::net;
 use crate::session::{BrowserSession, Login};
 use crate::tokens;
@@ -149,8 +149,7 @@ pub async fn post(
     };
     session.repark(rid, &request).await?;
     tracing::info!(user = %user.username, client = %ip, "login");
-    let prefix = app.config.issuer.path();
-    Ok(Redirect::to(&format!("{prefix}{RESUME_PATH}?rid={rid}")).into_response())
+    authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
 }
 
 /// Whole minutes, rounded up, for "try again in N minutes".
@@ -158,7 +157,8 @@ fn minutes(seconds: i64) -> String {
     ((seconds + 59) / 60).max(1).to_string()
 }
 
-async fn page(
+/// The login page for a parked request.
+pub async fn page(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,

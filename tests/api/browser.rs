@@ -114,10 +114,10 @@ impl Browser {
         password: &str,
     ) -> HashMap<String, String> {
         let mut step = self.authorize(app, request).await;
-        if step.is_page("/login") {
+        if step.is_login() {
             step = self.submit_login(app, &step, username, password).await;
         }
-        if step.is_page("/consent") {
+        if step.is_consent() {
             step = self.submit_consent(app, &step, "allow").await;
         }
         step.redirect_params()
@@ -152,6 +152,16 @@ pub enum Step {
 impl Step {
     pub fn is_page(&self, path: &str) -> bool {
         matches!(self, Step::Page { url, .. } if url::Url::parse(url).is_ok_and(|u| u.path().ends_with(path)))
+    }
+
+    /// monban's login form is showing.
+    pub fn is_login(&self) -> bool {
+        matches!(self, Step::Page { body, .. } if body.contains("name=\"password\"") && body.contains("/login\""))
+    }
+
+    /// monban's consent form is showing.
+    pub fn is_consent(&self) -> bool {
+        matches!(self, Step::Page { body, .. } if body.contains("value=\"allow\""))
     }
 
     pub fn page_body(&self) -> &str {

@@ -242,7 +242,7 @@ db_test!(
         let step = browser
             .follow(&app, browser.get(&app.url("/account")).await)
             .await;
-        assert!(step.is_page("/login"), "{step:?}");
+        assert!(step.is_login(), "{step:?}");
         assert!(step.page_body().contains("monban account"));
         let step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
         assert!(step.is_page("/account"), "{step:?}");
@@ -313,7 +313,7 @@ db_test!(
             false
         );
         let again = browser.authorize(&app, &AuthRequest::new(&third)).await;
-        assert!(again.is_page("/consent"), "asked again after revoking");
+        assert!(again.is_consent(), "asked again after revoking");
 
         // Sign out everywhere: another browser's session ends too.
         let other = Browser::new();

@@ -36,13 +36,13 @@ db_test!(
         let request = AuthRequest::new(&client);
 
         let login = browser.authorize(&app, &request).await;
-        assert!(login.is_page("/login"), "{login:?}");
+        assert!(login.is_login(), "{login:?}");
         assert!(
             login.page_body().contains("Web App"),
             "the client's name is shown"
         );
         let consent = browser.submit_login(&app, &login, "alice", PASSWORD).await;
-        assert!(consent.is_page("/consent"), "{consent:?}");
+        assert!(consent.is_consent(), "{consent:?}");
         let body = consent.page_body();
         assert!(body.contains("See your email address") && body.contains("alice"));
         let done = browser.submit_consent(&app, &consent, "allow").await;
@@ -157,7 +157,7 @@ db_test!(
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
             let again = AuthRequest::new(&client).with(name, value);
             let step = browser.authorize(&app, &again).await;
-            assert!(step.is_page("/login"), "{name}={value}: {step:?}");
+            assert!(step.is_login(), "{name}={value}: {step:?}");
             let step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
             let body = tokens(&app, &client, &again, &step.redirect_params()["code"]).await;
             let id = verify_id_token(&app, body["id_token"].as_str().unwrap(), &client.id).await;
@@ -200,7 +200,7 @@ db_test!(
         let step = browser
             .authorize(&app, &AuthRequest::new(&third_party))
             .await;
-        assert!(step.is_page("/consent"));
+        assert!(step.is_consent());
         browser
             .submit_consent(&app, &step, "allow")
             .await
@@ -215,14 +215,14 @@ db_test!(
                 &AuthRequest::new(&third_party).scope("openid profile email groups"),
             )
             .await;
-        assert!(wider.is_page("/consent"), "a new scope asks again");
+        assert!(wider.is_consent(), "a new scope asks again");
         let forced = browser
             .authorize(
                 &app,
                 &AuthRequest::new(&third_party).with("prompt", "consent"),
             )
             .await;
-        assert!(forced.is_page("/consent"), "prompt=consent asks again");
+        assert!(forced.is_consent(), "prompt=consent asks again");
         // Deny goes back as access_denied.
         let denied = browser
             .submit_consent(&app, &forced, "deny")
@@ -351,7 +351,7 @@ db_test!(
         // `claims` may be ignored, but must not break the request.
         let request = AuthRequest::new(&client).with("claims", "{not json");
         let step = browser.authorize(&app, &request).await;
-        assert!(step.is_page("/login"), "{step:?}");
+        assert!(step.is_login(), "{step:?}");
     }
 );
 
@@ -385,7 +385,7 @@ db_test!(
         ];
         let r = browser.post_form(&app.url("/login"), &form).await;
         let step = browser.follow(&app, r).await;
-        assert!(step.is_page("/login"), "{step:?}");
+        assert!(step.is_login(), "{step:?}");
         assert!(step.page_body().contains("expired"));
         assert_eq!(app.count("sessions").await, 0, "nobody logged in");
         // A cross-origin POST is refused even with the right token.
@@ -536,7 +536,7 @@ db_test!(login_failures_are_throttled, async |app: TestApp| {
     // An operator unlocks the account.
     app.cli(&["user", "unlock", "alice", "--json"]).ok_json();
     step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
-    assert!(!step.is_page("/login"), "{step:?}");
+    assert!(!step.is_login(), "{step:?}");
 });
 
 db_test!(
@@ -577,7 +577,7 @@ db_test!(disabled_users_cannot_sign_in, async |app: TestApp| {
     app.cli(&["user", "disable", "alice", "--json"]).ok_json();
     // The existing session no longer counts…
     let step = browser.authorize(&app, &AuthRequest::new(&client)).await;
-    assert!(step.is_page("/login"), "{step:?}");
+    assert!(step.is_login(), "{step:?}");
     // …and the password is refused with a clear message.
     let step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
     assert!(step.page_body().contains("disabled"));
