@@ -1,6 +1,8 @@
 //! The cost of one argon2id verification with monban's parameters (OWASP:
 //! m=19456 KiB, t=2, p=1), as process CPU time: the yardstick for the login
-//! benchmark in bench/run.py. Run with `cargo bench --bench argon2`.
+//! benchmark in bench/run.py. Measured as the argon2 crate's own
+//! `verify_password` does it (a fresh allocation each time).
+//! Run with `cargo bench --bench argon2`.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 

@@ -39,13 +39,26 @@ pub struct App {
     /// Stores opaque access tokens with group commit.
     pub access_tokens: AccessTokenWriter,
     pub passwords: Passwords,
-    /// An argon2id hash of no one's password: unknown users are checked
-    /// against it, so they take as long as known ones.
-    pub dummy_hash: String,
+    /// An argon2id hash of no one's password, made on first use: unknown
+    /// users are checked against it, so they take as long as known ones.
+    pub dummy_hash: tokio::sync::OnceCell<String>,
     /// Origins of registered redirect URIs, for CORS.
     pub web_origins: crate::cors::WebOrigins,
     /// The RFC 8414 document, serialised once.
     pub metadata: Bytes,
+}
+
+impl App {
+    /// The PHC string to verify against when a user has no password (or
+    /// does not exist).
+    pub async fn dummy_hash(&self) -> Result<String, crate::password::PasswordError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                self.passwords.hash(&crate::password::generate()).await
+            })
+            .await
+            .cloned()
+    }
 }
 
 /// No request may take longer than this, body included.

@@ -51,23 +51,20 @@ pub async fn check(
             started + ADDRESS_WINDOW - now,
         )));
     }
-    let user = store::users::find(&app.db, &username.to_lowercase()).await?;
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|until| *until > now)
-    {
+    let found = store::users::find_for_login(&app.db, &username.to_lowercase()).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    if let Some(until) = user.as_ref().and_then(|u| u.locked_until).filter(|until| *until > now) {
         return Ok(Err(Refused::AccountLocked(until - now)));
     }
-    let hash = match &user {
-        Some(u) => store::users::password_hash(&app.db, u.id).await?,
-        None => None,
-    };
     // Unknown users (and users without a password) cost the same time.
-    let matches = app
-        .passwords
-        .verify(password, hash.unwrap_or_else(|| app.dummy_hash.clone()))
-        .await?;
+    let hash = match hash {
+        Some(hash) => hash,
+        None => app.dummy_hash().await?,
+    };
+    let matches = app.passwords.verify(password, hash).await?;
     let Some(user) = user.clone().filter(|_| matches) else {
         throttle::address_failed(&app.db, &address, now, window_start).await?;
         if let Some(u) = user {
@@ -82,6 +79,8 @@ pub async fn check(
     if user.disabled {
         return Ok(Err(Refused::Disabled));
     }
-    throttle::account_succeeded(&app.db, user.id).await?;
+    if user.failed_logins > 0 || user.locked_until.is_some() {
+        throttle::account_succeeded(&app.db, user.id).await?;
+    }
     Ok(Ok(user))
 }

@@ -401,11 +401,14 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, Refusal> {
 }
 
 /// Decides what happens next for a validated request.
+/// `user`: the user just authenticated in this request, if any (saves
+/// reading them again).
 pub async fn decide(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,
     client: &Client,
+    user: Option<&store::users::User>,
     now: i64,
 ) -> Result<Outcome, PageError> {
     let issuer = app.config.issuer.as_str();
@@ -418,7 +421,10 @@ pub async fn decide(
         )))
     };
     let login = match session.login(now).await? {
-        Some(login) => active_user(app, login).await?,
+        Some(login) => match user {
+            Some(u) if u.id == login.user_id && !u.disabled => Some((login, u.clone())),
+            _ => active_user(app, login).await?,
+        },
         None => None,
     };
     let needs_login = match &login {
@@ -528,8 +534,7 @@ async fn issue_code(
         amr: sqlx::types::Json(login.amr.clone()),
         offline,
         grant_id: uuid::Uuid::now_v7(),
-        access_jti: None,
-        access_exp: None,
+        access_jti: tokens::new_jti(),
         created_at: now,
         expires_at: now + app.config.code_ttl,
         used_at: None,

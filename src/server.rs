@@ -91,10 +91,6 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     crate::clients::ensure_account_client(&db, &config.issuer, now).await?;
     let key_set = KeySet::from_rows(&store::keys::all(&db).await?)?;
     let metadata = crate::endpoints::metadata::document(&config);
-    let dummy_hash = passwords
-        .hash(&password::generate())
-        .await
-        .map_err(|e| StartError::Admin(e.to_string()))?;
     let app = App {
         config,
         access_tokens: AccessTokenWriter::start(db.clone()),
@@ -102,7 +98,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         keys: Keys::new(key_set),
         clients: ClientCache::default(),
         passwords,
-        dummy_hash,
+        dummy_hash: tokio::sync::OnceCell::new(),
         web_origins: crate::cors::WebOrigins::default(),
         metadata,
     };

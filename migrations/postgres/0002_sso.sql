@@ -31,9 +31,8 @@ CREATE TABLE authorization_codes (
     offline         BOOLEAN NOT NULL,
     -- Tokens issued from this code belong to this grant (refresh family).
     grant_id        UUID NOT NULL,
-    -- The JWT access token issued from it, to revoke on a replay.
-    access_jti      TEXT,
-    access_exp      BIGINT,
+    -- The id its access token gets, to revoke on a replay.
+    access_jti      TEXT NOT NULL,
     created_at      BIGINT NOT NULL,
     expires_at      BIGINT NOT NULL,
     used_at         BIGINT

@@ -49,7 +49,7 @@ pub async fn get(
         Err(response) => return Ok(respond(&app, response, lang)),
     };
     let session = BrowserSession::new(session);
-    proceed(&app, &session, &request, &client, None, now).await
+    proceed(&app, &session, &request, &client, None, None, now).await
 }
 
 /// A POSTed authorization request becomes a GET of the same request.
@@ -77,7 +77,7 @@ pub async fn resume(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let (request, client) = parked_request(&app, &session, &rid, &headers, now).await?;
-    proceed(&app, &session, &request, &client, Some(rid), now).await
+    proceed(&app, &session, &request, &client, Some(rid), None, now).await
 }
 
 /// A parked request and its client, or the "expired" page.
@@ -112,9 +112,10 @@ pub async fn proceed(
     request: &AuthorizationRequest,
     client: &Client,
     rid: Option<String>,
+    user: Option<&crate::store::users::User>,
     now: i64,
 ) -> Result<Response, PageError> {
-    let outcome = authorization::decide(app, session, request, client, now).await?;
+    let outcome = authorization::decide(app, session, request, client, user, now).await?;
     if let Outcome::Respond(response) = outcome {
         if let Some(rid) = rid {
             session.unpark(&rid).await?;

@@ -10,7 +10,7 @@ use crate::form::Params;
 use crate::pkce;
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens::sha256;
-use crate::types::{GrantType, Scopes, TokenFormat};
+use crate::types::{GrantType, Scopes};
 
 use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens};
 
@@ -66,7 +66,7 @@ pub async fn redeem(
         amr: code.amr.0.clone(),
         sid: code.sid.clone(),
     };
-    let issued = issue_user_tokens(
+    issue_user_tokens(
         app,
         UserGrant {
             client,
@@ -78,16 +78,12 @@ pub async fn redeem(
             parent: None,
             offline: code.offline,
             nonce: code.nonce.as_deref(),
+            // Decided with the code, so that a replay can revoke the JWT.
+            access_jti: Some(code.access_jti.clone()),
         },
         now,
     )
-    .await?;
-    // Remembered so that a replay of the code can revoke the JWT too.
-    let (jti, format, exp) = &issued.access;
-    if *format == TokenFormat::Jwt {
-        store::codes::record_access_token(&app.db, &code.code_hash, jti, *exp).await?;
-    }
-    Ok(issued.response)
+    .await
 }
 
 /// The answer for a code that could not be taken. RFC 6749 §4.1.2: "If an
@@ -107,9 +103,9 @@ async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError,
     }
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
     store::tokens::revoke_grant(&app.db, code.grant_id, now).await?;
-    if let (Some(jti), Some(exp)) = (&code.access_jti, code.access_exp) {
-        store::tokens::revoke_jti(&app.db, jti, &code.client_id, exp).await?;
-    }
+    // The JWT issued at the first use lives until then + its lifetime.
+    let until = code.used_at.unwrap_or(now) + app.config.access_token_ttl;
+    store::tokens::revoke_jti(&app.db, &code.access_jti, &code.client_id, until).await?;
     Ok(OAuthError::invalid_grant(
         "the authorization code has already been used",
     ))

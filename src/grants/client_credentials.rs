@@ -44,6 +44,7 @@ pub async fn exchange(
             audience,
             authentication: None,
             groups: None,
+            jti: None,
         },
         now,
     )

@@ -110,6 +110,8 @@ pub struct AccessGrant<'a> {
     pub audience: Vec<String>,
     pub authentication: Option<&'a Authentication>,
     pub groups: Option<Vec<String>>,
+    /// A `jti` decided beforehand (a code knows its token's), else a new one.
+    pub jti: Option<String>,
 }
 
 pub struct IssuedAccessToken {
@@ -131,7 +133,7 @@ pub async fn issue_access_token(
         .client
         .access_token_format
         .unwrap_or(app.config.access_token_format);
-    let jti = tokens::new_jti();
+    let jti = grant.jti.unwrap_or_else(tokens::new_jti);
     let token = match format {
         TokenFormat::Jwt => {
             let auth = grant.authentication;
@@ -211,18 +213,14 @@ pub struct UserGrant<'a> {
     /// `offline_access` was granted: the refresh token outlives the session.
     pub offline: bool,
     pub nonce: Option<&'a str>,
-}
-
-pub struct IssuedTokens {
-    pub response: TokenResponse,
-    pub access: (String, TokenFormat, i64),
+    pub access_jti: Option<String>,
 }
 
 pub async fn issue_user_tokens(
     app: &App,
     grant: UserGrant<'_>,
     now: i64,
-) -> Result<IssuedTokens, OAuthError> {
+) -> Result<TokenResponse, OAuthError> {
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
     let access = issue_access_token(
         app,
@@ -235,11 +233,11 @@ pub async fn issue_user_tokens(
             audience: grant.audience.clone(),
             authentication: Some(grant.authentication),
             groups: user_claims.groups.clone(),
+            jti: grant.access_jti.clone(),
         },
         now,
     )
     .await?;
-    let recorded = (access.jti.clone(), access.format, access.expires_at);
     let id_token = if grant.scope.contains("openid") {
         let claims = IdClaims {
             iss: app.config.issuer.as_str(),
@@ -268,10 +266,7 @@ pub async fn issue_user_tokens(
     let mut response = token_response(app, access, grant.scope);
     response.refresh_token = refresh_token;
     response.id_token = id_token;
-    Ok(IssuedTokens {
-        response,
-        access: recorded,
-    })
+    Ok(response)
 }
 
 async fn issue_refresh_token(

@@ -72,7 +72,7 @@ pub async fn exchange(
         amr: amr.0.clone(),
         sid: sid.clone(),
     };
-    let issued = issue_user_tokens(
+    issue_user_tokens(
         app,
         UserGrant {
             client,
@@ -85,11 +85,11 @@ pub async fn exchange(
             offline: token.offline,
             // OIDC Core §12.2: no nonce in ID tokens from a refresh.
             nonce: None,
+            access_jti: None,
         },
         now,
     )
-    .await?;
-    Ok(issued.response)
+    .await
 }
 
 /// A token that could not be rotated: unknown, another client's, revoked,

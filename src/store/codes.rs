@@ -24,8 +24,8 @@ pub struct Code {
     pub amr: Json<Vec<String>>,
     pub offline: bool,
     pub grant_id: Uuid,
-    pub access_jti: Option<String>,
-    pub access_exp: Option<i64>,
+    /// The `jti` the access token issued from this code gets.
+    pub access_jti: String,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -34,14 +34,14 @@ pub struct Code {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, sid, redirect_uri, scope, audiences, nonce, code_challenge, \
-         auth_time, acr, amr, offline, grant_id, access_jti, access_exp, created_at, expires_at, used_at"
+         auth_time, acr, amr, offline, grant_id, access_jti, created_at, expires_at, used_at"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO authorization_codes (",
     code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
 
 pub async fn insert(db: &Db, c: &Code) -> Result<(), sqlx::Error> {
@@ -49,7 +49,7 @@ pub async fn insert(db: &Db, c: &Code) -> Result<(), sqlx::Error> {
         .bind(&c.code_hash).bind(&c.client_id).bind(c.user_id).bind(&c.sid).bind(&c.redirect_uri)
         .bind(&c.scope).bind(&c.audiences).bind(&c.nonce).bind(&c.code_challenge).bind(c.auth_time)
         .bind(&c.acr).bind(&c.amr).bind(c.offline).bind(c.grant_id).bind(&c.access_jti)
-        .bind(c.access_exp).bind(c.created_at).bind(c.expires_at).bind(c.used_at)
+        .bind(c.created_at).bind(c.expires_at).bind(c.used_at)
         .execute(p).await.map(drop))
 }
 
@@ -78,19 +78,6 @@ const FIND: &str = concat!(
 
 pub async fn find(db: &Db, hash: &[u8]) -> Result<Option<Code>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(FIND).bind(hash).fetch_optional(p).await)
-}
-
-const ISSUED: &str =
-    "UPDATE authorization_codes SET access_jti = $2, access_exp = $3 WHERE code_hash = $1";
-
-/// Remembers the JWT access token issued from a code, to revoke on replay.
-pub async fn record_access_token(
-    db: &Db,
-    hash: &[u8],
-    jti: &str,
-    exp: i64,
-) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(ISSUED).bind(hash).bind(jti).bind(exp).execute(p).await.map(drop))
 }
 
 const PURGE: &str = "DELETE FROM authorization_codes WHERE expires_at <= $1";

@@ -145,6 +145,26 @@ pub async fn delete(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(DELETE).bind(id).execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
+const FIND_FOR_LOGIN: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", password_hash FROM users WHERE username = $1"
+);
+
+#[derive(FromRow)]
+struct WithHash {
+    #[sqlx(flatten)]
+    user: User,
+    password_hash: Option<String>,
+}
+
+/// A user by (lower-case) username, with the password hash, for a login.
+pub async fn find_for_login(db: &Db, username: &str) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    let row: Option<WithHash> =
+        on_db!(db, p => sqlx::query_as(FIND_FOR_LOGIN).bind(username).fetch_optional(p).await)?;
+    Ok(row.map(|r| (r.user, r.password_hash)))
+}
+
 const PASSWORD_HASH: &str = "SELECT password_hash FROM users WHERE id = $1";
 
 /// The user's argon2id PHC string, for verifying a password.

@@ -259,9 +259,10 @@ pub async fn change_password(
         field("new"),
         field("confirm"),
     );
-    let hash = store::users::password_hash(&app.db, user.id)
-        .await?
-        .unwrap_or_else(|| app.dummy_hash.clone());
+    let hash = match store::users::password_hash(&app.db, user.id).await? {
+        Some(hash) => hash,
+        None => app.dummy_hash().await.map_err(|e| PageError::server(&e))?,
+    };
     let error = if !app
         .passwords
         .verify(&current, hash)
