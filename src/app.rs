@@ -23,7 +23,9 @@ use crate::endpoints::{
 use crate::keys::Keys;
 use crate::session::{self, DbSessionStore};
 use crate::store::Db;
-use crate::store::batch::AccessTokenWriter;
+use crate::store::batch::BatchWriter;
+use crate::store::codes::Code;
+use crate::store::tokens::AccessToken;
 use crate::ui::{account, consent, login, logout};
 use crate::{cors, form, net, password::Passwords};
 use tower_http::csrf::CsrfLayer;
@@ -36,8 +38,9 @@ pub struct App {
     pub db: Db,
     pub keys: Keys,
     pub clients: ClientCache,
-    /// Stores opaque access tokens with group commit.
-    pub access_tokens: AccessTokenWriter,
+    /// Opaque access tokens and authorization codes, stored with group commit.
+    pub access_tokens: BatchWriter<AccessToken>,
+    pub codes: BatchWriter<Code>,
     pub passwords: Passwords,
     /// An argon2id hash of no one's password, made on first use: unknown
     /// users are checked against it, so they take as long as known ones.

@@ -539,7 +539,7 @@ async fn issue_code(
         expires_at: now + app.config.code_ttl,
         used_at: None,
     };
-    store::codes::insert(&app.db, &row).await?;
+    app.codes.insert(row).await.map_err(|e| PageError::server(&e))?;
     Ok(code.expose().to_owned())
 }
 

@@ -20,7 +20,7 @@ use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::keys::{self, KeyError, KeySet, Keys};
 use crate::password::{self, Passwords};
-use crate::store::batch::AccessTokenWriter;
+use crate::store::batch::BatchWriter;
 use crate::store::{self, ConnectError, Db, users};
 use crate::types::Secret;
 use crate::unix_now;
@@ -93,7 +93,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let metadata = crate::endpoints::metadata::document(&config);
     let app = App {
         config,
-        access_tokens: AccessTokenWriter::start(db.clone()),
+        access_tokens: BatchWriter::start(db.clone()),
+        codes: BatchWriter::start(db.clone()),
         db,
         keys: Keys::new(key_set),
         clients: ClientCache::default(),

@@ -1,12 +1,15 @@
-//! Group commit for opaque access tokens. Every opaque token is a row
-//! written before the response; one INSERT and commit per token would cost
-//! more than everything else on that path together. A single writer task
-//! takes the tokens waiting at that moment (up to `MAX_BATCH`) and stores
-//! them with one multi-row INSERT; each request still answers only after its
-//! row is committed. Under light load a batch is one row, as before.
+//! Group commit for the rows written on hot paths: opaque access tokens and
+//! authorization codes. One INSERT and commit per row would cost more than
+//! everything else on those paths together. A writer task per table takes
+//! the rows waiting at that moment (up to `MAX_BATCH`) and stores them with
+//! one multi-row INSERT; each request still answers only after its row is
+//! committed. Under light load a batch is one row, as before.
+
+use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::codes::Code;
 use super::tokens::AccessToken;
 use super::{Db, on_db};
 
@@ -16,44 +19,51 @@ const QUEUE: usize = 1024;
 type Reply = oneshot::Sender<Result<(), ()>>;
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not store the access token (see the log)")]
+#[error("could not store the row (see the log)")]
 pub struct WriteError;
 
-/// Handle to the writer task; cloning it shares the task.
-#[derive(Clone)]
-pub struct AccessTokenWriter {
-    queue: mpsc::Sender<(AccessToken, Reply)>,
+/// A row type that can be inserted many at a time.
+pub trait Batched: Send + Sync + 'static {
+    const WHAT: &'static str;
+    fn insert_all(db: &Db, rows: &[&Self]) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
-impl AccessTokenWriter {
+/// Handle to a writer task; cloning it shares the task.
+pub struct BatchWriter<T> {
+    queue: mpsc::Sender<(T, Reply)>,
+}
+
+impl<T> Clone for BatchWriter<T> {
+    fn clone(&self) -> Self {
+        BatchWriter {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T: Batched> BatchWriter<T> {
     /// Starts the writer task on the current runtime. It ends when the last
     /// handle is dropped.
-    pub fn start(db: Db) -> AccessTokenWriter {
+    pub fn start(db: Db) -> BatchWriter<T> {
         let (queue, pending) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(db, pending));
-        AccessTokenWriter { queue }
+        BatchWriter { queue }
     }
 
-    /// Stores the token; returns once it is committed.
-    pub async fn insert(&self, token: AccessToken) -> Result<(), WriteError> {
+    /// Stores the row; returns once it is committed.
+    pub async fn insert(&self, row: T) -> Result<(), WriteError> {
         let (reply, committed) = oneshot::channel();
-        self.queue
-            .send((token, reply))
-            .await
-            .map_err(|_| WriteError)?;
-        committed
-            .await
-            .map_err(|_| WriteError)?
-            .map_err(|()| WriteError)
+        self.queue.send((row, reply)).await.map_err(|_| WriteError)?;
+        committed.await.map_err(|_| WriteError)?.map_err(|()| WriteError)
     }
 }
 
-async fn write_batches(db: Db, mut pending: mpsc::Receiver<(AccessToken, Reply)>) {
+async fn write_batches<T: Batched>(db: Db, mut pending: mpsc::Receiver<(T, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let tokens: Vec<&AccessToken> = batch.iter().map(|(token, _)| token).collect();
-        let result = insert_all(&db, &tokens).await.map_err(|e| {
-            tracing::error!(error = %e, rows = tokens.len(), "storing access tokens failed");
+        let rows: Vec<&T> = batch.iter().map(|(row, _)| row).collect();
+        let result = T::insert_all(&db, &rows).await.map_err(|e| {
+            tracing::error!(error = %e, rows = rows.len(), "storing {} failed", T::WHAT);
         });
         for (_, reply) in batch.drain(..) {
             let _ = reply.send(result);
@@ -61,17 +71,46 @@ async fn write_batches(db: Db, mut pending: mpsc::Receiver<(AccessToken, Reply)>
     }
 }
 
-const INSERT: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, scope, \
-     audiences, issued_at, expires_at) ";
+impl Batched for AccessToken {
+    const WHAT: &'static str = "access tokens";
 
-async fn insert_all(db: &Db, tokens: &[&AccessToken]) -> Result<(), sqlx::Error> {
-    on_db!(db, p => {
-        let mut query = sqlx::QueryBuilder::new(INSERT);
-        query.push_values(tokens, |mut row, t| {
-            row.push_bind(&t.token_hash).push_bind(&t.jti).push_bind(&t.client_id)
-                .push_bind(t.user_id).push_bind(t.grant_id).push_bind(&t.scope)
-                .push_bind(&t.audiences).push_bind(t.issued_at).push_bind(t.expires_at);
-        });
-        query.build().execute(p).await.map(drop)
-    })
+    fn insert_all(db: &Db, rows: &[&Self]) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        const INSERT: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
+             scope, audiences, issued_at, expires_at) ";
+        async move {
+            on_db!(db, p => {
+                let mut query = sqlx::QueryBuilder::new(INSERT);
+                query.push_values(rows, |mut row, t| {
+                    row.push_bind(&t.token_hash).push_bind(&t.jti).push_bind(&t.client_id)
+                        .push_bind(t.user_id).push_bind(t.grant_id).push_bind(&t.scope)
+                        .push_bind(&t.audiences).push_bind(t.issued_at).push_bind(t.expires_at);
+                });
+                query.build().execute(p).await.map(drop)
+            })
+        }
+    }
+}
+
+impl Batched for Code {
+    const WHAT: &'static str = "authorization codes";
+
+    fn insert_all(db: &Db, rows: &[&Self]) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        const INSERT: &str = "INSERT INTO authorization_codes (code_hash, client_id, user_id, sid, \
+             redirect_uri, scope, audiences, nonce, code_challenge, auth_time, acr, amr, offline, grant_id, \
+             access_jti, created_at, expires_at, used_at) ";
+        async move {
+            on_db!(db, p => {
+                let mut query = sqlx::QueryBuilder::new(INSERT);
+                query.push_values(rows, |mut row, c| {
+                    row.push_bind(&c.code_hash).push_bind(&c.client_id).push_bind(c.user_id)
+                        .push_bind(&c.sid).push_bind(&c.redirect_uri).push_bind(&c.scope)
+                        .push_bind(&c.audiences).push_bind(&c.nonce).push_bind(&c.code_challenge)
+                        .push_bind(c.auth_time).push_bind(&c.acr).push_bind(&c.amr).push_bind(c.offline)
+                        .push_bind(c.grant_id).push_bind(&c.access_jti).push_bind(c.created_at)
+                        .push_bind(c.expires_at).push_bind(c.used_at);
+                });
+                query.build().execute(p).await.map(drop)
+            })
+        }
+    }
 }

@@ -38,21 +38,6 @@ macro_rules! code_columns {
     };
 }
 
-const INSERT: &str = concat!(
-    "INSERT INTO authorization_codes (",
-    code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-);
-
-pub async fn insert(db: &Db, c: &Code) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(INSERT)
-        .bind(&c.code_hash).bind(&c.client_id).bind(c.user_id).bind(&c.sid).bind(&c.redirect_uri)
-        .bind(&c.scope).bind(&c.audiences).bind(&c.nonce).bind(&c.code_challenge).bind(c.auth_time)
-        .bind(&c.acr).bind(&c.amr).bind(c.offline).bind(c.grant_id).bind(&c.access_jti)
-        .bind(c.created_at).bind(c.expires_at).bind(c.used_at)
-        .execute(p).await.map(drop))
-}
-
 const TAKE: &str = concat!(
     "UPDATE authorization_codes SET used_at = $2 \
      WHERE code_hash = $1 AND client_id = $3 AND used_at IS NULL AND expires_at > $2 RETURNING ",
