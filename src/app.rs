@@ -56,9 +56,7 @@ impl App {
     /// does not exist).
     pub async fn dummy_hash(&self) -> Result<String, crate::password::PasswordError> {
         self.dummy_hash
-            .get_or_try_init(|| async {
-                self.passwords.hash(&crate::password::generate()).await
-            })
+            .get_or_try_init(|| async { self.passwords.hash(&crate::password::generate()).await })
             .await
             .cloned()
     }

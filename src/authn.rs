@@ -56,7 +56,11 @@ pub async fn check(
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    if let Some(until) = user.as_ref().and_then(|u| u.locked_until).filter(|until| *until > now) {
+    if let Some(until) = user
+        .as_ref()
+        .and_then(|u| u.locked_until)
+        .filter(|until| *until > now)
+    {
         return Ok(Err(Refused::AccountLocked(until - now)));
     }
     // Unknown users (and users without a password) cost the same time.

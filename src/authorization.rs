@@ -77,7 +77,7 @@ pub enum Outcome {
     NeedsLogin,
     /// Consent is needed from this (logged-in) user.
     NeedsConsent {
-        username: String,
+        user_id: uuid::Uuid,
     },
 }
 
@@ -401,14 +401,11 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, Refusal> {
 }
 
 /// Decides what happens next for a validated request.
-/// `user`: the user just authenticated in this request, if any (saves
-/// reading them again).
 pub async fn decide(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,
     client: &Client,
-    user: Option<&store::users::User>,
     now: i64,
 ) -> Result<Outcome, PageError> {
     let issuer = app.config.issuer.as_str();
@@ -420,16 +417,12 @@ pub async fn decide(
             description,
         )))
     };
-    let login = match session.login(now).await? {
-        Some(login) => match user {
-            Some(u) if u.id == login.user_id && !u.disabled => Some((login, u.clone())),
-            _ => active_user(app, login).await?,
-        },
-        None => None,
-    };
+    // A session exists only for an enabled user: disabling a user or
+    // deleting one ends their sessions.
+    let login = session.login(now).await?;
     let needs_login = match &login {
         None => true,
-        Some((login, _)) => {
+        Some(login) => {
             // prompt=login asks for a login for this very request; max_age
             // bounds the age of the login (OIDC Core §3.1.2.1), which a
             // login made for this request satisfies.
@@ -440,7 +433,7 @@ pub async fn decide(
                         .is_some_and(|max| now - login.auth_time > max))
         }
     };
-    let Some((login, user)) = login.filter(|_| !needs_login) else {
+    let Some(login) = login.filter(|_| !needs_login) else {
         if request.prompt.none {
             return refuse("login_required", "the user is not logged in");
         }
@@ -450,7 +443,7 @@ pub async fn decide(
     let consent = if client.first_party {
         None
     } else {
-        store::consents::get(&app.db, user.id, &client.client_id).await?
+        store::consents::get(&app.db, login.user_id, &client.client_id).await?
     };
     let consented = |scope: &str| consent.as_ref().is_some_and(|c| c.scopes.0.contains(scope));
     let wanted = without_offline(&request.scope);
@@ -464,7 +457,7 @@ pub async fn decide(
             );
         }
         return Ok(Outcome::NeedsConsent {
-            username: user.username,
+            user_id: login.user_id,
         });
     }
     // OIDC Core §11: offline access only with prompt=consent (and the consent
@@ -500,15 +493,6 @@ pub fn without_offline(scope: &Scopes) -> Scopes {
     Scopes::from_tokens(scope.iter().filter(|s| *s != "offline_access")).unwrap_or_default()
 }
 
-/// The session's user, if the account still exists and is enabled.
-async fn active_user(
-    app: &App,
-    login: Login,
-) -> Result<Option<(Login, store::users::User)>, PageError> {
-    let user = store::users::find_by_id(&app.db, login.user_id).await?;
-    Ok(user.filter(|u| !u.disabled).map(|u| (login, u)))
-}
-
 /// A single-use code bound to everything the token request must match.
 async fn issue_code(
     app: &App,
@@ -539,7 +523,10 @@ async fn issue_code(
         expires_at: now + app.config.code_ttl,
         used_at: None,
     };
-    app.codes.insert(row).await.map_err(|e| PageError::server(&e))?;
+    app.codes
+        .insert(row)
+        .await
+        .map_err(|e| PageError::server(&e))?;
     Ok(code.expose().to_owned())
 }
 

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
-use subtle::ConstantTimeEq;
 use rand::RngExt;
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::types::Secret;
@@ -92,7 +92,11 @@ impl Passwords {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Join)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Join)?;
         let mut memory = self
             .memory
             .lock()
@@ -105,7 +109,10 @@ impl Passwords {
         })
         .await
         .map_err(|_| PasswordError::Join)?;
-        self.memory.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(memory);
         Ok(result)
     }
 }
@@ -166,12 +173,38 @@ mod tests {
         // The reused-memory verification agrees with argon2's own, also for
         // other parameters (a hash from before a parameter change).
         use argon2::PasswordVerifier;
-        let light = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None).unwrap());
-        let old = light.hash_password(b"old password here").unwrap().to_string();
-        assert!(light.verify_password(b"old password here", old.as_str()).is_ok());
-        assert!(passwords.verify(&Secret::new("old password here".into()), old.clone()).await.unwrap());
-        assert!(!passwords.verify(&Secret::new("old password herE".into()), old).await.unwrap());
-        assert!(!passwords.verify(&pw, "not a phc string".into()).await.unwrap());
+        let light = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        let old = light
+            .hash_password(b"old password here")
+            .unwrap()
+            .to_string();
+        assert!(
+            light
+                .verify_password(b"old password here", old.as_str())
+                .is_ok()
+        );
+        assert!(
+            passwords
+                .verify(&Secret::new("old password here".into()), old.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify(&Secret::new("old password herE".into()), old)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !passwords
+                .verify(&pw, "not a phc string".into())
+                .await
+                .unwrap()
+        );
         assert!(check_policy("long enough pass").is_ok());
     }
 }

@@ -49,7 +49,7 @@ pub async fn get(
         Err(response) => return Ok(respond(&app, response, lang)),
     };
     let session = BrowserSession::new(session);
-    proceed(&app, &session, &request, &client, None, None, now).await
+    proceed(&app, &session, &request, &client, None, now).await
 }
 
 /// A POSTed authorization request becomes a GET of the same request.
@@ -77,7 +77,7 @@ pub async fn resume(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let (request, client) = parked_request(&app, &session, &rid, &headers, now).await?;
-    proceed(&app, &session, &request, &client, Some(rid), None, now).await
+    proceed(&app, &session, &request, &client, Some(rid), now).await
 }
 
 /// A parked request and its client, or the "expired" page.
@@ -112,10 +112,9 @@ pub async fn proceed(
     request: &AuthorizationRequest,
     client: &Client,
     rid: Option<String>,
-    user: Option<&crate::store::users::User>,
     now: i64,
 ) -> Result<Response, PageError> {
-    let outcome = authorization::decide(app, session, request, client, user, now).await?;
+    let outcome = authorization::decide(app, session, request, client, now).await?;
     if let Outcome::Respond(response) = outcome {
         if let Some(rid) = rid {
             session.unpark(&rid).await?;
@@ -127,7 +126,9 @@ pub async fn proceed(
         None => session.park(request, now).await?,
     };
     match outcome {
-        Outcome::NeedsConsent { username } => {
+        Outcome::NeedsConsent { user_id } => {
+            let user = crate::store::users::find_by_id(&app.db, user_id).await?;
+            let username = user.map(|u| u.username).unwrap_or_default();
             ui::consent::page(app, session, request, &rid, client, &username).await
         }
         _ => {

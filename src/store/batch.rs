@@ -53,8 +53,14 @@ impl<T: Batched> BatchWriter<T> {
     /// Stores the row; returns once it is committed.
     pub async fn insert(&self, row: T) -> Result<(), WriteError> {
         let (reply, committed) = oneshot::channel();
-        self.queue.send((row, reply)).await.map_err(|_| WriteError)?;
-        committed.await.map_err(|_| WriteError)?.map_err(|()| WriteError)
+        self.queue
+            .send((row, reply))
+            .await
+            .map_err(|_| WriteError)?;
+        committed
+            .await
+            .map_err(|_| WriteError)?
+            .map_err(|()| WriteError)
     }
 }
 

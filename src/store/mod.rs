@@ -87,7 +87,7 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5));
             let pool = SqlitePoolOptions::new()
-                .max_connections(1)
+                .max_connections(4)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)

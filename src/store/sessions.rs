@@ -80,9 +80,9 @@ pub async fn of_user(db: &Db, user_id: Uuid, now: i64) -> Result<Vec<UserSession
 }
 
 const END_SID: &str = "DELETE FROM sessions WHERE sid = $1";
-const END_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL";
+pub(super) const END_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL";
 const REVOKE_SID_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE sid = $1 AND offline = FALSE AND revoked_at IS NULL";
-const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
+pub(super) const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
      WHERE user_id = $1 AND sid IS NOT NULL AND offline = FALSE AND revoked_at IS NULL";
 
 /// Ends the SSO session `sid` for every client: the session and the refresh

@@ -121,14 +121,25 @@ pub async fn set_password(db: &Db, id: Uuid, hash: &str, now: i64) -> Result<boo
 
 const SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1";
 
+/// Disables or enables a user. Disabling also ends every SSO session of
+/// theirs and the refresh tokens bound to them, in the same transaction: a
+/// disabled user is signed out everywhere at once, so that no request needs
+/// to re-read the user to find out.
 pub async fn set_disabled(
     db: &Db,
     id: Uuid,
     disabled: bool,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    on_db!(db, p => sqlx::query(SET_DISABLED).bind(id).bind(disabled).bind(now)
-        .execute(p).await.map(|r| r.rows_affected() == 1))
+    in_tx!(db, tx => {
+        let changed = sqlx::query(SET_DISABLED).bind(id).bind(disabled).bind(now)
+            .execute(&mut *tx).await?.rows_affected() == 1;
+        if disabled {
+            sqlx::query(super::sessions::END_USER).bind(id).execute(&mut *tx).await?;
+            sqlx::query(super::sessions::REVOKE_USER_REFRESH).bind(id).bind(now).execute(&mut *tx).await?;
+        }
+        Ok(changed)
+    })
 }
 
 const UNLOCK: &str =
@@ -159,7 +170,10 @@ struct WithHash {
 }
 
 /// A user by (lower-case) username, with the password hash, for a login.
-pub async fn find_for_login(db: &Db, username: &str) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+pub async fn find_for_login(
+    db: &Db,
+    username: &str,
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
     let row: Option<WithHash> =
         on_db!(db, p => sqlx::query_as(FIND_FOR_LOGIN).bind(username).fetch_optional(p).await)?;
     Ok(row.map(|r| (r.user, r.password_hash)))

@@ -132,7 +132,7 @@ pub async fn post(
             };
             session.repark(rid, &request).await?;
             tracing::info!(client_id = %client.client_id, scope = %merged, "consent given");
-            authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), None, now).await
+            authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
         }
         Some("deny") => {
             session.unpark(rid).await?;

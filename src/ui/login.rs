@@ -149,7 +149,7 @@ pub async fn post(
     };
     session.repark(rid, &request).await?;
     tracing::info!(user = %user.username, client = %ip, "login");
-    authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), Some(&user), now).await
+    authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
 }
 
 /// Whole minutes, rounded up, for "try again in N minutes".
