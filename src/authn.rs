@@ -1,6 +1,7 @@
 //! Checking a username and password: argon2id on the blocking pool (through
 //! `Passwords`), the same work for unknown users (a dummy hash), and
-//! throttling of repeated failures per account and per client address.
+//! throttling of repeated failures per username and per client address —
+//! the same for names that exist and names that do not.
 
 use std::net::IpAddr;
 
@@ -8,9 +9,10 @@ use crate::app::App;
 use crate::store::{self, throttle, users::User};
 use crate::types::Secret;
 
-/// Consecutive failures after which an account is locked for `ACCOUNT_LOCK`.
+/// Failures for one username within `ACCOUNT_WINDOW` after which it must
+/// wait until the window ends.
 pub const ACCOUNT_MAX_FAILURES: i64 = 5;
-pub const ACCOUNT_LOCK: i64 = 5 * 60;
+pub const ACCOUNT_WINDOW: i64 = 5 * 60;
 /// Failures from one address within `ADDRESS_WINDOW` before it is refused
 /// until the window ends.
 pub const ADDRESS_MAX_FAILURES: i64 = 20;
@@ -19,7 +21,7 @@ pub const ADDRESS_WINDOW: i64 = 15 * 60;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
     WrongCredentials,
-    /// Seconds until the account may try again.
+    /// Seconds until the username may try again.
     AccountLocked(i64),
     /// Seconds until the address may try again.
     AddressThrottled(i64),
@@ -34,8 +36,13 @@ pub enum AuthnError {
     Password(#[from] crate::password::PasswordError),
 }
 
+/// The throttling subject of a username.
+pub fn username_subject(username: &str) -> String {
+    format!("user:{}", username.to_lowercase())
+}
+
 /// Checks a login attempt. The password is verified only when neither the
-/// address nor the account is throttled.
+/// address nor the username is throttled.
 pub async fn check(
     app: &App,
     username: &str,
@@ -43,48 +50,52 @@ pub async fn check(
     ip: IpAddr,
     now: i64,
 ) -> Result<Result<User, Refused>, AuthnError> {
-    let address = ip.to_string();
-    let window_start = now - ADDRESS_WINDOW;
-    let (failures, started) = throttle::address_failures(&app.db, &address, window_start).await?;
-    if failures >= ADDRESS_MAX_FAILURES {
+    let address = format!("ip:{ip}");
+    let account = username_subject(username);
+    let (address_since, account_since) = (now - ADDRESS_WINDOW, now - ACCOUNT_WINDOW);
+    let [
+        (address_failures, address_start),
+        (account_failures, account_start),
+    ] = throttle::failures(
+        &app.db,
+        (&address, address_since),
+        (&account, account_since),
+    )
+    .await?;
+    if address_failures >= ADDRESS_MAX_FAILURES {
         return Ok(Err(Refused::AddressThrottled(
-            started + ADDRESS_WINDOW - now,
+            address_start + ADDRESS_WINDOW - now,
         )));
     }
-    let found = store::users::find_for_login(&app.db, &username.to_lowercase()).await?;
-    let (user, hash) = match found {
+    if account_failures >= ACCOUNT_MAX_FAILURES {
+        return Ok(Err(Refused::AccountLocked(
+            account_start + ACCOUNT_WINDOW - now,
+        )));
+    }
+    let (user, hash) = match store::users::find_for_login(&app.db, &username.to_lowercase()).await?
+    {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|until| *until > now)
-    {
-        return Ok(Err(Refused::AccountLocked(until - now)));
-    }
     // Unknown users (and users without a password) cost the same time.
     let hash = match hash {
         Some(hash) => hash,
         None => app.dummy_hash().await?,
     };
     let matches = app.passwords.verify(password, hash).await?;
-    let Some(user) = user.clone().filter(|_| matches) else {
-        throttle::address_failed(&app.db, &address, now, window_start).await?;
-        if let Some(u) = user {
-            throttle::account_failed(&app.db, u.id, ACCOUNT_MAX_FAILURES, now + ACCOUNT_LOCK)
-                .await?;
-            if u.failed_logins + 1 >= ACCOUNT_MAX_FAILURES {
-                return Ok(Err(Refused::AccountLocked(ACCOUNT_LOCK)));
-            }
+    let Some(user) = user.filter(|_| matches) else {
+        throttle::failed(&app.db, &address, now, address_since).await?;
+        throttle::failed(&app.db, &account, now, account_since).await?;
+        if account_failures + 1 >= ACCOUNT_MAX_FAILURES {
+            return Ok(Err(Refused::AccountLocked(ACCOUNT_WINDOW)));
         }
         return Ok(Err(Refused::WrongCredentials));
     };
     if user.disabled {
         return Ok(Err(Refused::Disabled));
     }
-    if user.failed_logins > 0 || user.locked_until.is_some() {
-        throttle::account_succeeded(&app.db, user.id).await?;
+    if account_failures > 0 {
+        throttle::clear(&app.db, &account).await?;
     }
     Ok(Ok(user))
 }

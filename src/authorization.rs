@@ -61,6 +61,9 @@ pub struct AuthorizationRequest {
     pub lang: Lang,
     pub acr_values: Option<String>,
     pub audience: Vec<String>,
+    /// The subject of a valid `id_token_hint`: the user the client expects.
+    #[serde(default)]
+    pub hint_sub: Option<String>,
     /// A login happened for this request (satisfies `prompt=login`).
     #[serde(default)]
     pub logged_in: bool,
@@ -287,8 +290,13 @@ fn validate(
     let acr_values = one("acr_values")?.map(str::to_owned);
     let audience = grants::requested_audience(params, client, &app.config.default_audience)
         .map_err(|e| refuse("invalid_target", e.description().to_owned()))?;
-    // `claims` (OIDC Core §5.5), `display` and `id_token_hint` may be sent;
-    // they are accepted and not acted upon.
+    // OIDC Core §3.1.2.1: the hint names the user the client expects; one
+    // that does not verify is ignored.
+    let hint_sub = one("id_token_hint")?.and_then(|t| {
+        crate::id_token::read_hint(&app.keys.get(), app.config.issuer.as_str(), t).map(|h| h.sub)
+    });
+    // `claims` (OIDC Core §5.5) and `display` may be sent; they are accepted
+    // and not acted upon.
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         return_to,
@@ -301,6 +309,7 @@ fn validate(
         lang,
         acr_values,
         audience,
+        hint_sub,
         logged_in: false,
         consented: false,
     })
@@ -425,9 +434,15 @@ pub async fn decide(
         Some(login) => {
             // prompt=login asks for a login for this very request; max_age
             // bounds the age of the login (OIDC Core §3.1.2.1), which a
-            // login made for this request satisfies.
+            // login made for this request satisfies. An id_token_hint naming
+            // someone else asks for a login too.
+            let someone_else = request
+                .hint_sub
+                .as_ref()
+                .is_some_and(|sub| *sub != login.user_id.to_string());
             !request.logged_in
-                && (request.prompt.login
+                && (someone_else
+                    || request.prompt.login
                     || request
                         .max_age
                         .is_some_and(|max| now - login.auth_time > max))

@@ -1,7 +1,9 @@
 //! CORS for the endpoints browsers call from apps (token, userinfo, revoke):
-//! allowed for the web origins of registered redirect URIs, which a SPA's
-//! own origin is. Discovery and JWKS allow any origin (set where they are
-//! served); monban's form pages send no CORS headers at all.
+//! a response is readable from the web origins of the *calling* client's
+//! redirect URIs (a SPA's own origin). A preflight, which names no client,
+//! is answered for the origins of any registered client. Discovery and
+//! JWKS allow any origin (set where they are served); monban's form pages
+//! send no CORS headers at all.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -13,10 +15,39 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
-use crate::store;
+use crate::store::{self, clients::Client};
 
 /// How stale the set of allowed origins may be.
 const TTL: Duration = Duration::from_secs(5);
+
+/// The web origins of a client's redirect URIs.
+fn web_origins<'a>(
+    redirect_uris: impl Iterator<Item = &'a String>,
+) -> impl Iterator<Item = String> {
+    redirect_uris
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// Filled in by the handler once it knows the client of the request.
+#[derive(Clone, Default)]
+pub struct CallingClient(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CallingClient {
+    pub fn set(&self, client: &Client) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+            web_origins(client.redirect_uris.iter()).collect();
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|o| o == origin)
+    }
+}
 
 #[derive(Default)]
 pub struct WebOrigins {
@@ -36,13 +67,9 @@ impl WebOrigins {
             return set;
         }
         let set: HashSet<String> = match store::clients::list(&app.db).await {
-            Ok(clients) => clients
-                .iter()
-                .flat_map(|c| c.redirect_uris.iter())
-                .filter_map(|uri| url::Url::parse(uri).ok())
-                .filter(|u| u.scheme() == "https" || u.scheme() == "http")
-                .map(|u| u.origin().ascii_serialization())
-                .collect(),
+            Ok(clients) => {
+                web_origins(clients.iter().flat_map(|c| c.redirect_uris.iter())).collect()
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not load client origins for CORS");
                 HashSet::new()
@@ -57,21 +84,27 @@ impl WebOrigins {
 
 /// Answers preflights and adds `Access-Control-Allow-Origin` for allowed
 /// origins; other origins get no CORS headers (the browser then refuses).
-pub async fn for_apps(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+pub async fn for_apps(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let origin = request
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let allowed = match &origin {
-        Some(origin) => app.web_origins.get(&app).await.contains(origin),
-        None => false,
-    };
     let preflight = request.method() == Method::OPTIONS;
-    let mut response = if preflight {
-        StatusCode::NO_CONTENT.into_response()
+    let calling = CallingClient::default();
+    request.extensions_mut().insert(calling.clone());
+    let (allowed, mut response) = if preflight {
+        let allowed = match &origin {
+            Some(origin) => app.web_origins.get(&app).await.contains(origin),
+            None => false,
+        };
+        (allowed, StatusCode::NO_CONTENT.into_response())
     } else {
-        next.run(request).await
+        let response = next.run(request).await;
+        (
+            origin.as_deref().is_some_and(|o| calling.allows(o)),
+            response,
+        )
     };
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));

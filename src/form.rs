@@ -64,6 +64,11 @@ impl Params {
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
     }
 
+    /// Parameters already decoded (e.g. parked earlier), empty values dropped.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
+    }
+
     /// Every parameter, in order.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))

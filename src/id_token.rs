@@ -73,6 +73,14 @@ impl Hint {
 /// have expired, so expiry is not checked; signature and issuer are.
 pub fn read_hint(keys: &KeySet, issuer: &str, token: &str) -> Option<Hint> {
     let header = jsonwebtoken::decode_header(token).ok()?;
+    // Only ID tokens: an access token (`at+jwt`, which APIs see) is no hint.
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+    {
+        return None;
+    }
     let key = keys.by_kid(header.kid.as_deref()?)?;
     if header.alg != key.alg.jwt_algorithm() {
         return None;

@@ -47,6 +47,7 @@ struct Row {
     sid: Option<String>,
     data: serde_json::Value,
     expires_at: i64,
+    ends_at: Option<i64>,
 }
 
 impl Row {
@@ -60,6 +61,7 @@ impl Row {
         Ok(Row {
             id_hash: id_hash(&record.id),
             user_id: login.as_ref().map(|l| l.user_id),
+            ends_at: login.as_ref().map(|l| l.ends_at),
             sid: login.map(|l| l.sid),
             data,
             expires_at: record.expiry_date.unix_timestamp(),
@@ -73,6 +75,7 @@ impl Row {
             sid: self.sid.as_deref(),
             data: &self.data,
             expires_at: self.expires_at,
+            ends_at: self.ends_at,
         }
     }
 }
@@ -183,6 +186,9 @@ impl BrowserSession {
     /// an expiry of idle or absolute lifetime, whichever comes first.
     pub async fn log_in(&self, login: &Login, idle_ttl: i64) -> Result<(), SessionError> {
         self.inner.cycle_id().await?;
+        // A CSRF token seen before the login (say, planted with the cookie)
+        // is not carried into the logged-in session.
+        self.inner.remove_value(CSRF).await?;
         self.inner.insert(LOGIN, login).await?;
         self.set_expiry(login, idle_ttl, login.auth_time);
         Ok(())

@@ -9,7 +9,9 @@ CREATE TABLE sessions (
     user_id     UUID REFERENCES users (id) ON DELETE CASCADE,
     sid         TEXT,
     data        JSONB NOT NULL,
-    expires_at  BIGINT NOT NULL
+    expires_at  BIGINT NOT NULL,
+    -- The absolute end of a logged-in session (MONBAN_SESSION_MAX_TTL).
+    ends_at     BIGINT
 );
 CREATE INDEX sessions_user ON sessions (user_id) WHERE user_id IS NOT NULL;
 CREATE INDEX sessions_sid ON sessions (sid) WHERE sid IS NOT NULL;
@@ -35,7 +37,10 @@ CREATE TABLE authorization_codes (
     access_jti      TEXT NOT NULL,
     created_at      BIGINT NOT NULL,
     expires_at      BIGINT NOT NULL,
-    used_at         BIGINT
+    used_at         BIGINT,
+    -- Set when the code is presented again: what it issued is revoked, also
+    -- what its first use is still issuing.
+    revoked_at      BIGINT
 );
 CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
 
@@ -48,11 +53,21 @@ CREATE TABLE consents (
     PRIMARY KEY (user_id, client_id)
 );
 
--- Failed logins per client address, shared by every instance.
+-- Failed logins per client address ("ip:…") and per username ("user:…"),
+-- shared by every instance.
 CREATE TABLE login_failures (
-    ip            TEXT PRIMARY KEY,
+    subject       TEXT PRIMARY KEY,
     failures      BIGINT NOT NULL,
     window_start  BIGINT NOT NULL
+);
+
+-- A logout request POSTed (often cross-site, without the session cookie),
+-- kept for a moment while the browser comes back with a GET: its
+-- id_token_hint stays out of URLs.
+CREATE TABLE logout_requests (
+    id          TEXT PRIMARY KEY,
+    params      JSONB NOT NULL,
+    expires_at  BIGINT NOT NULL
 );
 
 ALTER TABLE refresh_tokens ADD COLUMN sid TEXT;

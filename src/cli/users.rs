@@ -4,8 +4,9 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, read_password_stdin, set, table};
+use crate::authn;
 use crate::password::{self, Passwords};
-use crate::store::{self, Db, groups, groups::Membership, users, users::User};
+use crate::store::{self, Db, groups, groups::Membership, throttle, users, users::User};
 use crate::unix_now;
 
 #[derive(Subcommand)]
@@ -125,6 +126,16 @@ pub async fn user(db: &Db, command: UserCommand) -> Result<Output, CliError> {
                 "groups",
                 json!(groups::of_user(db, user.id).await?),
             );
+            // Login throttling of this username (see authn).
+            let now = unix_now();
+            let subject = authn::username_subject(&user.username);
+            let since = now - authn::ACCOUNT_WINDOW;
+            let [(failures, start), _] =
+                throttle::failures(db, (&subject, since), ("", now)).await?;
+            let locked =
+                (failures >= authn::ACCOUNT_MAX_FAILURES).then_some(start + authn::ACCOUNT_WINDOW);
+            set(&mut out, "failed_logins", json!(failures));
+            set(&mut out, "locked_until", json!(locked));
             let text = fields(
                 &out,
                 &[
@@ -163,7 +174,7 @@ pub async fn user(db: &Db, command: UserCommand) -> Result<Output, CliError> {
         }
         UserCommand::Unlock { user } => {
             let user = find(db, &user).await?;
-            users::unlock(db, user.id, now).await?;
+            throttle::clear(db, &authn::username_subject(&user.username)).await?;
             Ok(done(&user, "unlocked"))
         }
         UserCommand::Delete { user } => {

@@ -48,6 +48,10 @@ pub async fn get(
         Ok(parsed) => parsed,
         Err(response) => return Ok(respond(&app, response, lang)),
     };
+    if let Some(acr) = &request.acr_values {
+        // Recorded: monban has one way to sign in (a password, acr "1").
+        tracing::info!(client_id = %client.client_id, acr_values = %acr, "acr_values requested");
+    }
     let session = BrowserSession::new(session);
     proceed(&app, &session, &request, &client, None, now).await
 }

@@ -39,8 +39,13 @@ pub async fn get(
     let bad = |detail: &str| {
         PageError::new(Problem::BadRequest, detail).in_lang(ui::lang_of(&headers), prefix)
     };
-    let params =
+    let mut params =
         Params::parse(query.unwrap_or_default().as_bytes()).map_err(|_| bad("malformed query"))?;
+    // A POSTed request, parked by `post`.
+    if let Some(id) = params.one(PARKED).map_err(|_| bad("repeated parameter"))? {
+        let parked = store::logouts::take(&app.db, id, now).await?;
+        params = Params::from_pairs(parked.ok_or_else(|| bad("the logout request has expired"))?);
+    }
     let one = |name: &str| {
         params
             .one(name)
@@ -105,15 +110,28 @@ pub async fn get(
     }
 }
 
-/// A POSTed logout request becomes a GET of the same request, so that the
-/// SameSite=Lax session cookie comes along.
-pub async fn post(State(app): State<Arc<App>>, PageForm(params): PageForm) -> Response {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in params.pairs() {
-        query.append_pair(name, value);
-    }
-    let location = format!("{}{PATH}?{}", app.config.issuer.path(), query.finish());
-    Redirect::to(&location).into_response()
+/// The query parameter naming a parked POSTed logout request.
+const PARKED: &str = "logout_request";
+/// How long a POSTed logout request waits for the browser's GET.
+const PARKED_FOR: i64 = 120;
+
+/// A POSTed logout request (often cross-site, which a SameSite=Lax cookie
+/// does not accompany) is parked server-side, and the browser is sent to
+/// GET it back with its session cookie; the `id_token_hint` stays out of
+/// URLs and logs.
+pub async fn post(
+    State(app): State<Arc<App>>,
+    PageForm(params): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let id = crate::tokens::new_jti();
+    let pairs: Vec<(String, String)> = params
+        .pairs()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    store::logouts::park(&app.db, &id, &pairs, now + PARKED_FOR).await?;
+    let location = format!("{}{PATH}?{PARKED}={id}", app.config.issuer.path());
+    Ok(Redirect::to(&location).into_response())
 }
 
 /// Ends the SSO session `sid` everywhere, and in this browser.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -12,6 +13,7 @@ use axum::response::Response;
 use super::no_store;
 use crate::app::App;
 use crate::client_auth;
+use crate::cors::CallingClient;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
 use crate::store;
@@ -21,12 +23,14 @@ pub const PATH: &str = "/revoke";
 
 pub async fn handler(
     State(app): State<Arc<App>>,
+    Extension(calling): Extension<CallingClient>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
     let presented = PresentedToken::from_params(&params)?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    calling.set(&client);
     // §2.2: "invalid tokens do not cause an error response".
     let Some(found) = tokens::find_active(&app, &presented, now).await? else {
         return Ok(no_store(StatusCode::OK));

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -11,6 +12,7 @@ use axum::response::Response;
 use super::no_store;
 use crate::app::App;
 use crate::client_auth;
+use crate::cors::CallingClient;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
 use crate::grants;
@@ -20,12 +22,14 @@ pub const PATH: &str = "/token";
 
 pub async fn handler(
     State(app): State<Arc<App>>,
+    Extension(calling): Extension<CallingClient>,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
     let grant_type = params.required("grant_type")?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    calling.set(&client);
     let response = match grant_type.parse::<GrantType>() {
         Ok(GrantType::AuthorizationCode) => {
             grants::authorization_code::exchange(&app, &client, &params, now).await?

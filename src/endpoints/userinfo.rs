@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use super::no_store;
 use crate::app::App;
 use crate::claims::{self, UserClaims};
+use crate::cors::CallingClient;
 use crate::error::{BearerError, bearer_token};
 use crate::store;
 use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
@@ -29,6 +31,7 @@ struct UserInfo {
 /// GET and POST alike (§5.3.1).
 pub async fn handler(
     State(app): State<Arc<App>>,
+    Extension(calling): Extension<CallingClient>,
     headers: HeaderMap,
 ) -> Result<Response, BearerError> {
     let now = crate::unix_now();
@@ -37,13 +40,16 @@ pub async fn handler(
         token,
         hint: Some(TypeHint::AccessToken),
     };
-    let (scope, user_id) = match tokens::find_active(&app, &presented, now).await? {
-        Some(ActiveToken::Jwt(c)) => (c.scope, c.sub.parse::<uuid::Uuid>().ok()),
-        Some(ActiveToken::Opaque(t)) => (t.scope, t.user_id),
+    let (scope, user_id, client_id) = match tokens::find_active(&app, &presented, now).await? {
+        Some(ActiveToken::Jwt(c)) => (c.scope, c.sub.parse::<uuid::Uuid>().ok(), c.client_id),
+        Some(ActiveToken::Opaque(t)) => (t.scope, t.user_id, t.client_id),
         Some(ActiveToken::Refresh(_)) | None => {
             return Err(BearerError::invalid_token("the access token is not active"));
         }
     };
+    if let Some((client, _)) = app.clients.get(&app.db, &client_id).await? {
+        calling.set(&client);
+    }
     let scope = Scopes::parse(&scope).unwrap_or_default();
     // §5.3: the access token must have been obtained with `openid`.
     if !scope.contains("openid") {

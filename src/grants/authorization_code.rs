@@ -66,12 +66,13 @@ pub async fn redeem(
         amr: code.amr.0.clone(),
         sid: code.sid.clone(),
     };
-    issue_user_tokens(
+    let response = issue_user_tokens(
         app,
         UserGrant {
             client,
             user: &user,
             scope: &scope,
+            refresh_scope: &scope,
             audience: code.audiences.0.clone(),
             authentication: &authentication,
             grant_id: code.grant_id,
@@ -83,7 +84,16 @@ pub async fn redeem(
         },
         now,
     )
-    .await
+    .await?;
+    // A replay of the code while these were being issued could not revoke
+    // them yet: it marked the code, so they are revoked now.
+    if store::codes::is_revoked(&app.db, &code.code_hash).await? {
+        store::tokens::revoke_grant(&app.db, code.grant_id, now).await?;
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has already been used",
+        ));
+    }
+    Ok(response)
 }
 
 /// The answer for a code that could not be taken. RFC 6749 §4.1.2: "If an
@@ -102,6 +112,7 @@ async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError,
         }));
     }
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
+    store::codes::revoke(&app.db, hash, now).await?;
     store::tokens::revoke_grant(&app.db, code.grant_id, now).await?;
     // The JWT issued at the first use lives until then + its lifetime.
     let until = code.used_at.unwrap_or(now) + app.config.access_token_ttl;

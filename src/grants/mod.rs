@@ -204,7 +204,11 @@ pub fn token_response(app: &App, access: IssuedAccessToken, scope: &Scopes) -> T
 pub struct UserGrant<'a> {
     pub client: &'a Client,
     pub user: &'a User,
+    /// The scope of this access (and ID) token.
     pub scope: &'a Scopes,
+    /// The scope the grant's refresh token carries (RFC 6749 §6: a refresh
+    /// never narrows it).
+    pub refresh_scope: &'a Scopes,
     pub audience: Vec<String>,
     pub authentication: &'a Authentication,
     pub grant_id: Uuid,
@@ -284,7 +288,7 @@ async fn issue_refresh_token(
             parent_hash: grant.parent.clone(),
             client_id: grant.client.client_id.clone(),
             user_id: Some(grant.user.id),
-            scope: grant.scope.to_string(),
+            scope: grant.refresh_scope.to_string(),
             audiences: sqlx::types::Json(grant.audience.clone()),
             issued_at: now,
             expires_at: now + app.config.refresh_token_ttl,

@@ -36,27 +36,16 @@ pub async fn exchange(
         ));
     }
     let granted = Scopes::parse(&presented.scope).map_err(|e| OAuthError::server_error(&e))?;
-    // §6: the scope "MUST NOT include any scope not originally granted".
+    // §6: the scope "MUST NOT include any scope not originally granted";
+    // a narrower scope is for this access token only: the new refresh token
+    // keeps the original one ("MUST be identical").
     let scope = super::requested_scope(params, &granted)?;
-    // One conditional UPDATE: of concurrent requests, exactly one rotates.
-    let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
-        Some(token) => token,
-        None => reuse_or_refuse(app, &hash, client, now).await?,
-    };
-    if !token.offline
-        && let Some(sid) = &token.sid
-        && !store::sessions::is_live(&app.db, sid, now).await?
-    {
-        return Err(OAuthError::invalid_grant(
-            "the session this refresh token belongs to has ended",
-        ));
-    }
     let (Some(user_id), Some(auth_time), Some(acr), Some(amr), Some(sid)) = (
-        token.user_id,
-        token.auth_time,
-        &token.acr,
-        &token.amr,
-        &token.sid,
+        presented.user_id,
+        presented.auth_time,
+        &presented.acr,
+        &presented.amr,
+        &presented.sid,
     ) else {
         return Err(OAuthError::invalid_grant("refresh token without a login"));
     };
@@ -66,18 +55,32 @@ pub async fn exchange(
     else {
         return Err(OAuthError::invalid_grant("the user can no longer sign in"));
     };
+    // A refresh token without offline_access lives with its SSO session,
+    // and using it keeps that session alive.
+    let until = now + app.config.session_idle_ttl;
+    if !presented.offline && !store::sessions::keep_alive(&app.db, sid, now, until).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session this refresh token belongs to has ended",
+        ));
+    }
+    // One conditional UPDATE: of concurrent requests, exactly one rotates.
+    let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
+        Some(token) => token,
+        None => reuse_or_refuse(app, &hash, client, now).await?,
+    };
     let authentication = Authentication {
         auth_time,
         acr: acr.clone(),
         amr: amr.0.clone(),
         sid: sid.clone(),
     };
-    issue_user_tokens(
+    let response = issue_user_tokens(
         app,
         UserGrant {
             client,
             user: &user,
             scope: &scope,
+            refresh_scope: &granted,
             audience: token.audiences.0.clone(),
             authentication: &authentication,
             grant_id: token.family_id,
@@ -89,7 +92,15 @@ pub async fn exchange(
         },
         now,
     )
-    .await
+    .await?;
+    // A reuse detected while these were being issued revoked the family
+    // before the new tokens existed: revoke them too (RFC 9700 §4.14.2, "it
+    // will revoke the active refresh token"). This request still won the
+    // rotation and gets its answer; the tokens in it are already dead.
+    if store::tokens::is_grant_revoked(&app.db, token.family_id).await? {
+        store::tokens::revoke_grant(&app.db, token.family_id, now).await?;
+    }
+    Ok(response)
 }
 
 /// A token that could not be rotated: unknown, another client's, revoked,

@@ -65,6 +65,20 @@ pub async fn find(db: &Db, hash: &[u8]) -> Result<Option<Code>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(FIND).bind(hash).fetch_optional(p).await)
 }
 
+const REVOKE: &str = "UPDATE authorization_codes SET revoked_at = $2 WHERE code_hash = $1";
+const REVOKED: &str = "SELECT revoked_at FROM authorization_codes WHERE code_hash = $1";
+
+/// Marks a replayed code, so that its first use, if still issuing, notices.
+pub async fn revoke(db: &Db, hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(REVOKE).bind(hash).bind(now).execute(p).await.map(drop))
+}
+
+pub async fn is_revoked(db: &Db, hash: &[u8]) -> Result<bool, sqlx::Error> {
+    let at: Option<Option<i64>> =
+        on_db!(db, p => sqlx::query_scalar(REVOKED).bind(hash).fetch_optional(p).await)?;
+    Ok(at.flatten().is_some())
+}
+
 const PURGE: &str = "DELETE FROM authorization_codes WHERE expires_at <= $1";
 
 pub async fn purge_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {

@@ -16,6 +16,7 @@ pub mod codes;
 pub mod consents;
 pub mod groups;
 pub mod keys;
+pub mod logouts;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -21,25 +21,28 @@ pub struct SessionWrite<'a> {
     pub sid: Option<&'a str>,
     pub data: &'a serde_json::Value,
     pub expires_at: i64,
+    pub ends_at: Option<i64>,
 }
 
-const INSERT: &str = "INSERT INTO sessions (id_hash, user_id, sid, data, expires_at) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+const INSERT: &str = "INSERT INTO sessions (id_hash, user_id, sid, data, expires_at, ends_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
 
 /// Stores a new session; false when the id is taken (then nothing changed).
 pub async fn insert(db: &Db, s: &SessionWrite<'_>) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(INSERT)
-        .bind(s.id_hash).bind(s.user_id).bind(s.sid).bind(Json(s.data)).bind(s.expires_at)
+        .bind(s.id_hash).bind(s.user_id).bind(s.sid).bind(Json(s.data)).bind(s.expires_at).bind(s.ends_at)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
-const UPSERT: &str = "INSERT INTO sessions (id_hash, user_id, sid, data, expires_at) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_hash) DO UPDATE SET \
-     user_id = excluded.user_id, sid = excluded.sid, data = excluded.data, expires_at = excluded.expires_at";
+const UPDATE: &str = "UPDATE sessions SET user_id = $2, sid = $3, data = $4, expires_at = $5, ends_at = $6 \
+     WHERE id_hash = $1";
 
+/// Writes an existing session back. A plain UPDATE: a session deleted
+/// meanwhile (logout, "sign out everywhere", a disabled user) stays deleted
+/// instead of being written back by a request still in flight.
 pub async fn save(db: &Db, s: &SessionWrite<'_>) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(UPSERT)
-        .bind(s.id_hash).bind(s.user_id).bind(s.sid).bind(Json(s.data)).bind(s.expires_at)
+    on_db!(db, p => sqlx::query(UPDATE)
+        .bind(s.id_hash).bind(s.user_id).bind(s.sid).bind(Json(s.data)).bind(s.expires_at).bind(s.ends_at)
         .execute(p).await.map(drop))
 }
 
@@ -55,13 +58,16 @@ pub async fn delete(db: &Db, id_hash: &[u8]) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(DELETE).bind(id_hash).execute(p).await.map(drop))
 }
 
-const LIVE_SID: &str = "SELECT COUNT(*) FROM sessions WHERE sid = $1 AND expires_at > $2";
+const KEEP_ALIVE: &str = "UPDATE sessions SET expires_at = \
+     CASE WHEN ends_at IS NOT NULL AND ends_at < $3 THEN ends_at ELSE $3 END \
+     WHERE sid = $1 AND expires_at > $2";
 
-/// Whether the SSO session `sid` is still alive (on any instance).
-pub async fn is_live(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let n: i64 =
-        on_db!(db, p => sqlx::query_scalar(LIVE_SID).bind(sid).bind(now).fetch_one(p).await)?;
-    Ok(n > 0)
+/// Whether the SSO session `sid` is still alive (on any instance); if so,
+/// its idle expiry moves to `until` (never past its absolute end): an app
+/// refreshing its tokens keeps the session it belongs to alive.
+pub async fn keep_alive(db: &Db, sid: &str, now: i64, until: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(KEEP_ALIVE).bind(sid).bind(now).bind(until)
+        .execute(p).await.map(|r| r.rows_affected() > 0))
 }
 
 /// A logged-in session as `/account` lists it.
@@ -81,6 +87,10 @@ pub async fn of_user(db: &Db, user_id: Uuid, now: i64) -> Result<Vec<UserSession
 
 const END_SID: &str = "DELETE FROM sessions WHERE sid = $1";
 pub(super) const END_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL";
+const END_OTHERS: &str =
+    "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2";
+const REVOKE_OTHERS_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3 \
+     WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2 AND offline = FALSE AND revoked_at IS NULL";
 const REVOKE_SID_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE sid = $1 AND offline = FALSE AND revoked_at IS NULL";
 pub(super) const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
      WHERE user_id = $1 AND sid IS NOT NULL AND offline = FALSE AND revoked_at IS NULL";
@@ -100,6 +110,20 @@ pub async fn end_all_of_user(db: &Db, user_id: Uuid, now: i64) -> Result<u64, sq
     in_tx!(db, tx => {
         let ended = sqlx::query(END_USER).bind(user_id).execute(&mut *tx).await?.rows_affected();
         sqlx::query(REVOKE_USER_REFRESH).bind(user_id).bind(now).execute(&mut *tx).await?;
+        Ok(ended)
+    })
+}
+
+/// Ends every SSO session of a user but `keep` (after a password change).
+pub async fn end_others_of_user(
+    db: &Db,
+    user_id: Uuid,
+    keep: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    in_tx!(db, tx => {
+        let ended = sqlx::query(END_OTHERS).bind(user_id).bind(keep).execute(&mut *tx).await?.rows_affected();
+        sqlx::query(REVOKE_OTHERS_REFRESH).bind(user_id).bind(keep).bind(now).execute(&mut *tx).await?;
         Ok(ended)
     })
 }

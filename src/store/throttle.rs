@@ -1,51 +1,44 @@
-//! Failed logins: per account (on the user row) and per client address
-//! (a window of `login_failures`), shared by every instance.
-
-use uuid::Uuid;
+//! Failed logins in windows, per subject: a client address (`ip:…`) or a
+//! username (`user:…`, whether or not such a user exists, so that throttling
+//! tells nothing about which accounts exist). Shared by every instance.
 
 use super::{Db, on_db};
 
-const ACCOUNT_FAILED: &str = "UPDATE users SET failed_logins = failed_logins + 1, \
-     locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END WHERE id = $1";
+const WINDOWS: &str =
+    "SELECT subject, failures, window_start FROM login_failures WHERE subject IN ($1, $2)";
 
-/// Counts a failed login; from the `max`-th consecutive one the account is
-/// locked until `lock_until`.
-pub async fn account_failed(
+/// The failure counts of two subjects whose windows started at or after
+/// `since_a` / `since_b` (older windows count as zero).
+pub async fn failures(
     db: &Db,
-    user_id: Uuid,
-    max: i64,
-    lock_until: i64,
-) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(ACCOUNT_FAILED).bind(user_id).bind(max).bind(lock_until)
-        .execute(p).await.map(drop))
+    (a, since_a): (&str, i64),
+    (b, since_b): (&str, i64),
+) -> Result<[(i64, i64); 2], sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> =
+        on_db!(db, p => sqlx::query_as(WINDOWS).bind(a).bind(b).fetch_all(p).await)?;
+    let of = |subject: &str, since: i64| {
+        rows.iter()
+            .find(|(s, _, start)| s == subject && *start >= since)
+            .map_or((0, since), |(_, failures, start)| (*failures, *start))
+    };
+    Ok([of(a, since_a), of(b, since_b)])
 }
 
-const ACCOUNT_SUCCEEDED: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1 AND (failed_logins > 0 OR locked_until IS NOT NULL)";
-
-pub async fn account_succeeded(db: &Db, user_id: Uuid) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(ACCOUNT_SUCCEEDED).bind(user_id).execute(p).await.map(drop))
-}
-
-const ADDRESS: &str = "SELECT failures, window_start FROM login_failures WHERE ip = $1";
-
-/// Failures from an address in the window that started at `since` or later.
-pub async fn address_failures(db: &Db, ip: &str, since: i64) -> Result<(i64, i64), sqlx::Error> {
-    let row: Option<(i64, i64)> =
-        on_db!(db, p => sqlx::query_as(ADDRESS).bind(ip).fetch_optional(p).await)?;
-    Ok(row
-        .filter(|(_, start)| *start >= since)
-        .unwrap_or((0, since)))
-}
-
-const ADDRESS_FAILED: &str = "INSERT INTO login_failures (ip, failures, window_start) VALUES ($1, 1, $2) \
-     ON CONFLICT (ip) DO UPDATE SET \
+const FAILED: &str = "INSERT INTO login_failures (subject, failures, window_start) VALUES ($1, 1, $2) \
+     ON CONFLICT (subject) DO UPDATE SET \
      failures = CASE WHEN login_failures.window_start < $3 THEN 1 ELSE login_failures.failures + 1 END, \
      window_start = CASE WHEN login_failures.window_start < $3 THEN $2 ELSE login_failures.window_start END";
 
-/// Counts a failed login from an address; a window older than `since`
-/// starts over.
-pub async fn address_failed(db: &Db, ip: &str, now: i64, since: i64) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(ADDRESS_FAILED).bind(ip).bind(now).bind(since).execute(p).await.map(drop))
+/// Counts a failure; a window that started before `since` starts over.
+pub async fn failed(db: &Db, subject: &str, now: i64, since: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(FAILED).bind(subject).bind(now).bind(since).execute(p).await.map(drop))
+}
+
+const CLEAR: &str = "DELETE FROM login_failures WHERE subject = $1";
+
+/// Forgets a subject's failures (a successful login, `monban user unlock`).
+pub async fn clear(db: &Db, subject: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(CLEAR).bind(subject).execute(p).await.map(drop))
 }
 
 const PURGE: &str = "DELETE FROM login_failures WHERE window_start < $1";

@@ -15,8 +15,6 @@ pub struct User {
     pub email_verified: bool,
     pub name: Option<String>,
     pub disabled: bool,
-    pub failed_logins: i64,
-    pub locked_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -31,13 +29,13 @@ pub struct NewUser<'a> {
 /// The columns of `User`, for `concat!`.
 macro_rules! user_columns {
     () => {
-        "id, username, email, email_verified, name, disabled, failed_logins, locked_until, created_at, updated_at"
+        "id, username, email, email_verified, name, disabled, created_at, updated_at"
     };
 }
 
 const INSERT: &str = concat!(
-    "INSERT INTO users (id, username, email, email_verified, name, password_hash, disabled, failed_logins, created_at, updated_at) \
-     VALUES ($1, $2, $3, FALSE, $4, $5, FALSE, 0, $6, $6) RETURNING ",
+    "INSERT INTO users (id, username, email, email_verified, name, password_hash, disabled, created_at, updated_at) \
+     VALUES ($1, $2, $3, FALSE, $4, $5, FALSE, $6, $6) RETURNING ",
     user_columns!()
 );
 
@@ -112,7 +110,7 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     on_db!(db, p => sqlx::query_scalar(COUNT).fetch_one(p).await)
 }
 
-const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL, updated_at = $3 WHERE id = $1";
+const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
 
 pub async fn set_password(db: &Db, id: Uuid, hash: &str, now: i64) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(SET_PASSWORD).bind(id).bind(hash).bind(now)
@@ -140,14 +138,6 @@ pub async fn set_disabled(
         }
         Ok(changed)
     })
-}
-
-const UNLOCK: &str =
-    "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $1";
-
-pub async fn unlock(db: &Db, id: Uuid, now: i64) -> Result<bool, sqlx::Error> {
-    on_db!(db, p => sqlx::query(UNLOCK).bind(id).bind(now)
-        .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
 const DELETE: &str = "DELETE FROM users WHERE id = $1";

@@ -4,10 +4,11 @@
 //! PKCE): it signs in through `/authorize` like any other app, and redeems
 //! its code in-process.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,10 @@ use uuid::Uuid;
 
 use super::{Lang, PageError, PageForm, Problem, Texts, lang_of, render};
 use crate::app::App;
+use crate::authn;
 use crate::endpoints::{authorize, end_session};
 use crate::grants::authorization_code;
+use crate::net;
 use crate::password;
 use crate::pkce;
 use crate::session::BrowserSession;
@@ -243,6 +246,7 @@ async fn action(
 pub async fn change_password(
     State(app): State<Arc<App>>,
     session: Session,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -259,17 +263,14 @@ pub async fn change_password(
         field("new"),
         field("confirm"),
     );
-    let hash = match store::users::password_hash(&app.db, user.id).await? {
-        Some(hash) => hash,
-        None => app.dummy_hash().await.map_err(|e| PageError::server(&e))?,
-    };
-    let error = if !app
-        .passwords
-        .verify(&current, hash)
+    // The current password is checked like a login, throttling included:
+    // a borrowed session cookie does not open a way around the lockout.
+    let ip = net::client_ip(peer.ip(), &headers, &app.config.trusted_proxies);
+    let checked = authn::check(&app, &user.username, &current, ip, now)
         .await
-        .map_err(|e| PageError::server(&e))?
-    {
-        Some(t.password_wrong.to_owned())
+        .map_err(|e| PageError::server(&e))?;
+    let error = if let Err(refused) = checked {
+        Some(super::login::refusal(t, &refused, t.password_wrong))
     } else if new != confirm {
         Some(t.password_mismatch.to_owned())
     } else if password::check_policy(&new).is_err() {
@@ -289,7 +290,11 @@ pub async fn change_password(
         .await
         .map_err(|e| PageError::server(&e))?;
     store::users::set_password(&app.db, user.id, &hash, now).await?;
-    tracing::info!(user = %user.username, "password changed on the account page");
+    // Whoever else is signed in with the old password is signed out.
+    if let Some(login) = session.login(now).await? {
+        store::sessions::end_others_of_user(&app.db, user.id, &login.sid, now).await?;
+    }
+    tracing::info!(user = %user.username, "password changed on the account page; other sessions ended");
     Ok(Redirect::to(&format!("{}{PATH}?done=password", app.config.issuer.path())).into_response())
 }
 

@@ -107,14 +107,7 @@ pub async fn post(
         Ok(user) => user,
         Err(refused) => {
             tracing::info!(username, client = %ip, reason = ?refused, "login failed");
-            let message = match refused {
-                Refused::WrongCredentials => t.wrong_credentials.to_owned(),
-                Refused::AccountLocked(secs) => t.account_locked.replace("{n}", &minutes(secs)),
-                Refused::AddressThrottled(secs) => {
-                    t.address_throttled.replace("{n}", &minutes(secs))
-                }
-                Refused::Disabled => t.account_disabled.to_owned(),
-            };
+            let message = refusal(t, &refused, t.wrong_credentials);
             return page(
                 &app,
                 &session,
@@ -127,15 +120,20 @@ pub async fn post(
             .await;
         }
     };
+    // The same user logging in again (prompt=login, max_age) keeps the SSO
+    // session: its sid, and with it the refresh tokens of the other apps.
+    let earlier = session.login(now).await?.filter(|l| l.user_id == user.id);
     let login = Login {
         user_id: user.id,
-        sid: tokens::new_jti(),
+        sid: earlier
+            .as_ref()
+            .map_or_else(tokens::new_jti, |l| l.sid.clone()),
         auth_time: now,
         amr: vec!["pwd".to_owned()],
         acr: "1".to_owned(),
         ends_at: now + app.config.session_max_ttl,
         touched_at: now,
-        clients: Vec::new(),
+        clients: earlier.map(|l| l.clients).unwrap_or_default(),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -150,6 +148,17 @@ pub async fn post(
     session.repark(rid, &request).await?;
     tracing::info!(user = %user.username, client = %ip, "login");
     authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
+}
+
+/// What a person is told about a refused password; `wrong` is the text for
+/// a wrong one.
+pub fn refusal(t: &Texts, refused: &Refused, wrong: &str) -> String {
+    match refused {
+        Refused::WrongCredentials => wrong.to_owned(),
+        Refused::AccountLocked(secs) => t.account_locked.replace("{n}", &minutes(*secs)),
+        Refused::AddressThrottled(secs) => t.address_throttled.replace("{n}", &minutes(*secs)),
+        Refused::Disabled => t.account_disabled.to_owned(),
+    }
 }
 
 /// Whole minutes, rounded up, for "try again in N minutes".

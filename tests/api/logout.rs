@@ -359,3 +359,56 @@ db_test!(account_actions_need_the_csrf_token, async |app: TestApp| {
     assert_eq!(r.status(), 400);
     assert_eq!(app.count("sessions").await, 1, "nothing ended");
 });
+
+db_test!(an_access_token_is_no_logout_hint, async |app: TestApp| {
+    app.user("alice", PASSWORD).await;
+    let client = first_party(&app).await;
+    let browser = Browser::new();
+    let body = sign_in(&app, &browser, &client, "openid", &[]).await;
+    let access = body["access_token"].as_str().unwrap();
+    let url = logout_url(&app, &[("id_token_hint", access)]);
+    let step = browser.follow(&app, browser.get(&url).await).await;
+    assert!(step.is_page("/logout"), "asked, not signed out: {step:?}");
+    assert_eq!(app.count("sessions").await, 1);
+});
+
+db_test!(
+    changing_the_password_signs_out_other_sessions,
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        let client = first_party(&app).await;
+        let other = Browser::new();
+        other
+            .sign_in(&app, &AuthRequest::new(&client), "alice", PASSWORD)
+            .await;
+        let browser = Browser::new();
+        let step = browser
+            .follow(&app, browser.get(&app.url("/account")).await)
+            .await;
+        let step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
+        let csrf = hidden(step.page_body(), "csrf");
+        assert_eq!(app.count("sessions").await, 2);
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("current", PASSWORD),
+            ("new", "a new passphrase!"),
+            ("confirm", "a new passphrase!"),
+        ];
+        browser
+            .post_form(&app.url("/account/password"), &form)
+            .await;
+        assert_eq!(app.count("sessions").await, 1, "only this one is left");
+        let silent = AuthRequest::new(&client).with("prompt", "none");
+        assert_eq!(
+            other.authorize(&app, &silent).await.redirect_params()["error"],
+            "login_required"
+        );
+        assert!(
+            browser
+                .authorize(&app, &silent)
+                .await
+                .redirect_params()
+                .contains_key("code")
+        );
+    }
+);

@@ -366,7 +366,83 @@ db_test!(session_id_changes_at_login, async |app: TestApp| {
     browser.submit_login(&app, &login, "alice", PASSWORD).await;
     let after = browser.session_cookie(&app).unwrap();
     assert_ne!(before, after, "no session fixation");
+    // Someone holding the cookie from before the login is not logged in.
+    let silent = AuthRequest::new(&client).with("prompt", "none");
+    let r = app
+        .http
+        .get(silent.url(&app))
+        .header("cookie", format!("monban_session={before}"))
+        .send()
+        .await
+        .unwrap();
+    let location = crate::browser::location(&r).unwrap();
+    assert!(location.contains("error=login_required"), "{location}");
 });
+
+db_test!(
+    an_id_token_hint_for_someone_else_needs_a_login,
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        app.user("bob", PASSWORD).await;
+        let client = app
+            .register(ClientSettings {
+                first_party: true,
+                ..web_app_settings()
+            })
+            .await;
+        // Bob's ID token, from another browser.
+        let bobs = Browser::new();
+        let request = AuthRequest::new(&client);
+        let params = bobs.sign_in(&app, &request, "bob", PASSWORD).await;
+        let bob_id_token = tokens(&app, &client, &request, &params["code"]).await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Alice is signed in here; the client asks silently for Bob.
+        let browser = Browser::new();
+        browser
+            .sign_in(&app, &AuthRequest::new(&client), "alice", PASSWORD)
+            .await;
+        let silent = AuthRequest::new(&client)
+            .with("prompt", "none")
+            .with("id_token_hint", &bob_id_token);
+        assert_eq!(
+            browser.authorize(&app, &silent).await.redirect_params()["error"],
+            "login_required"
+        );
+        // Without prompt=none, the login page is shown.
+        let step = browser
+            .authorize(
+                &app,
+                &AuthRequest::new(&client).with("id_token_hint", &bob_id_token),
+            )
+            .await;
+        assert!(step.is_login());
+    }
+);
+
+db_test!(
+    unknown_and_known_usernames_are_throttled_alike,
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        let client = app.register(web_app_settings()).await;
+        let mut messages = Vec::new();
+        for username in ["alice", "nobody-at-all"] {
+            let browser = Browser::new();
+            let mut step = browser.authorize(&app, &AuthRequest::new(&client)).await;
+            for _ in 0..monban::authn::ACCOUNT_MAX_FAILURES {
+                step = browser
+                    .submit_login(&app, &step, username, "wrong password!")
+                    .await;
+            }
+            let body = step.page_body();
+            let start = body.find("role=\"alert\">").unwrap();
+            messages.push(body[start..start + 80].to_owned());
+        }
+        assert_eq!(messages[0], messages[1], "nothing tells which name exists");
+        assert!(messages[0].contains("Too many failed attempts"));
+    }
+);
 
 db_test!(
     wrong_csrf_token_or_cross_origin_post_logs_nobody_in,

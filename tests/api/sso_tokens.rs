@@ -239,6 +239,21 @@ db_test!(
             statuses.iter().all(|s| *s == 200 || *s == 400),
             "no 5xx: {statuses:?}"
         );
+        // The reuse was detected: the winner's new refresh token is revoked too
+        // (RFC 9700 §4.14.2), however the requests interleaved.
+        let mut winner = None;
+        for r in responses {
+            if r.status() == 200 {
+                winner = Some(r.json::<Value>().await.unwrap());
+            }
+        }
+        let winner = winner.unwrap();
+        let new = winner["refresh_token"].as_str().unwrap();
+        assert_eq!(app.introspect(&client, new).await["active"], false);
+        assert_eq!(
+            error_of(refresh(&app, &client, new, &[]).await).await,
+            "invalid_grant"
+        );
     }
 );
 
@@ -283,13 +298,15 @@ db_test!(userinfo_is_a_protected_resource, async |app: TestApp| {
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"monban\"");
     // Bad tokens: invalid_token.
     let now = monban::unix_now();
+    // Everything right but the expiry: a real user, the openid scope.
+    let sub = crate::token::verify_with_jwks(&app, access, &app.issuer).await["sub"].clone();
     let expired = app
         .app
         .keys
         .get()
         .sign(monban::types::SigningAlg::RS256, "at+jwt", &serde_json::json!({
-            "iss": app.issuer, "sub": "x", "aud": app.issuer, "exp": now - 10, "iat": now - 100, "nbf": now - 100,
-            "jti": "j", "client_id": client.id, "scope": "openid"
+            "iss": app.issuer, "sub": sub, "aud": app.issuer, "exp": now - 10, "iat": now - 100, "nbf": now - 100,
+            "jti": "j", "client_id": client.id, "scope": "openid profile email"
         }))
         .unwrap();
     use base64::Engine;
@@ -446,3 +463,114 @@ db_test!(spa_tokens_with_cors, async |app: TestApp| {
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 });
+
+db_test!(
+    a_narrowed_refresh_keeps_the_refresh_tokens_scope,
+    async |app: TestApp| {
+        let (client, _, request, code) = signed_in(&app, web_app_settings()).await;
+        let body = tokens(&app, &client, &request, &code).await;
+        let narrowed: Value = refresh(
+            &app,
+            &client,
+            body["refresh_token"].as_str().unwrap(),
+            &[("scope", "openid")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(narrowed["scope"], "openid");
+        // RFC 6749 §6: the new refresh token's scope is the original one.
+        let again: Value = refresh(
+            &app,
+            &client,
+            narrowed["refresh_token"].as_str().unwrap(),
+            &[],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(again["scope"], "openid profile email");
+    }
+);
+
+db_test!(
+    logging_in_again_keeps_other_apps_refresh_tokens,
+    async |app: TestApp| {
+        let (client, browser, request, code) = signed_in(&app, web_app_settings()).await;
+        let body = tokens(&app, &client, &request, &code).await;
+        let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
+        // Another app asks for a fresh login.
+        let other = app
+            .register(ClientSettings {
+                first_party: true,
+                ..web_app_settings()
+            })
+            .await;
+        let step = browser
+            .authorize(&app, &AuthRequest::new(&other).with("prompt", "login"))
+            .await;
+        assert!(step.is_login());
+        let step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
+        assert!(step.redirect_params().contains_key("code"));
+        // The first app's session-bound refresh token still works.
+        assert_eq!(
+            refresh(&app, &client, &refresh_token, &[]).await.status(),
+            200
+        );
+    }
+);
+
+db_test!(
+    refreshing_keeps_the_sso_session_alive,
+    async |app: TestApp| {
+        let (client, _, request, code) = signed_in(&app, web_app_settings()).await;
+        let body = tokens(&app, &client, &request, &code).await;
+        let expiry = async || -> i64 {
+            let sql = "SELECT expires_at FROM sessions WHERE sid IS NOT NULL";
+            match &app.db {
+                monban::store::Db::Postgres(p) => {
+                    sqlx::query_scalar(sql).fetch_one(p).await.unwrap()
+                }
+                monban::store::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+            }
+        };
+        let before = expiry().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(
+            refresh(&app, &client, body["refresh_token"].as_str().unwrap(), &[])
+                .await
+                .status(),
+            200
+        );
+        assert!(expiry().await > before, "the idle expiry moved");
+    }
+);
+
+db_test!(
+    cors_answers_the_calling_clients_origin_only,
+    async |app: TestApp| {
+        let (client, _, request, code) = signed_in(&app, web_app_settings()).await;
+        app.register(spa_settings()).await;
+        // The web app's own origin may read its token response…
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", request.redirect_uri.as_str()),
+        ];
+        form.push(("code_verifier", request.verifier.as_deref().unwrap()));
+        let r = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("origin", "https://spa.example.com")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // …but another client's origin (the SPA's) may not read the web app's.
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+    }
+);
