@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -18,7 +18,8 @@ use tracing::Level;
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, end_session, health, home, introspect, jwks, metadata, revoke, token, userinfo,
+    authorize, end_session, forward_auth, health, home, introspect, jwks, metadata, revoke, token,
+    userinfo,
 };
 use crate::keys::Keys;
 use crate::session::{self, DbSessionStore};
@@ -49,6 +50,10 @@ pub struct App {
     pub web_origins: crate::cors::WebOrigins,
     /// The RFC 8414 document, serialised once.
     pub metadata: Bytes,
+    /// Phantom JWTs of opaque tokens, when `MONBAN_PHANTOM_CACHE` is set.
+    pub phantoms: crate::phantom::PhantomCache,
+    /// The `/forward_auth` policy (`MONBAN_POLICY_FILE`), reloaded on SIGHUP.
+    pub policies: crate::policy::Policies,
 }
 
 impl App {
@@ -115,6 +120,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(jwks::PATH, get(jwks::handler))
         .route(metadata::OPENID_PATH, get(metadata::handler))
         .route(introspect::PATH, post(introspect::handler))
+        .route(forward_auth::PATH, any(forward_auth::handler))
         .merge(app_api)
         .merge(browser);
     // RFC 8414 §3.1 places the metadata of an issuer with a path at

@@ -139,6 +139,7 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         audiences: Vec::new(),
         token_endpoint_auth_method: settings.auth_method,
         access_token_format: None,
+        groups: Vec::new(),
         created_at: now,
         updated_at: now,
     };

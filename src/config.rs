@@ -37,6 +37,9 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_SESSION_IDLE_TTL",
     "MONBAN_SESSION_MAX_TTL",
     "MONBAN_REFRESH_REUSE_LEEWAY",
+    "MONBAN_PHANTOM_TTL",
+    "MONBAN_PHANTOM_CACHE",
+    "MONBAN_POLICY_FILE",
 ];
 
 pub struct Config {
@@ -64,6 +67,12 @@ pub struct Config {
     /// A just-rotated refresh token used again within this many seconds gets
     /// a fresh pair instead of revoking its family; 0 = off.
     pub refresh_reuse_leeway: i64,
+    /// Lifetime of the JWTs `/forward_auth` hands to upstreams (≤ 60 s).
+    pub phantom_ttl: i64,
+    /// Phantom JWTs cached per opaque token, at most this many; 0 = off.
+    pub phantom_cache: usize,
+    /// Per-route policy for `/forward_auth`.
+    pub policy_file: Option<std::path::PathBuf>,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
 }
@@ -426,6 +435,22 @@ impl Config {
         }
         let refresh_reuse_leeway =
             src.parse("MONBAN_REFRESH_REUSE_LEEWAY", || 0, seconds(0, 300))?;
+        let phantom_ttl = src.parse("MONBAN_PHANTOM_TTL", || 60, seconds(1, 60))?;
+        let phantom_cache = src.parse(
+            "MONBAN_PHANTOM_CACHE",
+            || 0,
+            |raw| match raw.parse::<usize>() {
+                Ok(n) if n <= 10_000_000 => Ok(n),
+                _ => Err(format!(
+                    "expected a number of entries from 0 (off) to 10000000, got {raw:?}"
+                )),
+            },
+        )?;
+        let policy_file = src.parse(
+            "MONBAN_POLICY_FILE",
+            || None,
+            |raw| Ok(Some(std::path::PathBuf::from(raw))),
+        )?;
 
         let mut warnings = src.warnings;
         if !issuer.is_https() && !issuer.is_local() {
@@ -454,6 +479,9 @@ impl Config {
             session_idle_ttl,
             session_max_ttl,
             refresh_reuse_leeway,
+            phantom_ttl,
+            phantom_cache,
+            policy_file,
             warnings,
         })
     }

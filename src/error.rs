@@ -194,7 +194,7 @@ pub struct BearerError {
     /// `None` when the request had no token at all (§3.1: then no error code).
     error: Option<&'static str>,
     description: Cow<'static, str>,
-    scope: Option<&'static str>,
+    scope: Option<Cow<'static, str>>,
 }
 
 impl BearerError {
@@ -217,11 +217,24 @@ impl BearerError {
     }
 
     pub fn insufficient_scope(scope: &'static str) -> BearerError {
+        BearerError::forbidden(
+            "the token does not grant the scope this resource needs",
+            Some(scope.into()),
+        )
+    }
+
+    /// §3.1 `insufficient_scope`: "The request requires higher privileges
+    /// than provided by the access token" — missing scopes (named in
+    /// `scope`) or, for a gateway policy, groups.
+    pub fn forbidden(
+        description: impl Into<Cow<'static, str>>,
+        scope: Option<Cow<'static, str>>,
+    ) -> BearerError {
         BearerError {
             status: StatusCode::FORBIDDEN,
             error: Some("insufficient_scope"),
-            description: Cow::Borrowed("the token does not grant the scope this resource needs"),
-            scope: Some(scope),
+            description: sanitize(description.into()),
+            scope: scope.map(sanitize),
         }
     }
 
@@ -258,7 +271,7 @@ impl IntoResponse for BearerError {
                 challenge.push_str(&format!(", error_description=\"{}\"", self.description));
             }
         }
-        if let Some(scope) = self.scope {
+        if let Some(scope) = &self.scope {
             challenge.push_str(&format!(", scope=\"{scope}\""));
         }
         let body = serde_json::json!({

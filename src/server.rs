@@ -20,6 +20,8 @@ use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::keys::{self, KeyError, KeySet, Keys};
 use crate::password::{self, Passwords};
+use crate::phantom::PhantomCache;
+use crate::policy::Policies;
 use crate::store::batch::BatchWriter;
 use crate::store::{self, ConnectError, Db, users};
 use crate::types::Secret;
@@ -38,12 +40,14 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("admin user: {0}")]
     Admin(String),
+    #[error("MONBAN_POLICY_FILE: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 impl StartError {
     /// Configuration problems (exit 2) versus operational failures (exit 1).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, StartError::Database(_))
+        matches!(self, StartError::Database(_) | StartError::Policy(_))
     }
 }
 
@@ -67,6 +71,7 @@ pub async fn connect(config: &Config) -> Result<Db, StartError> {
 /// keys exist. Then loads the keys.
 pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), StartError> {
     let now = unix_now();
+    let policies = Policies::load(config.policy_file.as_deref())?;
     let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let empty = users::count(&db).await? == 0 && store::keys::all(&db).await?.is_empty();
     let mut bootstrap = Bootstrap {
@@ -91,6 +96,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     crate::clients::ensure_account_client(&db, &config.issuer, now).await?;
     let key_set = KeySet::from_rows(&store::keys::all(&db).await?)?;
     let metadata = crate::endpoints::metadata::document(&config);
+    let config_phantom_cache = config.phantom_cache;
     let app = App {
         config,
         access_tokens: BatchWriter::start(db.clone()),
@@ -102,6 +108,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         dummy_hash: tokio::sync::OnceCell::new(),
         web_origins: crate::cors::WebOrigins::default(),
         metadata,
+        phantoms: PhantomCache::new(config_phantom_cache),
+        policies,
     };
     Ok((Arc::new(app), bootstrap))
 }

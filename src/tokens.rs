@@ -120,6 +120,33 @@ pub fn verify_access_jwt(
     (claims.nbf <= now + CLOCK_SKEW && now < claims.exp).then_some(claims)
 }
 
+/// Revokes an opaque access token; its cached phantom goes at once.
+pub async fn revoke_access(app: &App, hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
+    store::tokens::revoke_access(&app.db, hash, now).await?;
+    app.phantoms.forget(hash);
+    Ok(())
+}
+
+/// Revokes every token of a grant (refresh family and its access tokens);
+/// cached phantoms go at once (all of them: this is rare).
+pub async fn revoke_grant(app: &App, family_id: uuid::Uuid, now: i64) -> Result<(), sqlx::Error> {
+    store::tokens::revoke_grant(&app.db, family_id, now).await?;
+    app.phantoms.clear();
+    Ok(())
+}
+
+/// Revokes a user's tokens for one client (consent withdrawn).
+pub async fn revoke_user_client(
+    app: &App,
+    user_id: uuid::Uuid,
+    client_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    store::tokens::revoke_user_client(&app.db, user_id, client_id, now).await?;
+    app.phantoms.clear();
+    Ok(())
+}
+
 /// A presented token found active.
 #[derive(Debug)]
 pub enum ActiveToken {
@@ -175,8 +202,9 @@ impl<'a> PresentedToken<'a> {
 }
 
 /// Finds the token if it is one of ours and still active: not expired,
-/// revoked, rotated, forged, or belonging to a deleted client or a disabled
-/// user. Anything else, including garbage, is `None`.
+/// revoked, rotated, forged, or belonging to a deleted client. (Disabling a
+/// user revokes their stored tokens, and deleting one deletes them.)
+/// Anything else, including garbage, is `None`.
 pub async fn find_active(
     app: &App,
     presented: &PresentedToken<'_>,
@@ -197,7 +225,7 @@ pub async fn find_active(
         return Ok(Some(ActiveToken::Jwt(claims)));
     }
     let hash = sha256(token.as_bytes());
-    let found = if hint == Some(TypeHint::RefreshToken) {
+    Ok(if hint == Some(TypeHint::RefreshToken) {
         match find_refresh(db, &hash, now).await? {
             Some(t) => Some(t),
             None => find_opaque(db, &hash, now).await?,
@@ -207,19 +235,7 @@ pub async fn find_active(
             Some(t) => Some(t),
             None => find_refresh(db, &hash, now).await?,
         }
-    };
-    let user_id = match &found {
-        Some(ActiveToken::Opaque(t)) => t.user_id,
-        Some(ActiveToken::Refresh(t)) => t.user_id,
-        _ => None,
-    };
-    if let Some(user_id) = user_id {
-        let user = store::users::find_by_id(db, user_id).await?;
-        if user.is_none_or(|u| u.disabled) {
-            return Ok(None);
-        }
-    }
-    Ok(found)
+    })
 }
 
 async fn find_opaque(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToken>, sqlx::Error> {

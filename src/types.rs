@@ -201,6 +201,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Group names end up in `groups` claims and gateway headers
+/// (`X-Monban-Groups`, comma-separated): 1–64 characters of letters, digits
+/// and `. _ - :`.
+pub fn is_group_name(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

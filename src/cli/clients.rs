@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, set, table};
 use crate::clients::{self, ClientSettings};
+use crate::store::groups::{self, Membership};
 use crate::store::{self, Db, clients::Client};
 use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
 use crate::unix_now;
@@ -34,6 +35,18 @@ pub enum ClientCommand {
     Delete { client_id: String },
     /// Replace a confidential client's secret; prints the new one once.
     RotateSecret { client_id: String },
+    /// Put a service client in a group or take it out (its
+    /// client_credentials tokens carry its groups).
+    #[command(subcommand)]
+    Group(ClientGroupCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ClientGroupCommand {
+    /// Add CLIENT_ID to GROUP.
+    Add { client_id: String, group: String },
+    /// Remove CLIENT_ID from GROUP.
+    Remove { client_id: String, group: String },
 }
 
 #[derive(Args)]
@@ -146,6 +159,34 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                     "client_id      {}\nclient_secret  {}\n(shown only this once; running servers stop accepting the old secret within 5 seconds)",
                     client.client_id,
                     secret.expose()
+                ),
+            ))
+        }
+        ClientCommand::Group(command) => {
+            let (client_id, group, adding) = match command {
+                ClientGroupCommand::Add { client_id, group } => (client_id, group, true),
+                ClientGroupCommand::Remove { client_id, group } => (client_id, group, false),
+            };
+            let client = find(db, &client_id).await?;
+            let result = if adding {
+                groups::add_client(db, &client.client_id, &group).await?
+            } else {
+                groups::remove_client(db, &client.client_id, &group).await?
+            };
+            let (what, changed) = match (result, adding) {
+                (Membership::NoSuchGroup, _) => {
+                    return Err(CliError::Failed(format!("no group named {group:?}")));
+                }
+                (Membership::Changed, true) => ("added to", true),
+                (Membership::Unchanged, true) => ("already in", false),
+                (Membership::Changed, false) => ("removed from", true),
+                (Membership::Unchanged, false) => ("was not in", false),
+            };
+            Ok(Output::new(
+                json!({"client_id": client.client_id, "group": group, "changed": changed}),
+                format!(
+                    "client {} {what} group {group} (running servers see it within 5 seconds)",
+                    client.client_id
                 ),
             ))
         }
@@ -286,6 +327,7 @@ fn describe(client: &Client, secret: Option<&Secret>, verb: &str) -> Output {
             "redirect_uris",
             "post_logout_redirect_uris",
             "access_token_format",
+            "groups",
         ],
     ));
     if secret.is_some() {

@@ -31,6 +31,8 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
         version = env!("CARGO_PKG_VERSION"),
         "monban is ready"
     );
+    #[cfg(unix)]
+    tokio::spawn(reload_policy_on_sighup(std::sync::Arc::clone(&app)));
     server::serve(app, listener, shutdown_signal())
         .await
         .map_err(|e| CliError::Failed(format!("server error: {e}")))?;
@@ -81,6 +83,28 @@ fn report(bootstrap: &Bootstrap, account: &str, json: bool) {
         None => println!(
             "monban: created the first user \"admin\" (group \"admin\") with MONBAN_ADMIN_PASSWORD; sign in at {account}"
         ),
+    }
+}
+
+/// SIGHUP re-reads `MONBAN_POLICY_FILE`; a file that does not load is
+/// reported and the policy in force stays.
+#[cfg(unix)]
+async fn reload_policy_on_sighup(app: std::sync::Arc<crate::app::App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the policy file will not be reloaded");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match app.policies.reload() {
+            Ok(policy) if policy.configured => {
+                tracing::info!(routes = policy.route_count(), "policy file reloaded");
+            }
+            Ok(_) => tracing::info!("SIGHUP: no MONBAN_POLICY_FILE to reload"),
+            Err(e) => {
+                tracing::error!(error = %e, "policy file not reloaded; the previous policy stays in force")
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use super::{CliError, Output, fields, read_password_stdin, set, table};
 use crate::authn;
 use crate::password::{self, Passwords};
 use crate::store::{self, Db, groups, groups::Membership, throttle, users, users::User};
+use crate::types::is_group_name;
 use crate::unix_now;
 
 #[derive(Subcommand)]
@@ -301,14 +302,8 @@ fn check_display_name(raw: &str) -> Result<String, CliError> {
     Ok(name.to_owned())
 }
 
-/// Group names end up in `groups` claims and gateway headers: 1–64
-/// characters of letters, digits and `. _ - :`.
 fn check_group_name(raw: &str) -> Result<String, CliError> {
-    let ok = (1..=64).contains(&raw.len())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
-    if ok {
+    if is_group_name(raw) {
         Ok(raw.to_owned())
     } else {
         Err(CliError::Usage(

@@ -46,6 +46,9 @@ pub struct Introspection {
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// The `groups` the access token carries (RFC 9068 §2.2.3.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
 }
 
 pub async fn handler(
@@ -84,12 +87,14 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
             aud: Some(c.aud),
             iss,
             jti: Some(c.jti),
+            groups: c.groups,
         },
         Some(ActiveToken::Opaque(t)) => Introspection {
             token_type: Some("Bearer"),
             nbf: Some(t.issued_at),
             aud: Some(Audience::from_list(t.audiences.0)),
             jti: Some(t.jti),
+            groups: t.groups.map(|g| g.0),
             ..stored(
                 t.scope,
                 t.client_id,

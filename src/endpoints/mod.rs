@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 pub mod authorize;
 pub mod end_session;
+pub mod forward_auth;
 pub mod health;
 pub mod home;
 pub mod introspect;

@@ -47,10 +47,10 @@ pub async fn handler(
         ActiveToken::Jwt(claims) => {
             store::tokens::revoke_jti(&app.db, &claims.jti, &claims.client_id, claims.exp).await?;
         }
-        ActiveToken::Opaque(t) => store::tokens::revoke_access(&app.db, &t.token_hash, now).await?,
+        ActiveToken::Opaque(t) => crate::tokens::revoke_access(&app, &t.token_hash, now).await?,
         // §2.1: revoking a refresh token SHOULD also invalidate the access
         // tokens of the same grant.
-        ActiveToken::Refresh(t) => store::tokens::revoke_grant(&app.db, t.family_id, now).await?,
+        ActiveToken::Refresh(t) => crate::tokens::revoke_grant(&app, t.family_id, now).await?,
     }
     tracing::info!(client_id = %client.client_id, "token revoked");
     Ok(no_store(StatusCode::OK))

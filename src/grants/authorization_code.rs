@@ -88,7 +88,7 @@ pub async fn redeem(
     // A replay of the code while these were being issued could not revoke
     // them yet: it marked the code, so they are revoked now.
     if store::codes::is_revoked(&app.db, &code.code_hash).await? {
-        store::tokens::revoke_grant(&app.db, code.grant_id, now).await?;
+        crate::tokens::revoke_grant(app, code.grant_id, now).await?;
         return Err(OAuthError::invalid_grant(
             "the authorization code has already been used",
         ));
@@ -113,7 +113,7 @@ async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError,
     }
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
     store::codes::revoke(&app.db, hash, now).await?;
-    store::tokens::revoke_grant(&app.db, code.grant_id, now).await?;
+    crate::tokens::revoke_grant(app, code.grant_id, now).await?;
     // The JWT issued at the first use lives until then + its lifetime.
     let until = code.used_at.unwrap_or(now) + app.config.access_token_ttl;
     store::tokens::revoke_jti(&app.db, &code.access_jti, &code.client_id, until).await?;

@@ -43,7 +43,9 @@ pub async fn exchange(
             scope: &scope,
             audience,
             authentication: None,
-            groups: None,
+            // A service client's groups, which the operator assigned (there
+            // is no user whose consent the `groups` scope would stand for).
+            groups: (!client.groups.is_empty()).then(|| client.groups.clone()),
             jti: None,
         },
         now,

@@ -167,6 +167,7 @@ pub async fn issue_access_token(
                 grant_id: grant.grant_id,
                 scope: grant.scope.to_string(),
                 audiences: sqlx::types::Json(grant.audience),
+                groups: grant.groups.map(sqlx::types::Json),
                 issued_at: now,
                 expires_at,
                 revoked_at: None,

@@ -98,7 +98,7 @@ pub async fn exchange(
     // will revoke the active refresh token"). This request still won the
     // rotation and gets its answer; the tokens in it are already dead.
     if store::tokens::is_grant_revoked(&app.db, token.family_id).await? {
-        store::tokens::revoke_grant(&app.db, token.family_id, now).await?;
+        crate::tokens::revoke_grant(app, token.family_id, now).await?;
     }
     Ok(response)
 }
@@ -138,7 +138,7 @@ async fn reuse_or_refuse(
         return Ok(token);
     }
     tracing::warn!(client_id = %client.client_id, "refresh token reused: revoking its family (RFC 9700 §4.14.2)");
-    store::tokens::revoke_grant(&app.db, token.family_id, now).await?;
+    crate::tokens::revoke_grant(app, token.family_id, now).await?;
     Err(OAuthError::invalid_grant(
         "the refresh token has already been used",
     ))

@@ -31,6 +31,9 @@ pub struct Client {
     pub token_endpoint_auth_method: AuthMethod,
     /// `None`: the server default, looked up when a token is issued.
     pub access_token_format: Option<TokenFormat>,
+    /// Groups of a service client, carried by its client_credentials tokens
+    /// (changed with `monban client group add|remove`, not by `update`).
+    pub groups: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -87,6 +90,7 @@ impl TryFrom<Row> for Client {
                 .map(|f| f.parse())
                 .transpose()
                 .map_err(decode)?,
+            groups: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -143,10 +147,15 @@ const FIND: &str = concat!(
     " FROM clients WHERE client_id = $1"
 );
 
+/// A client with its groups.
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
     let row: Option<Row> =
         on_db!(db, p => sqlx::query_as(FIND).bind(client_id).fetch_optional(p).await)?;
-    row.map(Client::try_from).transpose()
+    let Some(mut client) = row.map(Client::try_from).transpose()? else {
+        return Ok(None);
+    };
+    client.groups = super::groups::of_client(db, client_id).await?;
+    Ok(Some(client))
 }
 
 const LIST: &str = concat!(
@@ -155,9 +164,17 @@ const LIST: &str = concat!(
     " FROM clients ORDER BY name, client_id"
 );
 
+/// Every client with its groups (one query per client: for the CLI).
 pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
     let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)?;
-    rows.into_iter().map(Client::try_from).collect()
+    let mut clients = rows
+        .into_iter()
+        .map(Client::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    for client in &mut clients {
+        client.groups = super::groups::of_client(db, &client.client_id).await?;
+    }
+    Ok(clients)
 }
 
 const DELETE: &str = "DELETE FROM clients WHERE client_id = $1";

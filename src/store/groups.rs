@@ -1,4 +1,5 @@
-//! Groups and memberships; a user's groups become the `groups` claim.
+//! Groups and memberships of users and of service clients; they become the
+//! `groups` claim.
 
 use serde::Serialize;
 use sqlx::FromRow;
@@ -49,6 +50,37 @@ pub async fn add_member(db: &Db, user_id: Uuid, group: &str) -> Result<Membershi
     let added = on_db!(db, p => sqlx::query(ADD_MEMBER).bind(user_id).bind(group)
         .execute(p).await.map(|r| r.rows_affected()))?;
     membership(db, added, group).await
+}
+
+const ADD_CLIENT: &str = "INSERT INTO client_groups (client_id, group_id) \
+     SELECT $1, id FROM groups WHERE name = $2 ON CONFLICT DO NOTHING";
+
+/// Puts a service client in a group; its client_credentials tokens then
+/// carry the group.
+pub async fn add_client(db: &Db, client_id: &str, group: &str) -> Result<Membership, sqlx::Error> {
+    let added = on_db!(db, p => sqlx::query(ADD_CLIENT).bind(client_id).bind(group)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    membership(db, added, group).await
+}
+
+const REMOVE_CLIENT: &str = "DELETE FROM client_groups WHERE client_id = $1 \
+     AND group_id = (SELECT id FROM groups WHERE name = $2)";
+
+pub async fn remove_client(
+    db: &Db,
+    client_id: &str,
+    group: &str,
+) -> Result<Membership, sqlx::Error> {
+    let removed = on_db!(db, p => sqlx::query(REMOVE_CLIENT).bind(client_id).bind(group)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    membership(db, removed, group).await
+}
+
+const OF_CLIENT: &str = "SELECT g.name FROM groups g JOIN client_groups cg ON cg.group_id = g.id \
+     WHERE cg.client_id = $1 ORDER BY g.name";
+
+pub async fn of_client(db: &Db, client_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(OF_CLIENT).bind(client_id).fetch_all(p).await)
 }
 
 const REMOVE_MEMBER: &str = "DELETE FROM user_groups WHERE user_id = $1 \

@@ -18,27 +18,35 @@ pub struct AccessToken {
     pub grant_id: Option<Uuid>,
     pub scope: String,
     pub audiences: Json<Vec<String>>,
+    /// The `groups` claim it carries (granted with the `groups` scope, or
+    /// a service client's groups).
+    pub groups: Option<Json<Vec<String>>>,
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
 }
 
 const INSERT_ACCESS: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
-     scope, audiences, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     scope, audiences, groups, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 pub async fn insert_access(db: &Db, t: &AccessToken) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(INSERT_ACCESS)
         .bind(&t.token_hash).bind(&t.jti).bind(&t.client_id).bind(t.user_id).bind(t.grant_id)
-        .bind(&t.scope).bind(&t.audiences).bind(t.issued_at).bind(t.expires_at)
+        .bind(&t.scope).bind(&t.audiences).bind(&t.groups).bind(t.issued_at).bind(t.expires_at)
         .execute(p).await.map(drop))
 }
 
 const FIND_ACCESS: &str = "SELECT token_hash, jti, client_id, user_id, grant_id, scope, audiences, \
-     issued_at, expires_at, revoked_at FROM access_tokens WHERE token_hash = $1";
+     groups, issued_at, expires_at, revoked_at FROM access_tokens WHERE token_hash = $1";
 
 pub async fn find_access(db: &Db, hash: &[u8]) -> Result<Option<AccessToken>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(FIND_ACCESS).bind(hash).fetch_optional(p).await)
 }
+
+pub(super) const REVOKE_USER_REFRESH: &str =
+    "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+pub(super) const REVOKE_USER_ACCESS: &str =
+    "UPDATE access_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
 
 const REVOKE_ACCESS: &str =
     "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";

@@ -120,9 +120,11 @@ pub async fn set_password(db: &Db, id: Uuid, hash: &str, now: i64) -> Result<boo
 const SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1";
 
 /// Disables or enables a user. Disabling also ends every SSO session of
-/// theirs and the refresh tokens bound to them, in the same transaction: a
-/// disabled user is signed out everywhere at once, so that no request needs
-/// to re-read the user to find out.
+/// theirs and revokes all their refresh tokens (`offline_access` ones too)
+/// and opaque access tokens, in the same
+/// transaction: a disabled user is signed out everywhere at once, so that no
+/// request needs to re-read the user to find out. (Enabling them again does
+/// not bring any of it back.)
 pub async fn set_disabled(
     db: &Db,
     id: Uuid,
@@ -134,7 +136,8 @@ pub async fn set_disabled(
             .execute(&mut *tx).await?.rows_affected() == 1;
         if disabled {
             sqlx::query(super::sessions::END_USER).bind(id).execute(&mut *tx).await?;
-            sqlx::query(super::sessions::REVOKE_USER_REFRESH).bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(super::tokens::REVOKE_USER_REFRESH).bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(super::tokens::REVOKE_USER_ACCESS).bind(id).bind(now).execute(&mut *tx).await?;
         }
         Ok(changed)
     })

@@ -311,7 +311,7 @@ pub async fn revoke_consent(
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
     if store::consents::revoke(&app.db, user.id, client_id).await? {
-        store::tokens::revoke_user_client(&app.db, user.id, client_id, now).await?;
+        crate::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
         tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
     }
     Ok(Redirect::to(&format!("{}{PATH}?done=revoked", app.config.issuer.path())).into_response())

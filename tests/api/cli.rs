@@ -1,15 +1,13 @@
 //! The `monban` binary as an operator runs it: every command with `--json`
 //! parsed, exit statuses, one-line errors, and nothing half-written.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use monban::store::users;
 use serde_json::{Value, json};
 
 use crate::db_test;
 use crate::helpers::{
-    Backend, TestApp, TestClient, TestDatabase, password_matches, run_cli, within_client_cache_ttl,
+    Backend, Served, TestApp, TestClient, TestDatabase, free_port, password_matches, run_cli,
+    within_client_cache_ttl,
 };
 
 db_test!(user_lifecycle, async |app: TestApp| {
@@ -489,88 +487,6 @@ fn bad_configuration_stops_with_one_line_and_status_2() {
         let json = run_cli(&["serve", "--json"], &env, None);
         assert_eq!(json.code, 2);
         assert!(json.error().contains(name));
-    }
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `monban serve` as a child process, stopped with SIGTERM on drop.
-struct Served {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Served {
-    fn start(database_url: &str, extra: &[(&str, &str)]) -> (Served, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_monban"));
-        cmd.arg("serve").current_dir(dir.path());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("MONBAN_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("MONBAN_DATABASE_URL", database_url)
-            .env("MONBAN_LISTEN", &listen)
-            .env("MONBAN_ISSUER", format!("http://127.0.0.1:{port}"))
-            .envs(extra.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        (
-            Served {
-                child: Some(cmd.spawn().unwrap()),
-                port,
-            },
-            dir,
-        )
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("http://127.0.0.1:{}/readyz", self.port);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "server never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then the exit status and everything printed.
-    fn stop(mut self) -> (i32, String, String) {
-        let child = self.child.take().unwrap();
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -3,8 +3,9 @@
 //! talks to it over HTTP. Every `db_test!` runs once per backend.
 
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use monban::app::App;
 use monban::clients::{self, ClientSettings};
@@ -554,5 +555,98 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CliR
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `monban serve` as a child process, stopped with SIGTERM on drop.
+pub struct Served {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Served {
+    pub fn start(database_url: &str, extra: &[(&str, &str)]) -> (Served, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_monban"));
+        cmd.arg("serve").current_dir(dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("MONBAN_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("MONBAN_DATABASE_URL", database_url)
+            .env("MONBAN_LISTEN", &listen)
+            .env("MONBAN_ISSUER", format!("http://127.0.0.1:{port}"))
+            .envs(extra.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        (
+            Served {
+                child: Some(cmd.spawn().unwrap()),
+                port,
+            },
+            dir,
+        )
+    }
+
+    pub async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a signal (e.g. `HUP`) to the server.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status and everything printed.
+    pub fn stop(mut self) -> (i32, String, String) {
+        let child = self.child.take().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -15,6 +15,7 @@ mod interop;
 
 mod bad_input;
 mod cli;
+mod forward_auth;
 mod introspection;
 mod keys;
 mod logout;

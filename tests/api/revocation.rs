@@ -125,6 +125,7 @@ db_test!(
                 grant_id: Some(family),
                 scope: String::new(),
                 audiences: Json(vec![app.issuer.clone()]),
+                groups: None,
                 issued_at: now,
                 expires_at: now + 300,
                 revoked_at: None,

@@ -1,0 +1,443 @@
+//! Centralized authorization for `/forward_auth`: the policy file
+//! (`MONBAN_POLICY_FILE`, TOML) maps a host, path prefix and method to the
+//! scopes and groups a token needs. The one place policies live; reloaded on
+//! SIGHUP, and a file that does not load leaves the old policy in force.
+//!
+//! ```toml
+//! default = "allow"            # or "deny": when no route matches
+//!
+//! [[route]]
+//! host = "api.example.com"     # optional; "*.example.com" for subdomains
+//! path = "/orders"             # whole segments: /orders, /orders/7, not /ordersx
+//! methods = ["POST", "DELETE"] # optional; any method when absent
+//! scopes = ["orders:write"]    # every one required
+//! groups = ["sales", "admin"]  # at least one required
+//! ```
+//!
+//! Routes are tried in file order and the first that matches decides.
+
+pub mod route;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::Deserialize;
+
+use crate::types::Scopes;
+pub use route::{Route, RouteError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+/// What the policy sees of a token.
+pub struct Principal<'a> {
+    pub scope: &'a Scopes,
+    pub groups: &'a [String],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(Denial),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Said to the caller (a 403 body) and logged.
+    pub reason: String,
+    /// The scopes the route needs, when scopes are what is missing
+    /// (RFC 6750 §3: `scope` in the `insufficient_scope` challenge).
+    pub scope: Option<String>,
+}
+
+impl Decision {
+    pub fn deny(reason: impl Into<String>) -> Decision {
+        Decision::Deny(Denial {
+            reason: reason.into(),
+            scope: None,
+        })
+    }
+}
+
+/// The loaded policy: routes in file order and the default.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// False without a policy file: any active token is let through and the
+    /// request's route is not needed.
+    pub configured: bool,
+    default_deny: bool,
+    routes: Vec<RouteRule>,
+}
+
+#[derive(Debug)]
+struct RouteRule {
+    /// 1-based position in the file, for messages.
+    number: usize,
+    host: Option<HostPattern>,
+    path: Vec<String>,
+    methods: Vec<String>,
+    scopes: Scopes,
+    groups: Vec<String>,
+    deny: bool,
+}
+
+#[derive(Debug)]
+enum HostPattern {
+    Exact(String),
+    /// `*.example.com`: any name ending in `.example.com`.
+    Suffix(String),
+}
+
+impl HostPattern {
+    fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Exact(h) => host == h,
+            HostPattern::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+impl RouteRule {
+    fn matches(&self, route: &Route) -> bool {
+        self.host.as_ref().is_none_or(|h| h.matches(&route.host))
+            && route.segments.starts_with(&self.path)
+            && (self.methods.is_empty() || self.methods.contains(&route.method))
+    }
+
+    fn decide(&self, who: &Principal<'_>) -> Decision {
+        if self.deny {
+            return Decision::deny(format!("route {} denies every request", self.number));
+        }
+        let missing: Vec<&str> = self.scopes.not_in(who.scope).collect();
+        if !missing.is_empty() {
+            return Decision::Deny(Denial {
+                reason: format!("the token lacks the scope {}", missing.join(" ")),
+                scope: Some(self.scopes.to_string()),
+            });
+        }
+        let in_a_group =
+            self.groups.is_empty() || who.groups.iter().any(|g| self.groups.contains(g));
+        if !in_a_group {
+            return Decision::deny(format!(
+                "the token's subject is in none of the groups {}",
+                self.groups.join(", ")
+            ));
+        }
+        Decision::Allow
+    }
+}
+
+impl Policy {
+    /// Decides for a token on a route. (Without a policy file every active
+    /// token is allowed and no route is needed: see `configured`.)
+    pub fn decide(&self, route: &Route, who: &Principal<'_>) -> Decision {
+        if !self.configured {
+            return Decision::Allow;
+        }
+        match self.routes.iter().find(|r| r.matches(route)) {
+            Some(rule) => rule.decide(who),
+            None if self.default_deny => Decision::deny("no policy route matches the request"),
+            None => Decision::Allow,
+        }
+    }
+
+    /// Parses and checks a policy file's text.
+    pub fn parse(text: &str) -> Result<Policy, String> {
+        let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let default_deny = match file.default.as_deref() {
+            None | Some("allow") => false,
+            Some("deny") => true,
+            Some(other) => {
+                return Err(format!(
+                    "default = {other:?}: expected \"allow\" or \"deny\""
+                ));
+            }
+        };
+        let routes = file
+            .route
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| spec.check(i + 1))
+            .collect::<Result<_, _>>()?;
+        Ok(Policy {
+            configured: true,
+            default_deny,
+            routes,
+        })
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    default: Option<String>,
+    #[serde(default)]
+    route: Vec<RouteSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSpec {
+    host: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    deny: bool,
+}
+
+impl RouteSpec {
+    fn check(self, number: usize) -> Result<RouteRule, String> {
+        let problem = |what: String| format!("route {number}: {what}");
+        let host = match self.host {
+            None => None,
+            Some(raw) => {
+                let (wildcard, name) = match raw.strip_prefix("*.") {
+                    Some(rest) => (true, rest),
+                    None => (false, raw.as_str()),
+                };
+                let parsed = route::parse_host(name)
+                    .filter(|h| h == &name.to_ascii_lowercase())
+                    .ok_or_else(|| problem(format!("host {raw:?} is not a host name")))?;
+                Some(if wildcard {
+                    HostPattern::Suffix(format!(".{parsed}"))
+                } else {
+                    HostPattern::Exact(parsed)
+                })
+            }
+        };
+        let path_text = self.path.unwrap_or_else(|| "/".to_owned());
+        let path = route::path_segments(&path_text)
+            .filter(|_| !path_text.contains(['?', '#', '%', '\\']))
+            .ok_or_else(|| {
+                problem(format!(
+                    "path {path_text:?} must be a plain path starting with /"
+                ))
+            })?;
+        if path_text.split('/').any(|s| s == "." || s == "..") {
+            return Err(problem(format!("path {path_text:?} has dot segments")));
+        }
+        let methods = self
+            .methods
+            .iter()
+            .map(|m| {
+                route::parse_method(m)
+                    .ok_or_else(|| problem(format!("method {m:?} is not an HTTP method")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let scopes =
+            Scopes::from_tokens(self.scopes.iter().map(String::as_str)).map_err(problem)?;
+        if let Some(bad) = self.groups.iter().find(|g| !crate::types::is_group_name(g)) {
+            return Err(problem(format!("group {bad:?} is not a group name")));
+        }
+        if self.deny && (!scopes.is_empty() || !self.groups.is_empty()) {
+            return Err(problem("deny = true takes no scopes or groups".to_owned()));
+        }
+        Ok(RouteRule {
+            number,
+            host,
+            path,
+            methods,
+            scopes,
+            groups: self.groups,
+            deny: self.deny,
+        })
+    }
+}
+
+/// The policy in force, swapped whole on reload.
+pub struct Policies {
+    file: Option<PathBuf>,
+    current: RwLock<Arc<Policy>>,
+}
+
+impl Policies {
+    /// Loads `MONBAN_POLICY_FILE` if set; a bad file stops the start.
+    pub fn load(file: Option<&Path>) -> Result<Policies, PolicyError> {
+        let policy = match file {
+            Some(path) => read(path)?,
+            None => Policy::default(),
+        };
+        Ok(Policies {
+            file: file.map(Path::to_path_buf),
+            current: RwLock::new(Arc::new(policy)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Policy> {
+        match self.current.read() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-reads the file. On error the old policy stays in force.
+    pub fn reload(&self) -> Result<Arc<Policy>, PolicyError> {
+        let Some(path) = &self.file else {
+            return Ok(self.current());
+        };
+        let policy = Arc::new(read(path)?);
+        match self.current.write() {
+            Ok(mut p) => *p = Arc::clone(&policy),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&policy),
+        }
+        Ok(policy)
+    }
+}
+
+fn read(path: &Path) -> Result<Policy, PolicyError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    Policy::parse(&text).map_err(|problem| PolicyError::Invalid {
+        path: shown,
+        problem,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, host: &str, path: &str) -> Route {
+        Route {
+            method: method.into(),
+            host: host.into(),
+            segments: route::path_segments(path).unwrap(),
+        }
+    }
+
+    fn decide(policy: &Policy, r: &Route, scope: &str, groups: &[&str]) -> Decision {
+        let scope = Scopes::parse(scope).unwrap();
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        policy.decide(
+            r,
+            &Principal {
+                scope: &scope,
+                groups: &groups,
+            },
+        )
+    }
+
+    const POLICY: &str = r#"
+        default = "deny"
+        [[route]]
+        path = "/health"
+        [[route]]
+        host = "api.example.com"
+        path = "/orders"
+        methods = ["POST", "delete"]
+        scopes = ["orders:write"]
+        [[route]]
+        host = "*.example.com"
+        path = "/orders"
+        scopes = ["orders:read"]
+        [[route]]
+        path = "/admin"
+        groups = ["admin", "ops"]
+        [[route]]
+        path = "/internal"
+        deny = true
+    "#;
+
+    #[test]
+    fn first_matching_route_decides() {
+        let p = Policy::parse(POLICY).unwrap();
+        let post = route("POST", "api.example.com", "/orders/7");
+        assert_eq!(decide(&p, &post, "orders:write", &[]), Decision::Allow);
+        let Decision::Deny(d) = decide(&p, &post, "orders:read", &[]) else {
+            panic!("needs orders:write")
+        };
+        assert_eq!(d.scope.as_deref(), Some("orders:write"));
+        // GET falls through to the wildcard host route.
+        let get = route("GET", "api.example.com", "/orders");
+        assert_eq!(decide(&p, &get, "orders:read", &[]), Decision::Allow);
+        assert!(matches!(decide(&p, &get, "", &[]), Decision::Deny(_)));
+        // The wildcard needs a subdomain; the bare domain matches nothing.
+        let bare = route("GET", "example.com", "/orders");
+        assert!(matches!(
+            decide(&p, &bare, "orders:read", &[]),
+            Decision::Deny(_)
+        ));
+        // Whole segments only.
+        let near = route("GET", "x", "/adminx");
+        assert!(matches!(
+            decide(&p, &near, "", &["admin"]),
+            Decision::Deny(_)
+        ));
+        let admin = route("GET", "x", "/admin/users");
+        assert_eq!(decide(&p, &admin, "", &["ops"]), Decision::Allow);
+        assert!(matches!(
+            decide(&p, &admin, "", &["sales"]),
+            Decision::Deny(_)
+        ));
+        let sneaky = route("GET", "x", "/health/../internal");
+        assert!(matches!(decide(&p, &sneaky, "", &[]), Decision::Deny(_)));
+        assert_eq!(
+            decide(&p, &route("GET", "x", "/health"), "", &[]),
+            Decision::Allow
+        );
+        // Nothing matches: default deny.
+        assert!(matches!(
+            decide(&p, &route("GET", "x", "/other"), "", &[]),
+            Decision::Deny(_)
+        ));
+    }
+
+    #[test]
+    fn default_allow_and_no_policy() {
+        let p = Policy::parse("[[route]]\npath = \"/a\"\nscopes = [\"s\"]").unwrap();
+        assert_eq!(
+            decide(&p, &route("GET", "x", "/b"), "", &[]),
+            Decision::Allow
+        );
+        assert!(matches!(
+            decide(&p, &route("GET", "x", "/a"), "", &[]),
+            Decision::Deny(_)
+        ));
+        let none = Policy::default();
+        assert!(!none.configured);
+        assert_eq!(
+            decide(&none, &route("GET", "x", "/a"), "", &[]),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        for (text, expected) in [
+            ("default = \"maybe\"", "default"),
+            ("[[route]]\npath = \"admin\"", "route 1: path"),
+            ("[[route]]\npath = \"/a/../b\"", "dot segments"),
+            ("[[route]]\npath = \"/a?b\"", "route 1: path"),
+            ("[[route]]\nmethods = [\"GE T\"]", "method"),
+            ("[[route]]\nscopes = [\"a b\"]", "scope"),
+            ("[[route]]\ngroups = [\"no spaces\"]", "group"),
+            ("[[route]]\nhost = \"a b\"", "host"),
+            ("[[route]]\ndeny = true\nscopes = [\"x\"]", "deny"),
+            ("[[route]]\npaths = \"/x\"", "unknown field"),
+            ("[[route]\n", "expected"),
+        ] {
+            let err = Policy::parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+    }
+}
