@@ -16,6 +16,7 @@ mod interop;
 mod bad_input;
 mod cli;
 mod forward_auth;
+mod gateways;
 mod introspection;
 mod keys;
 mod logout;
