@@ -12,6 +12,6 @@ command -v openssl >/dev/null || { echo "openssl is needed for the RSA yardstick
 cargo build --release --quiet
 # The argon2 yardstick, built now so that nothing compiles during the load.
 ARGON2_BENCH=$(cargo bench --bench argon2 --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])')
+  | python3 -c 'import json,sys; print(next(m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m["target"]["name"] == "argon2"))')
 export ARGON2_BENCH
 exec python3 bench/run.py --json "bench/results/$(date +%Y%m%d-%H%M%S).json" "$@"

@@ -388,13 +388,27 @@ impl From<sqlx::Error> for RotateError {
     }
 }
 
+/// How a rotation treats gateways' caches and the old key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateMode {
+    /// Only once the next key has been published for a JWKS max-age; the
+    /// old key stays published until its tokens have expired.
+    Safe,
+    /// At once, even if gateways may not have fetched the next key yet.
+    Force,
+    /// A compromised key: at once, and the old key is withdrawn from the
+    /// JWKS now, so every token it signed stops verifying.
+    Withdraw,
+}
+
 /// Rotates every algorithm that has a `next` key, in one transaction:
-/// next → active, active → retired, and a new next. Refuses while a next key
-/// has been published for less than `MONBAN_JWKS_MAX_AGE`, unless `force`.
+/// next → active, active → retired, and a new next. `RotateMode::Safe`
+/// refuses while a next key has been published for less than
+/// `MONBAN_JWKS_MAX_AGE`.
 pub async fn rotate(
     db: &Db,
     config: &Config,
-    force: bool,
+    mode: RotateMode,
     now: i64,
 ) -> Result<Vec<Rotation>, RotateError> {
     let jwks_max_age = config.jwks_max_age;
@@ -402,8 +416,11 @@ pub async fn rotate(
     // signed up to the rotation, and those other instances sign until they
     // reload the keys; plus a minute for clock skew.
     let reload_interval = RELOAD_INTERVAL.as_secs() as i64;
-    let retire_for =
-        config.longest_signed_token_ttl() + reload_interval + crate::tokens::CLOCK_SKEW;
+    let retire_for = if mode == RotateMode::Withdraw {
+        0
+    } else {
+        config.longest_signed_token_ttl() + reload_interval + crate::tokens::CLOCK_SKEW
+    };
     let rows = store::keys::all(db).await?;
     let nexts: Vec<&KeyRow> = rows
         .iter()
@@ -412,7 +429,7 @@ pub async fn rotate(
     if nexts.is_empty() {
         return Err(RotateError::NoNextKey);
     }
-    if !force {
+    if mode == RotateMode::Safe {
         // Instances publish a new key within RELOAD_INTERVAL of its creation;
         // a gateway may have cached the JWKS just before that.
         let wait = jwks_max_age + reload_interval;

@@ -286,7 +286,7 @@ async fn rotate_on_schedule(app: &App, now: i64) {
     if now - since < config.key_rotation_days * 86_400 {
         return;
     }
-    match keys::rotate(&app.db, config, false, now).await {
+    match keys::rotate(&app.db, config, keys::RotateMode::Safe, now).await {
         Ok(done) => {
             for r in done {
                 tracing::info!(alg = %r.alg, active = %r.active_kid, next = %r.next_kid, "signing keys rotated on schedule");

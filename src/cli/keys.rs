@@ -1,11 +1,11 @@
-//! `monban keys list | rotate [--force]`.
+//! `monban keys list | rotate [--force | --now]`.
 
 use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{CliError, Output, table};
 use crate::config::Config;
-use crate::keys::{self, KeySet, rfc3339};
+use crate::keys::{self, KeySet, RotateMode, rfc3339};
 use crate::store::{self, Db};
 use crate::unix_now;
 
@@ -20,6 +20,11 @@ pub enum KeysCommand {
         /// new tokens until they refetch it).
         #[arg(long)]
         force: bool,
+        /// The active key is compromised: rotate at once and withdraw it
+        /// from the JWKS now; every token it signed stops verifying (users
+        /// keep their sessions; apps sign in again or refresh).
+        #[arg(long, conflicts_with = "force")]
+        now: bool,
     },
 }
 
@@ -57,8 +62,13 @@ pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Outpu
             );
             Ok(Output::new(Value::Array(rows), text))
         }
-        KeysCommand::Rotate { force } => {
-            let rotations = keys::rotate(db, config, force, unix_now())
+        KeysCommand::Rotate { force, now } => {
+            let mode = match (force, now) {
+                (_, true) => RotateMode::Withdraw,
+                (true, false) => RotateMode::Force,
+                (false, false) => RotateMode::Safe,
+            };
+            let rotations = keys::rotate(db, config, mode, unix_now())
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?;
             let text = rotations
@@ -71,16 +81,28 @@ pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Outpu
                         r.next_kid,
                         r.retired_kid
                             .as_ref()
-                            .map(|k| format!(
-                                ", {k} retired (still published until its tokens expire)"
-                            ))
+                            .map(|k| if mode == RotateMode::Withdraw {
+                                format!(", {k} withdrawn: its tokens no longer verify")
+                            } else {
+                                format!(", {k} retired (still published until its tokens expire)")
+                            })
                             .unwrap_or_default()
                     )
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            let note = "\nrunning servers sign with the new key within a few seconds";
-            Ok(Output::new(json!({"rotated": rotations}), text + note))
+            let note = if mode == RotateMode::Withdraw {
+                "\nrunning servers sign with the new key and stop publishing the old one within \
+                 5 seconds; gateways that cached the JWKS before the new key was published reject \
+                 new tokens until they fetch it again"
+            } else {
+                "\nrunning servers sign with the new key within a few seconds"
+            };
+            let withdrawn = mode == RotateMode::Withdraw;
+            Ok(Output::new(
+                json!({"rotated": rotations, "withdrawn": withdrawn}),
+                text + note,
+            ))
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Token introspection, RFC 7662: tells an authenticated confidential client
 //! (a resource server or gateway) whether a token is active and what it
 //! carries. Anything not active — expired, revoked, unknown, forged,
-//! garbage — is just `{"active": false}` (§2.2).
+//! garbage — is just `{"active": false}` (§2.2). A caller that accepts
+//! `application/token-introspection+jwt` gets the same answer signed
+//! (RFC 9701), to pass on or keep as proof.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -18,7 +20,7 @@ use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
 use crate::tokens::{self, ActiveToken, Audience, PresentedToken};
-use crate::types::ClientType;
+use crate::types::{ClientType, SigningAlg};
 
 pub const PATH: &str = "/introspect";
 
@@ -68,7 +70,58 @@ pub async fn handler(
     }
     let issuer = app.config.issuer.as_str();
     let found = tokens::find_active(&app, &presented, now).await?;
-    Ok(no_store(Json(describe(found, issuer))))
+    let answer = describe(found, issuer);
+    if !accepts_jwt(&headers) {
+        return Ok(no_store(Json(answer)));
+    }
+    let signed = SignedIntrospection {
+        iss: issuer,
+        aud: &client.client_id,
+        iat: now,
+        jti: tokens::new_jti(),
+        token_introspection: &answer,
+    };
+    let jwt = app
+        .keys
+        .get()
+        .sign(SIGNED_ALG, JWT_TYP, &signed)
+        .map_err(|e| OAuthError::server_error(&e))?;
+    let mut response = no_store(jwt.into_response());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JWT_MEDIA_TYPE),
+    );
+    Ok(response)
+}
+
+/// RFC 9701 §4: the media type a caller asks for with `Accept`.
+pub const JWT_MEDIA_TYPE: &str = "application/token-introspection+jwt";
+/// RFC 9701 §5: the `typ` header of the signed answer.
+const JWT_TYP: &str = "token-introspection+jwt";
+/// RFC 9701 §6: RS256 unless a client registers another algorithm (monban
+/// offers only this one, advertised in the metadata).
+pub const SIGNED_ALG: SigningAlg = SigningAlg::RS256;
+
+/// RFC 9701 §5: `iss`, `aud` (the caller), `iat` and the RFC 7662 answer in
+/// `token_introspection`; no `sub` or `exp`, so that it cannot pass for an
+/// access token.
+#[derive(Serialize)]
+struct SignedIntrospection<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    jti: String,
+    token_introspection: &'a Introspection,
+}
+
+fn accepts_jwt(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|range| range.split(';').next())
+        .any(|media| media.trim().eq_ignore_ascii_case(JWT_MEDIA_TYPE))
 }
 
 fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {

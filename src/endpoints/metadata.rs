@@ -49,6 +49,8 @@ pub fn document(config: &Config) -> Bytes {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": secret_methods,
+        // RFC 9701 §7: signed introspection answers.
+        "introspection_signing_alg_values_supported": [introspect::SIGNED_ALG.as_str()],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [

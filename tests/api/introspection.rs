@@ -294,3 +294,87 @@ db_test!(
         .await;
     }
 );
+
+/// Verifies an RFC 9701 answer with the JWKS, as a resource server would.
+async fn verify_signed(app: &TestApp, response: reqwest::Response, caller: &str) -> Value {
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/token-introspection+jwt"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let jwt = response.text().await.unwrap();
+    let header = jsonwebtoken::decode_header(&jwt).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("token-introspection+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/jwks").await.json().await.unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[app.issuer.as_str()]);
+    validation.set_audience(&[caller]);
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["iss", "aud", "iat"]);
+    let claims = jsonwebtoken::decode::<Value>(&jwt, &key, &validation)
+        .unwrap()
+        .claims;
+    // §5: not usable as an access token.
+    assert!(claims.get("sub").is_none() && claims.get("exp").is_none());
+    claims["token_introspection"].clone()
+}
+
+db_test!(signed_answers_on_request, async |app: TestApp| {
+    let metadata = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        metadata["introspection_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    let gateway = app.service_client("").await;
+    let client = app.service_client("orders:read").await;
+    let token = app.access_token(&client, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ask = async |token: &str, accept: &str| {
+        app.http
+            .post(app.url("/introspect"))
+            .basic_auth(&gateway.id, Some(&gateway.secret))
+            .header("Accept", accept)
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    };
+    let plain = app.introspect(&gateway, &token).await;
+    let signed = verify_signed(
+        &app,
+        ask(&token, "application/token-introspection+jwt").await,
+        &gateway.id,
+    )
+    .await;
+    assert_eq!(signed, plain);
+    assert_eq!(signed["active"], true);
+    assert_eq!(signed["scope"], "orders:read");
+    // Among other media types, with parameters.
+    let listed = ask(
+        &token,
+        "application/json;q=0.5, application/token-introspection+jwt;q=1",
+    )
+    .await;
+    assert_eq!(
+        verify_signed(&app, listed, &gateway.id).await["active"],
+        true
+    );
+    // Inactive tokens are signed too.
+    let garbage = verify_signed(
+        &app,
+        ask("garbage", "application/token-introspection+jwt").await,
+        &gateway.id,
+    )
+    .await;
+    assert_eq!(garbage, json!({"active": false}));
+    // Plain JSON otherwise.
+    let json = ask(&token, "application/json").await;
+    assert_eq!(json.headers()["content-type"], "application/json");
+});

@@ -145,3 +145,114 @@ db_test!(
         );
     }
 );
+
+/// The keys of a JWKS document, as a gateway caches them.
+fn cached_keys(jwks: &Value) -> jsonwebtoken::jwk::JwkSet {
+    serde_json::from_value(jwks.clone()).unwrap()
+}
+
+/// Verifies with a cached JWKS only, never fetching again; `None` when the
+/// token's kid is not in it or the signature fails.
+fn verify_cached(jwks: &jsonwebtoken::jwk::JwkSet, token: &str, issuer: &str) -> Option<Value> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref()?)?).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .ok()
+        .map(|d| d.claims)
+}
+
+/// Waits until the server signs with `kid`.
+async fn token_signed_by(app: &TestApp, client: &crate::helpers::TestClient, kid_: &str) -> String {
+    let deadline = std::time::Instant::now() + monban::keys::RELOAD_INTERVAL * 3;
+    loop {
+        let token = app.access_token(client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if kid(&token) == kid_ {
+            return token;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never switched keys"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+db_test!(
+    a_gateway_with_a_cached_jwks_verifies_across_rotations,
+    async |app: TestApp| {
+        let client = app.service_client("").await;
+        // The gateway fetched the JWKS once, before anything happened.
+        let cached = cached_keys(&app.get_json("/jwks").await);
+        let before = app.access_token(&client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(verify_cached(&cached, &before, &app.issuer).is_some());
+
+        let rotated = app.cli(&["keys", "rotate", "--json"]).ok_json();
+        let new_kid = rotated["rotated"][0]["active_kid"].as_str().unwrap();
+        let after = token_signed_by(&app, &client, new_kid).await;
+        // Both verify with the JWKS cached before the rotation: the key that
+        // signs now was published before it signed anything.
+        assert!(verify_cached(&cached, &before, &app.issuer).is_some());
+        assert!(verify_cached(&cached, &after, &app.issuer).is_some());
+        // The key made by the rotation is published but signs nothing yet.
+        let next_kid = rotated["rotated"][0]["next_kid"].as_str().unwrap();
+        assert!(jwks_kids(&app.get_json("/jwks").await).contains(&next_kid.to_owned()));
+        for _ in 0..5 {
+            let token = app.access_token(&client, &[]).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                cached.find(&kid(&token)).is_some(),
+                "signed with an unpublished kid"
+            );
+        }
+    }
+);
+
+db_test!(
+    rotate_now_withdraws_a_compromised_key,
+    [("MONBAN_ACCESS_TOKEN_FORMAT", "jwt")],
+    async |app: TestApp| {
+        let client = app.service_client("").await;
+        let gateway = app.service_client("").await;
+        let old = app.access_token(&client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let old_kid = kid(&old);
+        assert_eq!(
+            app.cli(&["keys", "rotate", "--now", "--force"]).code,
+            2,
+            "--now already implies --force"
+        );
+        let rotated = app.cli(&["keys", "rotate", "--now", "--json"]).ok_json();
+        assert_eq!(rotated["withdrawn"], true);
+        let new_kid = rotated["rotated"][0]["active_kid"].as_str().unwrap();
+        // Gone from the database at once …
+        let listed = app.cli(&["keys", "list", "--json"]).ok_json();
+        assert!(!listed.to_string().contains(&old_kid));
+        // … and from the running server within its reload interval.
+        let fresh = token_signed_by(&app, &client, new_kid).await;
+        assert!(!jwks_kids(&app.get_json("/jwks").await).contains(&old_kid));
+        assert_eq!(app.introspect(&gateway, &old).await["active"], false);
+        let r = app
+            .http
+            .get(app.url("/forward_auth"))
+            .bearer_auth(&old)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        verify_with_jwks(&app, &fresh, &app.issuer).await;
+        assert_eq!(app.introspect(&gateway, &fresh).await["active"], true);
+    }
+);
