@@ -40,6 +40,7 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_PHANTOM_TTL",
     "MONBAN_PHANTOM_CACHE",
     "MONBAN_POLICY_FILE",
+    "MONBAN_KEY_ENCRYPTION_KEY",
 ];
 
 pub struct Config {
@@ -73,6 +74,8 @@ pub struct Config {
     pub phantom_cache: usize,
     /// Per-route policy for `/forward_auth`.
     pub policy_file: Option<std::path::PathBuf>,
+    /// Seals private signing keys at rest (AES-256-GCM); off when unset.
+    pub key_encryption: crate::key_encryption::KeyEncryption,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
 }
@@ -446,6 +449,11 @@ impl Config {
                 )),
             },
         )?;
+        let key_encryption = src.parse(
+            "MONBAN_KEY_ENCRYPTION_KEY",
+            crate::key_encryption::KeyEncryption::default,
+            crate::key_encryption::KeyEncryption::parse,
+        )?;
         let policy_file = src.parse(
             "MONBAN_POLICY_FILE",
             || None,
@@ -482,6 +490,7 @@ impl Config {
             phantom_ttl,
             phantom_cache,
             policy_file,
+            key_encryption,
             warnings,
         })
     }

@@ -28,6 +28,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 
 use crate::config::Config;
+use crate::key_encryption::{KeyEncryption, SealError};
 use crate::store::{self, Db, keys::KeyRow};
 use crate::types::{KeyState, SigningAlg};
 
@@ -47,6 +48,8 @@ pub enum KeyError {
     Sign(#[from] jsonwebtoken::errors::Error),
     #[error("no active {0} signing key")]
     NoActiveKey(SigningAlg),
+    #[error(transparent)]
+    Sealed(#[from] SealError),
 }
 
 /// A freshly generated key pair, ready to store.
@@ -146,11 +149,12 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    fn from_row(row: &KeyRow) -> Result<SigningKey, KeyError> {
+    fn from_row(row: &KeyRow, encryption: &KeyEncryption) -> Result<SigningKey, KeyError> {
         let bad = |reason: String| KeyError::Stored {
             kid: row.kid.clone(),
             reason,
         };
+        let private_key = encryption.open(&row.kid, &row.private_key)?;
         let alg: SigningAlg = row.alg.parse().map_err(bad)?;
         let state: KeyState = row.state.parse().map_err(bad)?;
         let jwk: Jwk =
@@ -158,13 +162,13 @@ impl SigningKey {
         let encoding = match alg {
             // jsonwebtoken's RSA keys are PKCS#1; monban stores PKCS#8.
             SigningAlg::RS256 => {
-                let key = rsa::PrivateKey::from_pkcs8_der(&row.private_key)
+                let key = rsa::PrivateKey::from_pkcs8_der(&private_key)
                     .map_err(|e| bad(e.to_string()))?;
                 let pkcs1 = key.to_pkcs1_der().map_err(|e| bad(e.to_string()))?;
                 EncodingKey::from_rsa_der(pkcs1.as_bytes())
             }
-            SigningAlg::ES256 => EncodingKey::from_ec_der(&row.private_key),
-            SigningAlg::EdDSA => EncodingKey::from_ed_der(&row.private_key),
+            SigningAlg::ES256 => EncodingKey::from_ec_der(&private_key),
+            SigningAlg::EdDSA => EncodingKey::from_ed_der(&private_key),
         };
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
         Ok(SigningKey {
@@ -196,10 +200,11 @@ struct JwksDocument<'a> {
 }
 
 impl KeySet {
-    pub fn from_rows(rows: &[KeyRow]) -> Result<KeySet, KeyError> {
+    /// Parses stored keys, decrypting them when they are sealed.
+    pub fn from_rows(rows: &[KeyRow], encryption: &KeyEncryption) -> Result<KeySet, KeyError> {
         let mut keys = rows
             .iter()
-            .map(SigningKey::from_row)
+            .map(|row| SigningKey::from_row(row, encryption))
             .collect::<Result<Vec<_>, _>>()?;
         // Active keys first, then next, then retired: verifiers that try keys
         // in order find the likely one first.
@@ -275,12 +280,14 @@ fn fingerprint(rows: &[KeyRow]) -> Vec<(String, String)> {
 /// The current key set, shared by all requests and replaced on reload.
 pub struct Keys {
     current: RwLock<Arc<KeySet>>,
+    encryption: KeyEncryption,
 }
 
 impl Keys {
-    pub fn new(set: KeySet) -> Keys {
+    pub fn new(set: KeySet, encryption: KeyEncryption) -> Keys {
         Keys {
             current: RwLock::new(Arc::new(set)),
+            encryption,
         }
     }
 
@@ -295,7 +302,8 @@ impl Keys {
         if fingerprint(&rows) == self.get().fingerprint {
             return Ok(false);
         }
-        let set = tokio::task::spawn_blocking(move || KeySet::from_rows(&rows))
+        let encryption = self.encryption.clone();
+        let set = tokio::task::spawn_blocking(move || KeySet::from_rows(&rows, &encryption))
             .await
             .map_err(|e| KeyError::Generate(e.to_string()))??;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
@@ -303,9 +311,39 @@ impl Keys {
     }
 }
 
+/// A generated key in its stored form: sealed when encryption is on.
+fn sealed(mut row: KeyRow, encryption: &KeyEncryption) -> Result<KeyRow, KeyError> {
+    row.private_key = encryption.seal(&row.kid, &row.private_key)?;
+    Ok(row)
+}
+
+/// With `MONBAN_KEY_ENCRYPTION_KEY` set, seals every key still stored in
+/// plain (made before the setting was). Returns how many it sealed.
+pub async fn seal_plain_keys(db: &Db, encryption: &KeyEncryption) -> Result<usize, KeyError> {
+    if !encryption.is_on() {
+        return Ok(0);
+    }
+    let mut count = 0;
+    for row in store::keys::all(db).await? {
+        if KeyEncryption::is_sealed(&row.private_key) {
+            continue;
+        }
+        let stored = encryption.seal(&row.kid, &row.private_key)?;
+        if store::keys::replace_private_key(db, &row.kid, &row.private_key, &stored).await? {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
 /// Makes sure every algorithm in `algs` has an active and a next key,
 /// creating what is missing. Returns the algorithms it created keys for.
-pub async fn ensure(db: &Db, algs: &[SigningAlg], now: i64) -> Result<Vec<SigningAlg>, KeyError> {
+pub async fn ensure(
+    db: &Db,
+    encryption: &KeyEncryption,
+    algs: &[SigningAlg],
+    now: i64,
+) -> Result<Vec<SigningAlg>, KeyError> {
     let rows = store::keys::all(db).await?;
     let mut created = Vec::new();
     for &alg in algs {
@@ -323,10 +361,11 @@ pub async fn ensure(db: &Db, algs: &[SigningAlg], now: i64) -> Result<Vec<Signin
         if missing.is_empty() {
             continue;
         }
+        let encryption = encryption.clone();
         let new_keys = tokio::task::spawn_blocking(move || {
             missing
                 .into_iter()
-                .map(|state| generate(alg, state, now))
+                .map(|state| sealed(generate(alg, state, now)?, &encryption))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -462,9 +501,12 @@ pub async fn rotate(
             .iter()
             .find(|r| r.alg == next.alg && r.state == KeyState::Active.as_str())
             .map(|r| r.kid.clone());
-        let new_next = tokio::task::spawn_blocking(move || generate(alg, KeyState::Next, now))
-            .await
-            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let encryption = config.key_encryption.clone();
+        let new_next = tokio::task::spawn_blocking(move || {
+            sealed(generate(alg, KeyState::Next, now)?, &encryption)
+        })
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
         plan.push((
             Rotation {
                 alg,
@@ -524,7 +566,8 @@ mod tests {
         crate::crypto::install();
         for alg in SigningAlg::ALL {
             let row = generate(*alg, KeyState::Active, 1).unwrap();
-            let set = KeySet::from_rows(std::slice::from_ref(&row)).unwrap();
+            let set =
+                KeySet::from_rows(std::slice::from_ref(&row), &KeyEncryption::default()).unwrap();
             let token = set
                 .sign(
                     *alg,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod form;
 pub mod grants;
 pub mod id_token;
+pub mod key_encryption;
 pub mod keys;
 pub mod net;
 pub mod password;

@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use crate::app::{self, App};
 use crate::client_cache::ClientCache;
 use crate::config::Config;
+use crate::key_encryption::SealError;
 use crate::keys::{self, KeyError, KeySet, Keys};
 use crate::password::{self, Passwords};
 use crate::phantom::PhantomCache;
@@ -47,7 +48,14 @@ pub enum StartError {
 impl StartError {
     /// Configuration problems (exit 2) versus operational failures (exit 1).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, StartError::Database(_) | StartError::Policy(_))
+        matches!(
+            self,
+            StartError::Database(_)
+                | StartError::Policy(_)
+                | StartError::Keys(KeyError::Sealed(
+                    SealError::KeyMissing { .. } | SealError::WrongKey { .. }
+                ))
+        )
     }
 }
 
@@ -91,18 +99,31 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
             bootstrap.admin_password = Some(password);
         }
     }
-    bootstrap.created_keys =
-        keys::ensure(&db, &keys::required_algs(config.signing_alg), now).await?;
+    bootstrap.created_keys = keys::ensure(
+        &db,
+        &config.key_encryption,
+        &keys::required_algs(config.signing_alg),
+        now,
+    )
+    .await?;
+    let sealed = keys::seal_plain_keys(&db, &config.key_encryption).await?;
+    if sealed > 0 {
+        tracing::info!(
+            keys = sealed,
+            "signing keys encrypted at rest with MONBAN_KEY_ENCRYPTION_KEY"
+        );
+    }
     crate::clients::ensure_account_client(&db, &config.issuer, now).await?;
-    let key_set = KeySet::from_rows(&store::keys::all(&db).await?)?;
+    let key_set = KeySet::from_rows(&store::keys::all(&db).await?, &config.key_encryption)?;
     let metadata = crate::endpoints::metadata::document(&config);
     let config_phantom_cache = config.phantom_cache;
+    let config_key_encryption = config.key_encryption.clone();
     let app = App {
         config,
         access_tokens: BatchWriter::start(db.clone()),
         codes: BatchWriter::start(db.clone()),
         db,
-        keys: Keys::new(key_set),
+        keys: Keys::new(key_set, config_key_encryption),
         clients: ClientCache::default(),
         passwords,
         dummy_hash: tokio::sync::OnceCell::new(),

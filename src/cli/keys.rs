@@ -31,7 +31,7 @@ pub enum KeysCommand {
 pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Output, CliError> {
     match command {
         KeysCommand::List => {
-            let set = KeySet::from_rows(&store::keys::all(db).await?)
+            let set = KeySet::from_rows(&store::keys::all(db).await?, &config.key_encryption)
                 .map_err(|e| CliError::Failed(e.to_string()))?;
             let time = |t: Option<i64>| t.map(rfc3339);
             let rows: Vec<Value> = set

@@ -41,6 +41,7 @@ pub async fn handler(
                 let who = Principal {
                     scope: &scope,
                     groups: bearer.groups(),
+                    claims: &bearer.claims,
                 };
                 policy.decide(&route, &who)
             }

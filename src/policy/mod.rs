@@ -14,8 +14,11 @@
 //! groups = ["sales", "admin"]  # at least one required
 //! ```
 //!
-//! Routes are tried in file order and the first that matches decides.
+//! Routes are tried in file order and the first that matches decides. For
+//! rules beyond that, a `[rego]` section adds an OPA policy (see `rego`):
+//! a request then passes only if the routes allow it and so does Rego.
 
+pub mod rego;
 pub mod route;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +26,9 @@ use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
 
+use crate::tokens::AccessClaims;
 use crate::types::Scopes;
+use rego::{RegoPolicy, Verdict};
 pub use route::{Route, RouteError};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,8 @@ pub enum PolicyError {
 pub struct Principal<'a> {
     pub scope: &'a Scopes,
     pub groups: &'a [String],
+    /// Every claim, for Rego.
+    pub claims: &'a AccessClaims,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +82,7 @@ pub struct Policy {
     pub configured: bool,
     default_deny: bool,
     routes: Vec<RouteRule>,
+    rego: Option<RegoPolicy>,
 }
 
 #[derive(Debug)]
@@ -142,15 +150,23 @@ impl Policy {
         if !self.configured {
             return Decision::Allow;
         }
-        match self.routes.iter().find(|r| r.matches(route)) {
+        let by_routes = match self.routes.iter().find(|r| r.matches(route)) {
             Some(rule) => rule.decide(who),
             None if self.default_deny => Decision::deny("no policy route matches the request"),
             None => Decision::Allow,
+        };
+        match (&by_routes, &self.rego) {
+            (Decision::Allow, Some(rego)) => match rego.decide(route, who.claims) {
+                Verdict::Allow => Decision::Allow,
+                Verdict::Deny(reason) => Decision::deny(reason),
+            },
+            _ => by_routes,
         }
     }
 
-    /// Parses and checks a policy file's text.
-    pub fn parse(text: &str) -> Result<Policy, String> {
+    /// Parses and checks a policy file's text; Rego files are found
+    /// relative to `base` (the policy file's directory).
+    pub fn parse(text: &str, base: &Path) -> Result<Policy, String> {
         let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let default_deny = match file.default.as_deref() {
             None | Some("allow") => false,
@@ -167,10 +183,15 @@ impl Policy {
             .enumerate()
             .map(|(i, spec)| spec.check(i + 1))
             .collect::<Result<_, _>>()?;
+        let rego = file
+            .rego
+            .map(|r| RegoPolicy::load(base, &r.files, &r.package))
+            .transpose()?;
         Ok(Policy {
             configured: true,
             default_deny,
             routes,
+            rego,
         })
     }
 
@@ -185,6 +206,14 @@ struct PolicyFile {
     default: Option<String>,
     #[serde(default)]
     route: Vec<RouteSpec>,
+    rego: Option<RegoSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegoSpec {
+    files: Vec<String>,
+    package: String,
 }
 
 #[derive(Deserialize)]
@@ -307,7 +336,8 @@ fn read(path: &Path) -> Result<Policy, PolicyError> {
         path: shown.clone(),
         source,
     })?;
-    Policy::parse(&text).map_err(|problem| PolicyError::Invalid {
+    let base = path.parent().unwrap_or(Path::new("."));
+    Policy::parse(&text, base).map_err(|problem| PolicyError::Invalid {
         path: shown,
         problem,
     })
@@ -326,15 +356,35 @@ mod tests {
     }
 
     fn decide(policy: &Policy, r: &Route, scope: &str, groups: &[&str]) -> Decision {
-        let scope = Scopes::parse(scope).unwrap();
         let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        let claims = AccessClaims {
+            iss: "https://id.example.com".into(),
+            sub: "user-1".into(),
+            aud: crate::tokens::Audience::One("https://api.example.com".into()),
+            exp: 2,
+            iat: 1,
+            nbf: 1,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: scope.into(),
+            auth_time: None,
+            acr: None,
+            amr: None,
+            groups: Some(groups.clone()),
+        };
+        let scope = Scopes::parse(scope).unwrap();
         policy.decide(
             r,
             &Principal {
                 scope: &scope,
                 groups: &groups,
+                claims: &claims,
             },
         )
+    }
+
+    fn parse(text: &str) -> Result<Policy, String> {
+        Policy::parse(text, Path::new("."))
     }
 
     const POLICY: &str = r#"
@@ -360,7 +410,7 @@ mod tests {
 
     #[test]
     fn first_matching_route_decides() {
-        let p = Policy::parse(POLICY).unwrap();
+        let p = parse(POLICY).unwrap();
         let post = route("POST", "api.example.com", "/orders/7");
         assert_eq!(decide(&p, &post, "orders:write", &[]), Decision::Allow);
         let Decision::Deny(d) = decide(&p, &post, "orders:read", &[]) else {
@@ -404,7 +454,7 @@ mod tests {
 
     #[test]
     fn default_allow_and_no_policy() {
-        let p = Policy::parse("[[route]]\npath = \"/a\"\nscopes = [\"s\"]").unwrap();
+        let p = parse("[[route]]\npath = \"/a\"\nscopes = [\"s\"]").unwrap();
         assert_eq!(
             decide(&p, &route("GET", "x", "/b"), "", &[]),
             Decision::Allow
@@ -436,7 +486,7 @@ mod tests {
             ("[[route]]\npaths = \"/x\"", "unknown field"),
             ("[[route]\n", "expected"),
         ] {
-            let err = Policy::parse(text).unwrap_err();
+            let err = parse(text).unwrap_err();
             assert!(err.contains(expected), "{text:?}: {err}");
         }
     }

@@ -96,3 +96,18 @@ const PURGE: &str = "DELETE FROM signing_keys WHERE state = 'retired' AND remove
 pub async fn purge_retired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     on_db!(db, p => sqlx::query(PURGE).bind(now).execute(p).await.map(|r| r.rows_affected()))
 }
+
+const REPLACE_PRIVATE_KEY: &str =
+    "UPDATE signing_keys SET private_key = $3 WHERE kid = $1 AND private_key = $2";
+
+/// Replaces a key's stored private key (sealing it); false when another
+/// instance changed it first.
+pub async fn replace_private_key(
+    db: &Db,
+    kid: &str,
+    old: &[u8],
+    new: &[u8],
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(REPLACE_PRIVATE_KEY).bind(kid).bind(old).bind(new)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}

@@ -8,7 +8,7 @@ use monban::types::{AuthMethod, ClientType, GrantType, Scopes};
 use reqwest::header::LOCATION;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestClient, service_settings};
+use crate::helpers::{Site, TestApp, TestClient, service_settings};
 
 pub const REDIRECT_URI: &str = "https://app.example.com/callback";
 
@@ -47,7 +47,7 @@ impl Browser {
     /// Follows redirects within monban (the origin of `app`) and stops at
     /// the first response that is not a redirect to monban: a page, or a
     /// redirect to the client. Returns it with the URL it came from.
-    pub async fn follow(&self, app: &TestApp, mut response: reqwest::Response) -> Step {
+    pub async fn follow(&self, app: &impl Site, mut response: reqwest::Response) -> Step {
         let mut url = response.url().to_string();
         for _ in 0..10 {
             let Some(location) = location(&response) else {
@@ -68,7 +68,7 @@ impl Browser {
     /// Logs in on the login page shown at `step`.
     pub async fn submit_login(
         &self,
-        app: &TestApp,
+        app: &impl Site,
         step: &Step,
         username: &str,
         password: &str,
@@ -86,7 +86,7 @@ impl Browser {
     }
 
     /// Answers the consent page shown at `step`.
-    pub async fn submit_consent(&self, app: &TestApp, step: &Step, decision: &str) -> Step {
+    pub async fn submit_consent(&self, app: &impl Site, step: &Step, decision: &str) -> Step {
         let body = step.page_body();
         let (csrf, rid) = (hidden(body, "csrf"), hidden(body, "rid"));
         let form = [
@@ -100,7 +100,7 @@ impl Browser {
 
     /// Starts an authorization request and follows it as far as it goes
     /// without the user.
-    pub async fn authorize(&self, app: &TestApp, request: &AuthRequest) -> Step {
+    pub async fn authorize(&self, app: &impl Site, request: &AuthRequest) -> Step {
         let r = self.get(&request.url(app)).await;
         self.follow(app, r).await
     }
@@ -108,7 +108,7 @@ impl Browser {
     /// The whole way to a code: login (and consent when asked).
     pub async fn sign_in(
         &self,
-        app: &TestApp,
+        app: &impl Site,
         request: &AuthRequest,
         username: &str,
         password: &str,
@@ -124,7 +124,7 @@ impl Browser {
     }
 
     /// The value of the `monban_session` cookie the browser holds.
-    pub fn session_cookie(&self, app: &TestApp) -> Option<String> {
+    pub fn session_cookie(&self, app: &impl Site) -> Option<String> {
         use reqwest::cookie::CookieStore;
         let url = url::Url::parse(&app.root_url("/")).unwrap();
         let header = self.jar.cookies(&url)?;
@@ -202,7 +202,7 @@ pub fn location(response: &reqwest::Response) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
-fn absolute(app: &TestApp, location: &str) -> String {
+fn absolute(app: &impl Site, location: &str) -> String {
     if location.starts_with('/') {
         app.root_url(location)
     } else {
@@ -256,7 +256,7 @@ impl AuthRequest {
         self
     }
 
-    pub fn url(&self, app: &TestApp) -> String {
+    pub fn url(&self, app: &impl Site) -> String {
         let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
         {
             let mut q = url.query_pairs_mut();

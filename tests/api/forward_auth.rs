@@ -515,3 +515,81 @@ async fn sighup_reloads_the_policy_file() {
     assert!(stderr.contains("policy file not reloaded"), "{stderr}");
     assert!(stderr.contains("route 1: path"), "{stderr}");
 }
+
+/// The Rego example of docs/gateways/rego/, evaluated in-process.
+pub const REGO_POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/docs/gateways/rego/policy.toml"
+);
+
+db_test!(
+    rego_policies_decide_after_the_routes,
+    [
+        ("MONBAN_POLICY_FILE", REGO_POLICY),
+        ("MONBAN_TRUSTED_PROXIES", "127.0.0.1/32")
+    ],
+    async |app: TestApp| {
+        let alice = opaque_service(&app, "users:write").await;
+        let support = opaque_service(&app, "").await;
+        store::groups::insert(&app.db, "support", 0).await.unwrap();
+        store::groups::add_client(&app.db, &support.id, "support")
+            .await
+            .unwrap();
+        let alice_token = opaque_token(&app, &alice, "").await;
+        let support_token = opaque_token(&app, &support, "").await;
+        let own = format!("/users/{}", alice.id);
+        let others = format!("/users/{}", support.id);
+        for (token, method, uri, status) in [
+            (&alice_token, "GET", own.as_str(), 200),
+            (&alice_token, "PUT", own.as_str(), 200),
+            (&alice_token, "GET", others.as_str(), 403),
+            (&alice_token, "PUT", others.as_str(), 403),
+            (&support_token, "GET", own.as_str(), 200),
+            (&support_token, "PUT", own.as_str(), 403),
+            (&alice_token, "GET", "/users/../internal", 403),
+            (&alice_token, "GET", "/catalog", 403),
+        ] {
+            let r = ask(&app, Some(token), method, uri).await;
+            assert_eq!(r.status(), status, "{method} {uri}");
+        }
+        // The policy's `reason` is told on a denial.
+        let r = ask(&app, Some(&alice_token), "GET", &others).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error_description"],
+            "only your own profile, unless you are support staff"
+        );
+        // A denial without a reason says so generically.
+        let r = ask(&app, Some(&alice_token), "GET", "/catalog").await;
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error_description"].as_str().unwrap().contains("Rego"));
+    }
+);
+
+/// A Rego file that does not parse, or lacks the package, is refused like
+/// any other policy mistake.
+#[test]
+fn bad_rego_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.rego"), "package x\nallow if {\n").unwrap();
+    std::fs::write(dir.path().join("good.rego"), "package y\nallow := true\n").unwrap();
+    for (files, package, expected) in [
+        ("[\"bad.rego\"]", "x", "bad.rego"),
+        ("[\"missing.rego\"]", "x", "cannot read"),
+        ("[\"good.rego\"]", "z", "not defined"),
+        ("[\"good.rego\"]", "y z", "package"),
+        ("[]", "y", "empty"),
+    ] {
+        let file = dir.path().join("policy.toml");
+        std::fs::write(
+            &file,
+            format!("[rego]\nfiles = {files}\npackage = \"{package}\"\n"),
+        )
+        .unwrap();
+        let err = monban::policy::Policies::load(Some(&file)).err().unwrap();
+        assert!(
+            err.to_string().contains(expected),
+            "{files} {package}: {err}"
+        );
+    }
+}

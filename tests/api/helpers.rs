@@ -58,6 +58,35 @@ macro_rules! db_test {
     };
 }
 
+/// Where a server answers: the in-process test server, or a `monban serve`
+/// process.
+pub trait Site {
+    /// The absolute URL of an endpoint path (below the issuer).
+    fn url(&self, path: &str) -> String;
+    /// An URL at the origin, outside the issuer path.
+    fn root_url(&self, path: &str) -> String;
+}
+
+impl Site for TestApp {
+    fn url(&self, path: &str) -> String {
+        TestApp::url(self, path)
+    }
+
+    fn root_url(&self, path: &str) -> String {
+        TestApp::root_url(self, path)
+    }
+}
+
+impl Site for Served {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn root_url(&self, path: &str) -> String {
+        Site::url(self, path)
+    }
+}
+
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -160,7 +160,7 @@ db_test!(
                 .unwrap();
         // A key monban never published.
         let stranger = monban::keys::generate(SigningAlg::RS256, KeyState::Active, now).unwrap();
-        let unknown_kid = KeySet::from_rows(&[stranger])
+        let unknown_kid = KeySet::from_rows(&[stranger], &Default::default())
             .unwrap()
             .sign(SigningAlg::RS256, "at+jwt", &claims(&app, &client, now))
             .unwrap();

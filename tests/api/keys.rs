@@ -256,3 +256,98 @@ db_test!(
         assert_eq!(app.introspect(&gateway, &fresh).await["active"], true);
     }
 );
+
+const ENCRYPTION_KEY: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+
+async fn stored_private_keys(db: &monban::store::Db) -> Vec<Vec<u8>> {
+    let sql = "SELECT private_key FROM signing_keys";
+    match db {
+        monban::store::Db::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
+        monban::store::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await.unwrap(),
+    }
+}
+
+db_test!(
+    private_keys_are_sealed_at_rest,
+    [("MONBAN_KEY_ENCRYPTION_KEY", ENCRYPTION_KEY)],
+    async |app: TestApp| {
+        // The fixture keys were stored in plain; the start sealed them.
+        let stored = stored_private_keys(&app.db).await;
+        assert!(!stored.is_empty());
+        for key in &stored {
+            assert!(monban::key_encryption::KeyEncryption::is_sealed(key));
+            assert_ne!(key.first(), Some(&0x30), "not plain PKCS#8");
+        }
+        let client = app.service_client("").await;
+        let token = app.access_token(&client, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        verify_with_jwks(&app, &token, &app.issuer).await;
+        // Rotation by the CLI (same settings) stores its new key sealed.
+        app.cli(&["keys", "rotate", "--json"]).ok_json();
+        let stored = stored_private_keys(&app.db).await;
+        assert_eq!(stored.len(), 3);
+        assert!(
+            stored
+                .iter()
+                .all(|k| monban::key_encryption::KeyEncryption::is_sealed(k))
+        );
+        // Without the key, or with another, nothing can use them.
+        let without = crate::helpers::run_cli(
+            &["keys", "list", "--json"],
+            &[(
+                "MONBAN_DATABASE_URL",
+                app.settings
+                    .iter()
+                    .find(|(k, _)| k == "MONBAN_DATABASE_URL")
+                    .unwrap()
+                    .1
+                    .as_str(),
+            )],
+            None,
+        );
+        assert_eq!(without.code, 1);
+        assert!(
+            without.error().contains("set MONBAN_KEY_ENCRYPTION_KEY"),
+            "{}",
+            without.stderr
+        );
+    }
+);
+
+/// The real binary: an encrypted database refuses to start without the
+/// right key, with a clear message and exit status 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_database_needs_its_key() {
+    use crate::helpers::{Backend, Served, TestDatabase, run_cli};
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let key = [("MONBAN_KEY_ENCRYPTION_KEY", ENCRYPTION_KEY)];
+    let (served, _dir) = Served::start(&db.url, &key);
+    served.wait_ready().await;
+    let (code, _, stderr) = served.stop();
+    assert_eq!(code, 0, "{stderr}");
+
+    let other = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    for (settings, expected) in [
+        (vec![], "set MONBAN_KEY_ENCRYPTION_KEY"),
+        (
+            vec![("MONBAN_KEY_ENCRYPTION_KEY", other)],
+            "does not decrypt",
+        ),
+        (
+            vec![("MONBAN_KEY_ENCRYPTION_KEY", "short")],
+            "MONBAN_KEY_ENCRYPTION_KEY",
+        ),
+    ] {
+        let mut env = vec![("MONBAN_DATABASE_URL", db.url.as_str())];
+        env.extend(settings);
+        let run = run_cli(&["serve"], &env, None);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(expected), "{}", run.stderr);
+    }
+    let (served, _dir) = Served::start(&db.url, &key);
+    served.wait_ready().await;
+    let (code, _, _) = served.stop();
+    assert_eq!(code, 0);
+}

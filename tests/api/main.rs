@@ -17,6 +17,7 @@ mod bad_input;
 mod cli;
 mod forward_auth;
 mod gateways;
+mod instances;
 mod introspection;
 mod keys;
 mod logout;

@@ -1,0 +1,348 @@
+//! Two `monban serve` processes on one PostgreSQL database behave as one
+//! server (one issuer, as behind a load balancer): a login on A is an SSO
+//! session on B, codes and refresh tokens minted on one are redeemed on the
+//! other, revocation on A is seen on B, and key rotations reach both.
+//! PostgreSQL only (`TEST_POSTGRES_URL`): SQLite is one process's database.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::browser::{AuthRequest, Browser, REDIRECT_URI, Step};
+use crate::helpers::{Backend, CliRun, Served, Site, TestClient, TestDatabase, run_cli};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Pair {
+    a: Served,
+    b: Served,
+    db: TestDatabase,
+    issuer: String,
+    http: reqwest::Client,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl Pair {
+    async fn start() -> Option<Pair> {
+        let db = TestDatabase::create(Backend::Postgres).await?;
+        let shared = [
+            ("MONBAN_ADMIN_PASSWORD", "an admin password"),
+            ("MONBAN_ACCESS_TOKEN_FORMAT", "opaque"),
+            ("MONBAN_PHANTOM_CACHE", "1000"),
+        ];
+        let (a, dir_a) = Served::start(&db.url, &shared);
+        a.wait_ready().await;
+        let issuer = Site::url(&a, "");
+        let mut with_issuer = shared.to_vec();
+        with_issuer.push(("MONBAN_ISSUER", &issuer));
+        let (b, dir_b) = Served::start(&db.url, &with_issuer);
+        b.wait_ready().await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Some(Pair {
+            a,
+            b,
+            db,
+            issuer,
+            http,
+            _dirs: (dir_a, dir_b),
+        })
+    }
+
+    fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliRun {
+        run_cli(args, &[("MONBAN_DATABASE_URL", &self.db.url)], stdin)
+    }
+
+    fn client(&self, args: &[&str]) -> TestClient {
+        let mut all = vec!["client", "create", "--json"];
+        all.extend_from_slice(args);
+        let created = self.cli(&all, None).ok_json();
+        TestClient {
+            id: created["client_id"].as_str().unwrap().to_owned(),
+            secret: created["client_secret"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    async fn post(
+        &self,
+        on: &Served,
+        path: &str,
+        client: &TestClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(Site::url(on, path))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn redeem(
+        &self,
+        on: &Served,
+        client: &TestClient,
+        request: &AuthRequest,
+        code: &str,
+    ) -> Value {
+        let verifier = request.verifier.as_deref().unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier),
+        ];
+        let r = self.post(on, "/token", client, &form).await;
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        r.json().await.unwrap()
+    }
+
+    async fn introspect(&self, on: &Served, caller: &TestClient, token: &str) -> Value {
+        let r = self
+            .post(on, "/introspect", caller, &[("token", token)])
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    async fn forward_auth(&self, on: &Served, token: &str) -> u16 {
+        self.http
+            .get(Site::url(on, "/forward_auth"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// Waits up to `limit` for `check` to hold.
+async fn within(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn sid_of(id_token: &str) -> String {
+    use base64::Engine;
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behave_as_one_server() {
+    let Some(pair) = Pair::start().await else {
+        eprintln!("skipped: set TEST_POSTGRES_URL to run two instances on PostgreSQL");
+        return;
+    };
+    pair.cli(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .ok_json();
+    let web = pair.client(&[
+        "--name",
+        "Web",
+        "--first-party",
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--scope",
+        "openid offline_access",
+    ]);
+    let gateway = pair.client(&["--name", "Gateway"]);
+
+    // Log in on A; the code is redeemed on B.
+    let browser = Browser::new();
+    let first = AuthRequest::new(&web).scope("openid offline_access");
+    let params = browser.sign_in(&pair.a, &first, "alice", PASSWORD).await;
+    assert_eq!(params["iss"], pair.issuer);
+    let on_b = pair.redeem(&pair.b, &web, &first, &params["code"]).await;
+
+    // The SSO session made on A serves B without a form.
+    let second = AuthRequest::new(&web).scope("openid");
+    let step = browser.authorize(&pair.b, &second).await;
+    assert!(matches!(step, Step::Redirect(_)), "no login page on B");
+    let code = step.redirect_params()["code"].clone();
+    let on_a = pair.redeem(&pair.a, &web, &second, &code).await;
+    assert_eq!(
+        sid_of(on_a["id_token"].as_str().unwrap()),
+        sid_of(on_b["id_token"].as_str().unwrap()),
+        "one SSO session"
+    );
+
+    // A refresh token minted on B rotates on A; reusing it on B then revokes
+    // the family everywhere.
+    let minted_on_b = on_b["refresh_token"].as_str().unwrap();
+    let r = pair
+        .post(
+            &pair.a,
+            "/token",
+            &web,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", minted_on_b),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let reuse = pair
+        .post(
+            &pair.b,
+            "/token",
+            &web,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", minted_on_b),
+            ],
+        )
+        .await;
+    assert_eq!(reuse.status(), 400);
+    let child = rotated["refresh_token"].as_str().unwrap();
+    let r = pair
+        .post(
+            &pair.a,
+            "/token",
+            &web,
+            &[("grant_type", "refresh_token"), ("refresh_token", child)],
+        )
+        .await;
+    assert_eq!(r.status(), 400, "the family was revoked on B");
+
+    // Revocation on A: B's introspection sees it at once, B's phantom cache
+    // within its recheck period.
+    let access = on_a["access_token"].as_str().unwrap();
+    assert_eq!(pair.forward_auth(&pair.b, access).await, 200);
+    assert_eq!(
+        pair.introspect(&pair.b, &gateway, access).await["active"],
+        true
+    );
+    let r = pair
+        .post(&pair.a, "/revoke", &web, &[("token", access)])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        pair.introspect(&pair.b, &gateway, access).await["active"],
+        false
+    );
+    within(
+        monban::phantom::RECHECK * 2,
+        "B refuses a token revoked on A",
+        async || pair.forward_auth(&pair.b, access).await == 401,
+    )
+    .await;
+
+    // A key rotation reaches both instances within their reload interval.
+    let rotated = pair
+        .cli(&["keys", "rotate", "--force", "--json"], None)
+        .ok_json();
+    let active = rotated["rotated"][0]["active_kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next = rotated["rotated"][0]["next_kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let service = pair.client(&["--name", "Service", "--token-format", "jwt"]);
+    for instance in [&pair.a, &pair.b] {
+        within(
+            monban::keys::RELOAD_INTERVAL * 2,
+            "new keys in use",
+            async || {
+                let jwks: Value = pair
+                    .http
+                    .get(Site::url(instance, "/jwks"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let token: Value = pair
+                    .post(
+                        instance,
+                        "/token",
+                        &service,
+                        &[("grant_type", "client_credentials")],
+                    )
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap())
+                    .unwrap()
+                    .kid
+                    .unwrap();
+                jwks.to_string().contains(&next) && kid == active
+            },
+        )
+        .await;
+    }
+}
+
+/// Scheduled rotations started by several instances at once: one wins, via
+/// the database, and the keys stay one active and one next per algorithm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_have_one_winner() {
+    let Some(pair) = Pair::start().await else {
+        eprintln!("skipped: set TEST_POSTGRES_URL to run two instances on PostgreSQL");
+        return;
+    };
+    // The next key must have been published for MONBAN_JWKS_MAX_AGE (0) plus
+    // the reload interval.
+    tokio::time::sleep(monban::keys::RELOAD_INTERVAL + Duration::from_millis(500)).await;
+    let url = pair.db.url.clone();
+    let runs: Vec<CliRun> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                run_cli(
+                    &["keys", "rotate", "--json"],
+                    &[("MONBAN_DATABASE_URL", &url), ("MONBAN_JWKS_MAX_AGE", "0")],
+                    None,
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let winners = runs.iter().filter(|r| r.code == 0).count();
+    assert_eq!(winners, 1, "{runs:?}");
+    for loser in runs.iter().filter(|r| r.code != 0) {
+        assert_eq!(loser.code, 1, "{loser:?}");
+    }
+    let listed = pair.cli(&["keys", "list", "--json"], None).ok_json();
+    let states: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "active").count(), 1);
+    assert_eq!(states.iter().filter(|s| **s == "next").count(), 1);
+    assert_eq!(states.iter().filter(|s| **s == "retired").count(), 1);
+}
