@@ -50,6 +50,8 @@ pub struct App {
     pub web_origins: crate::cors::WebOrigins,
     /// The RFC 8414 document, serialised once.
     pub metadata: Bytes,
+    /// Registered APIs (RFC 8707 resources), re-read every 5 s.
+    pub apis: crate::apis::ApiCache,
     /// Phantom JWTs of opaque tokens, when `MONBAN_PHANTOM_CACHE` is set.
     pub phantoms: crate::phantom::PhantomCache,
     /// The `/forward_auth` policy (`MONBAN_POLICY_FILE`), reloaded on SIGHUP.

@@ -13,7 +13,6 @@ use url::Url;
 use crate::app::App;
 use crate::config::is_loopback_host;
 use crate::form::Params;
-use crate::grants;
 use crate::session::{BrowserSession, Login};
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens;
@@ -173,6 +172,7 @@ pub async fn parse(
     };
     // From here on the client hears about errors.
     let issuer = app.config.issuer.as_str();
+    let apis = app.apis.current(&app.db).await?;
     let request = mode
         .map_err(|m| {
             refuse(
@@ -180,7 +180,7 @@ pub async fn parse(
                 format!("response_mode '{m}' is not supported"),
             )
         })
-        .and_then(|_| validate(app, params, &client, return_to.clone(), lang));
+        .and_then(|_| validate(app, params, &client, &apis, return_to.clone(), lang));
     Ok(match request {
         Ok(request) => Ok((request, client)),
         Err(r) => Err(Response::error(&return_to, issuer, r.error, &r.description)),
@@ -229,6 +229,7 @@ fn validate(
     app: &App,
     params: &Params,
     client: &Client,
+    apis: &crate::apis::Apis,
     return_to: ReturnTo,
     lang: Lang,
 ) -> Result<AuthorizationRequest, Refusal> {
@@ -266,7 +267,14 @@ fn validate(
             "request_uri is not supported",
         ));
     }
-    let scope = requested_scope(one("scope")?, client)?;
+    let resources: Vec<&str> = params.all("resource").collect();
+    let target = crate::apis::target(&resources, client, &app.config.default_audience, apis)
+        .map_err(|e| refuse("invalid_target", e))?;
+    let raw_scope = one("scope")?;
+    let scope = target
+        .scope(requested_scope(raw_scope, client)?, raw_scope.is_some())
+        .map_err(|e| refuse("invalid_scope", e))?;
+    let audience = target.audience;
     let code_challenge = pkce_challenge(
         one("code_challenge")?,
         one("code_challenge_method")?,
@@ -288,8 +296,6 @@ fn validate(
         .filter(|h| h.len() <= 254)
         .map(str::to_owned);
     let acr_values = one("acr_values")?.map(str::to_owned);
-    let audience = grants::requested_audience(params, client, &app.config.default_audience)
-        .map_err(|e| refuse("invalid_target", e.description().to_owned()))?;
     // OIDC Core §3.1.2.1: the hint names the user the client expects; one
     // that does not verify is ignored.
     let hint_sub = one("id_token_hint")?.and_then(|t| {

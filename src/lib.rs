@@ -2,6 +2,7 @@
 //! authorization server. The binary is `src/main.rs`; this library holds
 //! everything, so that the black-box tests can start the real server.
 
+pub mod apis;
 pub mod app;
 pub mod authn;
 pub mod authorization;

@@ -130,6 +130,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         web_origins: crate::cors::WebOrigins::default(),
         metadata,
         phantoms: PhantomCache::new(config_phantom_cache),
+        apis: crate::apis::ApiCache::default(),
         policies,
     };
     Ok((Arc::new(app), bootstrap))

@@ -1,5 +1,5 @@
 //! The operator's interface: `monban serve | migrate | healthcheck | user |
-//! group | client | keys`. Every command takes `--json`. Exit status: 0 done,
+//! group | client | keys | api`. Every command takes `--json`. Exit status: 0 done,
 //! 1 the operation failed, 2 bad usage or configuration. Errors are one line
 //! on stderr (`{"error": "..."}` with `--json`).
 
@@ -14,6 +14,7 @@ use crate::config::{Config, ConfigError};
 use crate::server::{self, StartError};
 use crate::store::Db;
 
+mod apis;
 mod clients;
 mod keys;
 mod serve;
@@ -61,6 +62,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage resource servers (APIs, RFC 8707).
+    #[command(subcommand)]
+    Api(apis::ApiCommand),
 }
 
 /// Why a command failed, and so its exit status.
@@ -209,6 +213,7 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
         Command::Group(cmd) => with_db(&config, async |db| users::group(db, cmd).await).await,
         Command::Client(cmd) => with_db(&config, async |db| clients::run(db, cmd).await).await,
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
+        Command::Api(cmd) => with_db(&config, async |db| apis::run(db, cmd).await).await,
     }
 }
 

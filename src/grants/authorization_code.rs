@@ -12,7 +12,7 @@ use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens::sha256;
 use crate::types::{GrantType, Scopes};
 
-use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens};
+use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens, narrowed_audience};
 
 pub async fn exchange(
     app: &App,
@@ -23,7 +23,7 @@ pub async fn exchange(
     let code = params.required("code")?;
     let redirect_uri = params.one("redirect_uri")?;
     let verifier = params.one("code_verifier")?;
-    redeem(app, client, code, redirect_uri, verifier, now).await
+    redeem(app, client, code, redirect_uri, verifier, Some(params), now).await
 }
 
 /// Redeems a code (also used in-process by the account page, itself a
@@ -34,6 +34,7 @@ pub async fn redeem(
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    params: Option<&Params>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
@@ -73,7 +74,11 @@ pub async fn redeem(
             user: &user,
             scope: &scope,
             refresh_scope: &scope,
-            audience: code.audiences.0.clone(),
+            audience: match params {
+                Some(params) => narrowed_audience(params, &code.audiences.0)?,
+                None => code.audiences.0.clone(),
+            },
+            refresh_audience: code.audiences.0.clone(),
             authentication: &authentication,
             grant_id: code.grant_id,
             parent: None,

@@ -7,10 +7,7 @@ use crate::form::Params;
 use crate::store::clients::Client;
 use crate::types::{ClientType, GrantType};
 
-use super::{
-    AccessGrant, TokenResponse, issue_access_token, requested_audience, requested_scope,
-    token_response,
-};
+use super::{AccessGrant, TokenResponse, issue_access_token, requested_scope, token_response};
 
 pub async fn exchange(
     app: &App,
@@ -30,8 +27,17 @@ pub async fn exchange(
             "this client may not use client_credentials",
         ));
     }
-    let scope = requested_scope(params, &client.scopes)?;
-    let audience = requested_audience(params, client, &app.config.default_audience)?;
+    let apis = app.apis.current(&app.db).await?;
+    let resources: Vec<&str> = params.all("resource").collect();
+    let target = crate::apis::target(&resources, client, &app.config.default_audience, &apis)
+        .map_err(OAuthError::invalid_target)?;
+    let scope = target
+        .scope(
+            requested_scope(params, &client.scopes)?,
+            params.one("scope")?.is_some(),
+        )
+        .map_err(OAuthError::invalid_scope)?;
+    let audience = target.audience;
     // §4.4.3: "A refresh token SHOULD NOT be included."
     let access = issue_access_token(
         app,
@@ -51,5 +57,5 @@ pub async fn exchange(
         now,
     )
     .await?;
-    Ok(token_response(app, access, &scope))
+    Ok(token_response(access, &scope))
 }

@@ -3,7 +3,6 @@
 //! tokens.
 
 use serde::Serialize;
-use url::Url;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -50,30 +49,14 @@ pub fn requested_scope(params: &Params, allowed: &Scopes) -> Result<Scopes, OAut
     Ok(requested)
 }
 
-/// The `aud` of the token: the client's configured audiences, or the server
-/// default, narrowed by RFC 8707 `resource` parameters (which may repeat).
-pub fn requested_audience(
-    params: &Params,
-    client: &Client,
-    default: &str,
-) -> Result<Vec<String>, OAuthError> {
-    let allowed: Vec<String> = if client.audiences.is_empty() {
-        vec![default.to_owned()]
-    } else {
-        client.audiences.clone()
-    };
-    let mut audience = Vec::new();
+/// RFC 8707 §2.2: `resource` at the token endpoint narrows the audience a
+/// code or refresh token was granted; anything outside it is refused.
+pub fn narrowed_audience(params: &Params, granted: &[String]) -> Result<Vec<String>, OAuthError> {
+    let mut audience: Vec<String> = Vec::new();
     for resource in params.all("resource") {
-        // RFC 8707 §2: "an absolute URI ... MUST NOT include a fragment component".
-        let is_absolute = Url::parse(resource).is_ok();
-        if !is_absolute || resource.contains('#') {
+        if !granted.iter().any(|g| g == resource) {
             return Err(OAuthError::invalid_target(format!(
-                "resource '{resource}' must be an absolute URI without a fragment"
-            )));
-        }
-        if !allowed.iter().any(|a| a == resource) {
-            return Err(OAuthError::invalid_target(format!(
-                "resource '{resource}' is not an audience of this client"
+                "resource '{resource}' was not granted to this code or refresh token"
             )));
         }
         if !audience.iter().any(|a| a == resource) {
@@ -81,7 +64,7 @@ pub fn requested_audience(
         }
     }
     Ok(if audience.is_empty() {
-        allowed
+        granted.to_vec()
     } else {
         audience
     })
@@ -119,19 +102,25 @@ pub struct IssuedAccessToken {
     pub jti: String,
     pub format: TokenFormat,
     pub expires_at: i64,
+    /// Seconds, for `expires_in`.
+    pub lifetime: i64,
 }
 
-/// Issues an access token in the client's format (else the server default):
-/// an RFC 9068 JWT, or an opaque 256-bit value stored as its SHA-256.
+/// Issues an access token in the format of the registered APIs it is for
+/// (RFC 8707), else the client's, else the server default: an RFC 9068
+/// JWT, or an opaque 256-bit value stored as its SHA-256. Its lifetime is
+/// the APIs' shortest, else `MONBAN_ACCESS_TOKEN_TTL`.
 pub async fn issue_access_token(
     app: &App,
     grant: AccessGrant<'_>,
     now: i64,
 ) -> Result<IssuedAccessToken, OAuthError> {
-    let expires_at = now + app.config.access_token_ttl;
-    let format = grant
-        .client
-        .access_token_format
+    let apis = app.apis.current(&app.db).await?;
+    let (api_format, api_ttl) = crate::apis::token_settings(&grant.audience, &apis);
+    let lifetime = api_ttl.unwrap_or(app.config.access_token_ttl);
+    let expires_at = now + lifetime;
+    let format = api_format
+        .or(grant.client.access_token_format)
         .unwrap_or(app.config.access_token_format);
     let jti = grant.jti.unwrap_or_else(tokens::new_jti);
     let token = match format {
@@ -184,16 +173,17 @@ pub async fn issue_access_token(
         jti,
         format,
         expires_at,
+        lifetime,
     })
 }
 
 /// The §5.1 response for an access token (refresh and ID tokens added by the
 /// grants that issue them).
-pub fn token_response(app: &App, access: IssuedAccessToken, scope: &Scopes) -> TokenResponse {
+pub fn token_response(access: IssuedAccessToken, scope: &Scopes) -> TokenResponse {
     TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
-        expires_in: app.config.access_token_ttl,
+        expires_in: access.lifetime,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
         id_token: None,
@@ -210,7 +200,11 @@ pub struct UserGrant<'a> {
     /// The scope the grant's refresh token carries (RFC 6749 §6: a refresh
     /// never narrows it).
     pub refresh_scope: &'a Scopes,
+    /// The audience of this access token…
     pub audience: Vec<String>,
+    /// …and the one the grant's refresh token keeps (RFC 8707 §2.2: a
+    /// refresh may narrow the former, never the latter).
+    pub refresh_audience: Vec<String>,
     pub authentication: &'a Authentication,
     pub grant_id: Uuid,
     /// The refresh token this grant replaces, if any.
@@ -268,7 +262,7 @@ pub async fn issue_user_tokens(
     } else {
         None
     };
-    let mut response = token_response(app, access, grant.scope);
+    let mut response = token_response(access, grant.scope);
     response.refresh_token = refresh_token;
     response.id_token = id_token;
     Ok(response)
@@ -290,7 +284,7 @@ async fn issue_refresh_token(
             client_id: grant.client.client_id.clone(),
             user_id: Some(grant.user.id),
             scope: grant.refresh_scope.to_string(),
-            audiences: sqlx::types::Json(grant.audience.clone()),
+            audiences: sqlx::types::Json(grant.refresh_audience.clone()),
             issued_at: now,
             expires_at: now + app.config.refresh_token_ttl,
             rotated_at: None,

@@ -10,7 +10,7 @@ use crate::store::{self, clients::Client, tokens::RefreshToken};
 use crate::tokens::sha256;
 use crate::types::{GrantType, Scopes};
 
-use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens};
+use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens, narrowed_audience};
 
 pub async fn exchange(
     app: &App,
@@ -63,6 +63,8 @@ pub async fn exchange(
             "the session this refresh token belongs to has ended",
         ));
     }
+    // Checked before rotating: a bad `resource` must not cost the token.
+    let audience = narrowed_audience(params, &presented.audiences.0)?;
     // One conditional UPDATE: of concurrent requests, exactly one rotates.
     let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
         Some(token) => token,
@@ -81,7 +83,8 @@ pub async fn exchange(
             user: &user,
             scope: &scope,
             refresh_scope: &granted,
-            audience: token.audiences.0.clone(),
+            audience,
+            refresh_audience: token.audiences.0.clone(),
             authentication: &authentication,
             grant_id: token.family_id,
             parent: Some(token.token_hash.clone()),

@@ -205,6 +205,7 @@ pub async fn callback(
         &code,
         Some(&callback_uri(&app)),
         Some(&flow.verifier),
+        None,
         now,
     )
     .await

@@ -13,6 +13,7 @@ mod chromium;
 mod helpers;
 mod interop;
 
+mod apis;
 mod bad_input;
 mod cli;
 mod forward_auth;

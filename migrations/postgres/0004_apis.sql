@@ -1,0 +1,10 @@
+-- Resource servers (APIs, RFC 8707): a token requested with `resource=URI`
+-- for a registered API gets exactly that audience, in the API's format and
+-- lifetime. NULL format or lifetime: the client's or the server's.
+CREATE TABLE apis (
+    identifier        TEXT PRIMARY KEY,
+    scopes            JSONB NOT NULL,
+    token_format      TEXT CHECK (token_format IN ('jwt', 'opaque')),
+    access_token_ttl  BIGINT,
+    created_at        BIGINT NOT NULL
+);

@@ -1,0 +1,139 @@
+//! Resource servers (RFC 8707): which audiences a token may be asked for
+//! with `resource`, and the format and lifetime a registered API gives its
+//! tokens. Registered APIs are few and read on every token: cached, and
+//! re-read every `TTL` (a change made with the CLI is seen within it).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::authorization::OIDC_SCOPES;
+use crate::store::{self, Db, apis::Api, clients::Client};
+use crate::types::{Scopes, TokenFormat};
+
+pub const TTL: Duration = Duration::from_secs(5);
+
+pub type Apis = HashMap<String, Api>;
+
+#[derive(Default)]
+pub struct ApiCache {
+    current: RwLock<Option<(Arc<Apis>, Instant)>>,
+}
+
+impl ApiCache {
+    /// The registered APIs, at most `TTL` old.
+    pub async fn current(&self, db: &Db) -> Result<Arc<Apis>, sqlx::Error> {
+        if let Some((apis, at)) = &*self.current.read().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < TTL
+        {
+            return Ok(Arc::clone(apis));
+        }
+        let apis: Arc<Apis> = Arc::new(
+            store::apis::all(db)
+                .await?
+                .into_iter()
+                .map(|api| (api.identifier.clone(), api))
+                .collect(),
+        );
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Arc::clone(&apis), Instant::now()));
+        Ok(apis)
+    }
+}
+
+/// The audience a request asked for, and what registered APIs say of it.
+#[derive(Debug)]
+pub struct Target {
+    pub audience: Vec<String>,
+    /// The scopes the requested APIs define, if any of them defines some.
+    api_scopes: Option<Scopes>,
+}
+
+/// Resolves the `resource` parameters (RFC 8707 §2; they may repeat) of a
+/// request: none → the client's configured audiences, else the server
+/// default. Each one must be an absolute URI without fragment, and either
+/// one of the client's audiences or — for a client without configured
+/// audiences — a registered API. Requested APIs must agree on the token
+/// format. Errors are `invalid_target` descriptions.
+pub fn target(
+    resources: &[&str],
+    client: &Client,
+    default_audience: &str,
+    apis: &Apis,
+) -> Result<Target, String> {
+    if resources.is_empty() {
+        let audience = if client.audiences.is_empty() {
+            vec![default_audience.to_owned()]
+        } else {
+            client.audiences.clone()
+        };
+        return Ok(Target {
+            audience,
+            api_scopes: None,
+        });
+    }
+    let mut audience: Vec<String> = Vec::new();
+    for &resource in resources {
+        let is_absolute = url::Url::parse(resource).is_ok();
+        if !is_absolute || resource.contains('#') {
+            return Err(format!(
+                "resource '{resource}' must be an absolute URI without a fragment"
+            ));
+        }
+        let allowed = if client.audiences.is_empty() {
+            apis.contains_key(resource) || resource == default_audience
+        } else {
+            client.audiences.iter().any(|a| a == resource)
+        };
+        if !allowed {
+            return Err(format!(
+                "resource '{resource}' is not a registered API or an audience of this client"
+            ));
+        }
+        if !audience.iter().any(|a| a == resource) {
+            audience.push(resource.to_owned());
+        }
+    }
+    let requested: Vec<&Api> = audience.iter().filter_map(|a| apis.get(a)).collect();
+    let mut formats = requested.iter().filter_map(|api| api.token_format.0);
+    if let Some(first) = formats.next()
+        && formats.any(|f| f != first)
+    {
+        return Err("the requested resources take tokens of different formats".to_owned());
+    }
+    let defined: Vec<&str> = requested.iter().flat_map(|api| api.scopes.iter()).collect();
+    let api_scopes = (!defined.is_empty())
+        .then(|| Scopes::from_tokens(defined))
+        .transpose()?;
+    Ok(Target {
+        audience,
+        api_scopes,
+    })
+}
+
+impl Target {
+    /// A token for APIs that define scopes carries only those (and the
+    /// OpenID scopes): asked for others → an `invalid_scope` description;
+    /// not asked for any (`explicit` false) → the default narrowed to them.
+    pub fn scope(&self, scope: Scopes, explicit: bool) -> Result<Scopes, String> {
+        let Some(defined) = &self.api_scopes else {
+            return Ok(scope);
+        };
+        let fits = |s: &&str| defined.contains(s) || OIDC_SCOPES.contains(s);
+        if explicit && let Some(outside) = scope.iter().find(|s| !fits(s)) {
+            return Err(format!(
+                "scope '{outside}' is not defined by the requested resources"
+            ));
+        }
+        Scopes::from_tokens(scope.iter().filter(fits))
+    }
+}
+
+/// The format and lifetime registered APIs give a token for `audience`:
+/// the APIs' format (they agree: see `target`) and the shortest lifetime.
+pub fn token_settings(audience: &[String], apis: &Apis) -> (Option<TokenFormat>, Option<i64>) {
+    let requested = audience.iter().filter_map(|a| apis.get(a));
+    let format = requested.clone().find_map(|api| api.token_format.0);
+    let ttl = requested.filter_map(|api| api.access_token_ttl).min();
+    (format, ttl)
+}
