@@ -391,6 +391,12 @@ db_test!(
         assert!(lifetime <= 4, "never outlives the opaque token: {lifetime}");
         let described = app.introspect(&app.service_client("").await, &token).await;
         assert_eq!(claims["exp"], described["exp"]);
+        // Expired: refused.
+        let wait = described["exp"].as_i64().unwrap() - monban::unix_now() + 1;
+        tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+        let r = ask(&app, Some(&token), "GET", "/").await;
+        assert_eq!(r.status(), 401);
+        assert!(header(&r, "www-authenticate").contains("invalid_token"));
     }
 );
 
