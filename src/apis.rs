@@ -1,7 +1,8 @@
 //! Resource servers (RFC 8707): which audiences a token may be asked for
 //! with `resource`, and the format and lifetime a registered API gives its
 //! tokens. Registered APIs are few and read on every token: cached, and
-//! re-read every `TTL` (a change made with the CLI is seen within it).
+//! re-read every `TTL` (a change made with the CLI is seen within it; a
+//! request naming an API the cache does not know re-reads it at once).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -13,6 +14,9 @@ use crate::types::{Scopes, TokenFormat};
 
 pub const TTL: Duration = Duration::from_secs(5);
 
+/// The longest access-token lifetime an API may set (a year).
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 365 * 24 * 3600;
+
 pub type Apis = HashMap<String, Api>;
 
 #[derive(Default)]
@@ -23,8 +27,28 @@ pub struct ApiCache {
 impl ApiCache {
     /// The registered APIs, at most `TTL` old.
     pub async fn current(&self, db: &Db) -> Result<Arc<Apis>, sqlx::Error> {
+        self.fresher_than(db, TTL).await
+    }
+
+    /// The registered APIs for a request naming `resources`: re-read when
+    /// one of them is not known, so that an API just created can be used at
+    /// once. (Costs an unknown resource one small query, as an unknown
+    /// token costs one.)
+    pub async fn for_resources(
+        &self,
+        db: &Db,
+        resources: &[&str],
+    ) -> Result<Arc<Apis>, sqlx::Error> {
+        let apis = self.current(db).await?;
+        if resources.iter().all(|r| apis.contains_key(*r)) {
+            return Ok(apis);
+        }
+        self.fresher_than(db, Duration::ZERO).await
+    }
+
+    async fn fresher_than(&self, db: &Db, age: Duration) -> Result<Arc<Apis>, sqlx::Error> {
         if let Some((apis, at)) = &*self.current.read().unwrap_or_else(|p| p.into_inner())
-            && at.elapsed() < TTL
+            && at.elapsed() < age
         {
             return Ok(Arc::clone(apis));
         }
@@ -136,4 +160,13 @@ pub fn token_settings(audience: &[String], apis: &Apis) -> (Option<TokenFormat>,
     let format = requested.clone().find_map(|api| api.token_format.0);
     let ttl = requested.filter_map(|api| api.access_token_ttl).min();
     (format, ttl)
+}
+
+/// The longest an access token may live: `MONBAN_ACCESS_TOKEN_TTL`, or a
+/// registered API's longer lifetime. Whatever must outlast every access
+/// token (a retired key, a used code, a revoked `jti`) keeps this long.
+pub fn longest_access_ttl(config_ttl: i64, apis: &Apis) -> i64 {
+    apis.values()
+        .filter_map(|api| api.access_token_ttl)
+        .fold(config_ttl, i64::max)
 }

@@ -172,7 +172,8 @@ pub async fn parse(
     };
     // From here on the client hears about errors.
     let issuer = app.config.issuer.as_str();
-    let apis = app.apis.current(&app.db).await?;
+    let resources: Vec<&str> = params.all("resource").collect();
+    let apis = app.apis.for_resources(&app.db, &resources).await?;
     let request = mode
         .map_err(|m| {
             refuse(

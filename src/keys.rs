@@ -298,9 +298,13 @@ impl Keys {
     /// Re-reads the keys from the database; parses them again only if a key
     /// was added, removed or changed state. Returns whether it changed.
     pub async fn reload(&self, db: &Db) -> Result<bool, KeyError> {
-        let rows = store::keys::all(db).await?;
+        let mut rows = store::keys::all(db).await?;
         if fingerprint(&rows) == self.get().fingerprint {
             return Ok(false);
+        }
+        // A key stored in plain meanwhile (by an older version): sealed now.
+        if seal_plain_keys(db, &self.encryption).await? > 0 {
+            rows = store::keys::all(db).await?;
         }
         let encryption = self.encryption.clone();
         let set = tokio::task::spawn_blocking(move || KeySet::from_rows(&rows, &encryption))
@@ -308,6 +312,21 @@ impl Keys {
             .map_err(|e| KeyError::Generate(e.to_string()))??;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(true)
+    }
+}
+
+/// Refuses to add keys to a database whose keys are sealed when this
+/// process cannot seal (no `MONBAN_KEY_ENCRYPTION_KEY`): the new key would
+/// be stored in plain.
+fn check_can_store(rows: &[KeyRow], encryption: &KeyEncryption) -> Result<(), KeyError> {
+    match rows
+        .iter()
+        .find(|r| KeyEncryption::is_sealed(&r.private_key))
+    {
+        Some(sealed) if !encryption.is_on() => Err(KeyError::Sealed(SealError::KeyMissing {
+            kid: sealed.kid.clone(),
+        })),
+        _ => Ok(()),
     }
 }
 
@@ -345,6 +364,7 @@ pub async fn ensure(
     now: i64,
 ) -> Result<Vec<SigningAlg>, KeyError> {
     let rows = store::keys::all(db).await?;
+    check_can_store(&rows, encryption)?;
     let mut created = Vec::new();
     for &alg in algs {
         let has = |state: KeyState| {
@@ -458,9 +478,17 @@ pub async fn rotate(
     let retire_for = if mode == RotateMode::Withdraw {
         0
     } else {
-        config.longest_signed_token_ttl() + reload_interval + crate::tokens::CLOCK_SKEW
+        // Registered APIs may give access tokens a longer life.
+        let apis: crate::apis::Apis = store::apis::all(db)
+            .await?
+            .into_iter()
+            .map(|api| (api.identifier.clone(), api))
+            .collect();
+        let longest = crate::apis::longest_access_ttl(config.longest_signed_token_ttl(), &apis);
+        longest + reload_interval + crate::tokens::CLOCK_SKEW
     };
     let rows = store::keys::all(db).await?;
+    check_can_store(&rows, &config.key_encryption)?;
     let nexts: Vec<&KeyRow> = rows
         .iter()
         .filter(|r| r.state == KeyState::Next.as_str())

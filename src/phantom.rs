@@ -11,6 +11,7 @@
 //! `RECHECK`; revoking it through this instance drops it at once.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,9 @@ pub struct Bearer {
     jwt: Option<Arc<str>>,
     /// The SHA-256 of an opaque token, to cache its phantom under.
     opaque_hash: Option<[u8; 32]>,
+    /// The cache's generation when the token was looked up: a revocation
+    /// since then means the phantom must not be cached.
+    generation: u64,
 }
 
 impl Bearer {
@@ -58,6 +62,9 @@ struct Cached {
 /// Phantom JWTs by opaque token (its SHA-256), least recently used first out.
 pub struct PhantomCache {
     entries: Option<Mutex<LruCache<[u8; 32], Arc<Cached>>>>,
+    /// Bumped by every revocation, so that a lookup that raced one does not
+    /// put its phantom back.
+    generation: AtomicU64,
 }
 
 impl PhantomCache {
@@ -65,6 +72,7 @@ impl PhantomCache {
     pub fn new(capacity: usize) -> PhantomCache {
         PhantomCache {
             entries: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -76,6 +84,7 @@ impl PhantomCache {
 
     /// Drops the phantom of one opaque token (it was revoked here).
     pub fn forget(&self, opaque_hash: &[u8]) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(key) = <[u8; 32]>::try_from(opaque_hash) {
             self.with(|c| c.pop(&key));
         }
@@ -84,12 +93,14 @@ impl PhantomCache {
     /// Drops every phantom (tokens were revoked in bulk here: a grant, a
     /// user's consent).
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.with(LruCache::clear);
     }
 }
 
 /// The active access token behind `token`, if it is one.
 pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sqlx::Error> {
+    let generation = app.phantoms.generation.load(Ordering::SeqCst);
     let is_jwt = token.bytes().filter(|&b| b == b'.').count() == 2;
     let opaque_hash: Option<[u8; 32]> = if is_jwt {
         None
@@ -110,6 +121,7 @@ pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sq
             claims,
             jwt: Some(Arc::from(token)),
             opaque_hash: None,
+            generation,
         }),
         Some(ActiveToken::Opaque(row)) => Some(Bearer {
             claims: AccessClaims {
@@ -132,6 +144,7 @@ pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sq
             },
             jwt: None,
             opaque_hash,
+            generation,
         }),
         // A refresh token is not an access token (RFC 6749 §1.5).
         Some(ActiveToken::Refresh(_)) | None => None,
@@ -151,6 +164,7 @@ async fn from_cache(app: &App, hash: &[u8; 32], now: i64) -> Result<Option<Beare
         return Ok(None);
     }
     if entry.checked.elapsed() >= RECHECK {
+        let generation = app.phantoms.generation.load(Ordering::SeqCst);
         let still_active = store::tokens::find_access(&app.db, hash)
             .await?
             .is_some_and(|t| t.revoked_at.is_none() && now < t.expires_at)
@@ -168,12 +182,16 @@ async fn from_cache(app: &App, hash: &[u8; 32], now: i64) -> Result<Option<Beare
             jwt: Arc::clone(&entry.jwt),
             checked: Instant::now(),
         });
-        app.phantoms.with(|c| c.put(*hash, rechecked));
+        // Not put back if a revocation came in meanwhile.
+        if app.phantoms.generation.load(Ordering::SeqCst) == generation {
+            app.phantoms.with(|c| c.put(*hash, rechecked));
+        }
     }
     Ok(Some(Bearer {
         claims: entry.claims.clone(),
         jwt: Some(Arc::clone(&entry.jwt)),
         opaque_hash: Some(*hash),
+        generation: 0,
     }))
 }
 
@@ -188,7 +206,10 @@ pub fn jwt(app: &App, bearer: Bearer) -> Result<Arc<str>, KeyError> {
         .get()
         .sign(app.config.signing_alg, ACCESS_TOKEN_TYP, &bearer.claims)?
         .into();
-    if let Some(hash) = bearer.opaque_hash {
+    let revoked_since = app.phantoms.generation.load(Ordering::SeqCst) != bearer.generation;
+    if let Some(hash) = bearer.opaque_hash
+        && !revoked_since
+    {
         let entry = Arc::new(Cached {
             claims: bearer.claims,
             jwt: Arc::clone(&signed),

@@ -246,7 +246,11 @@ async fn upkeep(app: Arc<App>) {
         tokio::select! {
             _ = reload.tick() => {
                 match app.keys.reload(&app.db).await {
-                    Ok(true) => tracing::info!("signing keys reloaded"),
+                    Ok(true) => {
+                        // Phantoms signed by a withdrawn key must not be handed out.
+                        app.phantoms.clear();
+                        tracing::info!("signing keys reloaded");
+                    }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "could not reload signing keys"),
                 }
@@ -271,6 +275,12 @@ async fn upkeep(app: Arc<App>) {
 /// Deletes rows nobody can use any more: sessions, codes (kept past their
 /// expiry so a replay is still recognised), old login-failure windows.
 async fn purge(app: &App, now: i64) {
+    // A used code is kept while the tokens issued from it live, so that a
+    // replay can still revoke them.
+    let longest_access_ttl = match app.apis.current(&app.db).await {
+        Ok(apis) => crate::apis::longest_access_ttl(app.config.access_token_ttl, &apis),
+        Err(_) => crate::apis::MAX_ACCESS_TOKEN_TTL,
+    };
     let results = [
         (
             "sessions",
@@ -278,7 +288,7 @@ async fn purge(app: &App, now: i64) {
         ),
         (
             "authorization codes",
-            store::codes::purge_expired(&app.db, now - app.config.access_token_ttl).await,
+            store::codes::purge_expired(&app.db, now - longest_access_ttl).await,
         ),
         (
             "login failures",

@@ -57,7 +57,7 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
             )
             .map_err(CliError::Usage)?;
             if let Some(seconds) = access_token_lifetime
-                && !(1..=365 * 24 * 3600).contains(&seconds)
+                && !(1..=crate::apis::MAX_ACCESS_TOKEN_TTL).contains(&seconds)
             {
                 return Err(CliError::Usage(
                     "--access-token-lifetime must be between 1 and 31536000 seconds".into(),

@@ -120,8 +120,17 @@ fn accepts_jwt(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|range| range.split(';').next())
-        .any(|media| media.trim().eq_ignore_ascii_case(JWT_MEDIA_TYPE))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            // RFC 9110 §12.5.1: `q=0` means "not acceptable".
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case(JWT_MEDIA_TYPE) && !refused
+        })
 }
 
 fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {

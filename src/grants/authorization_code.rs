@@ -119,8 +119,13 @@ async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError,
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
     store::codes::revoke(&app.db, hash, now).await?;
     crate::tokens::revoke_grant(app, code.grant_id, now).await?;
-    // The JWT issued at the first use lives until then + its lifetime.
-    let until = code.used_at.unwrap_or(now) + app.config.access_token_ttl;
+    // The JWT issued at the first use lives until then + its lifetime (its
+    // APIs' when the code names some).
+    let apis = app.apis.current(&app.db).await?;
+    let lifetime = crate::apis::token_settings(&code.audiences.0, &apis)
+        .1
+        .unwrap_or(app.config.access_token_ttl);
+    let until = code.used_at.unwrap_or(now) + lifetime;
     store::tokens::revoke_jti(&app.db, &code.access_jti, &code.client_id, until).await?;
     Ok(OAuthError::invalid_grant(
         "the authorization code has already been used",

@@ -27,8 +27,8 @@ pub async fn exchange(
             "this client may not use client_credentials",
         ));
     }
-    let apis = app.apis.current(&app.db).await?;
     let resources: Vec<&str> = params.all("resource").collect();
+    let apis = app.apis.for_resources(&app.db, &resources).await?;
     let target = crate::apis::target(&resources, client, &app.config.default_audience, &apis)
         .map_err(OAuthError::invalid_target)?;
     let scope = target

@@ -65,6 +65,9 @@ pub async fn exchange(
     }
     // Checked before rotating: a bad `resource` must not cost the token.
     let audience = narrowed_audience(params, &presented.audiences.0)?;
+    // Read now (it is cached) so that issuing cannot fail on it after the
+    // rotation.
+    app.apis.current(&app.db).await?;
     // One conditional UPDATE: of concurrent requests, exactly one rotates.
     let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
         Some(token) => token,

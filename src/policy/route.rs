@@ -24,29 +24,27 @@ pub enum RouteError {
     Missing(&'static str),
     #[error("the forwarded {0} is not usable")]
     Invalid(&'static str),
+    /// Sent twice, or differently under both names: a client may have
+    /// added one the gateway passed on, so neither can be believed.
+    #[error("the forwarded {0} is ambiguous")]
+    Ambiguous(&'static str),
 }
 
 impl Route {
     /// The route described by a gateway's headers. Traefik and Caddy send
-    /// `X-Forwarded-Method`/`-Uri`; nginx configurations usually set
-    /// `X-Original-Method`/`-URI`. All three parts are required: a rule for
-    /// a host or method must never be skipped for want of one.
+    /// `X-Forwarded-Method`/`-Uri`; nginx configurations set either those
+    /// or `X-Original-Method`/`-URI`. All three parts are required (a rule
+    /// for a host or method must never be skipped for want of one), each
+    /// once: a gateway that sets one name passes on whatever the client sent
+    /// under the other, so two values that disagree are refused.
     pub fn from_headers(headers: &HeaderMap) -> Result<Route, RouteError> {
-        let header = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|name| headers.get(*name))
-                .map(|v| v.to_str().map(str::trim))
-        };
-        let method = header(&["x-forwarded-method", "x-original-method"])
-            .ok_or(RouteError::Missing("X-Forwarded-Method"))?
-            .map_err(|_| RouteError::Invalid("method"))?;
-        let uri = header(&["x-forwarded-uri", "x-original-uri"])
-            .ok_or(RouteError::Missing("X-Forwarded-Uri"))?
-            .map_err(|_| RouteError::Invalid("URI"))?;
-        let host = header(&["x-forwarded-host"])
-            .ok_or(RouteError::Missing("X-Forwarded-Host"))?
-            .map_err(|_| RouteError::Invalid("host"))?;
+        let method = forwarded(
+            headers,
+            &["x-forwarded-method", "x-original-method"],
+            "method",
+        )?;
+        let uri = forwarded(headers, &["x-forwarded-uri", "x-original-uri"], "URI")?;
+        let host = forwarded(headers, &["x-forwarded-host"], "host")?;
         Ok(Route {
             method: parse_method(method).ok_or(RouteError::Invalid("method"))?,
             host: parse_host(host).ok_or(RouteError::Invalid("host"))?,
@@ -58,6 +56,27 @@ impl Route {
     pub fn path(&self) -> String {
         format!("/{}", self.segments.join("/"))
     }
+}
+
+/// The one value of a forwarded header, under any of its `names`.
+fn forwarded<'h>(
+    headers: &'h HeaderMap,
+    names: &[&str],
+    what: &'static str,
+) -> Result<&'h str, RouteError> {
+    let mut values = names.iter().flat_map(|name| headers.get_all(*name).iter());
+    let first = values.next().ok_or(RouteError::Missing(match what {
+        "method" => "X-Forwarded-Method",
+        "URI" => "X-Forwarded-Uri",
+        _ => "X-Forwarded-Host",
+    }))?;
+    if values.any(|other| other != first) {
+        return Err(RouteError::Ambiguous(what));
+    }
+    first
+        .to_str()
+        .map(str::trim)
+        .map_err(|_| RouteError::Invalid(what))
 }
 
 /// An HTTP method token (RFC 9110 §9.1), upper-cased.
@@ -80,6 +99,11 @@ pub fn parse_host(raw: &str) -> Option<String> {
     } else {
         first.split(':').next()?.to_owned()
     };
+    // A fully qualified name's trailing dot names the same host.
+    let without_port = without_port
+        .strip_suffix('.')
+        .unwrap_or(&without_port)
+        .to_owned();
     let ok = !without_port.is_empty()
         && without_port.len() <= 253
         && without_port
@@ -102,7 +126,12 @@ pub fn path_segments(target: &str) -> Option<Vec<String>> {
         return None;
     }
     let mut segments: Vec<String> = Vec::new();
-    for segment in decoded.split(['/', '\\']) {
+    // `;` starts path parameters, which servlet containers drop before
+    // resolving dot segments (`/public/..;/admin` is `/admin` there).
+    for segment in decoded
+        .split(['/', '\\'])
+        .map(|s| s.split(';').next().unwrap_or(""))
+    {
         match segment {
             "" | "." => {}
             ".." => {
@@ -139,6 +168,8 @@ mod tests {
         assert_eq!(p("/a\\..\\admin").as_deref(), Some("/admin"));
         assert_eq!(p("/../../etc").as_deref(), Some("/etc"));
         assert_eq!(p("/%61dmin").as_deref(), Some("/admin"));
+        assert_eq!(p("/public/..;/admin").as_deref(), Some("/admin"));
+        assert_eq!(p("/admin;jsessionid=1/x").as_deref(), Some("/admin/x"));
         assert_eq!(p("admin"), None);
         assert_eq!(p("http://x/admin"), None);
         assert_eq!(p("/%ff"), None);
@@ -152,6 +183,10 @@ mod tests {
             Some("api.example.com")
         );
         assert_eq!(parse_host("[::1]:80").as_deref(), Some("[::1]"));
+        assert_eq!(
+            parse_host("api.example.com.:443").as_deref(),
+            Some("api.example.com")
+        );
         assert_eq!(
             parse_host("a.example, b.example").as_deref(),
             Some("a.example")
@@ -176,6 +211,31 @@ mod tests {
             ("x-forwarded-host", "h"),
         ];
         assert_eq!(Route::from_headers(&headers(&nginx)).unwrap().path(), "/");
+        // A client's X-Forwarded-* next to the gateway's X-Original-*.
+        let spoofed = [
+            ("x-original-method", "DELETE"),
+            ("x-forwarded-method", "GET"),
+            ("x-original-uri", "/admin"),
+            ("x-forwarded-host", "h"),
+        ];
+        assert_eq!(
+            Route::from_headers(&headers(&spoofed)),
+            Err(RouteError::Ambiguous("method"))
+        );
+        let mut twice = headers(&full);
+        twice.append("x-forwarded-uri", "/catalog".parse().unwrap());
+        assert_eq!(
+            Route::from_headers(&twice),
+            Err(RouteError::Ambiguous("URI"))
+        );
+        // The same value under both names is fine.
+        let both = [
+            ("x-original-method", "GET"),
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-uri", "/a"),
+            ("x-forwarded-host", "h"),
+        ];
+        assert!(Route::from_headers(&headers(&both)).is_ok());
         for missing in 0..3 {
             let partial: Vec<_> = full
                 .iter()

@@ -43,6 +43,24 @@ pub async fn find_access(db: &Db, hash: &[u8]) -> Result<Option<AccessToken>, sq
     on_db!(db, p => sqlx::query_as(FIND_ACCESS).bind(hash).fetch_optional(p).await)
 }
 
+/// Revoking an opaque token also records its `jti` as revoked: the phantom
+/// JWTs `/forward_auth` made from it carry that `jti` and must die with it.
+macro_rules! remember_jtis_where {
+    ($condition:literal) => {
+        concat!(
+            "INSERT INTO revoked_jtis (jti, client_id, expires_at) SELECT jti, client_id, expires_at \
+             FROM access_tokens WHERE ",
+            $condition,
+            " AND revoked_at IS NULL ON CONFLICT (jti) DO NOTHING"
+        )
+    };
+}
+
+pub(super) const REMEMBER_USER_JTIS: &str = remember_jtis_where!("user_id = $1");
+const REMEMBER_JTI: &str = remember_jtis_where!("token_hash = $1");
+const REMEMBER_GRANT_JTIS: &str = remember_jtis_where!("grant_id = $1");
+const REMEMBER_USER_CLIENT_JTIS: &str = remember_jtis_where!("user_id = $1 AND client_id = $2");
+
 pub(super) const REVOKE_USER_REFRESH: &str =
     "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
 pub(super) const REVOKE_USER_ACCESS: &str =
@@ -52,7 +70,11 @@ const REVOKE_ACCESS: &str =
     "UPDATE access_tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL";
 
 pub async fn revoke_access(db: &Db, hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(REVOKE_ACCESS).bind(hash).bind(now).execute(p).await.map(drop))
+    in_tx!(db, tx => {
+        sqlx::query(REMEMBER_JTI).bind(hash).execute(&mut *tx).await?;
+        sqlx::query(REVOKE_ACCESS).bind(hash).bind(now).execute(&mut *tx).await?;
+        Ok(())
+    })
 }
 
 /// A refresh token; rotation chains tokens of one grant into a family.
@@ -138,6 +160,7 @@ const REVOKE_GRANT_ACCESS: &str =
 pub async fn revoke_grant(db: &Db, family_id: Uuid, now: i64) -> Result<(), sqlx::Error> {
     in_tx!(db, tx => {
         sqlx::query(REVOKE_FAMILY).bind(family_id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(REMEMBER_GRANT_JTIS).bind(family_id).execute(&mut *tx).await?;
         sqlx::query(REVOKE_GRANT_ACCESS).bind(family_id).bind(now).execute(&mut *tx).await?;
         Ok(())
     })
@@ -166,6 +189,7 @@ pub async fn revoke_user_client(
 ) -> Result<(), sqlx::Error> {
     in_tx!(db, tx => {
         sqlx::query(REVOKE_USER_CLIENT_REFRESH).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(REMEMBER_USER_CLIENT_JTIS).bind(user_id).bind(client_id).execute(&mut *tx).await?;
         sqlx::query(REVOKE_USER_CLIENT_ACCESS).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;
         Ok(())
     })

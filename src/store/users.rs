@@ -137,6 +137,7 @@ pub async fn set_disabled(
         if disabled {
             sqlx::query(super::sessions::END_USER).bind(id).execute(&mut *tx).await?;
             sqlx::query(super::tokens::REVOKE_USER_REFRESH).bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(super::tokens::REMEMBER_USER_JTIS).bind(id).execute(&mut *tx).await?;
             sqlx::query(super::tokens::REVOKE_USER_ACCESS).bind(id).bind(now).execute(&mut *tx).await?;
         }
         Ok(changed)

@@ -599,3 +599,29 @@ fn bad_rego_is_refused() {
         );
     }
 }
+
+db_test!(
+    a_phantom_dies_with_its_opaque_token,
+    async |app: TestApp| {
+        let client = opaque_service(&app, "").await;
+        let token = opaque_token(&app, &client, "").await;
+        let phantom_jwt = phantom(&ask(&app, Some(&token), "GET", "/").await);
+        let gateway = app.service_client("").await;
+        assert_eq!(app.introspect(&gateway, &phantom_jwt).await["active"], true);
+        assert_eq!(
+            ask(&app, Some(&phantom_jwt), "GET", "/").await.status(),
+            200
+        );
+        app.post_basic("/revoke", &client, &[("token", token.as_str())])
+            .await;
+        // Presented anywhere afterwards, the JWT made from it is refused too.
+        assert_eq!(
+            app.introspect(&gateway, &phantom_jwt).await["active"],
+            false
+        );
+        assert_eq!(
+            ask(&app, Some(&phantom_jwt), "GET", "/").await.status(),
+            401
+        );
+    }
+);

@@ -259,6 +259,24 @@ async fn through(gateway: Gateway, app: TestApp) {
         .unwrap();
     assert_ne!(r.status(), 200, "dot segments do not get around the policy");
 
+    // A client cannot describe its own request to monban: its forwarded
+    // headers are replaced by the gateway's, or make the request ambiguous.
+    for (name, value) in [
+        ("X-Forwarded-Method", "GET"),
+        ("X-Forwarded-Uri", "/catalog"),
+        ("X-Original-Method", "GET"),
+        ("X-Original-URI", "/catalog"),
+    ] {
+        let r = http
+            .delete(format!("{base}/orders/7"))
+            .bearer_auth(&token)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name}: {value}");
+    }
+
     // No token, a forged one: 401 with the challenge.
     let r = http.get(format!("{base}/orders/7")).send().await.unwrap();
     assert_eq!(r.status(), 401);
