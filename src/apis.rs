@@ -65,6 +65,12 @@ impl ApiCache {
     }
 }
 
+/// RFC 8707 §2: a resource is "an absolute URI ... MUST NOT include a
+/// fragment component".
+pub fn is_resource_uri(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok() && !raw.contains('#')
+}
+
 /// The audience a request asked for, and what registered APIs say of it.
 #[derive(Debug)]
 pub struct Target {
@@ -98,8 +104,7 @@ pub fn target(
     }
     let mut audience: Vec<String> = Vec::new();
     for &resource in resources {
-        let is_absolute = url::Url::parse(resource).is_ok();
-        if !is_absolute || resource.contains('#') {
+        if !is_resource_uri(resource) {
             return Err(format!(
                 "resource '{resource}' must be an absolute URI without a fragment"
             ));
@@ -165,8 +170,8 @@ pub fn token_settings(audience: &[String], apis: &Apis) -> (Option<TokenFormat>,
 /// The longest an access token may live: `MONBAN_ACCESS_TOKEN_TTL`, or a
 /// registered API's longer lifetime. Whatever must outlast every access
 /// token (a retired key, a used code, a revoked `jti`) keeps this long.
-pub fn longest_access_ttl(config_ttl: i64, apis: &Apis) -> i64 {
-    apis.values()
+pub fn longest_access_ttl<'a>(config_ttl: i64, apis: impl IntoIterator<Item = &'a Api>) -> i64 {
+    apis.into_iter()
         .filter_map(|api| api.access_token_ttl)
         .fold(config_ttl, i64::max)
 }

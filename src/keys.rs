@@ -479,11 +479,7 @@ pub async fn rotate(
         0
     } else {
         // Registered APIs may give access tokens a longer life.
-        let apis: crate::apis::Apis = store::apis::all(db)
-            .await?
-            .into_iter()
-            .map(|api| (api.identifier.clone(), api))
-            .collect();
+        let apis = store::apis::all(db).await?;
         let longest = crate::apis::longest_access_ttl(config.longest_signed_token_ttl(), &apis);
         longest + reload_interval + crate::tokens::CLOCK_SKEW
     };

@@ -278,7 +278,7 @@ async fn purge(app: &App, now: i64) {
     // A used code is kept while the tokens issued from it live, so that a
     // replay can still revoke them.
     let longest_access_ttl = match app.apis.current(&app.db).await {
-        Ok(apis) => crate::apis::longest_access_ttl(app.config.access_token_ttl, &apis),
+        Ok(apis) => crate::apis::longest_access_ttl(app.config.access_token_ttl, apis.values()),
         Err(_) => crate::apis::MAX_ACCESS_TOKEN_TTL,
     };
     let results = [

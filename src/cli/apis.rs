@@ -43,8 +43,7 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
             token_format,
             access_token_lifetime,
         } => {
-            let parsed = url::Url::parse(&identifier);
-            if parsed.is_err() || identifier.contains('#') {
+            if !crate::apis::is_resource_uri(&identifier) {
                 return Err(CliError::Usage(format!(
                     "--identifier {identifier:?} must be an absolute URI without a fragment (RFC 8707 §2)"
                 )));

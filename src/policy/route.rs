@@ -20,7 +20,7 @@ pub struct Route {
 /// Why a route could not be read from the headers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
-    #[error("the gateway sent no {0} header")]
+    #[error("the gateway sent no forwarded {0} (X-Forwarded-* or X-Original-*)")]
     Missing(&'static str),
     #[error("the forwarded {0} is not usable")]
     Invalid(&'static str),
@@ -65,11 +65,7 @@ fn forwarded<'h>(
     what: &'static str,
 ) -> Result<&'h str, RouteError> {
     let mut values = names.iter().flat_map(|name| headers.get_all(*name).iter());
-    let first = values.next().ok_or(RouteError::Missing(match what {
-        "method" => "X-Forwarded-Method",
-        "URI" => "X-Forwarded-Uri",
-        _ => "X-Forwarded-Host",
-    }))?;
+    let first = values.next().ok_or(RouteError::Missing(what))?;
     if values.any(|other| other != first) {
         return Err(RouteError::Ambiguous(what));
     }

@@ -20,7 +20,7 @@ use crate::token::verify_with_jwks;
 pub const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/gateways/policy.toml");
 
 /// A service client whose tokens are opaque.
-async fn opaque_service(app: &TestApp, scopes: &str) -> TestClient {
+pub async fn opaque_service(app: &TestApp, scopes: &str) -> TestClient {
     app.register(ClientSettings {
         scopes: Scopes::parse(scopes).unwrap(),
         access_token_format: Some(TokenFormat::Opaque),
@@ -29,7 +29,7 @@ async fn opaque_service(app: &TestApp, scopes: &str) -> TestClient {
     .await
 }
 
-async fn opaque_token(app: &TestApp, client: &TestClient, scope: &str) -> String {
+pub async fn opaque_token(app: &TestApp, client: &TestClient, scope: &str) -> String {
     let extra: &[(&str, &str)] = if scope.is_empty() {
         &[]
     } else {

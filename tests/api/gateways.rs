@@ -12,13 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use monban::clients::ClientSettings;
-use monban::types::{Scopes, TokenFormat};
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::forward_auth::POLICY;
-use crate::helpers::{TestApp, TestClient, free_port, service_settings};
+use crate::forward_auth::{POLICY, opaque_service, opaque_token};
+use crate::helpers::{TestApp, free_port};
 use crate::token::verify_with_jwks;
 
 /// The addresses the documented configurations use.
@@ -178,21 +176,6 @@ async fn echo_upstream() -> String {
     addr
 }
 
-async fn opaque_client(app: &TestApp, scopes: &str) -> (TestClient, String) {
-    let client = app
-        .register(ClientSettings {
-            scopes: Scopes::parse(scopes).unwrap(),
-            access_token_format: Some(TokenFormat::Opaque),
-            ..service_settings()
-        })
-        .await;
-    let token = app.access_token(&client, &[]).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (client, token)
-}
-
 async fn through(gateway: Gateway, app: TestApp) {
     if !gateway.installed() {
         return;
@@ -201,7 +184,8 @@ async fn through(gateway: Gateway, app: TestApp) {
     let running = gateway.start(&app.addr.to_string(), &upstream).await;
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
-    let (reader, token) = opaque_client(&app, "orders:read").await;
+    let reader = opaque_service(&app, "orders:read").await;
+    let token = opaque_token(&app, &reader, "").await;
 
     // Allowed: the upstream sees a JWT, never the opaque token, and only
     // monban's identity headers, whatever the client sent.

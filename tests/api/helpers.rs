@@ -656,12 +656,8 @@ impl Served {
 
     /// SIGTERM, then the exit status and everything printed.
     pub fn stop(mut self) -> (i32, String, String) {
+        self.signal("TERM");
         let child = self.child.take().unwrap();
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
         let out = child.wait_with_output().unwrap();
         (
             out.status.code().unwrap_or(-1),

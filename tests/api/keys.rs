@@ -42,21 +42,7 @@ db_test!(
         assert!(published_before.contains(&new_kid));
 
         // The running server notices within its reload interval.
-        let deadline = std::time::Instant::now() + monban::keys::RELOAD_INTERVAL * 3;
-        let after = loop {
-            let token = app.access_token(&client, &[]).await["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            if kid(&token) == new_kid {
-                break token;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "server never switched keys"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        };
+        let after = token_signed_by(&app, &client, &new_kid).await;
         let kids = jwks_kids(&app.get_json("/jwks").await);
         assert_eq!(
             kids,
@@ -293,25 +279,36 @@ db_test!(
                 .iter()
                 .all(|k| monban::key_encryption::KeyEncryption::is_sealed(k))
         );
-        // Without the key, or with another, nothing can use them.
-        let without = crate::helpers::run_cli(
-            &["keys", "list", "--json"],
-            &[(
-                "MONBAN_DATABASE_URL",
-                app.settings
-                    .iter()
-                    .find(|(k, _)| k == "MONBAN_DATABASE_URL")
-                    .unwrap()
-                    .1
-                    .as_str(),
-            )],
-            None,
-        );
+        // Without the key, nothing can use them …
+        let url = app
+            .settings
+            .iter()
+            .find(|(k, _)| k == "MONBAN_DATABASE_URL")
+            .unwrap()
+            .1
+            .clone();
+        let without_key = |args: &[&str]| {
+            crate::helpers::run_cli(args, &[("MONBAN_DATABASE_URL", url.as_str())], None)
+        };
+        let without = without_key(&["keys", "list", "--json"]);
         assert_eq!(without.code, 1);
         assert!(
             without.error().contains("set MONBAN_KEY_ENCRYPTION_KEY"),
             "{}",
             without.stderr
+        );
+        // … nor add a key, which would be stored in plain.
+        let rotate = without_key(&["keys", "rotate", "--force", "--json"]);
+        assert_eq!(rotate.code, 1);
+        assert!(
+            rotate.error().contains("set MONBAN_KEY_ENCRYPTION_KEY"),
+            "{}",
+            rotate.stderr
+        );
+        assert_eq!(
+            stored_private_keys(&app.db).await.len(),
+            3,
+            "nothing written"
         );
     }
 );
