@@ -18,8 +18,8 @@ use tracing::Level;
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, end_session, forward_auth, health, home, introspect, jwks, metadata, revoke, token,
-    userinfo,
+    authorize, end_session, forward_auth, health, home, introspect, jwks, metadata, par, revoke,
+    token, userinfo,
 };
 use crate::keys::Keys;
 use crate::session::{self, DbSessionStore};
@@ -56,6 +56,8 @@ pub struct App {
     pub phantoms: crate::phantom::PhantomCache,
     /// The `/forward_auth` policy (`MONBAN_POLICY_FILE`), reloaded on SIGHUP.
     pub policies: crate::policy::Policies,
+    /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.
+    pub remote_keys: crate::client_keys::RemoteKeys,
 }
 
 impl App {
@@ -88,6 +90,7 @@ pub fn router(app: Arc<App>) -> Router {
             get(userinfo::handler).post(userinfo::handler),
         )
         .route(revoke::PATH, post(revoke::handler))
+        .route(par::PATH, post(par::handler))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             cors::for_apps,

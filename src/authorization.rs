@@ -129,6 +129,16 @@ fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
     }
 }
 
+/// How an authorization request reached monban.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// In the browser's request to `/authorize`: its parameters, or a
+    /// `request_uri` naming a pushed request.
+    Browser,
+    /// Pushed by the client to the PAR endpoint (RFC 9126 §2).
+    Pushed,
+}
+
 /// Parses and validates a request. `Err(PageError)` when the client or its
 /// redirect URI cannot be trusted; `Ok(Err(response))` for errors the client
 /// is told about.
@@ -136,6 +146,7 @@ pub async fn parse(
     app: &App,
     params: &Params,
     lang: Lang,
+    arrival: Arrival,
 ) -> Result<Result<(AuthorizationRequest, std::sync::Arc<Client>), Response>, PageError> {
     let page = |problem, detail: &str| {
         PageError::new(problem, detail).in_lang(lang, app.config.issuer.path())
@@ -149,6 +160,30 @@ pub async fn parse(
         one("client_id")?.ok_or_else(|| page(Problem::BadRequest, "client_id is missing"))?;
     let Some((client, _)) = app.clients.get(&app.db, client_id).await? else {
         return Err(page(Problem::UnknownClient, "unknown client_id"));
+    };
+    // RFC 9126 §4: a request_uri stands for the whole pushed request; the
+    // other parameters of the browser's request are ignored.
+    let pushed_params;
+    let (params, pushed) = match (arrival, one("request_uri")?) {
+        (Arrival::Browser, Some(request_uri)) => {
+            let pairs = crate::endpoints::par::take(app, &client, request_uri)
+                .await?
+                .ok_or_else(|| {
+                    page(
+                        Problem::BadRequest,
+                        "request_uri is unknown, expired or already used (RFC 9126 §4)",
+                    )
+                })?;
+            pushed_params = Params::from_pairs(pairs);
+            (&pushed_params, true)
+        }
+        (Arrival::Browser, None) => (params, false),
+        (Arrival::Pushed, _) => (params, true),
+    };
+    let one = |name: &str| {
+        params
+            .one(name)
+            .map_err(|_| page(Problem::BadRequest, &format!("{name} is repeated")))
     };
     // OIDC Core §3.1.2.1 requires redirect_uri; OAuth 2.1 too.
     let redirect_uri =
@@ -181,7 +216,18 @@ pub async fn parse(
                 format!("response_mode '{m}' is not supported"),
             )
         })
-        .and_then(|_| validate(app, params, &client, &apis, return_to.clone(), lang));
+        .and_then(|_| {
+            // RFC 9126 §5: a client (or a server) may require pushed requests.
+            let par_required =
+                client.require_pushed_authorization_requests || app.config.require_par;
+            if par_required && !pushed {
+                return Err(refuse(
+                    "invalid_request",
+                    "this client must push its authorization requests (RFC 9126)",
+                ));
+            }
+            validate(app, params, &client, &apis, return_to.clone(), lang)
+        });
     Ok(match request {
         Ok(request) => Ok((request, client)),
         Err(r) => Err(Response::error(&return_to, issuer, r.error, &r.description)),
@@ -260,12 +306,6 @@ fn validate(
         return Err(refuse(
             "request_not_supported",
             "request objects are not supported",
-        ));
-    }
-    if one("request_uri")?.is_some() {
-        return Err(refuse(
-            "request_uri_not_supported",
-            "request_uri is not supported",
         ));
     }
     let resources: Vec<&str> = params.all("resource").collect();

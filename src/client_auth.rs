@@ -1,6 +1,7 @@
 //! Client authentication at the token, introspection and revocation
 //! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
-//! and `none` for public clients, which only identify themselves.
+//! `private_key_jwt` (RFC 7523 §2.2), and `none` for public clients, which
+//! only identify themselves.
 
 use std::sync::Arc;
 
@@ -11,10 +12,11 @@ use percent_encoding::percent_decode;
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
-use crate::client_cache::{ClientCache, Source};
+use crate::client_assertion::{self, ASSERTION_TYPE};
+use crate::client_cache::Source;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::store::{Db, clients::Client};
+use crate::store::clients::Client;
 use crate::tokens::sha256;
 use crate::types::{AuthMethod, Secret};
 
@@ -25,6 +27,12 @@ pub enum Credentials {
     Basic { client_id: String, secret: Secret },
     /// RFC 6749 §2.3.1, `client_id` and `client_secret` in the body.
     Post { client_id: String, secret: Secret },
+    /// RFC 7523 §2.2, a JWT signed with the client's key; `client_id` is the
+    /// request's, else the assertion's `sub`.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
     /// A public client's `client_id` alone (RFC 6749 §3.2.1).
     ClientIdOnly { client_id: String },
 }
@@ -35,6 +43,16 @@ impl Credentials {
     pub fn from_request(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
         let body_id = params.one("client_id")?;
         let body_secret = params.one("client_secret")?;
+        let assertion_type = params.one("client_assertion_type")?;
+        let assertion = params.one("client_assertion")?;
+        if assertion_type.is_some() || assertion.is_some() {
+            if headers.contains_key(header::AUTHORIZATION) || body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not a client assertion and a secret",
+                ));
+            }
+            return Credentials::from_assertion(body_id, assertion_type, assertion);
+        }
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let (client_id, secret) = parse_basic(value.as_bytes())?;
             if body_secret.is_some() {
@@ -64,10 +82,43 @@ impl Credentials {
         }
     }
 
+    fn from_assertion(
+        client_id: Option<&str>,
+        assertion_type: Option<&str>,
+        assertion: Option<&str>,
+    ) -> Result<Credentials, OAuthError> {
+        let assertion = assertion.ok_or_else(|| {
+            OAuthError::invalid_request("client_assertion_type without client_assertion")
+        })?;
+        match assertion_type {
+            Some(ASSERTION_TYPE) => {}
+            Some(other) => {
+                return Err(OAuthError::invalid_client(format!(
+                    "client_assertion_type {other:?} is not supported; use {ASSERTION_TYPE}"
+                )));
+            }
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "client_assertion without client_assertion_type",
+                ));
+            }
+        }
+        let client_id = match client_id {
+            Some(id) => id.to_owned(),
+            None => client_assertion::claimed_client(assertion)
+                .ok_or_else(|| OAuthError::invalid_client("malformed client assertion"))?,
+        };
+        Ok(Credentials::Assertion {
+            client_id,
+            assertion: assertion.to_owned(),
+        })
+    }
+
     fn method(&self) -> AuthMethod {
         match self {
             Credentials::Basic { .. } => AuthMethod::ClientSecretBasic,
             Credentials::Post { .. } => AuthMethod::ClientSecretPost,
+            Credentials::Assertion { .. } => AuthMethod::PrivateKeyJwt,
             Credentials::ClientIdOnly { .. } => AuthMethod::None,
         }
     }
@@ -76,6 +127,7 @@ impl Credentials {
         match self {
             Credentials::Basic { client_id, .. }
             | Credentials::Post { client_id, .. }
+            | Credentials::Assertion { client_id, .. }
             | Credentials::ClientIdOnly { client_id } => client_id,
         }
     }
@@ -83,7 +135,7 @@ impl Credentials {
     fn secret(&self) -> Option<&Secret> {
         match self {
             Credentials::Basic { secret, .. } | Credentials::Post { secret, .. } => Some(secret),
-            Credentials::ClientIdOnly { .. } => None,
+            Credentials::Assertion { .. } | Credentials::ClientIdOnly { .. } => None,
         }
     }
 }
@@ -126,20 +178,18 @@ pub async fn authenticate_request(
     params: &Params,
 ) -> Result<Arc<Client>, OAuthError> {
     let credentials = Credentials::from_request(headers, params)?;
-    authenticate(&app.clients, &app.db, &credentials).await
+    authenticate(app, &credentials).await
 }
 
 /// Finds the client and checks its credentials against its registered
 /// `token_endpoint_auth_method`. Secrets are compared as SHA-256 digests in
-/// constant time. A cached client that fails the check is re-read from the
+/// constant time; assertions are verified with the client's keys. A cached
+/// client that fails the check is re-read from the
 /// database before the request is refused (its secret may have changed).
 /// Every failure looks the same to the caller, so that client ids cannot be
 /// probed; the log says why.
-pub async fn authenticate(
-    clients: &ClientCache,
-    db: &Db,
-    credentials: &Credentials,
-) -> Result<Arc<Client>, OAuthError> {
+pub async fn authenticate(app: &App, credentials: &Credentials) -> Result<Arc<Client>, OAuthError> {
+    let (clients, db) = (&app.clients, &app.db);
     let id = credentials.client_id();
     let failed = || OAuthError::invalid_client("client authentication failed");
     let Some((client, source)) = clients.get(db, id).await? else {
@@ -150,13 +200,13 @@ pub async fn authenticate(
         );
         return Err(failed());
     };
-    let reason = match refusal(&client, credentials) {
+    let reason = match refusal(app, &client, credentials).await? {
         None => return Ok(client),
         Some(reason) => reason,
     };
     if source == Source::Cache
         && let Some(fresh) = clients.load(db, id).await?
-        && refusal(&fresh, credentials).is_none()
+        && refusal(app, &fresh, credentials).await?.is_none()
     {
         return Ok(fresh);
     }
@@ -165,18 +215,28 @@ pub async fn authenticate(
 }
 
 /// Why the client's registration does not accept these credentials.
-fn refusal(client: &Client, credentials: &Credentials) -> Option<&'static str> {
+async fn refusal(
+    app: &App,
+    client: &Client,
+    credentials: &Credentials,
+) -> Result<Option<String>, OAuthError> {
     if client.token_endpoint_auth_method != credentials.method() {
-        return Some("authentication method differs from the registered one");
+        return Ok(Some(
+            "authentication method differs from the registered one".into(),
+        ));
     }
     if let Some(secret) = credentials.secret() {
         let presented = sha256(secret.expose().as_bytes());
         let stored = client.secret_hash.as_deref().unwrap_or_default();
         if !bool::from(presented.ct_eq(stored)) {
-            return Some("wrong secret");
+            return Ok(Some("wrong secret".into()));
         }
     }
-    None
+    if let Credentials::Assertion { assertion, .. } = credentials {
+        let verdict = client_assertion::verify(app, client, assertion, crate::unix_now()).await?;
+        return Ok(verdict.err());
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

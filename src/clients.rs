@@ -5,6 +5,7 @@
 use url::Url;
 use uuid::Uuid;
 
+use crate::client_keys;
 use crate::config::is_loopback_host;
 use crate::store::clients::Client;
 use crate::tokens;
@@ -24,6 +25,11 @@ pub struct ClientSettings {
     pub auth_method: AuthMethod,
     /// `None`: follow the server default.
     pub access_token_format: Option<TokenFormat>,
+    /// Public keys for `private_key_jwt`: a JWK Set, or where to fetch it.
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+    /// RFC 9126 §5: only pushed authorization requests are accepted.
+    pub require_par: bool,
 }
 
 impl ClientSettings {
@@ -39,6 +45,9 @@ impl ClientSettings {
             audiences: client.audiences.clone(),
             auth_method: client.token_endpoint_auth_method,
             access_token_format: client.access_token_format,
+            jwks: client.jwks.clone(),
+            jwks_uri: client.jwks_uri.clone(),
+            require_par: client.require_pushed_authorization_requests,
         }
     }
 
@@ -78,14 +87,15 @@ impl ClientSettings {
             (ClientType::Public, AuthMethod::None) => {}
             (ClientType::Public, m) => {
                 return Err(format!(
-                    "a public client has no secret, so it cannot use {m}"
+                    "a public client has no credentials, so it cannot use {m}"
                 ));
             }
             (ClientType::Confidential, AuthMethod::None) => {
-                return Err("a confidential client authenticates; use client_secret_basic or client_secret_post".into());
+                return Err("a confidential client authenticates; use client_secret_basic, client_secret_post or private_key_jwt".into());
             }
             (ClientType::Confidential, _) => {}
         }
+        self.validate_keys()?;
         if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err("authorization_code needs at least one redirect URI".into());
         }
@@ -95,6 +105,34 @@ impl ClientSettings {
         }
         if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
             return Err("refresh_token is only issued with authorization_code".into());
+        }
+        Ok(())
+    }
+}
+
+impl ClientSettings {
+    /// RFC 7591 §2: `jwks` and `jwks_uri` are never both set; monban uses
+    /// them for `private_key_jwt`, which needs one of them.
+    fn validate_keys(&self) -> Result<(), String> {
+        match (&self.jwks, &self.jwks_uri) {
+            (Some(_), Some(_)) => {
+                return Err("jwks and jwks_uri must not both be set (RFC 7591 §2)".into());
+            }
+            (None, None) if self.auth_method == AuthMethod::PrivateKeyJwt => {
+                return Err(
+                    "private_key_jwt needs the client's public keys: jwks or jwks_uri".into(),
+                );
+            }
+            (Some(_), None) | (None, Some(_)) if self.auth_method != AuthMethod::PrivateKeyJwt => {
+                return Err("jwks and jwks_uri are only used with private_key_jwt".into());
+            }
+            _ => {}
+        }
+        if let Some(set) = &self.jwks {
+            client_keys::parse_jwks(set).map_err(|e| format!("jwks: {e}"))?;
+        }
+        if let Some(uri) = &self.jwks_uri {
+            client_keys::check_jwks_uri(uri).map_err(|e| format!("jwks_uri {uri:?}: {e}"))?;
         }
         Ok(())
     }
@@ -139,6 +177,9 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         audiences: Vec::new(),
         token_endpoint_auth_method: settings.auth_method,
         access_token_format: None,
+        jwks: None,
+        jwks_uri: None,
+        require_pushed_authorization_requests: false,
         groups: Vec::new(),
         created_at: now,
         updated_at: now,
@@ -147,9 +188,9 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
     (client, secret)
 }
 
-/// Applies settings to a client. A client that becomes confidential without
-/// a secret gets one (returned, to show once); one that becomes public loses
-/// its secret.
+/// Applies settings to a client. A client that comes to authenticate with a
+/// secret and has none gets one (returned, to show once); one that no longer
+/// uses a secret (public, or `private_key_jwt`) loses it.
 pub fn apply(client: &mut Client, s: ClientSettings, now: i64) -> Option<Secret> {
     client.name = s.name;
     client.first_party = s.first_party;
@@ -160,15 +201,18 @@ pub fn apply(client: &mut Client, s: ClientSettings, now: i64) -> Option<Secret>
     client.audiences = s.audiences;
     client.token_endpoint_auth_method = s.auth_method;
     client.access_token_format = s.access_token_format;
+    client.jwks = s.jwks;
+    client.jwks_uri = s.jwks_uri;
+    client.require_pushed_authorization_requests = s.require_par;
     client.updated_at = now;
     client.client_type = s.client_type;
-    match s.client_type {
-        ClientType::Public => {
-            client.secret_hash = None;
-            None
-        }
-        ClientType::Confidential if client.secret_hash.is_none() => Some(rotate_secret(client)),
-        ClientType::Confidential => None,
+    if !s.auth_method.uses_secret() {
+        client.secret_hash = None;
+        None
+    } else if client.secret_hash.is_none() {
+        Some(rotate_secret(client))
+    } else {
+        None
     }
 }
 
@@ -198,6 +242,9 @@ pub async fn ensure_account_client(
         audiences: vec![],
         auth_method: AuthMethod::None,
         access_token_format: None,
+        jwks: None,
+        jwks_uri: None,
+        require_par: false,
     };
     match crate::store::clients::find(db, account::CLIENT_ID).await? {
         Some(existing) if ClientSettings::of(&existing).redirect_uris == settings.redirect_uris => {

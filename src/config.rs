@@ -41,6 +41,7 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_PHANTOM_CACHE",
     "MONBAN_POLICY_FILE",
     "MONBAN_KEY_ENCRYPTION_KEY",
+    "MONBAN_REQUIRE_PAR",
 ];
 
 pub struct Config {
@@ -76,6 +77,8 @@ pub struct Config {
     pub policy_file: Option<std::path::PathBuf>,
     /// Seals private signing keys at rest (AES-256-GCM); off when unset.
     pub key_encryption: crate::key_encryption::KeyEncryption,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_par: bool,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
 }
@@ -325,6 +328,15 @@ fn seconds(min: i64, max: i64) -> impl Fn(&str) -> Result<i64, String> {
     }
 }
 
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got {raw:?}")),
+    }
+}
+
 const YEAR: i64 = 365 * 24 * 3600;
 
 impl Config {
@@ -454,6 +466,7 @@ impl Config {
             crate::key_encryption::KeyEncryption::default,
             crate::key_encryption::KeyEncryption::parse,
         )?;
+        let require_par = src.parse("MONBAN_REQUIRE_PAR", || false, boolean)?;
         let policy_file = src.parse(
             "MONBAN_POLICY_FILE",
             || None,
@@ -491,6 +504,7 @@ impl Config {
             phantom_cache,
             policy_file,
             key_encryption,
+            require_par,
             warnings,
         })
     }

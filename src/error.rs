@@ -8,7 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// Error codes of RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 8707 §2.
+/// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707
+/// §2 and OIDC Core §3.1.2.6 (the authorization errors are also answered by
+/// the pushed authorization request endpoint, RFC 9126 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -16,12 +18,29 @@ pub enum ErrorCode {
     InvalidGrant,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UnsupportedResponseType,
     InvalidScope,
     InvalidTarget,
+    RequestNotSupported,
+    RequestUriNotSupported,
     ServerError,
 }
 
 impl ErrorCode {
+    const ALL: &[ErrorCode] = &[
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidGrant,
+        ErrorCode::UnauthorizedClient,
+        ErrorCode::UnsupportedGrantType,
+        ErrorCode::UnsupportedResponseType,
+        ErrorCode::InvalidScope,
+        ErrorCode::InvalidTarget,
+        ErrorCode::RequestNotSupported,
+        ErrorCode::RequestUriNotSupported,
+        ErrorCode::ServerError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
@@ -29,10 +48,18 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::ServerError => "server_error",
         }
+    }
+
+    /// The code with this wire name.
+    pub fn from_wire(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == name)
     }
 }
 
@@ -66,6 +93,10 @@ impl OAuthError {
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn with_code(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
+        OAuthError::new(code, description)
     }
 
     /// Client authentication failed: 401 with a `Basic` challenge (§5.2;

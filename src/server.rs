@@ -132,6 +132,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         phantoms: PhantomCache::new(config_phantom_cache),
         apis: crate::apis::ApiCache::default(),
         policies,
+        remote_keys: crate::client_keys::RemoteKeys::new(),
     };
     Ok((Arc::new(app), bootstrap))
 }
@@ -289,6 +290,14 @@ async fn purge(app: &App, now: i64) {
         (
             "authorization codes",
             store::codes::purge_expired(&app.db, now - longest_access_ttl).await,
+        ),
+        (
+            "pushed authorization requests",
+            store::pushed::purge_expired(&app.db, now).await,
+        ),
+        (
+            "client assertion ids",
+            store::assertions::purge_expired(&app.db, now).await,
         ),
         (
             "login failures",

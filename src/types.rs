@@ -82,7 +82,18 @@ wire_enum! {
     pub enum AuthMethod {
         ClientSecretBasic = "client_secret_basic",
         ClientSecretPost = "client_secret_post",
+        PrivateKeyJwt = "private_key_jwt",
         None = "none",
+    }
+}
+
+impl AuthMethod {
+    /// Whether the client proves itself with a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
     }
 }
 

@@ -26,6 +26,9 @@ pub enum ClientCommand {
         /// Require consent again.
         #[arg(long, conflicts_with = "first_party")]
         no_first_party: bool,
+        /// Accept authorization requests that were not pushed again.
+        #[arg(long, conflicts_with = "require_par")]
+        no_require_par: bool,
     },
     /// List clients.
     List,
@@ -79,9 +82,19 @@ pub struct ClientArgs {
     /// `default` on update returns to it).
     #[arg(long, value_name = "FORMAT")]
     token_format: Option<String>,
-    /// Client authentication: client_secret_basic, client_secret_post or none.
+    /// Client authentication: client_secret_basic, client_secret_post,
+    /// private_key_jwt or none.
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<AuthMethod>,
+    /// private_key_jwt: a file holding the client's public JWK Set.
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks: Option<std::path::PathBuf>,
+    /// private_key_jwt: where monban fetches the client's public JWK Set.
+    #[arg(long, value_name = "URI")]
+    jwks_uri: Option<String>,
+    /// Accept only pushed authorization requests (RFC 9126) from it.
+    #[arg(long)]
+    require_par: bool,
 }
 
 pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
@@ -99,6 +112,7 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             settings,
             confidential,
             no_first_party,
+            no_require_par,
         } => {
             let mut client = find(db, &client_id).await?;
             let mut updated = settings.apply_to(ClientSettings::of(&client))?;
@@ -110,6 +124,9 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             }
             if no_first_party {
                 updated.first_party = false;
+            }
+            if no_require_par {
+                updated.require_par = false;
             }
             updated.validate().map_err(CliError::Usage)?;
             let secret = clients::apply(&mut client, updated, now);
@@ -145,9 +162,10 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
         }
         ClientCommand::RotateSecret { client_id } => {
             let mut client = find(db, &client_id).await?;
-            if client.client_type == ClientType::Public {
+            if !client.token_endpoint_auth_method.uses_secret() {
                 return Err(CliError::Failed(format!(
-                    "client {client_id} is public and has no secret"
+                    "client {client_id} uses {} and has no secret",
+                    client.token_endpoint_auth_method
                 )));
             }
             let secret = clients::rotate_secret(&mut client);
@@ -205,8 +223,10 @@ impl ClientArgs {
         } else {
             ClientType::Confidential
         };
+        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
         let auth_method = self.auth_method.unwrap_or(match client_type {
             ClientType::Public => AuthMethod::None,
+            ClientType::Confidential if has_keys => AuthMethod::PrivateKeyJwt,
             ClientType::Confidential => AuthMethod::ClientSecretBasic,
         });
         let grant_types = if !self.grant_types.is_empty() {
@@ -231,6 +251,9 @@ impl ClientArgs {
             audiences: Vec::new(),
             auth_method,
             access_token_format: None,
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
         };
         self.apply_to(base)
     }
@@ -246,6 +269,9 @@ impl ClientArgs {
         }
         if self.first_party {
             s.first_party = true;
+        }
+        if self.require_par {
+            s.require_par = true;
         }
         if !self.redirect_uris.is_empty() {
             s.redirect_uris = dedupe(self.redirect_uris);
@@ -271,6 +297,25 @@ impl ClientArgs {
         }
         if let Some(method) = self.auth_method {
             s.auth_method = method;
+        }
+        let keys_given = self.jwks.is_some() || self.jwks_uri.is_some();
+        if s.auth_method != AuthMethod::PrivateKeyJwt && !keys_given {
+            // Keys are only for private_key_jwt; switching away drops them.
+            s.jwks = None;
+            s.jwks_uri = None;
+        }
+        if let Some(path) = self.jwks {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| CliError::Usage(format!("--jwks {}: {e}", path.display())))?;
+            let set = serde_json::from_str(&text).map_err(|e| {
+                CliError::Usage(format!("--jwks {}: not JSON: {e}", path.display()))
+            })?;
+            s.jwks = Some(set);
+            s.jwks_uri = None;
+        }
+        if let Some(uri) = self.jwks_uri {
+            s.jwks_uri = Some(uri);
+            s.jwks = None;
         }
         if let Some(format) = self.token_format {
             s.access_token_format = match format.as_str() {
@@ -321,6 +366,8 @@ fn describe(client: &Client, secret: Option<&Secret>, verb: &str) -> Output {
             "client_type",
             "first_party",
             "token_endpoint_auth_method",
+            "jwks_uri",
+            "require_pushed_authorization_requests",
             "grant_types",
             "scope",
             "audience",

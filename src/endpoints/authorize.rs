@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::app::App;
-use crate::authorization::{self, AuthorizationRequest, Outcome, ResponseMode};
+use crate::authorization::{self, Arrival, AuthorizationRequest, Outcome, ResponseMode};
 use crate::form::Params;
 use crate::session::BrowserSession;
 use crate::store::clients::Client;
@@ -44,10 +44,11 @@ pub async fn get(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = Lang::negotiate(ui_locales, accept);
-    let (request, client) = match authorization::parse(&app, &params, lang).await? {
-        Ok(parsed) => parsed,
-        Err(response) => return Ok(respond(&app, response, lang)),
-    };
+    let (request, client) =
+        match authorization::parse(&app, &params, lang, Arrival::Browser).await? {
+            Ok(parsed) => parsed,
+            Err(response) => return Ok(respond(&app, response, lang)),
+        };
     if let Some(acr) = &request.acr_values {
         // Recorded: monban has one way to sign in (a password, acr "1").
         tracing::info!(client_id = %client.client_id, acr_values = %acr, "acr_values requested");

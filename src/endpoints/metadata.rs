@@ -9,9 +9,10 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{authorize, end_session, introspect, jwks, public_json, revoke, token, userinfo};
+use super::{authorize, end_session, introspect, jwks, par, public_json, revoke, token, userinfo};
 use crate::app::App;
 use crate::authorization::OIDC_SCOPES;
+use crate::client_assertion;
 use crate::config::{Config, Issuer};
 
 /// RFC 8414 §3: the well-known suffix. For an issuer with a path, §3.1 puts
@@ -31,7 +32,19 @@ pub fn url(issuer: &Issuer) -> String {
 
 pub fn document(config: &Config) -> Bytes {
     let issuer = &config.issuer;
-    let secret_methods = ["client_secret_basic", "client_secret_post"];
+    let client_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let all_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ];
+    // RFC 8414 §2: the JWS algorithms accepted in private_key_jwt assertions.
+    let assertion_algs = client_assertion::ALGORITHMS;
     let doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint(authorize::PATH),
@@ -41,17 +54,23 @@ pub fn document(config: &Config) -> Bytes {
         "end_session_endpoint": issuer.endpoint(end_session::PATH),
         "introspection_endpoint": issuer.endpoint(introspect::PATH),
         "revocation_endpoint": issuer.endpoint(revoke::PATH),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": issuer.endpoint(par::PATH),
+        "require_pushed_authorization_requests": config.require_par,
         "scopes_supported": OIDC_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": secret_methods,
+        "token_endpoint_auth_methods_supported": all_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_methods_supported": client_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         // RFC 9701 §7: signed introspection answers.
         "introspection_signing_alg_values_supported": [introspect::SIGNED_ALG.as_str()],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": all_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid", "azp",

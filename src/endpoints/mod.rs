@@ -12,6 +12,7 @@ pub mod home;
 pub mod introspect;
 pub mod jwks;
 pub mod metadata;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -31,6 +31,14 @@ pub struct Client {
     pub token_endpoint_auth_method: AuthMethod,
     /// `None`: the server default, looked up when a token is issued.
     pub access_token_format: Option<TokenFormat>,
+    /// The public keys of a `private_key_jwt` client: a JWK Set, or where to
+    /// fetch one (RFC 7591 §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// RFC 9126 §5: authorization requests must be pushed.
+    pub require_pushed_authorization_requests: bool,
     /// Groups of a service client, carried by its client_credentials tokens
     /// (changed with `monban client group add|remove`, not by `update`).
     pub groups: Vec<String>,
@@ -63,6 +71,9 @@ struct Row {
     audiences: Json<Vec<String>>,
     token_endpoint_auth_method: String,
     access_token_format: Option<String>,
+    jwks: Option<Json<serde_json::Value>>,
+    jwks_uri: Option<String>,
+    require_pushed_authorization_requests: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -90,6 +101,9 @@ impl TryFrom<Row> for Client {
                 .map(|f| f.parse())
                 .transpose()
                 .map_err(decode)?,
+            jwks: row.jwks.map(|j| j.0),
+            jwks_uri: row.jwks_uri,
+            require_pushed_authorization_requests: row.require_pushed_authorization_requests,
             groups: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -101,14 +115,15 @@ macro_rules! client_columns {
     () => {
         "id, client_id, secret_hash, name, client_type, first_party, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, token_endpoint_auth_method, \
-         access_token_format, created_at, updated_at"
+         access_token_format, jwks, jwks_uri, require_pushed_authorization_requests, created_at, \
+         updated_at"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
 
 pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
@@ -119,6 +134,8 @@ pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
         .bind(Json(&c.grant_types)).bind(Json(&c.scopes)).bind(Json(&c.audiences))
         .bind(c.token_endpoint_auth_method.as_str())
         .bind(c.access_token_format.map(TokenFormat::as_str))
+        .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
+        .bind(c.require_pushed_authorization_requests)
         .bind(c.created_at).bind(c.updated_at)
         .execute(p).await.map(drop))
 }
@@ -126,7 +143,8 @@ pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
 const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_type = $4, \
      first_party = $5, redirect_uris = $6, post_logout_redirect_uris = $7, grant_types = $8, \
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
-     updated_at = $13 WHERE client_id = $1";
+     jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, updated_at = $16 \
+     WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
 pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
@@ -137,6 +155,8 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(Json(&c.grant_types)).bind(Json(&c.scopes)).bind(Json(&c.audiences))
         .bind(c.token_endpoint_auth_method.as_str())
         .bind(c.access_token_format.map(TokenFormat::as_str))
+        .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
+        .bind(c.require_pushed_authorization_requests)
         .bind(c.updated_at)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }

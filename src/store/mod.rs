@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub mod apis;
+pub mod assertions;
 pub mod batch;
 pub mod clients;
 pub mod codes;
@@ -18,6 +19,7 @@ pub mod consents;
 pub mod groups;
 pub mod keys;
 pub mod logouts;
+pub mod pushed;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

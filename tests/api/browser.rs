@@ -256,24 +256,30 @@ impl AuthRequest {
         self
     }
 
+    /// The request's parameters, in order.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("response_type", "code"),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        if let Some(verifier) = &self.verifier {
+            params.push(("code_challenge".into(), monban::pkce::s256(verifier)));
+            params.push(("code_challenge_method".into(), "S256".into()));
+        }
+        params.extend(self.extra.iter().cloned());
+        params
+    }
+
     pub fn url(&self, app: &impl Site) -> String {
         let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.client_id)
-                .append_pair("redirect_uri", &self.redirect_uri)
-                .append_pair("scope", &self.scope)
-                .append_pair("state", &self.state)
-                .append_pair("nonce", &self.nonce);
-            if let Some(verifier) = &self.verifier {
-                q.append_pair("code_challenge", &monban::pkce::s256(verifier))
-                    .append_pair("code_challenge_method", "S256");
-            }
-            for (k, v) in &self.extra {
-                q.append_pair(k, v);
-            }
-        }
+        url.query_pairs_mut().extend_pairs(self.params());
         url.to_string()
     }
 }

@@ -282,6 +282,8 @@ impl TestApp {
             "signing_keys" => "SELECT COUNT(*) FROM signing_keys",
             "sessions" => "SELECT COUNT(*) FROM sessions WHERE sid IS NOT NULL",
             "refresh_tokens" => "SELECT COUNT(*) FROM refresh_tokens",
+            "client_assertions" => "SELECT COUNT(*) FROM client_assertions",
+            "pushed_requests" => "SELECT COUNT(*) FROM pushed_requests",
             other => panic!("no count for {other}"),
         };
         match &self.db {
@@ -402,6 +404,9 @@ pub fn service_settings() -> ClientSettings {
         audiences: vec![],
         auth_method: AuthMethod::ClientSecretBasic,
         access_token_format: None::<TokenFormat>,
+        jwks: None,
+        jwks_uri: None,
+        require_par: false,
     }
 }
 

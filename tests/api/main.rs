@@ -23,6 +23,8 @@ mod introspection;
 mod keys;
 mod logout;
 mod metadata;
+mod par;
+mod private_key_jwt;
 mod revocation;
 mod sso;
 mod sso_tokens;

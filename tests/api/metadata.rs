@@ -30,7 +30,30 @@ db_test!(
         );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ])
+        );
+        let assertion_algs = serde_json::json!([
+            "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"
+        ]);
+        for endpoint in ["token", "introspection", "revocation"] {
+            assert_eq!(
+                doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                assertion_algs,
+                "{endpoint}"
+            );
+        }
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         // OIDC Discovery §3 REQUIRED members, and the same document there.

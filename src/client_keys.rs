@@ -1,0 +1,226 @@
+//! The public keys of `private_key_jwt` clients: a JWK Set registered with
+//! the client, or one fetched from its `jwks_uri` (RFC 7591 §2), cached, and
+//! fetched again when an assertion names a `kid` the cached set lacks (the
+//! client has rotated its keys).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
+use serde_json::Value;
+use url::Url;
+
+use crate::config::is_loopback_host;
+
+/// A fetched set is used this long before it is fetched again.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+/// An unknown `kid` refetches the set, but not more often than this: a
+/// stream of made-up kids must not turn monban into a fetching machine.
+pub const MIN_REFETCH: Duration = Duration::from_secs(2);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A JWK Set larger than this is refused.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// At most this many keys are kept from a set.
+const MAX_KEYS: usize = 32;
+
+/// The verification keys of a JWK Set: public, asymmetric, for signatures.
+pub type KeySet = Arc<Vec<Jwk>>;
+
+/// Reads a JWK Set, keeping the keys usable to verify client signatures.
+/// A key monban cannot use (an unknown type, `use: enc`) is skipped; a
+/// private or symmetric key is refused outright, as registering one is a
+/// leak or a mistake.
+pub fn parse_jwks(set: &Value) -> Result<Vec<Jwk>, String> {
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("a JWK Set is an object with a \"keys\" array (RFC 7517 §5)")?;
+    let mut usable = Vec::new();
+    for key in keys {
+        if ["d", "p", "q", "k"]
+            .iter()
+            .any(|private| key.get(private).is_some())
+        {
+            return Err(
+                "the JWK Set holds a private or symmetric key; register public keys only".into(),
+            );
+        }
+        let Ok(jwk) = serde_json::from_value::<Jwk>(key.clone()) else {
+            continue;
+        };
+        let signing = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
+        let asymmetric = matches!(
+            jwk.algorithm,
+            AlgorithmParameters::RSA(_)
+                | AlgorithmParameters::EllipticCurve(_)
+                | AlgorithmParameters::OctetKeyPair(_)
+        );
+        if signing && asymmetric && usable.len() < MAX_KEYS {
+            usable.push(jwk);
+        }
+    }
+    if usable.is_empty() {
+        return Err("the JWK Set has no public RSA, EC or OKP signing key".into());
+    }
+    Ok(usable)
+}
+
+/// `jwks_uri` must be https, or http to a loopback host (for development).
+pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        _ => Err("must be an https URL (http only for loopback hosts)".into()),
+    }
+}
+
+struct Fetched {
+    keys: KeySet,
+    at: Instant,
+}
+
+/// JWK Sets fetched from clients' `jwks_uri`s, by URI.
+pub struct RemoteKeys {
+    http: reqwest::Client,
+    fetched: Mutex<HashMap<String, Fetched>>,
+}
+
+impl RemoteKeys {
+    pub fn new() -> RemoteKeys {
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            // A redirect could lead anywhere, inside the network included.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("monban/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        RemoteKeys {
+            http,
+            fetched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The keys at `uri`: the cached set while it is fresh and knows `kid`,
+    /// else a newly fetched one.
+    pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<KeySet, String> {
+        let cached = self.cached(uri);
+        if let Some((keys, age)) = &cached {
+            let knows_kid = kid.is_none_or(|kid| find(keys, kid).is_some());
+            if (knows_kid && *age < CACHE_TTL) || *age < MIN_REFETCH {
+                return Ok(Arc::clone(keys));
+            }
+        }
+        match self.fetch(uri).await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                if let Ok(mut fetched) = self.fetched.lock() {
+                    fetched.insert(
+                        uri.to_owned(),
+                        Fetched {
+                            keys: Arc::clone(&keys),
+                            at: Instant::now(),
+                        },
+                    );
+                }
+                Ok(keys)
+            }
+            // The client's server is down: the keys it had still stand.
+            Err(e) => match cached {
+                Some((keys, _)) => {
+                    tracing::warn!(jwks_uri = uri, error = %e, "could not refetch a client's JWK Set; using the cached one");
+                    Ok(keys)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    fn cached(&self, uri: &str) -> Option<(KeySet, Duration)> {
+        let fetched = self.fetched.lock().ok()?;
+        fetched
+            .get(uri)
+            .map(|f| (Arc::clone(&f.keys), f.at.elapsed()))
+    }
+
+    async fn fetch(&self, uri: &str) -> Result<Vec<Jwk>, String> {
+        let mut response = self
+            .http
+            .get(uri)
+            .header("accept", "application/jwk-set+json, application/json")
+            .send()
+            .await
+            .map_err(|e| format!("fetching {uri}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{uri} answered {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading {uri}: {e}"))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("{uri} sent more than {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set: Value =
+            serde_json::from_slice(&body).map_err(|e| format!("{uri} is not JSON: {e}"))?;
+        parse_jwks(&set).map_err(|e| format!("{uri}: {e}"))
+    }
+}
+
+impl Default for RemoteKeys {
+    fn default() -> Self {
+        RemoteKeys::new()
+    }
+}
+
+/// The key with this `kid`.
+pub fn find<'a>(keys: &'a [Jwk], kid: &str) -> Option<&'a Jwk> {
+    keys.iter()
+        .find(|k| k.common.key_id.as_deref() == Some(kid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const RSA_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    #[test]
+    fn keeps_public_signing_keys() {
+        let set = json!({"keys": [
+            {"kty": "RSA", "kid": "a", "n": RSA_N, "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": RSA_N, "e": "AQAB"},
+            {"kty": "XYZ", "kid": "unknown"},
+        ]});
+        let keys = parse_jwks(&set).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(find(&keys, "a").is_some());
+    }
+
+    #[test]
+    fn refuses_private_symmetric_and_empty_sets() {
+        for bad in [
+            json!({"keys": [{"kty": "RSA", "n": RSA_N, "e": "AQAB", "d": "AQAB"}]}),
+            json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+            json!({"keys": []}),
+            json!([{"kty": "RSA", "n": RSA_N, "e": "AQAB"}]),
+        ] {
+            assert!(parse_jwks(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jwks_uri_rules() {
+        assert!(check_jwks_uri("https://rp.example.com/jwks").is_ok());
+        assert!(check_jwks_uri("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_jwks_uri("http://rp.example.com/jwks").is_err());
+        assert!(check_jwks_uri("/jwks").is_err());
+    }
+}
