@@ -103,6 +103,17 @@ impl ClientSettings {
         if has(GrantType::ClientCredentials) && self.client_type == ClientType::Public {
             return Err("client_credentials is only for confidential clients".into());
         }
+        // RFC 8693: exchanging is acting for someone else; only a client that
+        // authenticates may, and only for the audiences it is given.
+        if has(GrantType::TokenExchange) && self.client_type == ClientType::Public {
+            return Err("token exchange is only for confidential clients".into());
+        }
+        if has(GrantType::TokenExchange) && self.audiences.is_empty() {
+            return Err(
+                "token exchange needs the audiences the client may exchange tokens for (--audience)"
+                    .into(),
+            );
+        }
         if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
             return Err("refresh_token is only issued with authorization_code".into());
         }

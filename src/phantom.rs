@@ -141,6 +141,7 @@ pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sq
                 acr: None,
                 amr: None,
                 groups: row.groups.map(|g| g.0),
+                act: row.act.map(|a| a.0),
             },
             jwt: None,
             opaque_hash,

@@ -51,6 +51,13 @@ impl Audience {
             _ => Audience::Many(list),
         }
     }
+
+    pub fn into_list(self) -> Vec<String> {
+        match self {
+            Audience::One(one) => vec![one],
+            Audience::Many(list) => list,
+        }
+    }
 }
 
 /// RFC 9068 §2.2 claims of a JWT access token.
@@ -76,6 +83,9 @@ pub struct AccessClaims {
     /// RFC 9068 §2.2.3.1: group membership, with the `groups` scope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// RFC 8693 §4.1: who acts on the subject's behalf (exchanged tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 /// Tolerance for the clocks of monban instances that disagree a little.

@@ -65,6 +65,7 @@ wire_enum! {
         AuthorizationCode = "authorization_code",
         RefreshToken = "refresh_token",
         ClientCredentials = "client_credentials",
+        TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
     }
 }
 

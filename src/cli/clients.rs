@@ -69,7 +69,8 @@ pub struct ClientArgs {
     /// Allowed post-logout redirect URI (repeatable).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
-    /// Allowed grant type (repeatable): authorization_code, refresh_token, client_credentials.
+    /// Allowed grant type (repeatable): authorization_code, refresh_token,
+    /// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange.
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<GrantType>,
     /// Allowed scope (repeatable, or space-separated).

@@ -51,6 +51,9 @@ pub struct Introspection {
     /// The `groups` the access token carries (RFC 9068 §2.2.3.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<String>>,
+    /// RFC 8693 §4.1: the actor of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<serde_json::Value>,
 }
 
 pub async fn handler(
@@ -150,6 +153,7 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
             iss,
             jti: Some(c.jti),
             groups: c.groups,
+            act: c.act,
         },
         Some(ActiveToken::Opaque(t)) => Introspection {
             token_type: Some("Bearer"),
@@ -157,6 +161,7 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
             aud: Some(Audience::from_list(t.audiences.0)),
             jti: Some(t.jti),
             groups: t.groups.map(|g| g.0),
+            act: t.act.map(|a| a.0),
             ..stored(
                 t.scope,
                 t.client_id,

@@ -40,6 +40,9 @@ pub async fn handler(
         Ok(GrantType::ClientCredentials) => {
             grants::client_credentials::exchange(&app, &client, &params, now).await?
         }
+        Ok(GrantType::TokenExchange) => {
+            grants::token_exchange::exchange(&app, &client, &params, now).await?
+        }
         Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "grant type '{grant_type}' is not supported"

@@ -53,6 +53,8 @@ pub async fn exchange(
             // is no user whose consent the `groups` scope would stand for).
             groups: (!client.groups.is_empty()).then(|| client.groups.clone()),
             jti: None,
+            act: None,
+            not_after: None,
         },
         now,
     )

@@ -17,6 +17,7 @@ use crate::types::{GrantType, Scopes, TokenFormat};
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 /// RFC 6749 §5.1 successful token response.
 #[derive(Serialize)]
@@ -30,6 +31,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1, for token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// The scope of the token: the requested scopes, each of which the client
@@ -95,6 +99,11 @@ pub struct AccessGrant<'a> {
     pub groups: Option<Vec<String>>,
     /// A `jti` decided beforehand (a code knows its token's), else a new one.
     pub jti: Option<String>,
+    /// RFC 8693 §4.1 `act`: who acts for the subject (token exchange).
+    pub act: Option<serde_json::Value>,
+    /// The token may not live past this (an exchanged token never outlives
+    /// the token it was exchanged for).
+    pub not_after: Option<i64>,
 }
 
 pub struct IssuedAccessToken {
@@ -117,7 +126,8 @@ pub async fn issue_access_token(
 ) -> Result<IssuedAccessToken, OAuthError> {
     let apis = app.apis.current(&app.db).await?;
     let (api_format, api_ttl) = crate::apis::token_settings(&grant.audience, &apis);
-    let lifetime = api_ttl.unwrap_or(app.config.access_token_ttl);
+    let ttl = api_ttl.unwrap_or(app.config.access_token_ttl);
+    let lifetime = grant.not_after.map_or(ttl, |end| ttl.min(end - now).max(1));
     let expires_at = now + lifetime;
     let format = api_format
         .or(grant.client.access_token_format)
@@ -140,6 +150,7 @@ pub async fn issue_access_token(
                 acr: auth.map(|a| a.acr.clone()),
                 amr: auth.map(|a| a.amr.clone()),
                 groups: grant.groups,
+                act: grant.act,
             };
             app.keys
                 .get()
@@ -157,6 +168,7 @@ pub async fn issue_access_token(
                 scope: grant.scope.to_string(),
                 audiences: sqlx::types::Json(grant.audience),
                 groups: grant.groups.map(sqlx::types::Json),
+                act: grant.act.map(sqlx::types::Json),
                 issued_at: now,
                 expires_at,
                 revoked_at: None,
@@ -187,6 +199,7 @@ pub fn token_response(access: IssuedAccessToken, scope: &Scopes) -> TokenRespons
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     }
 }
 
@@ -233,6 +246,8 @@ pub async fn issue_user_tokens(
             authentication: Some(grant.authentication),
             groups: user_claims.groups.clone(),
             jti: grant.access_jti.clone(),
+            act: None,
+            not_after: None,
         },
         now,
     )

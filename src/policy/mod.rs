@@ -371,6 +371,7 @@ mod tests {
             acr: None,
             amr: None,
             groups: Some(groups.clone()),
+            act: None,
         };
         let scope = Scopes::parse(scope).unwrap();
         policy.decide(

@@ -82,14 +82,15 @@ impl Batched for AccessToken {
 
     fn insert_all(db: &Db, rows: &[&Self]) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
         const INSERT: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
-             scope, audiences, groups, issued_at, expires_at) ";
+             scope, audiences, groups, act, issued_at, expires_at) ";
         async move {
             on_db!(db, p => {
                 let mut query = sqlx::QueryBuilder::new(INSERT);
                 query.push_values(rows, |mut row, t| {
                     row.push_bind(&t.token_hash).push_bind(&t.jti).push_bind(&t.client_id)
                         .push_bind(t.user_id).push_bind(t.grant_id).push_bind(&t.scope)
-                        .push_bind(&t.audiences).push_bind(&t.groups).push_bind(t.issued_at)
+                        .push_bind(&t.audiences).push_bind(&t.groups).push_bind(&t.act)
+                        .push_bind(t.issued_at)
                         .push_bind(t.expires_at);
                 });
                 query.build().execute(p).await.map(drop)

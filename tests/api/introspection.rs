@@ -30,6 +30,7 @@ fn claims(app: &TestApp, client: &TestClient, now: i64) -> AccessClaims {
         acr: None,
         amr: None,
         groups: None,
+        act: None,
     }
 }
 

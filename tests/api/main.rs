@@ -29,3 +29,4 @@ mod revocation;
 mod sso;
 mod sso_tokens;
 mod token;
+mod token_exchange;

@@ -126,6 +126,7 @@ db_test!(
                 scope: String::new(),
                 audiences: Json(vec![app.issuer.clone()]),
                 groups: None,
+                act: None,
                 issued_at: now,
                 expires_at: now + 300,
                 revoked_at: None,

@@ -1,0 +1,266 @@
+//! Token exchange, RFC 8693: a client trades a token it was given (a user's
+//! access token, or its own ID token) for an access token to another
+//! audience, acting for that token's subject. The new token names who acts
+//! in its `act` claim (§4.1), never widens the scope, and never outlives the
+//! token it came from.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::store::{self, clients::Client};
+use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
+use crate::types::{ClientType, GrantType, Scopes};
+
+use super::{AccessGrant, TokenResponse, issue_access_token, token_response};
+
+/// RFC 8693 §3 token type identifiers monban reads and issues.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+/// A presented token found valid and acceptable from this client.
+struct Holder {
+    sub: String,
+    user_id: Option<Uuid>,
+    scope: Scopes,
+    groups: Option<Vec<String>>,
+    /// The token's own `act`, when it was exchanged before.
+    act: Option<Value>,
+    exp: i64,
+}
+
+pub async fn exchange(
+    app: &App,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::TokenExchange)
+        || client.client_type != ClientType::Confidential
+    {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not exchange tokens",
+        ));
+    }
+    if let Some(requested) = params.one("requested_token_type")?
+        && requested != ACCESS_TOKEN_TYPE
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "requested_token_type '{requested}' is not supported; monban issues {ACCESS_TOKEN_TYPE}"
+        )));
+    }
+    let subject = read(
+        app,
+        client,
+        params.required("subject_token")?,
+        params.required("subject_token_type")?,
+        now,
+    )
+    .await?
+    .map_err(|why| OAuthError::invalid_request(format!("subject_token {why}")))?;
+    let actor = match (params.one("actor_token")?, params.one("actor_token_type")?) {
+        (Some(token), Some(kind)) => Some(
+            read(app, client, token, kind, now)
+                .await?
+                .map_err(|why| OAuthError::invalid_request(format!("actor_token {why}")))?,
+        ),
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request(
+                "actor_token_type is required with actor_token",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "actor_token_type without actor_token",
+            ));
+        }
+        (None, None) => None,
+    };
+    let audience = target(params, client)?;
+    let scope = narrowed_scope(params, &subject.scope)?;
+    // §4.1: the acting party (the actor token's subject, else the client
+    // itself), with earlier actors nested inside.
+    let actor_sub = actor.map_or_else(|| client.client_id.clone(), |a| a.sub);
+    let act = match subject.act {
+        Some(prior) => json!({ "sub": actor_sub, "act": prior }),
+        None => json!({ "sub": actor_sub }),
+    };
+    let access = issue_access_token(
+        app,
+        AccessGrant {
+            client,
+            subject: subject.sub,
+            user_id: subject.user_id,
+            grant_id: None,
+            scope: &scope,
+            audience,
+            authentication: None,
+            groups: subject.groups,
+            jti: None,
+            act: Some(act),
+            not_after: Some(subject.exp),
+        },
+        now,
+    )
+    .await?;
+    // §2.2.1: no refresh token; `issued_token_type` is required.
+    let mut response = token_response(access, &scope);
+    response.issued_token_type = Some(ACCESS_TOKEN_TYPE);
+    Ok(response)
+}
+
+/// Reads a subject or actor token of the given type. `Ok(Err(why))` when it
+/// is not valid or not this client's to exchange (§2.2.2: `invalid_request`).
+async fn read(
+    app: &App,
+    client: &Client,
+    token: &str,
+    token_type: &str,
+    now: i64,
+) -> Result<Result<Holder, String>, OAuthError> {
+    match token_type {
+        ACCESS_TOKEN_TYPE => read_access_token(app, client, token, now).await,
+        ID_TOKEN_TYPE => read_id_token(app, client, token, now).await,
+        other => Ok(Err(format!(
+            "type '{other}' is not supported; use {ACCESS_TOKEN_TYPE} or {ID_TOKEN_TYPE}"
+        ))),
+    }
+}
+
+/// An active monban access token that was issued to this client or names it
+/// in its audience: a client exchanges only the tokens meant for it.
+async fn read_access_token(
+    app: &App,
+    client: &Client,
+    token: &str,
+    now: i64,
+) -> Result<Result<Holder, String>, OAuthError> {
+    let presented = PresentedToken {
+        token,
+        hint: Some(TypeHint::AccessToken),
+    };
+    let (holder, issued_to, audience) = match tokens::find_active(app, &presented, now).await? {
+        Some(ActiveToken::Jwt(c)) => {
+            let user_id = (c.sub != c.client_id)
+                .then(|| Uuid::parse_str(&c.sub).ok())
+                .flatten();
+            let holder = Holder {
+                user_id,
+                scope: Scopes::parse(&c.scope).unwrap_or_default(),
+                groups: c.groups,
+                act: c.act,
+                exp: c.exp,
+                sub: c.sub,
+            };
+            (holder, c.client_id, c.aud.into_list())
+        }
+        Some(ActiveToken::Opaque(t)) => {
+            let holder = Holder {
+                sub: t
+                    .user_id
+                    .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
+                user_id: t.user_id,
+                scope: Scopes::parse(&t.scope).unwrap_or_default(),
+                groups: t.groups.map(|g| g.0),
+                act: t.act.map(|a| a.0),
+                exp: t.expires_at,
+            };
+            (holder, t.client_id, t.audiences.0)
+        }
+        Some(ActiveToken::Refresh(_)) | None => {
+            return Ok(Err("is not an active access token".into()));
+        }
+    };
+    if issued_to != client.client_id && !audience.contains(&client.client_id) {
+        return Ok(Err(
+            "was neither issued to this client nor has it in its audience".into(),
+        ));
+    }
+    Ok(user_is_active(app, holder).await?)
+}
+
+/// An ID token monban issued to this client, unexpired. It stands for the
+/// user's identity only, so it exchanges for no scope beyond `openid`.
+async fn read_id_token(
+    app: &App,
+    client: &Client,
+    token: &str,
+    now: i64,
+) -> Result<Result<Holder, String>, OAuthError> {
+    let issuer = app.config.issuer.as_str();
+    let Some(verified) =
+        crate::id_token::verify(&app.keys.get(), issuer, &client.client_id, token, now)
+    else {
+        return Ok(Err("is not a valid ID token issued to this client".into()));
+    };
+    let holder = Holder {
+        user_id: Uuid::parse_str(&verified.sub).ok(),
+        sub: verified.sub,
+        scope: Scopes::parse("openid").unwrap_or_default(),
+        groups: None,
+        act: None,
+        exp: verified.exp,
+    };
+    Ok(user_is_active(app, holder).await?)
+}
+
+/// A token of a deleted or disabled user is worth nothing (its JWTs may
+/// still verify until they expire).
+async fn user_is_active(app: &App, holder: Holder) -> Result<Result<Holder, String>, sqlx::Error> {
+    let Some(user_id) = holder.user_id else {
+        return Ok(Ok(holder));
+    };
+    Ok(match store::users::find_by_id(&app.db, user_id).await? {
+        Some(user) if !user.disabled => Ok(holder),
+        _ => Err("belongs to a disabled or deleted user".into()),
+    })
+}
+
+/// `resource` (absolute URIs, RFC 8707) and `audience` (any name, §2.1)
+/// together: each one of the client's configured audiences, which are also
+/// the default (§2.2.2: otherwise `invalid_target`).
+fn target(params: &Params, client: &Client) -> Result<Vec<String>, OAuthError> {
+    let mut audience: Vec<String> = Vec::new();
+    for resource in params.all("resource") {
+        if !crate::apis::is_resource_uri(resource) {
+            return Err(OAuthError::invalid_target(format!(
+                "resource '{resource}' must be an absolute URI without a fragment"
+            )));
+        }
+        audience.push(resource.to_owned());
+    }
+    audience.extend(params.all("audience").map(str::to_owned));
+    if let Some(denied) = audience.iter().find(|a| !client.audiences.contains(a)) {
+        return Err(OAuthError::invalid_target(format!(
+            "'{denied}' is not an audience this client may exchange tokens for"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    audience.retain(|a| seen.insert(a.clone()));
+    Ok(if audience.is_empty() {
+        client.audiences.clone()
+    } else {
+        audience
+    })
+}
+
+/// The requested scope, which must lie within the subject token's (§2.1:
+/// exchange never widens); without `scope`, the subject token's. No refresh
+/// token is issued, so `offline_access` is dropped.
+fn narrowed_scope(params: &Params, held: &Scopes) -> Result<Scopes, OAuthError> {
+    let scope = match params.one("scope")? {
+        None => held.clone(),
+        Some(raw) => {
+            let requested = Scopes::parse(raw).map_err(OAuthError::invalid_scope)?;
+            if let Some(wider) = requested.not_in(held).next() {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope '{wider}' is not in the subject token's scope"
+                )));
+            }
+            requested
+        }
+    };
+    Ok(Scopes::from_tokens(scope.iter().filter(|s| *s != "offline_access")).unwrap_or_default())
+}
