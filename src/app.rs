@@ -58,6 +58,8 @@ pub struct App {
     pub policies: crate::policy::Policies,
     /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub remote_keys: crate::client_keys::RemoteKeys,
+    /// Logout tokens on their way to clients (OIDC Back-Channel Logout).
+    pub backchannel: crate::backchannel::Backchannel,
 }
 
 impl App {

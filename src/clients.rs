@@ -30,6 +30,8 @@ pub struct ClientSettings {
     pub jwks_uri: Option<String>,
     /// RFC 9126 §5: only pushed authorization requests are accepted.
     pub require_par: bool,
+    /// OIDC Back-Channel Logout: where to POST logout tokens.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl ClientSettings {
@@ -48,6 +50,7 @@ impl ClientSettings {
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
             require_par: client.require_pushed_authorization_requests,
+            backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         }
     }
 
@@ -66,6 +69,10 @@ impl ClientSettings {
         for uri in &self.post_logout_redirect_uris {
             check_redirect_uri(uri)
                 .map_err(|e| format!("post-logout redirect URI {uri:?}: {e}"))?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            check_backchannel_logout_uri(uri)
+                .map_err(|e| format!("backchannel_logout_uri {uri:?}: {e}"))?;
         }
         for audience in &self.audiences {
             if audience.is_empty()
@@ -171,6 +178,20 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// OIDC Back-Channel Logout §2.2: an absolute URI without a fragment, which
+/// monban POSTs to: https, or http to a loopback host (development).
+pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        _ => Err("must be https (http only for loopback hosts)".into()),
+    }
+}
+
 /// A new client from valid settings, with its secret (shown once) when it is
 /// confidential.
 pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>) {
@@ -191,6 +212,7 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         jwks: None,
         jwks_uri: None,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
         groups: Vec::new(),
         created_at: now,
         updated_at: now,
@@ -215,6 +237,7 @@ pub fn apply(client: &mut Client, s: ClientSettings, now: i64) -> Option<Secret>
     client.jwks = s.jwks;
     client.jwks_uri = s.jwks_uri;
     client.require_pushed_authorization_requests = s.require_par;
+    client.backchannel_logout_uri = s.backchannel_logout_uri;
     client.updated_at = now;
     client.client_type = s.client_type;
     if !s.auth_method.uses_secret() {
@@ -256,6 +279,7 @@ pub async fn ensure_account_client(
         jwks: None,
         jwks_uri: None,
         require_par: false,
+        backchannel_logout_uri: None,
     };
     match crate::store::clients::find(db, account::CLIENT_ID).await? {
         Some(existing) if ClientSettings::of(&existing).redirect_uris == settings.redirect_uris => {

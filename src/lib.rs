@@ -6,6 +6,7 @@ pub mod apis;
 pub mod app;
 pub mod authn;
 pub mod authorization;
+pub mod backchannel;
 pub mod claims;
 pub mod cli;
 pub mod client_assertion;

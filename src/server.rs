@@ -133,6 +133,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         apis: crate::apis::ApiCache::default(),
         policies,
         remote_keys: crate::client_keys::RemoteKeys::new(),
+        backchannel: crate::backchannel::Backchannel::start(),
     };
     Ok((Arc::new(app), bootstrap))
 }

@@ -134,6 +134,14 @@ const PENDING: &str = "pending";
 /// Authorization requests a session may have waiting at once (tabs).
 const MAX_PENDING: usize = 8;
 
+/// The logins of sessions just ended (rows without one are skipped).
+pub fn logins_of(ended: store::sessions::Ended) -> Vec<Login> {
+    ended
+        .into_iter()
+        .filter_map(|data| serde_json::from_value(data.0.get(LOGIN)?.clone()).ok())
+        .collect()
+}
+
 /// Who is logged in to this browser, and how (the SSO session).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Login {

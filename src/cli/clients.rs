@@ -96,6 +96,10 @@ pub struct ClientArgs {
     /// Accept only pushed authorization requests (RFC 9126) from it.
     #[arg(long)]
     require_par: bool,
+    /// Where monban POSTs a logout token when a session the client took
+    /// part in ends (OIDC Back-Channel Logout); `none` on update removes it.
+    #[arg(long, value_name = "URI")]
+    backchannel_logout_uri: Option<String>,
 }
 
 pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
@@ -255,6 +259,7 @@ impl ClientArgs {
             jwks: None,
             jwks_uri: None,
             require_par: false,
+            backchannel_logout_uri: None,
         };
         self.apply_to(base)
     }
@@ -273,6 +278,9 @@ impl ClientArgs {
         }
         if self.require_par {
             s.require_par = true;
+        }
+        if let Some(uri) = self.backchannel_logout_uri {
+            s.backchannel_logout_uri = (uri != "none").then_some(uri);
         }
         if !self.redirect_uris.is_empty() {
             s.redirect_uris = dedupe(self.redirect_uris);
@@ -369,6 +377,7 @@ fn describe(client: &Client, secret: Option<&Secret>, verb: &str) -> Output {
             "token_endpoint_auth_method",
             "jwks_uri",
             "require_pushed_authorization_requests",
+            "backchannel_logout_uri",
             "grant_types",
             "scope",
             "audience",

@@ -102,7 +102,8 @@ pub async fn get(
         // names the session to end.
         (None, Some(hint)) => {
             if let Some(sid) = &hint.sid {
-                store::sessions::end(&app.db, sid, now).await?;
+                let ended = store::sessions::end(&app.db, sid, now).await?;
+                crate::backchannel::notify(&app, ended, now).await;
             }
             Ok(finish(&app, &after))
         }
@@ -141,8 +142,9 @@ pub async fn end(
     sid: &str,
     now: i64,
 ) -> Result<(), PageError> {
-    store::sessions::end(&app.db, sid, now).await?;
+    let ended = store::sessions::end(&app.db, sid, now).await?;
     session.log_out().await?;
+    crate::backchannel::notify(app, ended, now).await;
     tracing::info!(sid, "signed out");
     Ok(())
 }

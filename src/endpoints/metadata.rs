@@ -90,7 +90,9 @@ pub fn document(config: &Config) -> Bytes {
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        // Logout tokens always carry `sid`.
+        "backchannel_logout_session_supported": true,
     });
     Bytes::from(doc.to_string())
 }

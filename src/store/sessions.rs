@@ -85,30 +85,35 @@ pub async fn of_user(db: &Db, user_id: Uuid, now: i64) -> Result<Vec<UserSession
     on_db!(db, p => sqlx::query_as(OF_USER).bind(user_id).bind(now).fetch_all(p).await)
 }
 
-const END_SID: &str = "DELETE FROM sessions WHERE sid = $1";
+const END_SID: &str = "DELETE FROM sessions WHERE sid = $1 RETURNING data";
 pub(super) const END_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL";
+const END_USER_RETURNING: &str =
+    "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL RETURNING data";
 const END_OTHERS: &str =
-    "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2";
+    "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2 RETURNING data";
 const REVOKE_OTHERS_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3 \
      WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2 AND offline = FALSE AND revoked_at IS NULL";
 const REVOKE_SID_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE sid = $1 AND offline = FALSE AND revoked_at IS NULL";
 pub(super) const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 \
      WHERE user_id = $1 AND sid IS NOT NULL AND offline = FALSE AND revoked_at IS NULL";
 
+/// The records of sessions just ended (to tell their clients).
+pub type Ended = Vec<Json<serde_json::Value>>;
+
 /// Ends the SSO session `sid` for every client: the session and the refresh
-/// tokens bound to it (not `offline_access` ones). Returns whether it existed.
-pub async fn end(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error> {
+/// tokens bound to it (not `offline_access` ones).
+pub async fn end(db: &Db, sid: &str, now: i64) -> Result<Ended, sqlx::Error> {
     in_tx!(db, tx => {
-        let ended = sqlx::query(END_SID).bind(sid).execute(&mut *tx).await?.rows_affected();
+        let ended = sqlx::query_scalar(END_SID).bind(sid).fetch_all(&mut *tx).await?;
         sqlx::query(REVOKE_SID_REFRESH).bind(sid).bind(now).execute(&mut *tx).await?;
-        Ok(ended > 0)
+        Ok(ended)
     })
 }
 
 /// Ends every SSO session of a user ("sign out everywhere").
-pub async fn end_all_of_user(db: &Db, user_id: Uuid, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn end_all_of_user(db: &Db, user_id: Uuid, now: i64) -> Result<Ended, sqlx::Error> {
     in_tx!(db, tx => {
-        let ended = sqlx::query(END_USER).bind(user_id).execute(&mut *tx).await?.rows_affected();
+        let ended = sqlx::query_scalar(END_USER_RETURNING).bind(user_id).fetch_all(&mut *tx).await?;
         sqlx::query(REVOKE_USER_REFRESH).bind(user_id).bind(now).execute(&mut *tx).await?;
         Ok(ended)
     })
@@ -120,9 +125,9 @@ pub async fn end_others_of_user(
     user_id: Uuid,
     keep: &str,
     now: i64,
-) -> Result<u64, sqlx::Error> {
+) -> Result<Ended, sqlx::Error> {
     in_tx!(db, tx => {
-        let ended = sqlx::query(END_OTHERS).bind(user_id).bind(keep).execute(&mut *tx).await?.rows_affected();
+        let ended = sqlx::query_scalar(END_OTHERS).bind(user_id).bind(keep).fetch_all(&mut *tx).await?;
         sqlx::query(REVOKE_OTHERS_REFRESH).bind(user_id).bind(keep).bind(now).execute(&mut *tx).await?;
         Ok(ended)
     })

@@ -293,7 +293,8 @@ pub async fn change_password(
     store::users::set_password(&app.db, user.id, &hash, now).await?;
     // Whoever else is signed in with the old password is signed out.
     if let Some(login) = session.login(now).await? {
-        store::sessions::end_others_of_user(&app.db, user.id, &login.sid, now).await?;
+        let ended = store::sessions::end_others_of_user(&app.db, user.id, &login.sid, now).await?;
+        crate::backchannel::notify(&app, ended, now).await;
     }
     tracing::info!(user = %user.username, "password changed on the account page; other sessions ended");
     Ok(Redirect::to(&format!("{}{PATH}?done=password", app.config.issuer.path())).into_response())
@@ -332,7 +333,8 @@ pub async fn end_all_sessions(
     };
     let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
     session.log_out().await?;
-    tracing::info!(user = %user.username, sessions = ended, "signed out everywhere");
+    tracing::info!(user = %user.username, sessions = ended.len(), "signed out everywhere");
+    crate::backchannel::notify(&app, ended, now).await;
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }
 

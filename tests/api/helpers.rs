@@ -407,6 +407,7 @@ pub fn service_settings() -> ClientSettings {
         jwks: None,
         jwks_uri: None,
         require_par: false,
+        backchannel_logout_uri: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod helpers;
 mod interop;
 
 mod apis;
+mod backchannel;
 mod bad_input;
 mod cli;
 mod forward_auth;

@@ -1,0 +1,182 @@
+//! OpenID Connect Back-Channel Logout 1.0: when an SSO session ends, each
+//! client it signed in to that registered a `backchannel_logout_uri` gets a
+//! signed logout token POSTed to it (§2.5). Delivery runs in the background
+//! with timeouts and retries, so a slow or dead client never holds up the
+//! user's logout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::app::App;
+use crate::session::Login;
+use crate::store::sessions::Ended;
+use crate::types::SigningAlg;
+
+/// §2.4: the `typ` header of a logout token.
+pub const TOKEN_TYP: &str = "logout+jwt";
+/// §2.4: the event a logout token carries.
+const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// A logout token is accepted by its client for this long (§2.6 suggests
+/// "a few minutes").
+const TOKEN_LIFETIME: i64 = 120;
+/// Waits before each attempt: at once, then twice more.
+const ATTEMPTS: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+];
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Deliveries in flight at once; more wait their turn.
+const IN_FLIGHT: usize = 64;
+
+/// §2.4: ID-token-like claims, `events` instead of `nonce` (which a
+/// logout token must not have).
+#[derive(Serialize)]
+struct LogoutClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    events: serde_json::Value,
+    sub: String,
+    sid: &'a str,
+}
+
+struct Delivery {
+    client_id: String,
+    uri: String,
+    token: String,
+}
+
+/// The queue of logout tokens to deliver, worked off by a background task.
+pub struct Backchannel {
+    queue: mpsc::UnboundedSender<Delivery>,
+}
+
+impl Backchannel {
+    /// Starts the delivery task (on the current tokio runtime).
+    pub fn start() -> Backchannel {
+        let (queue, mut deliveries) = mpsc::unbounded_channel::<Delivery>();
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("monban/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        tokio::spawn(async move {
+            while let Some(delivery) = deliveries.recv().await {
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    break;
+                };
+                let http = http.clone();
+                tokio::spawn(async move {
+                    deliver(&http, delivery).await;
+                    drop(slot);
+                });
+            }
+        });
+        Backchannel { queue }
+    }
+}
+
+/// Tells the clients of the sessions that just ended. Never fails the
+/// logout: problems are logged.
+pub async fn notify(app: &App, ended: Ended, now: i64) {
+    for login in crate::session::logins_of(ended) {
+        for client_id in &login.clients {
+            let client = match app.clients.get(&app.db, client_id).await {
+                Ok(Some((client, _))) => client,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(client_id, error = %e, "back-channel logout: could not read the client");
+                    continue;
+                }
+            };
+            let Some(uri) = client.backchannel_logout_uri.clone() else {
+                continue;
+            };
+            match logout_token(app, client_id, &login, now) {
+                Ok(token) => {
+                    let delivery = Delivery {
+                        client_id: client_id.clone(),
+                        uri,
+                        token,
+                    };
+                    if app.backchannel.queue.send(delivery).is_err() {
+                        tracing::warn!(client_id, "back-channel logout: delivery task stopped");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(client_id, error = %e, "back-channel logout: could not sign the logout token");
+                }
+            }
+        }
+    }
+}
+
+/// §2.4: signed like an ID token (RS256), typed `logout+jwt`, with both `sub`
+/// and `sid` (so `backchannel_logout_session_required` clients are served).
+fn logout_token(
+    app: &App,
+    client_id: &str,
+    login: &Login,
+    now: i64,
+) -> Result<String, crate::keys::KeyError> {
+    let claims = LogoutClaims {
+        iss: app.config.issuer.as_str(),
+        aud: client_id,
+        iat: now,
+        exp: now + TOKEN_LIFETIME,
+        jti: crate::tokens::new_jti(),
+        events: json!({ EVENT: {} }),
+        sub: login.user_id.to_string(),
+        sid: &login.sid,
+    };
+    app.keys.get().sign(SigningAlg::RS256, TOKEN_TYP, &claims)
+}
+
+/// §2.5: POSTs `logout_token` as a form; a 2xx answer is success (§2.8).
+/// A 400 means the client could not use this token, so it is not resent.
+async fn deliver(http: &reqwest::Client, delivery: Delivery) {
+    let Delivery {
+        client_id,
+        uri,
+        token,
+    } = delivery;
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("logout_token", &token)
+        .finish();
+    for (attempt, wait) in ATTEMPTS.iter().enumerate() {
+        tokio::time::sleep(*wait).await;
+        let sent = http
+            .post(&uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(client_id, attempt, "back-channel logout delivered");
+                return;
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
+                tracing::warn!(client_id, "back-channel logout refused by the client (400)");
+                return;
+            }
+            Ok(r) => {
+                tracing::warn!(client_id, attempt, status = %r.status(), "back-channel logout failed");
+            }
+            Err(e) => {
+                tracing::warn!(client_id, attempt, error = %e, "back-channel logout failed");
+            }
+        }
+    }
+    tracing::warn!(client_id, "back-channel logout given up");
+}
