@@ -123,24 +123,30 @@ pub fn target(
             audience.push(resource.to_owned());
         }
     }
-    let requested: Vec<&Api> = audience.iter().filter_map(|a| apis.get(a)).collect();
-    let mut formats = requested.iter().filter_map(|api| api.token_format.0);
-    if let Some(first) = formats.next()
-        && formats.any(|f| f != first)
-    {
-        return Err("the requested resources take tokens of different formats".to_owned());
-    }
-    let defined: Vec<&str> = requested.iter().flat_map(|api| api.scopes.iter()).collect();
-    let api_scopes = (!defined.is_empty())
-        .then(|| Scopes::from_tokens(defined))
-        .transpose()?;
-    Ok(Target {
-        audience,
-        api_scopes,
-    })
+    Target::for_audience(audience, apis)
 }
 
 impl Target {
+    /// What the registered APIs among `audience` say of a token for it:
+    /// they must agree on the format; the scopes they define bound its scope.
+    pub fn for_audience(audience: Vec<String>, apis: &Apis) -> Result<Target, String> {
+        let requested: Vec<&Api> = audience.iter().filter_map(|a| apis.get(a)).collect();
+        let mut formats = requested.iter().filter_map(|api| api.token_format.0);
+        if let Some(first) = formats.next()
+            && formats.any(|f| f != first)
+        {
+            return Err("the requested resources take tokens of different formats".to_owned());
+        }
+        let defined: Vec<&str> = requested.iter().flat_map(|api| api.scopes.iter()).collect();
+        let api_scopes = (!defined.is_empty())
+            .then(|| Scopes::from_tokens(defined))
+            .transpose()?;
+        Ok(Target {
+            audience,
+            api_scopes,
+        })
+    }
+
     /// A token for APIs that define scopes carries only those (and the
     /// OpenID scopes): asked for others → an `invalid_scope` description;
     /// not asked for any (`explicit` false) → the default narrowed to them.

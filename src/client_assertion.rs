@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::client_keys::{self, KeySet};
-use crate::endpoints::token;
+use crate::endpoints::{par, token};
 use crate::error::OAuthError;
 use crate::store::{self, clients::Client};
 
@@ -141,16 +141,18 @@ async fn check_claims(
 ) -> Result<Verdict, OAuthError> {
     // RFC 7523 §3 item 3, and the audience-injection fix of
     // draft-ietf-oauth-rfc7523bis: one value, the issuer; the token endpoint
-    // URL is still accepted from older clients.
+    // URL is still accepted from older clients, and the PAR endpoint URL
+    // (RFC 9126 §2: it MUST be).
     let issuer = app.config.issuer.as_str();
     let token_endpoint = app.config.issuer.endpoint(token::PATH);
+    let par_endpoint = app.config.issuer.endpoint(par::PATH);
     let aud = match &claims.aud {
         Value::String(aud) => Some(aud.as_str()),
         Value::Array(values) if values.len() == 1 => values.first().and_then(Value::as_str),
         _ => None,
     };
     match aud {
-        Some(aud) if aud == issuer || aud == token_endpoint => {}
+        Some(aud) if aud == issuer || aud == token_endpoint || aud == par_endpoint => {}
         Some(aud) => return Ok(Err(format!("aud {aud:?} is not this issuer"))),
         None => return Ok(Err("aud must be a single value: the issuer".into())),
     }
@@ -162,7 +164,9 @@ async fn check_claims(
     if claims.iat.is_some_and(|iat| iat > now + LEEWAY) {
         return Ok(Err("iat is in the future".into()));
     }
-    // RFC 7523 §3 item 7: jti, used once.
+    // RFC 7523 §3 item 7: jti, used once. Kept well past the last moment
+    // the assertion is accepted (exp + leeway), for instances whose clocks
+    // differ a little.
     let Some(jti) = claims
         .jti
         .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
@@ -171,9 +175,13 @@ async fn check_claims(
             "jti is required (1 to {MAX_JTI_LEN} characters)"
         )));
     };
-    let first_use =
-        store::assertions::record_first_use(&app.db, &client.client_id, &jti, claims.exp + LEEWAY)
-            .await?;
+    let first_use = store::assertions::record_first_use(
+        &app.db,
+        &client.client_id,
+        &jti,
+        claims.exp + 2 * LEEWAY,
+    )
+    .await?;
     if !first_use {
         return Ok(Err("jti was used before (replay)".into()));
     }

@@ -15,9 +15,13 @@ use crate::config::is_loopback_host;
 
 /// A fetched set is used this long before it is fetched again.
 const CACHE_TTL: Duration = Duration::from_secs(300);
-/// An unknown `kid` refetches the set, but not more often than this: a
-/// stream of made-up kids must not turn monban into a fetching machine.
+/// Fetches of one URI (after an unknown `kid`, or a failure) are at least
+/// this far apart: a stream of made-up kids or assertions for a client
+/// whose server is down must not turn monban into a fetching machine.
 pub const MIN_REFETCH: Duration = Duration::from_secs(2);
+/// While the client's server cannot be reached, the keys it last published
+/// are used for at most this long.
+const MAX_STALE: Duration = Duration::from_secs(3600);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A JWK Set larger than this is refused.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -32,6 +36,15 @@ pub type KeySet = Arc<Vec<Jwk>>;
 /// private or symmetric key is refused outright, as registering one is a
 /// leak or a mistake.
 pub fn parse_jwks(set: &Value) -> Result<Vec<Jwk>, String> {
+    let usable = usable_keys(set)?;
+    if usable.is_empty() {
+        return Err("the JWK Set has no public RSA, EC or OKP signing key".into());
+    }
+    Ok(usable)
+}
+
+/// The usable keys of a set, maybe none.
+fn usable_keys(set: &Value) -> Result<Vec<Jwk>, String> {
     let keys = set
         .get("keys")
         .and_then(Value::as_array)
@@ -60,9 +73,6 @@ pub fn parse_jwks(set: &Value) -> Result<Vec<Jwk>, String> {
             usable.push(jwk);
         }
     }
-    if usable.is_empty() {
-        return Err("the JWK Set has no public RSA, EC or OKP signing key".into());
-    }
     Ok(usable)
 }
 
@@ -76,9 +86,12 @@ pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// What is known of one `jwks_uri`.
 struct Fetched {
-    keys: KeySet,
-    at: Instant,
+    /// The set it last answered, and when.
+    keys: Option<(KeySet, Instant)>,
+    /// The last fetch, successful or not.
+    tried: Instant,
 }
 
 /// JWK Sets fetched from clients' `jwks_uri`s, by URI.
@@ -104,33 +117,37 @@ impl RemoteKeys {
     }
 
     /// The keys at `uri`: the cached set while it is fresh and knows `kid`,
-    /// else a newly fetched one.
+    /// else a newly fetched one (an empty set included: the client has
+    /// withdrawn its keys). When the fetch fails, the last set is used while
+    /// it is less than `MAX_STALE` old.
     pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<KeySet, String> {
-        let cached = self.cached(uri);
-        if let Some((keys, age)) = &cached {
+        let (known, tried) = self.cached(uri);
+        if let Some((keys, at)) = &known {
             let knows_kid = kid.is_none_or(|kid| find(keys, kid).is_some());
-            if (knows_kid && *age < CACHE_TTL) || *age < MIN_REFETCH {
+            if knows_kid && at.elapsed() < CACHE_TTL {
                 return Ok(Arc::clone(keys));
             }
         }
+        let stale = || {
+            known
+                .as_ref()
+                .filter(|(_, at)| at.elapsed() < MAX_STALE)
+                .map(|(keys, _)| Arc::clone(keys))
+        };
+        if tried.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
+            return stale().ok_or_else(|| format!("{uri} could not be fetched a moment ago"));
+        }
+        self.remember(uri, known.clone(), Instant::now());
         match self.fetch(uri).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
-                if let Ok(mut fetched) = self.fetched.lock() {
-                    fetched.insert(
-                        uri.to_owned(),
-                        Fetched {
-                            keys: Arc::clone(&keys),
-                            at: Instant::now(),
-                        },
-                    );
-                }
+                let now = Instant::now();
+                self.remember(uri, Some((Arc::clone(&keys), now)), now);
                 Ok(keys)
             }
-            // The client's server is down: the keys it had still stand.
-            Err(e) => match cached {
-                Some((keys, _)) => {
-                    tracing::warn!(jwks_uri = uri, error = %e, "could not refetch a client's JWK Set; using the cached one");
+            Err(e) => match stale() {
+                Some(keys) => {
+                    tracing::warn!(jwks_uri = uri, error = %e, "could not refetch a client's JWK Set; using the one fetched before");
                     Ok(keys)
                 }
                 None => Err(e),
@@ -138,11 +155,20 @@ impl RemoteKeys {
         }
     }
 
-    fn cached(&self, uri: &str) -> Option<(KeySet, Duration)> {
-        let fetched = self.fetched.lock().ok()?;
-        fetched
-            .get(uri)
-            .map(|f| (Arc::clone(&f.keys), f.at.elapsed()))
+    fn cached(&self, uri: &str) -> (Option<(KeySet, Instant)>, Option<Instant>) {
+        let Ok(fetched) = self.fetched.lock() else {
+            return (None, None);
+        };
+        match fetched.get(uri) {
+            Some(f) => (f.keys.clone(), Some(f.tried)),
+            None => (None, None),
+        }
+    }
+
+    fn remember(&self, uri: &str, keys: Option<(KeySet, Instant)>, tried: Instant) {
+        if let Ok(mut fetched) = self.fetched.lock() {
+            fetched.insert(uri.to_owned(), Fetched { keys, tried });
+        }
     }
 
     async fn fetch(&self, uri: &str) -> Result<Vec<Jwk>, String> {
@@ -169,7 +195,15 @@ impl RemoteKeys {
         }
         let set: Value =
             serde_json::from_slice(&body).map_err(|e| format!("{uri} is not JSON: {e}"))?;
-        parse_jwks(&set).map_err(|e| format!("{uri}: {e}"))
+        match usable_keys(&set) {
+            Ok(keys) => Ok(keys),
+            // Published private keys are compromised: none of them is used.
+            Err(e) if set.get("keys").is_some_and(Value::is_array) => {
+                tracing::warn!(jwks_uri = uri, problem = %e, "a client's JWK Set is refused");
+                Ok(Vec::new())
+            }
+            Err(e) => Err(format!("{uri}: {e}")),
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! Token exchange, RFC 8693: a client trades a token it was given (a user's
 //! access token, or its own ID token) for an access token to another
-//! audience, acting for that token's subject. The new token names who acts
-//! in its `act` claim (§4.1), never widens the scope, and never outlives the
-//! token it came from.
+//! audience, acting for that token's user. The new token names who acts in
+//! its `act` claim (§4.1), never widens the scope (beyond the subject
+//! token's, the client's or the target APIs'), belongs to the same grant (so
+//! it is revoked with it), and never outlives the token it came from.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::authorization::OIDC_SCOPES;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::store::{self, clients::Client};
@@ -23,7 +25,10 @@ pub const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 /// A presented token found valid and acceptable from this client.
 struct Holder {
     sub: String,
+    /// The user it stands for; `None` for a service's own token.
     user_id: Option<Uuid>,
+    /// The grant (refresh family) it belongs to, if known.
+    grant_id: Option<Uuid>,
     scope: Scopes,
     groups: Option<Vec<String>>,
     /// The token's own `act`, when it was exchanged before.
@@ -59,6 +64,11 @@ pub async fn exchange(
         now,
     )
     .await?
+    .and_then(|holder| match holder.user_id {
+        Some(_) => Ok(holder),
+        // A service acting for itself has client_credentials.
+        None => Err("does not stand for a user".to_owned()),
+    })
     .map_err(|why| OAuthError::invalid_request(format!("subject_token {why}")))?;
     let actor = match (params.one("actor_token")?, params.one("actor_token_type")?) {
         (Some(token), Some(kind)) => Some(
@@ -79,7 +89,16 @@ pub async fn exchange(
         (None, None) => None,
     };
     let audience = target(params, client)?;
-    let scope = narrowed_scope(params, &subject.scope)?;
+    let refs: Vec<&str> = audience.iter().map(String::as_str).collect();
+    let apis = app.apis.for_resources(&app.db, &refs).await?;
+    let target =
+        crate::apis::Target::for_audience(audience, &apis).map_err(OAuthError::invalid_target)?;
+    let explicit = params.one("scope")?.is_some();
+    let scope = target
+        .scope(narrowed_scope(params, &subject.scope, client)?, explicit)
+        .map_err(OAuthError::invalid_scope)?;
+    // The `groups` claim comes with the `groups` scope only.
+    let groups = subject.groups.filter(|_| scope.contains("groups"));
     // §4.1: the acting party (the actor token's subject, else the client
     // itself), with earlier actors nested inside.
     let actor_sub = actor.map_or_else(|| client.client_id.clone(), |a| a.sub);
@@ -93,11 +112,11 @@ pub async fn exchange(
             client,
             subject: subject.sub,
             user_id: subject.user_id,
-            grant_id: None,
+            grant_id: subject.grant_id,
             scope: &scope,
-            audience,
+            audience: target.audience,
             authentication: None,
-            groups: subject.groups,
+            groups,
             jti: None,
             act: Some(act),
             not_after: Some(subject.exp),
@@ -143,11 +162,19 @@ async fn read_access_token(
     };
     let (holder, issued_to, audience) = match tokens::find_active(app, &presented, now).await? {
         Some(ActiveToken::Jwt(c)) => {
-            let user_id = (c.sub != c.client_id)
-                .then(|| Uuid::parse_str(&c.sub).ok())
-                .flatten();
+            // A user's token has the user's id as `sub`; a service's, its
+            // client id.
+            let user_id = if c.sub == c.client_id {
+                None
+            } else {
+                match Uuid::parse_str(&c.sub) {
+                    Ok(id) => Some(id),
+                    Err(_) => return Ok(Err("has a subject monban does not know".into())),
+                }
+            };
             let holder = Holder {
                 user_id,
+                grant_id: None,
                 scope: Scopes::parse(&c.scope).unwrap_or_default(),
                 groups: c.groups,
                 act: c.act,
@@ -162,6 +189,7 @@ async fn read_access_token(
                     .user_id
                     .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
                 user_id: t.user_id,
+                grant_id: t.grant_id,
                 scope: Scopes::parse(&t.scope).unwrap_or_default(),
                 groups: t.groups.map(|g| g.0),
                 act: t.act.map(|a| a.0),
@@ -181,8 +209,10 @@ async fn read_access_token(
     Ok(user_is_active(app, holder).await?)
 }
 
-/// An ID token monban issued to this client, unexpired. It stands for the
-/// user's identity only, so it exchanges for no scope beyond `openid`.
+/// An ID token monban issued to this client, unexpired, whose SSO session is
+/// still going and whose user still consents to the client (an ID token
+/// outlives logout and revocation otherwise). It stands for the user's
+/// identity only, so it exchanges for no scope beyond `openid`.
 async fn read_id_token(
     app: &App,
     client: &Client,
@@ -195,8 +225,28 @@ async fn read_id_token(
     else {
         return Ok(Err("is not a valid ID token issued to this client".into()));
     };
+    let session_active = match &verified.sid {
+        Some(sid) => store::sessions::is_active(&app.db, sid, now).await?,
+        None => false,
+    };
+    if !session_active {
+        return Ok(Err("belongs to an SSO session that has ended".into()));
+    }
+    let Ok(user_id) = Uuid::parse_str(&verified.sub) else {
+        return Ok(Err("has a subject monban does not know".into()));
+    };
+    if !client.first_party
+        && store::consents::get(&app.db, user_id, &client.client_id)
+            .await?
+            .is_none()
+    {
+        return Ok(Err(
+            "is from a user who no longer consents to this client".into()
+        ));
+    }
     let holder = Holder {
-        user_id: Uuid::parse_str(&verified.sub).ok(),
+        user_id: Some(user_id),
+        grant_id: None,
         sub: verified.sub,
         scope: Scopes::parse("openid").unwrap_or_default(),
         groups: None,
@@ -247,20 +297,28 @@ fn target(params: &Params, client: &Client) -> Result<Vec<String>, OAuthError> {
 }
 
 /// The requested scope, which must lie within the subject token's (§2.1:
-/// exchange never widens); without `scope`, the subject token's. No refresh
-/// token is issued, so `offline_access` is dropped.
-fn narrowed_scope(params: &Params, held: &Scopes) -> Result<Scopes, OAuthError> {
-    let scope = match params.one("scope")? {
-        None => held.clone(),
-        Some(raw) => {
-            let requested = Scopes::parse(raw).map_err(OAuthError::invalid_scope)?;
-            if let Some(wider) = requested.not_in(held).next() {
-                return Err(OAuthError::invalid_scope(format!(
-                    "scope '{wider}' is not in the subject token's scope"
-                )));
-            }
-            requested
-        }
+/// exchange never widens) and what the exchanging client may have (its
+/// scopes and OpenID Connect's); without `scope`, the subject token's
+/// within the client's. No refresh token is issued, so `offline_access` is
+/// dropped.
+fn narrowed_scope(params: &Params, held: &Scopes, client: &Client) -> Result<Scopes, OAuthError> {
+    let allowed =
+        |s: &str| s != "offline_access" && (OIDC_SCOPES.contains(&s) || client.scopes.contains(s));
+    let Some(raw) = params.one("scope")? else {
+        return Ok(Scopes::from_tokens(held.iter().filter(|s| allowed(s))).unwrap_or_default());
     };
-    Ok(Scopes::from_tokens(scope.iter().filter(|s| *s != "offline_access")).unwrap_or_default())
+    let parsed = Scopes::parse(raw).map_err(OAuthError::invalid_scope)?;
+    let requested = Scopes::from_tokens(parsed.iter().filter(|s| *s != "offline_access"))
+        .map_err(OAuthError::invalid_scope)?;
+    if let Some(wider) = requested.not_in(held).next() {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope '{wider}' is not in the subject token's scope"
+        )));
+    }
+    if let Some(denied) = requested.iter().find(|s| !allowed(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope '{denied}' is not allowed for this client"
+        )));
+    }
+    Ok(requested)
 }

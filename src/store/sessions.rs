@@ -85,6 +85,15 @@ pub async fn of_user(db: &Db, user_id: Uuid, now: i64) -> Result<Vec<UserSession
     on_db!(db, p => sqlx::query_as(OF_USER).bind(user_id).bind(now).fetch_all(p).await)
 }
 
+const IS_ACTIVE: &str = "SELECT COUNT(*) FROM sessions WHERE sid = $1 AND expires_at > $2";
+
+/// Whether the SSO session `sid` is still going.
+pub async fn is_active(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let count: i64 =
+        on_db!(db, p => sqlx::query_scalar(IS_ACTIVE).bind(sid).bind(now).fetch_one(p).await)?;
+    Ok(count > 0)
+}
+
 const END_SID: &str = "DELETE FROM sessions WHERE sid = $1 RETURNING data";
 pub(super) const END_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL";
 const END_USER_RETURNING: &str =

@@ -238,6 +238,8 @@ db_test!(
         let request_uri = pushed(&app, &client, &request).await;
         let step = page(by_reference(&app, &other.id, &request_uri, &[])).await;
         assert_eq!(step.status(), 400);
+        let step = page(by_reference(&app, &client.id, &request_uri, &[])).await;
+        assert!(step.is_login(), "still usable by its client: {step:?}");
         // A made-up or malformed request_uri.
         for made_up in [
             format!("{URN}made-up"),
@@ -247,6 +249,7 @@ db_test!(
             assert_eq!(step.status(), 400, "{made_up}");
         }
         // Expired.
+        let request_uri = pushed(&app, &client, &request).await;
         sqlx_expire(&app).await;
         let step = page(by_reference(&app, &client.id, &request_uri, &[])).await;
         assert_eq!(step.status(), 400, "expired");

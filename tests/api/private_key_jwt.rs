@@ -385,6 +385,76 @@ db_test!(
             .await;
         }
         assert_eq!(server.fetches.load(Ordering::SeqCst), 2);
+
+        // The client withdraws every key: once monban refetches (an unknown
+        // kid, MIN_REFETCH after the last fetch), nothing verifies any more.
+        *server.keys.lock().unwrap() = json!({"keys": []});
+        tokio::time::sleep(monban::client_keys::MIN_REFETCH + Duration::from_millis(300)).await;
+        assert_refused(
+            &app,
+            &sign(&stranger, &claims(&app, &client_id)),
+            "unknown kid, refetch",
+        )
+        .await;
+        assert_eq!(server.fetches.load(Ordering::SeqCst), 3);
+        assert_refused(
+            &app,
+            &sign(&new, &claims(&app, &client_id)),
+            "withdrawn key",
+        )
+        .await;
+    }
+);
+
+db_test!(
+    an_assertion_is_accepted_once_under_concurrency,
+    async |app: TestApp| {
+        let key = client_key(SigningAlg::ES256);
+        let client_id = register(&app, Some(jwk_set(&[&key])), None).await;
+        let assertion = sign(&key, &claims(&app, &client_id));
+        let attempts = (0..8).map(|_| token_with(&app, &assertion, &[]));
+        let statuses: Vec<u16> = futures::future::join_all(attempts)
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 401).count(),
+            7,
+            "{statuses:?}"
+        );
+    }
+);
+
+db_test!(
+    a_keyed_client_pushes_authorization_requests,
+    async |app: TestApp| {
+        let key = client_key(SigningAlg::RS256);
+        let client = app
+            .register(ClientSettings {
+                auth_method: AuthMethod::PrivateKeyJwt,
+                jwks: Some(jwk_set(&[&key])),
+                ..crate::browser::web_app_settings()
+            })
+            .await;
+        let request = crate::browser::AuthRequest::new(&client);
+        // RFC 9126 §2: the PAR endpoint URL is a valid audience there.
+        let mut c = claims(&app, &client.id);
+        c["aud"] = json!(app.url("/par"));
+        let mut form: Vec<(String, String)> = request.params();
+        form.push(("client_assertion_type".into(), ASSERTION_TYPE.into()));
+        form.push(("client_assertion".into(), sign(&key, &c)));
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = app.post_form("/par", &pairs).await;
+        assert_eq!(r.status(), 201);
+        // The same assertion again is a replay.
+        let r = app.post_form("/par", &pairs).await;
+        assert_eq!(r.status(), 401);
     }
 );
 
@@ -490,7 +560,7 @@ db_test!(the_cli_registers_keyed_clients, async |app: TestApp| {
         (vec!["--auth-method", "private_key_jwt"], "jwks or jwks_uri"),
         (
             vec!["--jwks", path, "--jwks-uri", "https://x.example.com/j"],
-            "",
+            "cannot be used with",
         ),
     ] {
         let mut full = vec!["client", "create", "--name", "Bad", "--json"];
@@ -503,6 +573,24 @@ db_test!(the_cli_registers_keyed_clients, async |app: TestApp| {
         app.count("clients").await,
         2,
         "the account client and Batch job"
+    );
+    // Keys on a client that authenticates with a secret are refused.
+    let secret_client = app
+        .cli(&["client", "create", "--name", "Secret", "--json"])
+        .ok_json();
+    let run = app.cli(&[
+        "client",
+        "update",
+        secret_client["client_id"].as_str().unwrap(),
+        "--jwks",
+        path,
+        "--json",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.error().contains("only used with private_key_jwt"),
+        "{}",
+        run.error()
     );
     // A keyed client has no secret to rotate.
     let keyed = app

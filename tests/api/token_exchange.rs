@@ -15,11 +15,18 @@ const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 const ID: &str = "urn:ietf:params:oauth:token-type:id_token";
 
-/// A confidential service that may exchange tokens for these audiences.
-async fn exchanger(app: &TestApp, audiences: &[&str], format: Option<TokenFormat>) -> TestClient {
+/// A confidential service that may exchange tokens for these audiences,
+/// with these scopes.
+async fn exchanger(
+    app: &TestApp,
+    audiences: &[&str],
+    scopes: &str,
+    format: Option<TokenFormat>,
+) -> TestClient {
     app.register(ClientSettings {
         grant_types: vec![GrantType::TokenExchange, GrantType::ClientCredentials],
         audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+        scopes: Scopes::parse(scopes).unwrap(),
         access_token_format: format,
         ..service_settings()
     })
@@ -71,8 +78,26 @@ async fn refused(r: reqwest::Response) -> (u16, String) {
 }
 
 db_test!(a_service_acts_for_the_user, async |app: TestApp| {
-    let stock = exchanger(&app, &["https://stock.example.com"], None).await;
-    let orders = exchanger(&app, &["https://inventory.example.com", &stock.id], None).await;
+    let stock = exchanger(&app, &["https://stock.example.com"], "orders:read", None).await;
+    let orders = exchanger(
+        &app,
+        &["https://inventory.example.com", &stock.id],
+        "orders:read orders:write",
+        None,
+    )
+    .await;
+    // inventory takes tokens that may live an hour: the exchanged one still
+    // ends with alice's.
+    app.cli(&[
+        "api",
+        "create",
+        "--identifier",
+        "https://inventory.example.com",
+        "--access-token-lifetime",
+        "3600",
+        "--json",
+    ])
+    .ok_json();
     let (_, user) = user_tokens(
         &app,
         vec![orders.id.clone()],
@@ -111,8 +136,15 @@ db_test!(a_service_acts_for_the_user, async |app: TestApp| {
         "never outlives the subject token"
     );
 
-    // With an actor token: the actor is its subject.
-    let actor = app.access_token(&orders, &[]).await;
+    // With an actor token (the gateway in front of orders, whose tokens are
+    // for orders): the actor is its subject.
+    let gateway = app
+        .register(ClientSettings {
+            audiences: vec![orders.id.clone()],
+            ..service_settings()
+        })
+        .await;
+    let actor = app.access_token(&gateway, &[]).await;
     let body: Value = exchange(
         &app,
         &orders,
@@ -130,13 +162,18 @@ db_test!(a_service_acts_for_the_user, async |app: TestApp| {
     .unwrap();
     let for_stock = body["access_token"].as_str().unwrap();
     let claims = crate::token::verify_with_jwks(&app, for_stock, &stock.id).await;
-    assert_eq!(claims["act"]["sub"], orders.id.as_str());
+    assert_eq!(
+        claims["act"]["sub"],
+        gateway.id.as_str(),
+        "the actor token's subject"
+    );
     assert_eq!(
         claims["scope"], "openid orders:read orders:write",
         "the subject's scope by default"
     );
 
-    // stock exchanges that token in turn: the earlier actor nests (§4.1).
+    // stock exchanges that token in turn: the earlier actor nests (§4.1),
+    // and stock, allowed only orders:read, gets only that of alice's scope.
     let body: Value = exchange(
         &app,
         &stock,
@@ -154,9 +191,10 @@ db_test!(a_service_acts_for_the_user, async |app: TestApp| {
     .await;
     assert_eq!(
         claims["act"],
-        serde_json::json!({"sub": stock.id, "act": {"sub": orders.id}})
+        serde_json::json!({"sub": stock.id, "act": {"sub": gateway.id}})
     );
     assert_eq!(claims["sub"], user_claims["sub"]);
+    assert_eq!(claims["scope"], "openid orders:read");
 });
 
 db_test!(
@@ -165,6 +203,7 @@ db_test!(
         let reports = exchanger(
             &app,
             &["https://reports.example.com"],
+            "orders:read",
             Some(TokenFormat::Opaque),
         )
         .await;
@@ -191,11 +230,38 @@ db_test!(
 );
 
 db_test!(exchange_never_widens, async |app: TestApp| {
-    let orders = exchanger(&app, &["https://inventory.example.com"], None).await;
-    let other = exchanger(&app, &["https://inventory.example.com"], None).await;
+    // Opaque, so that an issued token would show in the count below.
+    let orders = exchanger(
+        &app,
+        &["https://inventory.example.com"],
+        "orders:read orders:write",
+        Some(TokenFormat::Opaque),
+    )
+    .await;
+    let other = exchanger(
+        &app,
+        &["https://inventory.example.com"],
+        "orders:read",
+        None,
+    )
+    .await;
+    let narrow = exchanger(&app, &["https://inventory.example.com"], "", None).await;
     let plain = app.service_client("orders:read").await;
-    let (web, user) = user_tokens(&app, vec![orders.id.clone()], "openid orders:read").await;
+    let (web, user) = user_tokens(
+        &app,
+        vec![orders.id.clone(), narrow.id.clone()],
+        "openid orders:read",
+    )
+    .await;
     let user_token = user["access_token"].as_str().unwrap();
+    let service_token = app.access_token(&orders, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let strangers_token = app.access_token(&plain, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let subject = [
         ("subject_token", user_token),
         ("subject_token_type", ACCESS),
@@ -281,12 +347,43 @@ db_test!(exchange_never_widens, async |app: TestApp| {
             (400, "invalid_request"),
             "no subject token",
         ),
+        (
+            &orders,
+            vec![
+                ("subject_token", service_token.as_str()),
+                ("subject_token_type", ACCESS),
+            ],
+            (400, "invalid_request"),
+            "a service's own token as subject",
+        ),
+        (
+            &orders,
+            with(&[
+                ("actor_token", strangers_token.as_str()),
+                ("actor_token_type", ACCESS),
+            ]),
+            (400, "invalid_request"),
+            "an actor token not meant for this client",
+        ),
+        (
+            &narrow,
+            with(&[("scope", "orders:read")]),
+            (400, "invalid_scope"),
+            "a scope the exchanging client is not allowed",
+        ),
     ] {
         let r = exchange(&app, client, &form).await;
         let (status, code) = refused(r).await;
         assert_eq!((status, code.as_str()), expected, "{why}");
     }
     let before = app.count("access_tokens").await;
+    // Without `scope`, the client's share of the subject's: openid only.
+    let body: Value = exchange(&app, &narrow, &subject)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["scope"], "openid");
 
     // A revoked subject token exchanges for nothing.
     let r = app
@@ -296,6 +393,9 @@ db_test!(exchange_never_widens, async |app: TestApp| {
     let (status, code) = refused(exchange(&app, &orders, &subject).await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_request"), "revoked");
     assert_eq!(app.count("access_tokens").await, before, "nothing issued");
+    // The count does move when orders does get a token.
+    app.access_token(&orders, &[]).await;
+    assert_eq!(app.count("access_tokens").await, before + 1);
 });
 
 db_test!(an_app_exchanges_its_own_id_token, async |app: TestApp| {
@@ -338,7 +438,7 @@ db_test!(an_app_exchanges_its_own_id_token, async |app: TestApp| {
     .await;
     assert_eq!(refused(r).await, (400, "invalid_scope".into()));
     // Another client's ID token is refused.
-    let orders = exchanger(&app, &["https://inventory.example.com"], None).await;
+    let orders = exchanger(&app, &["https://inventory.example.com"], "", None).await;
     let r = exchange(
         &app,
         &orders,
@@ -346,4 +446,22 @@ db_test!(an_app_exchanges_its_own_id_token, async |app: TestApp| {
     )
     .await;
     assert_eq!(refused(r).await, (400, "invalid_request".into()));
+    // Once alice has logged out, her ID token is worth nothing.
+    let mut logout = url::Url::parse(&app.url("/end_session")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", id_token);
+    let r = reqwest::get(logout.as_str()).await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let r = exchange(
+        &app,
+        &web,
+        &[("subject_token", id_token), ("subject_token_type", ID)],
+    )
+    .await;
+    assert_eq!(
+        refused(r).await,
+        (400, "invalid_request".into()),
+        "after logout"
+    );
 });
