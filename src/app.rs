@@ -18,8 +18,8 @@ use tracing::Level;
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, end_session, forward_auth, health, home, introspect, jwks, metadata, par, revoke,
-    token, userinfo,
+    authorize, end_session, forward_auth, health, home, introspect, jwks, metadata, par, register,
+    revoke, token, userinfo,
 };
 use crate::keys::Keys;
 use crate::session::{self, DbSessionStore};
@@ -127,6 +127,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route(jwks::PATH, get(jwks::handler))
         .route(metadata::OPENID_PATH, get(metadata::handler))
         .route(introspect::PATH, post(introspect::handler))
+        .route(register::PATH, post(register::register))
+        .route(
+            register::CLIENT_PATH,
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .route(forward_auth::PATH, any(forward_auth::handler))
         .merge(app_api)
         .merge(browser);

@@ -213,6 +213,7 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         jwks_uri: None,
         require_pushed_authorization_requests: false,
         backchannel_logout_uri: None,
+        registration_token_hash: None,
         groups: Vec::new(),
         created_at: now,
         updated_at: now,

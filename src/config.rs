@@ -42,6 +42,7 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_POLICY_FILE",
     "MONBAN_KEY_ENCRYPTION_KEY",
     "MONBAN_REQUIRE_PAR",
+    "MONBAN_OPEN_REGISTRATION",
 ];
 
 pub struct Config {
@@ -79,6 +80,8 @@ pub struct Config {
     pub key_encryption: crate::key_encryption::KeyEncryption,
     /// Every client must push its authorization requests (RFC 9126 §5).
     pub require_par: bool,
+    /// Dynamic registration without an initial access token (RFC 7591 §3).
+    pub open_registration: bool,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
 }
@@ -467,6 +470,7 @@ impl Config {
             crate::key_encryption::KeyEncryption::parse,
         )?;
         let require_par = src.parse("MONBAN_REQUIRE_PAR", || false, boolean)?;
+        let open_registration = src.parse("MONBAN_OPEN_REGISTRATION", || false, boolean)?;
         let policy_file = src.parse(
             "MONBAN_POLICY_FILE",
             || None,
@@ -505,6 +509,7 @@ impl Config {
             policy_file,
             key_encryption,
             require_par,
+            open_registration,
             warnings,
         })
     }

@@ -293,6 +293,10 @@ async fn purge(app: &App, now: i64) {
             store::codes::purge_expired(&app.db, now - longest_access_ttl).await,
         ),
         (
+            "initial access tokens",
+            store::registration::purge(&app.db, now).await,
+        ),
+        (
             "pushed authorization requests",
             store::pushed::purge_expired(&app.db, now).await,
         ),

@@ -42,6 +42,23 @@ pub enum ClientCommand {
     /// client_credentials tokens carry its groups).
     #[command(subcommand)]
     Group(ClientGroupCommand),
+    /// Initial access tokens for dynamic registration (RFC 7591 §3).
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Make a token that lets its holder register clients at /register;
+    /// printed once.
+    Create {
+        /// Seconds until it expires (default: never).
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(1..=315_360_000))]
+        expires_in: Option<i64>,
+        /// How many clients it may register (default: unlimited).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        uses: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +199,24 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                     "client_id      {}\nclient_secret  {}\n(shown only this once; running servers stop accepting the old secret within 5 seconds)",
                     client.client_id,
                     secret.expose()
+                ),
+            ))
+        }
+        ClientCommand::RegistrationToken(RegistrationTokenCommand::Create { expires_in, uses }) => {
+            let (token, hash) = crate::tokens::random_secret();
+            let expires_at = expires_in.map(|s| now + s);
+            store::registration::insert(db, &hash, uses, expires_at, now).await?;
+            let limits = match (expires_at, uses) {
+                (None, None) => "no expiry, unlimited uses".to_owned(),
+                (Some(at), None) => format!("expires at {at} (Unix time), unlimited uses"),
+                (None, Some(n)) => format!("no expiry, {n} use(s)"),
+                (Some(at), Some(n)) => format!("expires at {at} (Unix time), {n} use(s)"),
+            };
+            Ok(Output::new(
+                json!({"initial_access_token": token.expose(), "expires_at": expires_at, "uses": uses}),
+                format!(
+                    "initial access token  {}\n({limits}; shown only this once: send it as Authorization: Bearer to /register)",
+                    token.expose()
                 ),
             ))
         }

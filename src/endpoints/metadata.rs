@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{authorize, end_session, introspect, jwks, par, public_json, revoke, token, userinfo};
+use super::{
+    authorize, end_session, introspect, jwks, par, public_json, register, revoke, token, userinfo,
+};
 use crate::app::App;
 use crate::authorization::OIDC_SCOPES;
 use crate::client_assertion;
@@ -54,6 +56,8 @@ pub fn document(config: &Config) -> Bytes {
         "end_session_endpoint": issuer.endpoint(end_session::PATH),
         "introspection_endpoint": issuer.endpoint(introspect::PATH),
         "revocation_endpoint": issuer.endpoint(revoke::PATH),
+        // RFC 8414 §2, RFC 7591.
+        "registration_endpoint": issuer.endpoint(register::PATH),
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": issuer.endpoint(par::PATH),
         "require_pushed_authorization_requests": config.require_par,

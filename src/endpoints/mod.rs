@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod metadata;
 pub mod par;
+pub mod register;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -42,6 +42,10 @@ pub struct Client {
     /// OIDC Back-Channel Logout §2.2: where logout tokens are POSTed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// RFC 7592: the hash of the token that manages a client registered
+    /// through the registration endpoint.
+    #[serde(skip)]
+    pub registration_token_hash: Option<Vec<u8>>,
     /// Groups of a service client, carried by its client_credentials tokens
     /// (changed with `monban client group add|remove`, not by `update`).
     pub groups: Vec<String>,
@@ -78,6 +82,7 @@ struct Row {
     jwks_uri: Option<String>,
     require_pushed_authorization_requests: bool,
     backchannel_logout_uri: Option<String>,
+    registration_token_hash: Option<Vec<u8>>,
     created_at: i64,
     updated_at: i64,
 }
@@ -109,6 +114,7 @@ impl TryFrom<Row> for Client {
             jwks_uri: row.jwks_uri,
             require_pushed_authorization_requests: row.require_pushed_authorization_requests,
             backchannel_logout_uri: row.backchannel_logout_uri,
+            registration_token_hash: row.registration_token_hash,
             groups: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -121,14 +127,14 @@ macro_rules! client_columns {
         "id, client_id, secret_hash, name, client_type, first_party, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, token_endpoint_auth_method, \
          access_token_format, jwks, jwks_uri, require_pushed_authorization_requests, \
-         backchannel_logout_uri, created_at, updated_at"
+         backchannel_logout_uri, registration_token_hash, created_at, updated_at"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
 );
 
 pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
@@ -141,6 +147,7 @@ pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
         .bind(c.access_token_format.map(TokenFormat::as_str))
         .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
+        .bind(&c.registration_token_hash)
         .bind(c.created_at).bind(c.updated_at)
         .execute(p).await.map(drop))
 }
@@ -149,7 +156,7 @@ const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_typ
      first_party = $5, redirect_uris = $6, post_logout_redirect_uris = $7, grant_types = $8, \
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
      jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, \
-     backchannel_logout_uri = $16, updated_at = $17 WHERE client_id = $1";
+     backchannel_logout_uri = $16, registration_token_hash = $17, updated_at = $18 WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
 pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
@@ -162,6 +169,7 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(c.access_token_format.map(TokenFormat::as_str))
         .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
+        .bind(&c.registration_token_hash)
         .bind(c.updated_at)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }

@@ -20,6 +20,7 @@ pub mod groups;
 pub mod keys;
 pub mod logouts;
 pub mod pushed;
+pub mod registration;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;

@@ -26,6 +26,7 @@ mod logout;
 mod metadata;
 mod par;
 mod private_key_jwt;
+mod registration;
 mod revocation;
 mod sso;
 mod sso_tokens;

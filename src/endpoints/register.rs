@@ -1,0 +1,374 @@
+//! Dynamic client registration, RFC 7591, and its management protocol,
+//! RFC 7592. Registering takes an initial access token (from `monban client
+//! registration-token create`) unless `MONBAN_OPEN_REGISTRATION` is on; the
+//! client then manages itself at its `registration_client_uri` with the
+//! `registration_access_token` it was given. The rules a client must follow
+//! are those of every client (`clients::ClientSettings::validate`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::no_store;
+use crate::app::App;
+use crate::clients::{self, ClientSettings, check_redirect_uri};
+use crate::error::BearerError;
+use crate::store::{self, clients::Client};
+use crate::tokens::{self, sha256};
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret};
+
+pub const PATH: &str = "/register";
+pub const CLIENT_PATH: &str = "/register/{client_id}";
+
+/// The client metadata monban understands (RFC 7591 §2, OIDC Registration
+/// §2, RFC 9126 §6, Back-Channel Logout §2.2). Anything else is ignored
+/// (§2: the server "MUST ignore any client metadata sent by the client that
+/// it does not understand") and not echoed back.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Metadata {
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_name: Option<String>,
+    scope: Option<String>,
+    jwks: Option<Value>,
+    jwks_uri: Option<String>,
+    backchannel_logout_uri: Option<String>,
+    require_pushed_authorization_requests: Option<bool>,
+    /// RFC 7592 §2.2: an update names the client, and its secret if any.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// RFC 7591 §3.2.2 errors, and the bearer-token errors of RFC 7592 §2.
+pub enum RegistrationError {
+    Metadata(String),
+    RedirectUri(String),
+    Token(BearerError),
+}
+
+impl From<sqlx::Error> for RegistrationError {
+    fn from(e: sqlx::Error) -> RegistrationError {
+        RegistrationError::Token(BearerError::from(e))
+    }
+}
+
+impl IntoResponse for RegistrationError {
+    fn into_response(self) -> Response {
+        let (error, description) = match self {
+            RegistrationError::Token(bearer) => return bearer.into_response(),
+            RegistrationError::Metadata(d) => ("invalid_client_metadata", d),
+            RegistrationError::RedirectUri(d) => ("invalid_redirect_uri", d),
+        };
+        tracing::info!(error, description = %description, "registration refused");
+        let body = json!({ "error": error, "error_description": description });
+        (StatusCode::BAD_REQUEST, no_store(Json(body))).into_response()
+    }
+}
+
+fn metadata_error(e: impl Into<String>) -> RegistrationError {
+    RegistrationError::Metadata(e.into())
+}
+
+/// `POST /register` (RFC 7591 §3).
+pub async fn register(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, RegistrationError> {
+    let now = crate::unix_now();
+    // §3: an initial access token, unless registration is open.
+    let initial = bearer(&headers)?;
+    let initial_hash = match (initial, app.config.open_registration) {
+        (Some(token), _) => {
+            let hash = sha256(token.as_bytes());
+            if !store::registration::is_valid(&app.db, &hash, now).await? {
+                return Err(invalid_token(
+                    "the initial access token is unknown, expired or used up",
+                ));
+            }
+            Some(hash)
+        }
+        (None, true) => None,
+        (None, false) => {
+            return Err(RegistrationError::Token(BearerError::missing()));
+        }
+    };
+    let metadata = parse(&body)?;
+    // Open registration is for apps whose users consent; a service that
+    // takes tokens for itself needs the operator's initial access token.
+    let settings = settings(metadata, initial_hash.is_some())?;
+    let (mut client, secret) = clients::new_client(settings, now);
+    let (registration_token, registration_hash) = tokens::random_secret();
+    client.registration_token_hash = Some(registration_hash);
+    if let Some(hash) = &initial_hash
+        && !store::registration::spend(&app.db, hash, now).await?
+    {
+        return Err(invalid_token("the initial access token is used up"));
+    }
+    store::clients::insert(&app.db, &client).await?;
+    tracing::info!(client_id = %client.client_id, name = %client.name, "client registered");
+    let mut body = describe(&app, &client, secret.as_ref());
+    if let Some(object) = body.as_object_mut() {
+        object.insert(
+            "registration_access_token".into(),
+            json!(registration_token.expose()),
+        );
+        object.insert("client_id_issued_at".into(), json!(client.created_at));
+    }
+    Ok((StatusCode::CREATED, no_store(Json(body))).into_response())
+}
+
+/// `GET /register/{client_id}` (RFC 7592 §2.1).
+pub async fn read(
+    State(app): State<Arc<App>>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RegistrationError> {
+    let client = managed_client(&app, &client_id, &headers).await?;
+    Ok(no_store(Json(describe(&app, &client, None))))
+}
+
+/// `PUT /register/{client_id}` (RFC 7592 §2.2): the body replaces every
+/// setting; what it leaves out goes back to its default.
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, RegistrationError> {
+    let now = crate::unix_now();
+    let mut client = managed_client(&app, &client_id, &headers).await?;
+    let metadata = parse(&body)?;
+    if metadata.client_id.as_deref() != Some(client.client_id.as_str()) {
+        return Err(metadata_error(
+            "client_id must be in the body and name this client (RFC 7592 §2.2)",
+        ));
+    }
+    if let Some(secret) = &metadata.client_secret {
+        let stored = client.secret_hash.as_deref().unwrap_or_default();
+        if !bool::from(sha256(secret.as_bytes()).ct_eq(stored)) {
+            return Err(metadata_error("client_secret is not this client's secret"));
+        }
+    }
+    // A client registered with an initial access token may keep the grants
+    // that need one.
+    let settings = settings(metadata, true)?;
+    let secret = clients::apply(&mut client, settings, now);
+    if !store::clients::update(&app.db, &client).await? {
+        return Err(invalid_token("no such client"));
+    }
+    app.clients.load(&app.db, &client.client_id).await?;
+    Ok(no_store(Json(describe(&app, &client, secret.as_ref()))))
+}
+
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3): the client and its tokens.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RegistrationError> {
+    let client = managed_client(&app, &client_id, &headers).await?;
+    store::clients::delete(&app.db, &client.client_id).await?;
+    app.clients.load(&app.db, &client.client_id).await?;
+    tracing::info!(client_id = %client.client_id, "client deleted through RFC 7592");
+    Ok(no_store(StatusCode::NO_CONTENT))
+}
+
+/// The client named in the path, if the request carries its registration
+/// access token. RFC 7592 §2: anything else (no such client, a client
+/// not registered here, a wrong token) is 401.
+async fn managed_client(
+    app: &App,
+    client_id: &str,
+    headers: &HeaderMap,
+) -> Result<Client, RegistrationError> {
+    let Some(token) = bearer(headers)? else {
+        return Err(RegistrationError::Token(BearerError::missing()));
+    };
+    let presented = sha256(token.as_bytes());
+    let client = store::clients::find(&app.db, client_id).await?;
+    match client {
+        Some(client)
+            if client
+                .registration_token_hash
+                .as_deref()
+                .is_some_and(|stored| bool::from(presented.ct_eq(stored))) =>
+        {
+            Ok(client)
+        }
+        _ => Err(invalid_token(
+            "the registration access token is not valid for this client",
+        )),
+    }
+}
+
+fn invalid_token(description: &'static str) -> RegistrationError {
+    RegistrationError::Token(BearerError::invalid_token(description))
+}
+
+/// A Bearer token from `Authorization`, if any.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, RegistrationError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| invalid_token("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(invalid_token("use Authorization: Bearer <token>")),
+    }
+}
+
+fn parse(body: &[u8]) -> Result<Metadata, RegistrationError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| metadata_error(format!("the body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(metadata_error(
+            "the body must be a JSON object of client metadata",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| metadata_error(e.to_string()))
+}
+
+/// Client settings from registered metadata, with RFC 7591 §2's defaults
+/// (`authorization_code`, `code`, `client_secret_basic`). `trusted`: the
+/// request came with an initial access token.
+fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationError> {
+    let auth_method: AuthMethod = m
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic")
+        .parse()
+        .map_err(|e| metadata_error(format!("token_endpoint_auth_method: {e}")))?;
+    let grant_types = match m.grant_types {
+        None => vec![GrantType::AuthorizationCode],
+        Some(names) => names
+            .iter()
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| metadata_error(format!("grant_types: {e}")))?,
+    };
+    if grant_types.contains(&GrantType::TokenExchange) {
+        return Err(metadata_error(
+            "token exchange is configured by the operator (it needs audiences), not registered",
+        ));
+    }
+    if grant_types.contains(&GrantType::ClientCredentials) && !trusted {
+        return Err(metadata_error(
+            "client_credentials needs an initial access token from the operator",
+        ));
+    }
+    // §2.1: grant types and response types must agree; only `code` exists.
+    let code_flow = grant_types.contains(&GrantType::AuthorizationCode);
+    let response_types = m.response_types.unwrap_or_else(|| {
+        if code_flow {
+            vec!["code".into()]
+        } else {
+            vec![]
+        }
+    });
+    if let Some(other) = response_types.iter().find(|r| *r != "code") {
+        return Err(metadata_error(format!(
+            "response_type {other:?} is not supported; use code"
+        )));
+    }
+    if code_flow != response_types.iter().any(|r| r == "code") {
+        return Err(metadata_error(
+            "the authorization_code grant and the code response type go together (RFC 7591 §2.1)",
+        ));
+    }
+    let redirect_uris = m.redirect_uris.unwrap_or_default();
+    let post_logout = m.post_logout_redirect_uris.unwrap_or_default();
+    for uri in redirect_uris.iter().chain(&post_logout) {
+        check_redirect_uri(uri)
+            .map_err(|e| RegistrationError::RedirectUri(format!("{uri:?}: {e}")))?;
+    }
+    if code_flow && redirect_uris.is_empty() {
+        return Err(RegistrationError::RedirectUri(
+            "redirect_uris is required for the authorization_code grant".into(),
+        ));
+    }
+    let scopes = Scopes::parse(m.scope.as_deref().unwrap_or_default())
+        .map_err(|e| metadata_error(format!("scope: {e}")))?;
+    let settings = ClientSettings {
+        name: m.client_name.unwrap_or_else(|| "Unnamed client".to_owned()),
+        client_type: if auth_method == AuthMethod::None {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        },
+        // Registered clients are third parties: their users always consent.
+        first_party: false,
+        redirect_uris,
+        post_logout_redirect_uris: post_logout,
+        grant_types,
+        scopes,
+        audiences: Vec::new(),
+        auth_method,
+        access_token_format: None,
+        jwks: m.jwks,
+        jwks_uri: m.jwks_uri,
+        require_par: m.require_pushed_authorization_requests.unwrap_or(false),
+        backchannel_logout_uri: m.backchannel_logout_uri,
+    };
+    settings.validate().map_err(metadata_error)?;
+    Ok(settings)
+}
+
+/// The registered metadata (RFC 7591 §3.2.1), with the secret when one was
+/// just made and where the client manages itself.
+fn describe(app: &App, client: &Client, secret: Option<&Secret>) -> Value {
+    let code_flow = client.allows_grant(GrantType::AuthorizationCode);
+    let mut body = json!({
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types,
+        "response_types": if code_flow { vec!["code"] } else { vec![] },
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "registration_client_uri": app
+            .config
+            .issuer
+            .endpoint(&format!("{PATH}/{}", client.client_id)),
+    });
+    let mut set = |key: &str, value: Value| {
+        if let Some(object) = body.as_object_mut() {
+            object.insert(key.to_owned(), value);
+        }
+    };
+    if !client.scopes.is_empty() {
+        set("scope", json!(client.scopes.to_string()));
+    }
+    if let Some(jwks) = &client.jwks {
+        set("jwks", jwks.clone());
+    }
+    if let Some(uri) = &client.jwks_uri {
+        set("jwks_uri", json!(uri));
+    }
+    if let Some(uri) = &client.backchannel_logout_uri {
+        set("backchannel_logout_uri", json!(uri));
+    }
+    if let Some(secret) = secret {
+        set("client_secret", json!(secret.expose()));
+        // §3.2.1: 0 = the secret does not expire.
+        set("client_secret_expires_at", json!(0));
+    }
+    body
+}
