@@ -18,8 +18,8 @@ use tracing::Level;
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, end_session, forward_auth, health, home, introspect, jwks, metadata, par, register,
-    revoke, token, userinfo,
+    authorize, device, end_session, forward_auth, health, home, introspect, jwks, metadata, par,
+    register, revoke, token, userinfo,
 };
 use crate::keys::Keys;
 use crate::session::{self, DbSessionStore};
@@ -27,7 +27,7 @@ use crate::store::Db;
 use crate::store::batch::BatchWriter;
 use crate::store::codes::Code;
 use crate::store::tokens::AccessToken;
-use crate::ui::{account, consent, login, logout};
+use crate::ui::{account, consent, device as device_page, login, logout};
 use crate::{cors, form, net, password::Passwords};
 use tower_http::csrf::CsrfLayer;
 use tower_sessions::cookie::SameSite;
@@ -93,6 +93,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(revoke::PATH, post(revoke::handler))
         .route(par::PATH, post(par::handler))
+        .route(device::PATH, post(device::handler))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             cors::for_apps,
@@ -104,6 +105,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route(consent::PATH, get(consent::get).post(consent::post))
         .route(logout::PATH, get(logout::get).post(logout::post))
         .route(account::PATH, get(account::get))
+        .route(
+            device_page::PATH,
+            get(device_page::get).post(device_page::post),
+        )
         .route(account::CALLBACK_PATH, get(account::callback))
         .route("/account/password", post(account::change_password))
         .route("/account/consents/revoke", post(account::revoke_consent))

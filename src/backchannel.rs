@@ -30,7 +30,9 @@ const ATTEMPTS: [Duration; 3] = [
     Duration::from_secs(10),
 ];
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// Deliveries in flight at once; more wait their turn.
+/// Requests in flight at once; more wait their turn. A slot is held for
+/// one attempt, not across the waits between retries, so clients that do
+/// not answer cannot hold up the others for long.
 const IN_FLIGHT: usize = 64;
 
 /// §2.4: ID-token-like claims, `events` instead of `nonce` (which a
@@ -72,14 +74,8 @@ impl Backchannel {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                    break;
-                };
-                let http = http.clone();
-                tokio::spawn(async move {
-                    deliver(&http, delivery).await;
-                    drop(slot);
-                });
+                let (http, slots) = (http.clone(), Arc::clone(&slots));
+                tokio::spawn(async move { deliver(&http, &slots, delivery).await });
             }
         });
         Backchannel { queue }
@@ -144,7 +140,7 @@ fn logout_token(
 
 /// §2.5: POSTs `logout_token` as a form; a 2xx answer is success (§2.8).
 /// A 400 means the client could not use this token, so it is not resent.
-async fn deliver(http: &reqwest::Client, delivery: Delivery) {
+async fn deliver(http: &reqwest::Client, slots: &Semaphore, delivery: Delivery) {
     let Delivery {
         client_id,
         uri,
@@ -155,6 +151,9 @@ async fn deliver(http: &reqwest::Client, delivery: Delivery) {
         .finish();
     for (attempt, wait) in ATTEMPTS.iter().enumerate() {
         tokio::time::sleep(*wait).await;
+        let Ok(_slot) = slots.acquire().await else {
+            return;
+        };
         let sent = http
             .post(&uri)
             .header("content-type", "application/x-www-form-urlencoded")

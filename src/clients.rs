@@ -121,8 +121,13 @@ impl ClientSettings {
                     .into(),
             );
         }
-        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
-            return Err("refresh_token is only issued with authorization_code".into());
+        if has(GrantType::RefreshToken)
+            && !has(GrantType::AuthorizationCode)
+            && !has(GrantType::DeviceCode)
+        {
+            return Err(
+                "refresh_token is only issued with authorization_code or the device grant".into(),
+            );
         }
         Ok(())
     }

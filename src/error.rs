@@ -23,6 +23,11 @@ pub enum ErrorCode {
     InvalidTarget,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 8628 §3.5, while a device waits for its user.
+    AuthorizationPending,
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
     ServerError,
 }
 
@@ -38,6 +43,10 @@ impl ErrorCode {
         ErrorCode::InvalidTarget,
         ErrorCode::RequestNotSupported,
         ErrorCode::RequestUriNotSupported,
+        ErrorCode::AuthorizationPending,
+        ErrorCode::SlowDown,
+        ErrorCode::AccessDenied,
+        ErrorCode::ExpiredToken,
         ErrorCode::ServerError,
     ];
 
@@ -53,6 +62,10 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::ServerError => "server_error",
         }
     }

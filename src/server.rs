@@ -293,6 +293,10 @@ async fn purge(app: &App, now: i64) {
             store::codes::purge_expired(&app.db, now - longest_access_ttl).await,
         ),
         (
+            "device codes",
+            store::devices::purge_expired(&app.db, now).await,
+        ),
+        (
             "initial access tokens",
             store::registration::purge(&app.db, now).await,
         ),

@@ -66,6 +66,7 @@ wire_enum! {
         RefreshToken = "refresh_token",
         ClientCredentials = "client_credentials",
         TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 

@@ -87,7 +87,8 @@ pub struct ClientArgs {
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     post_logout_redirect_uris: Vec<String>,
     /// Allowed grant type (repeatable): authorization_code, refresh_token,
-    /// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange.
+    /// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange,
+    /// urn:ietf:params:oauth:grant-type:device_code.
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<GrantType>,
     /// Allowed scope (repeatable, or space-separated).

@@ -10,7 +10,8 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::{
-    authorize, end_session, introspect, jwks, par, public_json, register, revoke, token, userinfo,
+    authorize, device, end_session, introspect, jwks, par, public_json, register, revoke, token,
+    userinfo,
 };
 use crate::app::App;
 use crate::authorization::OIDC_SCOPES;
@@ -56,6 +57,8 @@ pub fn document(config: &Config) -> Bytes {
         "end_session_endpoint": issuer.endpoint(end_session::PATH),
         "introspection_endpoint": issuer.endpoint(introspect::PATH),
         "revocation_endpoint": issuer.endpoint(revoke::PATH),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": issuer.endpoint(device::PATH),
         // RFC 8414 §2, RFC 7591.
         "registration_endpoint": issuer.endpoint(register::PATH),
         // RFC 9126 §5.
@@ -68,7 +71,8 @@ pub fn document(config: &Config) -> Bytes {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 pub mod authorize;
+pub mod device;
 pub mod end_session;
 pub mod forward_auth;
 pub mod health;

@@ -104,8 +104,6 @@ pub async fn register(
         }
     };
     let metadata = parse(&body)?;
-    // Open registration is for apps whose users consent; a service that
-    // takes tokens for itself needs the operator's initial access token.
     let settings = settings(metadata, initial_hash.is_some())?;
     let (mut client, secret) = clients::new_client(settings, now);
     let (registration_token, registration_hash) = tokens::random_secret();
@@ -134,8 +132,33 @@ pub async fn read(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationError> {
-    let client = managed_client(&app, &client_id, &headers).await?;
-    Ok(no_store(Json(describe(&app, &client, None))))
+    let mut client = managed_client(&app, &client_id, &headers).await?;
+    let token = new_registration_token(&app, &mut client).await?;
+    let mut body = describe(&app, &client, None);
+    with_registration_token(&mut body, &token);
+    Ok(no_store(Json(body)))
+}
+
+/// RFC 7592 §3: every client information response carries a registration
+/// access token. Only its hash is kept, so each response brings a new one
+/// and the one just used stops working (§2.1, §2.2 allow this).
+async fn new_registration_token(
+    app: &App,
+    client: &mut Client,
+) -> Result<Secret, RegistrationError> {
+    let (token, hash) = tokens::random_secret();
+    client.registration_token_hash = Some(hash);
+    if !store::clients::update(&app.db, client).await? {
+        return Err(invalid_token("no such client"));
+    }
+    app.clients.load(&app.db, &client.client_id).await?;
+    Ok(token)
+}
+
+fn with_registration_token(body: &mut Value, token: &Secret) {
+    if let Some(object) = body.as_object_mut() {
+        object.insert("registration_access_token".into(), json!(token.expose()));
+    }
 }
 
 /// `PUT /register/{client_id}` (RFC 7592 §2.2): the body replaces every
@@ -160,15 +183,29 @@ pub async fn update(
             return Err(metadata_error("client_secret is not this client's secret"));
         }
     }
-    // A client registered with an initial access token may keep the grants
-    // that need one.
-    let settings = settings(metadata, true)?;
-    let secret = clients::apply(&mut client, settings, now);
-    if !store::clients::update(&app.db, &client).await? {
-        return Err(invalid_token("no such client"));
+    // An update may keep the grants that needed the operator's initial
+    // access token, never gain them; and what only the operator sets
+    // (audiences, token format, first party) stays as it is.
+    let had_trusted_grant = client.grant_types.iter().any(|g| !OPEN_GRANTS.contains(g));
+    let mut settings = settings(metadata, had_trusted_grant)?;
+    if let Some(gained) = settings
+        .grant_types
+        .iter()
+        .find(|g| !OPEN_GRANTS.contains(g) && !client.allows_grant(**g))
+    {
+        return Err(metadata_error(format!(
+            "grant type {gained} cannot be added by an update; it needs the operator"
+        )));
     }
-    app.clients.load(&app.db, &client.client_id).await?;
-    Ok(no_store(Json(describe(&app, &client, secret.as_ref()))))
+    let current = ClientSettings::of(&client);
+    settings.audiences = current.audiences;
+    settings.access_token_format = current.access_token_format;
+    settings.first_party = current.first_party;
+    let secret = clients::apply(&mut client, settings, now);
+    let token = new_registration_token(&app, &mut client).await?;
+    let mut body = describe(&app, &client, secret.as_ref());
+    with_registration_token(&mut body, &token);
+    Ok(no_store(Json(body)))
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): the client and its tokens.
@@ -245,6 +282,11 @@ fn parse(body: &[u8]) -> Result<Metadata, RegistrationError> {
     serde_json::from_value(value).map_err(|e| metadata_error(e.to_string()))
 }
 
+/// Grants anyone may register. The others (client_credentials, device
+/// code) let a client obtain tokens without a user on monban's pages
+/// choosing it, so they need the operator's initial access token.
+const OPEN_GRANTS: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
 /// Client settings from registered metadata, with RFC 7591 §2's defaults
 /// (`authorization_code`, `code`, `client_secret_basic`). `trusted`: the
 /// request came with an initial access token.
@@ -268,10 +310,29 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
             "token exchange is configured by the operator (it needs audiences), not registered",
         ));
     }
-    if grant_types.contains(&GrantType::ClientCredentials) && !trusted {
-        return Err(metadata_error(
-            "client_credentials needs an initial access token from the operator",
-        ));
+    if !trusted && let Some(g) = grant_types.iter().find(|g| !OPEN_GRANTS.contains(g)) {
+        return Err(metadata_error(format!(
+            "{g} needs an initial access token from the operator"
+        )));
+    }
+    // Without the operator's token, monban never calls out to a loopback
+    // or private address a stranger chose (SSRF).
+    if !trusted {
+        for (field, uri) in [
+            ("jwks_uri", m.jwks_uri.as_deref()),
+            (
+                "backchannel_logout_uri",
+                m.backchannel_logout_uri.as_deref(),
+            ),
+        ] {
+            if let Some(uri) = uri
+                && !is_public_https(uri)
+            {
+                return Err(metadata_error(format!(
+                    "{field} must be an https URL of a public host"
+                )));
+            }
+        }
     }
     // §2.1: grant types and response types must agree; only `code` exists.
     let code_flow = grant_types.contains(&GrantType::AuthorizationCode);
@@ -328,6 +389,37 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
     };
     settings.validate().map_err(metadata_error)?;
     Ok(settings)
+}
+
+/// An https URL whose host is a name or a public IP address (not loopback,
+/// private, link-local or unspecified; names are not resolved here).
+fn is_public_https(uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    if url.scheme() != "https" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name != "localhost" && !name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast())
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local())
+        }
+        None => false,
+    }
 }
 
 /// The registered metadata (RFC 7591 §3.2.1), with the secret when one was

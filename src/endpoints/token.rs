@@ -40,6 +40,9 @@ pub async fn handler(
         Ok(GrantType::ClientCredentials) => {
             grants::client_credentials::exchange(&app, &client, &params, now).await?
         }
+        Ok(GrantType::DeviceCode) => {
+            grants::device_code::exchange(&app, &client, &params, now).await?
+        }
         Ok(GrantType::TokenExchange) => {
             grants::token_exchange::exchange(&app, &client, &params, now).await?
         }

@@ -16,6 +16,7 @@ use crate::types::{GrantType, Scopes, TokenFormat};
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 pub mod token_exchange;
 

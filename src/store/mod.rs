@@ -16,6 +16,7 @@ pub mod batch;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod devices;
 pub mod groups;
 pub mod keys;
 pub mod logouts;

@@ -42,6 +42,9 @@ struct Flow {
     state: String,
     nonce: String,
     verifier: String,
+    /// Where to go once signed in: a path on monban (default: /account).
+    #[serde(default)]
+    then: Option<String>,
 }
 
 /// The account page's login: who, in which SSO session.
@@ -98,7 +101,7 @@ pub async fn get(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = signed_in_user(&app, &session, now).await? else {
-        return start_login(&app, &session, &headers).await;
+        return start_login(&app, &session, &headers, None).await;
     };
     let lang = lang_of(&headers);
     let message = match done.as_deref() {
@@ -110,7 +113,7 @@ pub async fn get(
 }
 
 /// The user the account page signed in, while their SSO session lasts.
-async fn signed_in_user(
+pub async fn signed_in_user(
     app: &App,
     session: &BrowserSession,
     now: i64,
@@ -129,16 +132,20 @@ async fn signed_in_user(
         .filter(|u| !u.disabled))
 }
 
-/// Signs the account page in through monban's own authorization endpoint.
-async fn start_login(
+/// Signs monban's own pages (account, device) in through monban's own
+/// authorization endpoint; `then` is the page to return to (a path under
+/// the issuer, never another site).
+pub async fn start_login(
     app: &App,
     session: &BrowserSession,
     headers: &HeaderMap,
+    then: Option<String>,
 ) -> Result<Response, PageError> {
     let flow = Flow {
         state: tokens::new_jti(),
         nonce: tokens::new_jti(),
         verifier: pkce::new_verifier(),
+        then: then.filter(|t| t.starts_with('/') && !t.starts_with("//")),
     };
     let lang = lang_of(headers);
     session.inner.insert(FLOW, &flow).await?;
@@ -222,11 +229,12 @@ pub async fn callback(
     };
     let signed_in = SignedIn { user_id, sid };
     session.inner.insert(SIGNED_IN, &signed_in).await?;
-    Ok(Redirect::to(&format!("{prefix}{PATH}")).into_response())
+    let then = flow.then.unwrap_or_else(|| PATH.to_owned());
+    Ok(Redirect::to(&format!("{prefix}{then}")).into_response())
 }
 
 /// The signed-in user and the checked form of an account action.
-async fn action(
+pub async fn action(
     app: &App,
     session: &BrowserSession,
     form: &crate::form::Params,
@@ -254,7 +262,7 @@ pub async fn change_password(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers).await;
+        return start_login(&app, &session, &headers, None).await;
     };
     let lang = lang_of(&headers);
     let t = lang.texts();
@@ -309,7 +317,7 @@ pub async fn revoke_consent(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers).await;
+        return start_login(&app, &session, &headers, None).await;
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
     if store::consents::revoke(&app.db, user.id, client_id).await? {
@@ -329,7 +337,7 @@ pub async fn end_all_sessions(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers).await;
+        return start_login(&app, &session, &headers, None).await;
     };
     let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
     session.log_out().await?;

@@ -139,6 +139,17 @@ pub struct Texts {
     pub revoke: &'static str,
     pub consent_revoked: &'static str,
     pub signed_out_elsewhere: &'static str,
+
+    pub device_title: &'static str,
+    pub device_intro: &'static str,
+    pub device_code_label: &'static str,
+    pub device_continue: &'static str,
+    pub device_unknown: &'static str,
+    /// `{n}`: minutes.
+    pub device_throttled: &'static str,
+    pub device_compare: &'static str,
+    pub device_approved: &'static str,
+    pub device_denied: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -212,6 +223,15 @@ pub static EN: Texts = Texts {
     apps_none: "You have not allowed any app yet.",
     revoke: "Revoke",
     consent_revoked: "Access revoked.",
+    device_title: "Connect a device",
+    device_intro: "Enter the code your device shows.",
+    device_code_label: "Code",
+    device_continue: "Continue",
+    device_unknown: "That code is not valid or has expired. Check the code on your device.",
+    device_throttled: "Too many wrong codes. Try again in {n} minutes.",
+    device_compare: "Check that your device shows this code:",
+    device_approved: "Done. You can return to your device.",
+    device_denied: "Denied. The device was not given access.",
     signed_out_elsewhere: "Your other sessions have been signed out.",
 };
 
@@ -286,6 +306,15 @@ pub static JA: Texts = Texts {
     apps_none: "まだ許可したアプリはありません。",
     revoke: "取り消す",
     consent_revoked: "アクセスを取り消しました。",
+    device_title: "デバイスの接続",
+    device_intro: "デバイスに表示されているコードを入力してください。",
+    device_code_label: "コード",
+    device_continue: "次へ",
+    device_unknown: "コードが正しくないか、有効期限が切れています。デバイスのコードを確認してください。",
+    device_throttled: "間違ったコードが多すぎます。{n} 分後にもう一度お試しください。",
+    device_compare: "デバイスに次のコードが表示されていることを確認してください:",
+    device_approved: "完了しました。デバイスに戻ってください。",
+    device_denied: "拒否しました。デバイスにはアクセスが許可されていません。",
     signed_out_elsewhere: "ほかのセッションからサインアウトしました。",
 };
 

@@ -12,6 +12,7 @@ use crate::form::Params;
 
 pub mod account;
 pub mod consent;
+pub mod device;
 pub mod i18n;
 pub mod login;
 pub mod logout;

@@ -17,6 +17,7 @@ mod apis;
 mod backchannel;
 mod bad_input;
 mod cli;
+mod device;
 mod forward_auth;
 mod gateways;
 mod instances;

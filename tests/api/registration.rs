@@ -315,27 +315,48 @@ db_test!(a_registered_client_manages_itself, async |app: TestApp| {
         .await
         .unwrap();
     let uri = mine["registration_client_uri"].as_str().unwrap().to_owned();
-    let rat = mine["registration_access_token"]
+    let mut rat = mine["registration_access_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let secret = mine["client_secret"].as_str().unwrap().to_owned();
+    let id = mine["client_id"].as_str().unwrap().to_owned();
 
-    // Read (RFC 7592 §2.1).
+    // Read (RFC 7592 §2.1): with a new registration access token (§3).
     let r = app.http.get(&uri).bearer_auth(&rat).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let read: Value = r.json().await.unwrap();
     assert_eq!(read["client_name"], "Mine");
     assert_eq!(read["scope"], "orders:read");
     assert!(read.get("client_secret").is_none());
-    // Someone else's token, none, or the client's secret as a token: 401.
+    let old = std::mem::replace(
+        &mut rat,
+        read["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    assert_ne!(old, rat);
+    // The replaced token, someone else's, none, or the secret: 401.
     let other_rat = theirs["registration_access_token"].as_str().unwrap();
-    for bad in [Some(other_rat), None, Some(secret.as_str())] {
+    for bad in [
+        Some(old.as_str()),
+        Some(other_rat),
+        None,
+        Some(secret.as_str()),
+    ] {
         let mut request = app.http.get(&uri);
         if let Some(t) = bad {
             request = request.bearer_auth(t);
         }
-        assert_eq!(request.send().await.unwrap().status(), 401);
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
     }
     // A client made with the CLI cannot be managed here.
     let cli_client = app.service_client("").await;
@@ -348,28 +369,62 @@ db_test!(a_registered_client_manages_itself, async |app: TestApp| {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // The operator narrows its audience; an update cannot undo that.
+    app.cli(&[
+        "client",
+        "update",
+        &id,
+        "--audience",
+        "https://reports.example.com",
+        "--json",
+    ])
+    .ok_json();
+
     // Update (§2.2): the body replaces the settings.
-    let put = |body: Value| app.http.put(&uri).bearer_auth(&rat).json(&body).send();
-    let r = put(json!({"redirect_uris": ["https://new.example.com/cb"], "client_name": "Renamed"}))
-        .await
-        .unwrap();
-    assert_eq!(
-        error_of(r).await,
-        (400, "invalid_client_metadata".to_owned()),
-        "no client_id"
-    );
-    let id = mine["client_id"].as_str().unwrap();
-    let r = put(json!({"client_id": id, "client_secret": "wrong", "redirect_uris": ["https://new.example.com/cb"]})).await.unwrap();
-    assert_eq!(
-        error_of(r).await,
-        (400, "invalid_client_metadata".to_owned()),
-        "wrong secret"
-    );
-    let r = put(json!({"client_id": id, "redirect_uris": ["http://new.example.com/cb"]}))
-        .await
-        .unwrap();
-    assert_eq!(error_of(r).await, (400, "invalid_redirect_uri".to_owned()));
-    let r = put(json!({"client_id": id, "client_secret": secret, "client_name": "Renamed", "redirect_uris": ["https://new.example.com/cb"]})).await.unwrap();
+    let put = |rat: String, body: Value| {
+        let http = app.http.clone();
+        let uri = uri.clone();
+        async move {
+            http.put(&uri)
+                .bearer_auth(rat)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = [
+        (
+            json!({"redirect_uris": ["https://new.example.com/cb"]}),
+            "invalid_client_metadata",
+            "no client_id",
+        ),
+        (
+            json!({"client_id": id, "client_secret": "wrong", "redirect_uris": ["https://new.example.com/cb"]}),
+            "invalid_client_metadata",
+            "wrong secret",
+        ),
+        (
+            json!({"client_id": id, "redirect_uris": ["http://new.example.com/cb"]}),
+            "invalid_redirect_uri",
+            "http redirect",
+        ),
+        (
+            json!({"client_id": id, "grant_types": ["client_credentials"], "scope": "orders:write"}),
+            "invalid_client_metadata",
+            "gaining client_credentials",
+        ),
+    ];
+    for (body, expected, why) in refused {
+        let r = put(rat.clone(), body).await;
+        assert_eq!(error_of(r).await, (400, expected.to_owned()), "{why}");
+    }
+    let r = put(
+        rat.clone(),
+        json!({"client_id": id, "client_secret": secret, "client_name": "Renamed",
+               "redirect_uris": ["https://new.example.com/cb"]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let updated: Value = r.json().await.unwrap();
     assert_eq!(updated["client_name"], "Renamed");
@@ -381,12 +436,22 @@ db_test!(a_registered_client_manages_itself, async |app: TestApp| {
         updated.get("scope").is_none(),
         "left out: back to the default"
     );
-    let stored = monban::store::clients::find(&app.db, id)
+    rat = updated["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = monban::store::clients::find(&app.db, &id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(stored.name, "Renamed");
     assert!(stored.scopes.is_empty());
+    assert_eq!(
+        stored.audiences,
+        vec!["https://reports.example.com".to_owned()],
+        "the operator's"
+    );
+    assert!(!stored.allows_grant(monban::types::GrantType::ClientCredentials));
 
     // Delete (§2.3): gone, with its token.
     let r = app
@@ -398,7 +463,7 @@ db_test!(a_registered_client_manages_itself, async |app: TestApp| {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert!(
-        monban::store::clients::find(&app.db, id)
+        monban::store::clients::find(&app.db, &id)
             .await
             .unwrap()
             .is_none()
@@ -406,3 +471,33 @@ db_test!(a_registered_client_manages_itself, async |app: TestApp| {
     let r = app.http.get(&uri).bearer_auth(&rat).send().await.unwrap();
     assert_eq!(r.status(), 401);
 });
+
+db_test!(
+    open_registration_cannot_reach_inside,
+    [("MONBAN_OPEN_REGISTRATION", "true")],
+    async |app: TestApp| {
+        let redirect = json!([REDIRECT_URI]);
+        for body in [
+            json!({"redirect_uris": redirect, "backchannel_logout_uri": "https://127.0.0.1/bc"}),
+            json!({"redirect_uris": redirect, "backchannel_logout_uri": "https://10.0.0.5/bc"}),
+            json!({"redirect_uris": redirect, "backchannel_logout_uri": "https://localhost/bc"}),
+            json!({"redirect_uris": redirect, "backchannel_logout_uri": "https://[::1]/bc"}),
+            json!({"redirect_uris": redirect, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://169.254.169.254/keys"}),
+            json!({"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"]}),
+        ] {
+            let r = post(&app, None, &body.to_string()).await;
+            assert_eq!(
+                error_of(r).await,
+                (400, "invalid_client_metadata".to_owned()),
+                "{body}"
+            );
+        }
+        let r = post(
+            &app,
+            None,
+            &json!({"redirect_uris": redirect, "backchannel_logout_uri": "https://rp.example.com/bc"}).to_string(),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+);

@@ -214,7 +214,7 @@ db_test!(grant_type_errors, async |app: TestApp| {
         "password",
         "implicit",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
     ] {
         let r = app
             .post_basic("/token", &client, &[("grant_type", grant)])
@@ -227,7 +227,12 @@ db_test!(grant_type_errors, async |app: TestApp| {
         );
     }
     // Supported grants this client is not registered for.
-    for grant in ["authorization_code", "refresh_token"] {
+    for grant in [
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ] {
         let r = app
             .post_basic(
                 "/token",

@@ -1,0 +1,202 @@
+//! The device verification page (RFC 8628 §3.3): the user, signed in to
+//! monban, types the code a device shows, sees which app asks for what, and
+//! allows or denies it. Wrong codes are counted per user (§5.1: a code is
+//! short, so guessing must be slow).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::account::{action, signed_in_user, start_login};
+use super::{Lang, PageError, PageForm, Texts, lang_of, render};
+use crate::app::App;
+use crate::endpoints::device::{display, normalize};
+use crate::session::BrowserSession;
+use crate::store::{self, devices::Decision, users::User};
+use crate::types::Scopes;
+
+pub const PATH: &str = "/device";
+/// Wrong codes a user may type within `WRONG_WINDOW` seconds.
+const MAX_WRONG: i64 = 5;
+const WRONG_WINDOW: i64 = 15 * 60;
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage<'a> {
+    lang: &'static str,
+    t: &'static Texts,
+    static_prefix: &'a str,
+    action: String,
+    csrf: String,
+    username: &'a str,
+    user_code: String,
+    error: Option<String>,
+    confirm: Option<Confirm>,
+    done: Option<&'static str>,
+}
+
+struct Confirm {
+    client_name: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Entered {
+    user_code: Option<String>,
+}
+
+/// The code form, or (with `?user_code=`, from `verification_uri_complete`)
+/// the request to confirm.
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(Entered { user_code }): Query<Entered>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let Some(user) = signed_in_user(&app, &session, now).await? else {
+        let then = match &user_code {
+            Some(code) => format!("{PATH}?user_code={}", display(&normalize(code))),
+            None => PATH.to_owned(),
+        };
+        return start_login(&app, &session, &headers, Some(then)).await;
+    };
+    let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
+    match user_code {
+        None => Ok(view.entry(String::new(), None)),
+        Some(code) => view.look_up(&app, &code, now).await,
+    }
+}
+
+/// A typed code (→ the request to confirm), or the user's answer.
+pub async fn post(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+        return start_login(&app, &session, &headers, Some(PATH.to_owned())).await;
+    };
+    let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
+    let typed = form.one("user_code").ok().flatten().unwrap_or_default();
+    let approve = match form.one("decision").ok().flatten() {
+        None => return view.look_up(&app, typed, now).await,
+        Some(decision) => decision == "allow",
+    };
+    let Some(login) = session.login(now).await? else {
+        return start_login(&app, &session, &headers, Some(PATH.to_owned())).await;
+    };
+    let decision = Decision {
+        approve,
+        user_id: user.id,
+        sid: &login.sid,
+        auth_time: login.auth_time,
+        acr: &login.acr,
+        amr: &login.amr,
+    };
+    if !store::devices::decide(&app.db, &normalize(typed), &decision, now).await? {
+        return view.look_up(&app, typed, now).await;
+    }
+    tracing::info!(user = %user.username, approve, "device authorization answered");
+    let t = view.lang.texts();
+    Ok(view.done(if approve {
+        t.device_approved
+    } else {
+        t.device_denied
+    }))
+}
+
+/// What every state of the page shares.
+struct View<'a> {
+    lang: Lang,
+    prefix: &'a str,
+    csrf: String,
+    username: &'a str,
+    user_id: uuid::Uuid,
+}
+
+impl<'a> View<'a> {
+    async fn new(
+        app: &'a App,
+        session: &BrowserSession,
+        user: &'a User,
+        lang: Lang,
+    ) -> Result<View<'a>, PageError> {
+        Ok(View {
+            lang,
+            prefix: app.config.issuer.path(),
+            csrf: session.csrf_token().await?,
+            username: &user.username,
+            user_id: user.id,
+        })
+    }
+
+    fn page(
+        &self,
+        user_code: String,
+        error: Option<String>,
+        confirm: Option<Confirm>,
+        done: Option<&'static str>,
+    ) -> Response {
+        render(&DevicePage {
+            lang: self.lang.code(),
+            t: self.lang.texts(),
+            static_prefix: self.prefix,
+            action: format!("{}{PATH}", self.prefix),
+            csrf: self.csrf.clone(),
+            username: self.username,
+            user_code,
+            error,
+            confirm,
+            done,
+        })
+    }
+
+    fn entry(&self, user_code: String, error: Option<String>) -> Response {
+        self.page(user_code, error, None, None)
+    }
+
+    fn done(&self, message: &'static str) -> Response {
+        self.page(String::new(), None, None, Some(message))
+    }
+
+    /// The pending request with this code, to confirm; or the form again,
+    /// with the wrong code counted.
+    async fn look_up(&self, app: &App, typed: &str, now: i64) -> Result<Response, PageError> {
+        let t = self.lang.texts();
+        let subject = format!("device:{}", self.user_id);
+        let since = now - WRONG_WINDOW;
+        let [(wrong, window_start), _] =
+            store::throttle::failures(&app.db, (&subject, since), (&subject, since)).await?;
+        if wrong >= MAX_WRONG {
+            let minutes = ((window_start + WRONG_WINDOW - now) / 60).max(1);
+            let message = t.device_throttled.replace("{n}", &minutes.to_string());
+            return Ok(self.entry(typed.to_owned(), Some(message)));
+        }
+        let code = normalize(typed);
+        let found = store::devices::pending_by_user_code(&app.db, &code, now).await?;
+        let client = match &found {
+            Some(request) => app.clients.get(&app.db, &request.client_id).await?,
+            None => None,
+        };
+        let (Some(request), Some((client, _))) = (found, client) else {
+            store::throttle::failed(&app.db, &subject, now, since).await?;
+            return Ok(self.entry(typed.to_owned(), Some(t.device_unknown.to_owned())));
+        };
+        let scope = Scopes::parse(&request.scope).unwrap_or_default();
+        let confirm = Confirm {
+            client_name: client.name.clone(),
+            scopes: scope.iter().map(|s| t.scope(s)).collect(),
+        };
+        Ok(self.page(display(&code), None, Some(confirm), None))
+    }
+}
