@@ -1,8 +1,9 @@
 //! OpenID Connect Back-Channel Logout 1.0: when an SSO session ends, each
 //! client it signed in to that registered a `backchannel_logout_uri` gets a
-//! signed logout token POSTed to it (§2.5). Delivery runs in the background
-//! with timeouts and retries, so a slow or dead client never holds up the
-//! user's logout.
+//! signed logout token POSTed to it (§2.5). In the server, delivery runs in
+//! the background with timeouts and retries, so a slow or dead client never
+//! holds up the user's logout; the CLI (`monban user disable`) delivers
+//! before it exits, trying each client once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,9 @@ use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::app::App;
+use crate::keys::KeySet;
 use crate::session::Login;
-use crate::store::sessions::Ended;
+use crate::store::{self, Db, clients::Client, sessions::Ended};
 use crate::types::SigningAlg;
 
 /// §2.4: the `typ` header of a logout token.
@@ -24,11 +26,13 @@ const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// "a few minutes").
 const TOKEN_LIFETIME: i64 = 120;
 /// Waits before each attempt: at once, then twice more.
-const ATTEMPTS: [Duration; 3] = [
+const ATTEMPTS: &[Duration] = &[
     Duration::ZERO,
     Duration::from_secs(2),
     Duration::from_secs(10),
 ];
+/// From the CLI: one attempt, at once.
+const ONCE: &[Duration] = &[Duration::ZERO];
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests in flight at once; more wait their turn. A slot is held for
 /// one attempt, not across the waits between retries, so clients that do
@@ -64,55 +68,100 @@ impl Backchannel {
     /// Starts the delivery task (on the current tokio runtime).
     pub fn start() -> Backchannel {
         let (queue, mut deliveries) = mpsc::unbounded_channel::<Delivery>();
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("monban/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let http = http_client();
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
                 let (http, slots) = (http.clone(), Arc::clone(&slots));
-                tokio::spawn(async move { deliver(&http, &slots, delivery).await });
+                tokio::spawn(async move { deliver(&http, &slots, ATTEMPTS, delivery).await });
             }
         });
         Backchannel { queue }
     }
 }
 
-/// Tells the clients of the sessions that just ended. Never fails the
-/// logout: problems are logged.
+/// Tells the clients of the sessions that just ended, from the server.
+/// Never fails the logout: problems are logged.
 pub async fn notify(app: &App, ended: Ended, now: i64) {
+    let keys = app.keys.get();
+    let issuer = app.config.issuer.as_str();
     for login in crate::session::logins_of(ended) {
         for client_id in &login.clients {
             let client = match app.clients.get(&app.db, client_id).await {
-                Ok(Some((client, _))) => client,
-                Ok(None) => continue,
+                Ok(found) => found.map(|(client, _)| client),
                 Err(e) => {
                     tracing::warn!(client_id, error = %e, "back-channel logout: could not read the client");
                     continue;
                 }
             };
-            let Some(uri) = client.backchannel_logout_uri.clone() else {
+            let Some(delivery) = client.and_then(|c| prepare(&keys, issuer, &c, &login, now))
+            else {
                 continue;
             };
-            match logout_token(app, client_id, &login, now) {
-                Ok(token) => {
-                    let delivery = Delivery {
-                        client_id: client_id.clone(),
-                        uri,
-                        token,
-                    };
-                    if app.backchannel.queue.send(delivery).is_err() {
-                        tracing::warn!(client_id, "back-channel logout: delivery task stopped");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(client_id, error = %e, "back-channel logout: could not sign the logout token");
-                }
+            if app.backchannel.queue.send(delivery).is_err() {
+                tracing::warn!(client_id, "back-channel logout: delivery task stopped");
             }
+        }
+    }
+}
+
+/// Tells the clients of the sessions that just ended, from a CLI command:
+/// each is tried once, all at once, before the command exits.
+pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, now: i64) {
+    let logins = crate::session::logins_of(ended);
+    if logins.iter().all(|l| l.clients.is_empty()) {
+        return;
+    }
+    let keys = match store::keys::all(db)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|rows| {
+            KeySet::from_rows(&rows, &config.key_encryption).map_err(|e| e.to_string())
+        }) {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!(error = %e, "back-channel logout: could not load the signing keys");
+            return;
+        }
+    };
+    let mut deliveries = Vec::new();
+    for login in &logins {
+        for client_id in &login.clients {
+            if let Ok(Some(client)) = store::clients::find(db, client_id).await
+                && let Some(d) = prepare(&keys, config.issuer.as_str(), &client, login, now)
+            {
+                deliveries.push(d);
+            }
+        }
+    }
+    let http = http_client();
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut running = tokio::task::JoinSet::new();
+    for delivery in deliveries {
+        let (http, slots) = (http.clone(), Arc::clone(&slots));
+        running.spawn(async move { deliver(&http, &slots, ONCE, delivery).await });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// The delivery for `client`, if it registered a `backchannel_logout_uri`.
+fn prepare(
+    keys: &KeySet,
+    issuer: &str,
+    client: &Client,
+    login: &Login,
+    now: i64,
+) -> Option<Delivery> {
+    let uri = client.backchannel_logout_uri.clone()?;
+    match logout_token(keys, issuer, &client.client_id, login, now) {
+        Ok(token) => Some(Delivery {
+            client_id: client.client_id.clone(),
+            uri,
+            token,
+        }),
+        Err(e) => {
+            tracing::error!(client_id = %client.client_id, error = %e, "back-channel logout: could not sign the logout token");
+            None
         }
     }
 }
@@ -120,13 +169,14 @@ pub async fn notify(app: &App, ended: Ended, now: i64) {
 /// §2.4: signed like an ID token (RS256), typed `logout+jwt`, with both `sub`
 /// and `sid` (so `backchannel_logout_session_required` clients are served).
 fn logout_token(
-    app: &App,
+    keys: &KeySet,
+    issuer: &str,
     client_id: &str,
     login: &Login,
     now: i64,
 ) -> Result<String, crate::keys::KeyError> {
     let claims = LogoutClaims {
-        iss: app.config.issuer.as_str(),
+        iss: issuer,
         aud: client_id,
         iat: now,
         exp: now + TOKEN_LIFETIME,
@@ -135,12 +185,27 @@ fn logout_token(
         sub: login.user_id.to_string(),
         sid: &login.sid,
     };
-    app.keys.get().sign(SigningAlg::RS256, TOKEN_TYP, &claims)
+    keys.sign(SigningAlg::RS256, TOKEN_TYP, &claims)
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("monban/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
 /// §2.5: POSTs `logout_token` as a form; a 2xx answer is success (§2.8).
 /// A 400 means the client could not use this token, so it is not resent.
-async fn deliver(http: &reqwest::Client, slots: &Semaphore, delivery: Delivery) {
+async fn deliver(
+    http: &reqwest::Client,
+    slots: &Semaphore,
+    attempts: &[Duration],
+    delivery: Delivery,
+) {
     let Delivery {
         client_id,
         uri,
@@ -149,7 +214,7 @@ async fn deliver(http: &reqwest::Client, slots: &Semaphore, delivery: Delivery) 
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("logout_token", &token)
         .finish();
-    for (attempt, wait) in ATTEMPTS.iter().enumerate() {
+    for (attempt, wait) in attempts.iter().enumerate() {
         tokio::time::sleep(*wait).await;
         let Ok(_slot) = slots.acquire().await else {
             return;

@@ -209,7 +209,9 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
                 format!("database ({}) is up to date", db.kind()),
             )))
         }
-        Command::User(cmd) => with_db(&config, async |db| users::user(db, cmd).await).await,
+        Command::User(cmd) => {
+            with_db(&config, async |db| users::user(db, &config, cmd).await).await
+        }
         Command::Group(cmd) => with_db(&config, async |db| users::group(db, cmd).await).await,
         Command::Client(cmd) => with_db(&config, async |db| clients::run(db, cmd).await).await,
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, read_password_stdin, set, table};
 use crate::authn;
+use crate::config::Config;
 use crate::password::{self, Passwords};
 use crate::store::{self, Db, groups, groups::Membership, throttle, users, users::User};
 use crate::types::is_group_name;
@@ -66,7 +67,7 @@ pub enum GroupCommand {
     Delete { name: String },
 }
 
-pub async fn user(db: &Db, command: UserCommand) -> Result<Output, CliError> {
+pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Output, CliError> {
     let now = unix_now();
     match command {
         UserCommand::Create {
@@ -165,7 +166,9 @@ pub async fn user(db: &Db, command: UserCommand) -> Result<Output, CliError> {
         }
         UserCommand::Disable { user } => {
             let user = find(db, &user).await?;
-            users::set_disabled(db, user.id, true, now).await?;
+            let (_, ended) = users::set_disabled(db, user.id, true, now).await?;
+            // Apps with back-channel logout hear that the sessions ended.
+            crate::backchannel::notify_now(db, config, ended, now).await;
             Ok(done(&user, "disabled"))
         }
         UserCommand::Enable { user } => {

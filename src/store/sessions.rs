@@ -95,8 +95,7 @@ pub async fn is_active(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error
 }
 
 const END_SID: &str = "DELETE FROM sessions WHERE sid = $1 RETURNING data";
-pub(super) const END_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL";
-const END_USER_RETURNING: &str =
+pub(super) const END_USER_RETURNING: &str =
     "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL RETURNING data";
 const END_OTHERS: &str =
     "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2 RETURNING data";

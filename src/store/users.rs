@@ -125,22 +125,25 @@ const SET_DISABLED: &str = "UPDATE users SET disabled = $2, updated_at = $3 WHER
 /// transaction: a disabled user is signed out everywhere at once, so that no
 /// request needs to re-read the user to find out. (Enabling them again does
 /// not bring any of it back.)
+/// Returns whether the user exists, and the sessions that ended.
 pub async fn set_disabled(
     db: &Db,
     id: Uuid,
     disabled: bool,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<(bool, super::sessions::Ended), sqlx::Error> {
     in_tx!(db, tx => {
         let changed = sqlx::query(SET_DISABLED).bind(id).bind(disabled).bind(now)
             .execute(&mut *tx).await?.rows_affected() == 1;
+        let mut ended = Vec::new();
         if disabled {
-            sqlx::query(super::sessions::END_USER).bind(id).execute(&mut *tx).await?;
+            ended = sqlx::query_scalar(super::sessions::END_USER_RETURNING).bind(id)
+                .fetch_all(&mut *tx).await?;
             sqlx::query(super::tokens::REVOKE_USER_REFRESH).bind(id).bind(now).execute(&mut *tx).await?;
             sqlx::query(super::tokens::REMEMBER_USER_JTIS).bind(id).execute(&mut *tx).await?;
             sqlx::query(super::tokens::REVOKE_USER_ACCESS).bind(id).bind(now).execute(&mut *tx).await?;
         }
-        Ok(changed)
+        Ok((changed, ended))
     })
 }
 

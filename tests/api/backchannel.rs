@@ -285,3 +285,20 @@ db_test!(backchannel_uris_are_checked, async |app: TestApp| {
         .ok_json();
     assert!(updated.get("backchannel_logout_uri").is_none());
 });
+
+db_test!(
+    disabling_a_user_tells_the_clients_of_their_sessions,
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        let rx = receiver(vec![], Duration::ZERO).await;
+        let client = rp(&app, Some(&rx)).await;
+        let browser = Browser::new();
+        let (_, id) = sign_in(&app, &browser, &client).await;
+        // The CLI is another process: it delivers before it exits.
+        app.cli(&["user", "disable", "alice", "--json"]).ok_json();
+        let received = rx.wait_for(1).await;
+        let claims = verify_logout_token(&app, &received[0], &client.id).await;
+        assert_eq!(claims["sid"], id["sid"]);
+        assert_eq!(claims["sub"], id["sub"]);
+    }
+);

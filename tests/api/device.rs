@@ -220,7 +220,7 @@ db_test!(denied_expired_and_unknown_codes, async |app: TestApp| {
 
     // Expired.
     let started = start(&app, &client, "deploy").await;
-    expire_all(&app).await;
+    app.execute("UPDATE device_codes SET expires_at = 0").await;
     let (status, body) = poll(&app, &client, started["device_code"].as_str().unwrap()).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),
@@ -316,12 +316,68 @@ db_test!(the_device_page_speaks_japanese, async |app: TestApp| {
     assert!(body.contains("lang=\"ja\""));
 });
 
-async fn expire_all(app: &TestApp) {
-    use monban::store::Db;
-    let sql = "UPDATE device_codes SET expires_at = 0";
-    match &app.db {
-        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
-        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+db_test!(
+    the_openidconnect_crate_runs_the_device_flow,
+    async |app: TestApp| {
+        use openidconnect::core::{
+            CoreClient, CoreDeviceAuthorizationResponse, CoreProviderMetadata,
+        };
+        use openidconnect::{
+            ClientId, DeviceAuthorizationUrl, IssuerUrl, OAuth2TokenResponse, Scope,
+        };
+        app.user("alice", PASSWORD).await;
+        let registered = cli_app(&app).await;
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let metadata = CoreProviderMetadata::discover_async(
+            IssuerUrl::new(app.issuer.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .unwrap();
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(registered.id.clone()),
+            None,
+        )
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(app.url("/device_authorization")).unwrap(),
+        );
+        let details: CoreDeviceAuthorizationResponse = client
+            .exchange_device_code()
+            .add_scope(Scope::new("deploy".into()))
+            .request_async(&http)
+            .await
+            .unwrap();
+        // The library polls (every `interval`) while alice approves.
+        let approve = async {
+            let browser = Browser::new();
+            let complete = details.verification_uri_complete().unwrap().secret();
+            let confirm = sign_in_at(&app, &browser, complete).await;
+            let code = details.user_code().secret();
+            submit(
+                &app,
+                &browser,
+                &confirm,
+                &[("user_code", code), ("decision", "allow")],
+            )
+            .await;
+        };
+        let poll = client
+            .exchange_device_access_token(&details)
+            .unwrap()
+            .request_async(&http, tokio::time::sleep, None);
+        let (token, ()) = tokio::join!(poll, approve);
+        let token = token.expect("tokens after the approval");
+        assert!(token.refresh_token().is_some());
+        let scopes: Vec<String> = token
+            .scopes()
+            .unwrap()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(scopes, vec!["openid".to_owned(), "deploy".to_owned()]);
     }
-    .unwrap();
-}
+);

@@ -272,6 +272,15 @@ impl TestApp {
             .id
     }
 
+    /// Runs one SQL statement on the test's database (to age rows, say).
+    pub async fn execute(&self, sql: &'static str) {
+        match &self.db {
+            Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+            Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        }
+        .unwrap();
+    }
+
     /// Rows in a table, to show that a refused request changed nothing.
     pub async fn count(&self, table: &'static str) -> i64 {
         let sql = match table {

@@ -250,22 +250,12 @@ db_test!(
         }
         // Expired.
         let request_uri = pushed(&app, &client, &request).await;
-        sqlx_expire(&app).await;
+        app.execute("UPDATE pushed_requests SET expires_at = 0")
+            .await;
         let step = page(by_reference(&app, &client.id, &request_uri, &[])).await;
         assert_eq!(step.status(), 400, "expired");
     }
 );
-
-/// Makes every pushed request expired.
-async fn sqlx_expire(app: &TestApp) {
-    use monban::store::Db;
-    let sql = "UPDATE pushed_requests SET expires_at = 0";
-    match &app.db {
-        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
-        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
-    }
-    .unwrap();
-}
 
 db_test!(a_client_can_be_required_to_push, async |app: TestApp| {
     app.user("carol", PASSWORD).await;
