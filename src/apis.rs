@@ -65,6 +65,22 @@ impl ApiCache {
     }
 }
 
+/// Checks an API's settings (the CLI's and `monban apply`'s rule).
+pub fn validate(api: &crate::store::apis::Api) -> Result<(), String> {
+    if !is_resource_uri(&api.identifier) {
+        return Err(format!(
+            "identifier {:?} must be an absolute URI without a fragment (RFC 8707 §2)",
+            api.identifier
+        ));
+    }
+    if let Some(seconds) = api.access_token_ttl
+        && !(1..=MAX_ACCESS_TOKEN_TTL).contains(&seconds)
+    {
+        return Err("access_token_lifetime must be between 1 and 31536000 seconds".into());
+    }
+    Ok(())
+}
+
 /// RFC 8707 §2: a resource is "an absolute URI ... MUST NOT include a
 /// fragment component".
 pub fn is_resource_uri(raw: &str) -> bool {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -22,13 +22,14 @@ use crate::endpoints::{
     register, revoke, token, userinfo,
 };
 use crate::keys::Keys;
+use crate::rate_limit::{self, Class, Guard};
 use crate::session::{self, DbSessionStore};
 use crate::store::Db;
 use crate::store::batch::BatchWriter;
 use crate::store::codes::Code;
 use crate::store::tokens::AccessToken;
 use crate::ui::{account, consent, device as device_page, login, logout};
-use crate::{cors, form, net, password::Passwords};
+use crate::{cors, form, metrics, net, password::Passwords};
 use tower_http::csrf::CsrfLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -60,6 +61,9 @@ pub struct App {
     pub remote_keys: crate::client_keys::RemoteKeys,
     /// Logout tokens on their way to clients (OIDC Back-Channel Logout).
     pub backchannel: crate::backchannel::Backchannel,
+    pub metrics: crate::metrics::Metrics,
+    /// `MONBAN_RATE_LIMIT_*`, counted on this instance.
+    pub rate_limits: crate::rate_limit::RateLimiter,
 }
 
 impl App {
@@ -85,15 +89,26 @@ pub fn router(app: Arc<App>) -> Router {
     let issuer_path = app.config.issuer.path().to_owned();
     // Cross-origin calls from apps (SPAs) to these are allowed for the web
     // origins of registered redirect URIs.
+    let api = |class| Guard::api(&app, class);
+    let page = |class| Guard::page(&app, class);
     let app_api = Router::new()
-        .route(token::PATH, post(token::handler))
+        .route(
+            token::PATH,
+            limited(post(token::handler), api(Class::Token)),
+        )
         .route(
             userinfo::PATH,
             get(userinfo::handler).post(userinfo::handler),
         )
-        .route(revoke::PATH, post(revoke::handler))
-        .route(par::PATH, post(par::handler))
-        .route(device::PATH, post(device::handler))
+        .route(
+            revoke::PATH,
+            limited(post(revoke::handler), api(Class::Token)),
+        )
+        .route(par::PATH, limited(post(par::handler), api(Class::Token)))
+        .route(
+            device::PATH,
+            limited(post(device::handler), api(Class::Device)),
+        )
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             cors::for_apps,
@@ -101,16 +116,25 @@ pub fn router(app: Arc<App>) -> Router {
     // monban's own forms: a cross-origin POST is refused (Sec-Fetch-Site /
     // Origin), besides the per-session token each form carries.
     let pages = Router::new()
-        .route(login::PATH, get(login::get).post(login::post))
+        .route(
+            login::PATH,
+            limited(get(login::get).post(login::post), page(Class::Login)),
+        )
         .route(consent::PATH, get(consent::get).post(consent::post))
         .route(logout::PATH, get(logout::get).post(logout::post))
         .route(account::PATH, get(account::get))
         .route(
             device_page::PATH,
-            get(device_page::get).post(device_page::post),
+            limited(
+                get(device_page::get).post(device_page::post),
+                page(Class::Device),
+            ),
         )
         .route(account::CALLBACK_PATH, get(account::callback))
-        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/password",
+            limited(post(account::change_password), page(Class::Login)),
+        )
         .route("/account/consents/revoke", post(account::revoke_consent))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/account/logout", post(account::log_out))
@@ -131,13 +155,22 @@ pub fn router(app: Arc<App>) -> Router {
         .route(home::CSS_PATH, get(home::stylesheet))
         .route(jwks::PATH, get(jwks::handler))
         .route(metadata::OPENID_PATH, get(metadata::handler))
-        .route(introspect::PATH, post(introspect::handler))
-        .route(register::PATH, post(register::register))
+        .route(
+            introspect::PATH,
+            limited(post(introspect::handler), api(Class::Introspection)),
+        )
+        .route(
+            register::PATH,
+            limited(post(register::register), api(Class::Registration)),
+        )
         .route(
             register::CLIENT_PATH,
-            get(register::read)
-                .put(register::update)
-                .delete(register::delete),
+            limited(
+                get(register::read)
+                    .put(register::update)
+                    .delete(register::delete),
+                api(Class::Registration),
+            ),
         )
         .route(forward_auth::PATH, any(forward_auth::handler))
         .merge(app_api)
@@ -152,6 +185,9 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(health::LIVE_PATH, get(health::live))
         .route(health::READY_PATH, get(health::ready));
+    if app.config.metrics_listen.is_none() {
+        router = router.route(metrics::PATH, get(metrics::handler));
+    }
     if issuer_path.is_empty() {
         router = router.merge(issuer_routes);
     } else {
@@ -161,6 +197,10 @@ pub fn router(app: Arc<App>) -> Router {
 
     let trusted = Arc::new(app.config.trusted_proxies.clone());
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            metrics::track,
+        ))
         .fallback(not_found)
         .with_state(app)
         .layer(DefaultBodyLimit::max(form::MAX_BODY))
@@ -196,6 +236,14 @@ pub fn router(app: Arc<App>) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// `route` behind a per-address rate limit.
+fn limited(route: MethodRouter<Arc<App>>, guard: Guard) -> MethodRouter<Arc<App>> {
+    route.layer(axum::middleware::from_fn_with_state(
+        guard,
+        rate_limit::by_address,
+    ))
 }
 
 /// The SSO session cookie `monban_session`: HttpOnly, SameSite=Lax, Secure

@@ -3,9 +3,10 @@
 //! throttling of repeated failures per username and per client address —
 //! the same for names that exist and names that do not.
 
-use std::net::IpAddr;
+use serde_json::json;
 
 use crate::app::App;
+use crate::audit::{self, Event, Kind, Origin};
 use crate::store::{self, throttle, users::User};
 use crate::types::Secret;
 
@@ -47,10 +48,44 @@ pub async fn check(
     app: &App,
     username: &str,
     password: &Secret,
-    ip: IpAddr,
+    origin: &Origin,
     now: i64,
 ) -> Result<Result<User, Refused>, AuthnError> {
-    let address = format!("ip:{ip}");
+    let checked = check_throttled(app, username, password, origin, now).await?;
+    let outcome = match &checked {
+        Ok(_) => "succeeded",
+        Err(Refused::WrongCredentials) => "wrong_credentials",
+        Err(Refused::AccountLocked(_)) => "account_locked",
+        Err(Refused::AddressThrottled(_)) => "address_throttled",
+        Err(Refused::Disabled) => "disabled",
+    };
+    app.metrics.login(outcome);
+    if checked.is_err() {
+        let reason = outcome;
+        let event = Event::new(Kind::LoginFailed)
+            .from(origin)
+            .detail(json!({"username": username, "reason": reason}));
+        audit::record(&app.db, about_user(app, event, username).await, now).await;
+    }
+    Ok(checked)
+}
+
+/// The event, naming the user called `username` if there is one.
+async fn about_user(app: &App, event: Event, username: &str) -> Event {
+    match store::users::find_by_username(&app.db, &username.to_lowercase()).await {
+        Ok(Some(user)) => event.user(user.id),
+        _ => event,
+    }
+}
+
+async fn check_throttled(
+    app: &App,
+    username: &str,
+    password: &Secret,
+    origin: &Origin,
+    now: i64,
+) -> Result<Result<User, Refused>, AuthnError> {
+    let address = format!("ip:{}", origin.ip);
     let account = username_subject(username);
     let (address_since, account_since) = (now - ADDRESS_WINDOW, now - ACCOUNT_WINDOW);
     let [
@@ -87,6 +122,10 @@ pub async fn check(
         throttle::failed(&app.db, &address, now, address_since).await?;
         throttle::failed(&app.db, &account, now, account_since).await?;
         if account_failures + 1 >= ACCOUNT_MAX_FAILURES {
+            let event = Event::new(Kind::AccountLocked)
+                .from(origin)
+                .detail(json!({"username": username, "seconds": ACCOUNT_WINDOW}));
+            audit::record(&app.db, about_user(app, event, username).await, now).await;
             return Ok(Err(Refused::AccountLocked(ACCOUNT_WINDOW)));
         }
         return Ok(Err(Refused::WrongCredentials));

@@ -362,6 +362,13 @@ fn validate(
     })
 }
 
+/// Whether `client` may ask for `scope`: an OpenID Connect scope, or one of
+/// its own (RFC 6749 §3.3). The one rule for /authorize, the device grant
+/// and token exchange.
+pub fn client_may_request(client: &Client, scope: &str) -> bool {
+    OIDC_SCOPES.contains(&scope) || client.scopes.contains(scope)
+}
+
 /// The requested scope: OpenID Connect's own scopes, plus those the client
 /// is allowed (RFC 6749 §3.3); without `scope`, the client's allowed scopes.
 /// `offline_access` needs the refresh_token grant, else it is dropped.
@@ -370,10 +377,7 @@ fn requested_scope(raw: Option<&str>, client: &Client) -> Result<Scopes, Refusal
         None => client.scopes.clone(),
         Some(raw) => Scopes::parse(raw).map_err(|e| refuse("invalid_scope", e))?,
     };
-    if let Some(denied) = requested
-        .iter()
-        .find(|s| !OIDC_SCOPES.contains(s) && !client.scopes.contains(s))
-    {
+    if let Some(denied) = requested.iter().find(|s| !client_may_request(client, s)) {
         return Err(refuse(
             "invalid_scope",
             format!("scope '{denied}' is not allowed for this client"),

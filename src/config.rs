@@ -43,6 +43,14 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_KEY_ENCRYPTION_KEY",
     "MONBAN_REQUIRE_PAR",
     "MONBAN_OPEN_REGISTRATION",
+    "MONBAN_AUDIT_RETENTION_DAYS",
+    "MONBAN_METRICS_LISTEN",
+    "MONBAN_RATE_LIMIT_TOKEN",
+    "MONBAN_RATE_LIMIT_INTROSPECTION",
+    "MONBAN_RATE_LIMIT_LOGIN",
+    "MONBAN_RATE_LIMIT_REGISTRATION",
+    "MONBAN_RATE_LIMIT_DEVICE",
+    "MONBAN_APPLY",
 ];
 
 pub struct Config {
@@ -82,6 +90,14 @@ pub struct Config {
     pub require_par: bool,
     /// Dynamic registration without an initial access token (RFC 7591 §3).
     pub open_registration: bool,
+    /// Audit events older than this are purged; 0 keeps them forever.
+    pub audit_retention_days: i64,
+    /// `/metrics` on its own listener instead of the public one.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Request rates per client address and per client, by endpoint class.
+    pub rate_limits: crate::rate_limit::Limits,
+    /// An identity file (`monban apply`) applied at every start.
+    pub apply_file: Option<std::path::PathBuf>,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
 }
@@ -471,6 +487,51 @@ impl Config {
         )?;
         let require_par = src.parse("MONBAN_REQUIRE_PAR", || false, boolean)?;
         let open_registration = src.parse("MONBAN_OPEN_REGISTRATION", || false, boolean)?;
+        let audit_retention_days = src.parse(
+            "MONBAN_AUDIT_RETENTION_DAYS",
+            || 90,
+            |raw| match raw.parse::<i64>() {
+                Ok(days) if (0..=36_500).contains(&days) => Ok(days),
+                _ => Err(format!(
+                    "expected a number of days from 0 (keep forever) to 36500, got {raw:?}"
+                )),
+            },
+        )?;
+        let metrics_listen = src.parse(
+            "MONBAN_METRICS_LISTEN",
+            || None,
+            |raw| {
+                raw.parse()
+                    .map(Some)
+                    .map_err(|_| format!("expected IP:PORT such as 127.0.0.1:9090, got {raw:?}"))
+            },
+        )?;
+        if metrics_listen == Some(listen) {
+            return Err(error(
+                "MONBAN_METRICS_LISTEN",
+                "must differ from MONBAN_LISTEN (leave it unset to serve /metrics there)",
+            ));
+        }
+        let mut limits = Vec::new();
+        for class in crate::rate_limit::Class::ALL {
+            let limit = src.parse(
+                class.setting(),
+                || Some(class.default_limit()),
+                crate::rate_limit::Limit::parse,
+            )?;
+            limits.push((class, limit));
+        }
+        let rate_limits = crate::rate_limit::Limits::new(|class| {
+            limits
+                .iter()
+                .find(|(c, _)| *c == class)
+                .and_then(|(_, limit)| *limit)
+        });
+        let apply_file = src.parse(
+            "MONBAN_APPLY",
+            || None,
+            |raw| Ok(Some(std::path::PathBuf::from(raw))),
+        )?;
         let policy_file = src.parse(
             "MONBAN_POLICY_FILE",
             || None,
@@ -510,6 +571,10 @@ impl Config {
             key_encryption,
             require_par,
             open_registration,
+            audit_retention_days,
+            metrics_listen,
+            rate_limits,
+            apply_file,
             warnings,
         })
     }
@@ -584,6 +649,28 @@ mod tests {
             from_example.refresh_reuse_leeway,
             defaults.refresh_reuse_leeway
         );
+        assert_eq!(
+            from_example.audit_retention_days,
+            defaults.audit_retention_days
+        );
+        assert_eq!(from_example.metrics_listen, defaults.metrics_listen);
+        assert_eq!(from_example.rate_limits, defaults.rate_limits);
+    }
+
+    #[test]
+    fn rate_limits_per_class() {
+        use crate::rate_limit::{Class, Limit};
+        let c = load(&[
+            ("MONBAN_RATE_LIMIT_LOGIN", "off"),
+            ("MONBAN_RATE_LIMIT_TOKEN", "5/s"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limits.of(Class::Login), None);
+        assert_eq!(c.rate_limits.of(Class::Token), Limit::parse("5/s").unwrap());
+        assert_eq!(
+            c.rate_limits.of(Class::Registration),
+            Some(Class::Registration.default_limit())
+        );
     }
 
     #[test]
@@ -633,6 +720,11 @@ mod tests {
             ("MONBAN_LOG_FORMAT", "xml"),
             ("MONBAN_ACCESS_TOKEN_FORMAT", "paseto"),
             ("MONBAN_ADMIN_PASSWORD", "short"),
+            ("MONBAN_AUDIT_RETENTION_DAYS", "-1"),
+            ("MONBAN_METRICS_LISTEN", "nowhere"),
+            ("MONBAN_METRICS_LISTEN", "127.0.0.1:8080"),
+            ("MONBAN_RATE_LIMIT_TOKEN", "10/day"),
+            ("MONBAN_RATE_LIMIT_LOGIN", "lots"),
         ] {
             let err = load(&[(name, value)]).err().unwrap();
             assert_eq!(err.setting, name);

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     SlowDown,
     AccessDenied,
     ExpiredToken,
+    /// A rate limit (`MONBAN_RATE_LIMIT_*`); no RFC defines a code for
+    /// it: the name of RFC 6585 §4's status.
+    TooManyRequests,
     ServerError,
 }
 
@@ -47,6 +50,7 @@ impl ErrorCode {
         ErrorCode::SlowDown,
         ErrorCode::AccessDenied,
         ErrorCode::ExpiredToken,
+        ErrorCode::TooManyRequests,
         ErrorCode::ServerError,
     ];
 
@@ -66,6 +70,7 @@ impl ErrorCode {
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ServerError => "server_error",
         }
     }
@@ -82,6 +87,8 @@ pub struct OAuthError {
     code: ErrorCode,
     description: Cow<'static, str>,
     status: StatusCode,
+    /// Seconds for `Retry-After`, with 429.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -101,6 +108,7 @@ impl OAuthError {
             code,
             description: sanitize(description.into()),
             status,
+            retry_after: None,
         }
     }
 
@@ -147,6 +155,19 @@ impl OAuthError {
     }
 
     /// An internal failure: logged here, answered without detail.
+    /// 429 with `Retry-After` (RFC 6585 §4).
+    pub fn rate_limited(exceeded: &crate::rate_limit::Exceeded) -> OAuthError {
+        let seconds = exceeded.retry_after_secs();
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(seconds),
+            ..OAuthError::new(
+                ErrorCode::TooManyRequests,
+                format!("too many requests; try again in {seconds} s"),
+            )
+        }
+    }
+
     pub fn server_error(cause: &dyn std::fmt::Display) -> OAuthError {
         tracing::error!(error = %cause, "internal error");
         OAuthError::new(ErrorCode::ServerError, "internal server error")
@@ -188,6 +209,7 @@ fn sanitize(description: Cow<'static, str>) -> Cow<'static, str> {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(err: sqlx::Error) -> OAuthError {
+        crate::metrics::database_error();
         OAuthError::server_error(&err)
     }
 }
@@ -210,6 +232,9 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"monban\", charset=\"UTF-8\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -295,6 +320,7 @@ impl BearerError {
 
 impl From<sqlx::Error> for BearerError {
     fn from(e: sqlx::Error) -> BearerError {
+        crate::metrics::database_error();
         BearerError::server(&e)
     }
 }

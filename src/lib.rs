@@ -4,6 +4,8 @@
 
 pub mod apis;
 pub mod app;
+pub mod apply;
+pub mod audit;
 pub mod authn;
 pub mod authorization;
 pub mod backchannel;
@@ -24,11 +26,13 @@ pub mod grants;
 pub mod id_token;
 pub mod key_encryption;
 pub mod keys;
+pub mod metrics;
 pub mod net;
 pub mod password;
 pub mod phantom;
 pub mod pkce;
 pub mod policy;
+pub mod rate_limit;
 pub mod server;
 pub mod session;
 pub mod store;

@@ -2,10 +2,19 @@
 //! the `X-Forwarded-For` address a trusted proxy (`MONBAN_TRUSTED_PROXIES`)
 //! reports. Never the header alone: any client can write it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
+use axum::extract::ConnectInfo;
+use axum::http::{Extensions, HeaderMap};
 use ipnet::IpNet;
+
+/// The address of the connection's peer (the server puts it in every
+/// request); unspecified if missing.
+pub fn peer_ip(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip())
+}
 
 /// Walks `X-Forwarded-For` from the right (the hop nearest to us) while the
 /// hops are trusted proxies; the first untrusted address is the client.

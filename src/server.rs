@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::app::{self, App};
+use crate::audit::{self, Actor, Event, Kind};
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::key_encryption::SealError;
@@ -118,6 +119,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let metadata = crate::endpoints::metadata::document(&config);
     let config_phantom_cache = config.phantom_cache;
     let config_key_encryption = config.key_encryption.clone();
+    let config_rate_limits = config.rate_limits.clone();
     let app = App {
         config,
         access_tokens: BatchWriter::start(db.clone()),
@@ -134,6 +136,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         policies,
         remote_keys: crate::client_keys::RemoteKeys::new(),
         backchannel: crate::backchannel::Backchannel::start(),
+        metrics: crate::metrics::Metrics::default(),
+        rate_limits: crate::rate_limit::RateLimiter::new(config_rate_limits),
     };
     Ok((Arc::new(app), bootstrap))
 }
@@ -236,6 +240,20 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves `GET /metrics` alone on `listener` (`MONBAN_METRICS_LISTEN`),
+/// until the process ends.
+pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
+    let router = axum::Router::new()
+        .route(
+            crate::metrics::PATH,
+            axum::routing::get(crate::metrics::handler),
+        )
+        .with_state(app);
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}
+
 /// Background upkeep, on every instance: reload keys often; purge expired
 /// rows and rotate keys on schedule now and then. Each step is safe when
 /// several instances do it at once.
@@ -312,6 +330,10 @@ async fn purge(app: &App, now: i64) {
             "login failures",
             store::throttle::purge(&app.db, now - crate::authn::ADDRESS_WINDOW).await,
         ),
+        (
+            "audit events past their retention",
+            audit::purge(&app.db, app.config.audit_retention_days, now).await,
+        ),
     ];
     for (what, result) in results {
         if let Err(e) = result {
@@ -338,9 +360,13 @@ async fn rotate_on_schedule(app: &App, now: i64) {
     }
     match keys::rotate(&app.db, config, keys::RotateMode::Safe, now).await {
         Ok(done) => {
-            for r in done {
+            for r in &done {
                 tracing::info!(alg = %r.alg, active = %r.active_kid, next = %r.next_kid, "signing keys rotated on schedule");
             }
+            let event = Event::new(Kind::KeysRotated)
+                .by(Actor::System)
+                .detail(serde_json::json!({"rotated": done, "scheduled": true}));
+            audit::record(&app.db, event, now).await;
         }
         Err(e) => tracing::info!(reason = %e, "scheduled key rotation postponed"),
     }

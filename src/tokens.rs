@@ -173,6 +173,17 @@ impl ActiveToken {
             ActiveToken::Refresh(t) => &t.client_id,
         }
     }
+
+    /// The user the token was issued for; `None` for a client's own token.
+    pub fn user_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            // A service token's subject is its client.
+            ActiveToken::Jwt(c) if c.sub != c.client_id => uuid::Uuid::parse_str(&c.sub).ok(),
+            ActiveToken::Jwt(_) => None,
+            ActiveToken::Opaque(t) => t.user_id,
+            ActiveToken::Refresh(t) => t.user_id,
+        }
+    }
 }
 
 /// Which kind of token the caller believes it holds (RFC 7662 §2.1,

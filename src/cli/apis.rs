@@ -5,7 +5,8 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{CliError, Output, fields, table};
+use super::{CliError, Output, fields, record, table};
+use crate::audit::{Event, Kind};
 use crate::store::{self, Db, apis::Api, apis::OptionalFormat};
 use crate::types::{Scopes, TokenFormat};
 use crate::unix_now;
@@ -43,11 +44,6 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
             token_format,
             access_token_lifetime,
         } => {
-            if !crate::apis::is_resource_uri(&identifier) {
-                return Err(CliError::Usage(format!(
-                    "--identifier {identifier:?} must be an absolute URI without a fragment (RFC 8707 §2)"
-                )));
-            }
             let scopes = Scopes::from_tokens(
                 scopes
                     .iter()
@@ -55,13 +51,6 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
                     .filter(|s| !s.is_empty()),
             )
             .map_err(CliError::Usage)?;
-            if let Some(seconds) = access_token_lifetime
-                && !(1..=crate::apis::MAX_ACCESS_TOKEN_TTL).contains(&seconds)
-            {
-                return Err(CliError::Usage(
-                    "--access-token-lifetime must be between 1 and 31536000 seconds".into(),
-                ));
-            }
             let api = Api {
                 identifier,
                 scopes,
@@ -69,6 +58,7 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
                 access_token_ttl: access_token_lifetime,
                 created_at: unix_now(),
             };
+            crate::apis::validate(&api).map_err(CliError::Usage)?;
             store::apis::insert(db, &api).await.map_err(|e| {
                 if store::is_unique_violation(&e) {
                     CliError::Failed(format!("an API {:?} already exists", api.identifier))
@@ -77,6 +67,7 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
                 }
             })?;
             let out = describe(&api);
+            record(db, Event::new(Kind::ApiCreated).detail(out.clone())).await;
             let text = format!(
                 "created API {}\n{}\n(running servers use it within 5 seconds)",
                 api.identifier,
@@ -109,6 +100,8 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
             if !store::apis::delete(db, &identifier).await? {
                 return Err(CliError::Failed(format!("no API {identifier:?}")));
             }
+            let detail = json!({"identifier": identifier});
+            record(db, Event::new(Kind::ApiDeleted).detail(detail)).await;
             Ok(Output::new(
                 json!({"identifier": identifier, "deleted": true}),
                 format!("deleted API {identifier}"),

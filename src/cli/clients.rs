@@ -4,7 +4,8 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{CliError, Output, fields, set, table};
+use super::{CliError, Output, fields, record, set, table};
+use crate::audit::{Event, Kind};
 use crate::clients::{self, ClientSettings};
 use crate::store::groups::{self, Membership};
 use crate::store::{self, Db, clients::Client};
@@ -128,6 +129,14 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             settings.validate().map_err(CliError::Usage)?;
             let (client, secret) = clients::new_client(settings, now);
             store::clients::insert(db, &client).await?;
+            let detail = json!({"name": client.name});
+            record(
+                db,
+                Event::new(Kind::ClientCreated)
+                    .client(&client.client_id)
+                    .detail(detail),
+            )
+            .await;
             Ok(describe(&client, secret.as_ref(), "created"))
         }
         ClientCommand::Update {
@@ -156,6 +165,14 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             if !store::clients::update(db, &client).await? {
                 return Err(CliError::Failed(format!("no client {client_id:?}")));
             }
+            let detail = json!({"new_secret": secret.is_some()});
+            record(
+                db,
+                Event::new(Kind::ClientUpdated)
+                    .client(&client.client_id)
+                    .detail(detail),
+            )
+            .await;
             Ok(describe(&client, secret.as_ref(), "updated"))
         }
         ClientCommand::List => {
@@ -178,6 +195,7 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             if !store::clients::delete(db, &client_id).await? {
                 return Err(CliError::Failed(format!("no client {client_id:?}")));
             }
+            record(db, Event::new(Kind::ClientDeleted).client(&client_id)).await;
             Ok(Output::new(
                 json!({"client_id": client_id, "deleted": true}),
                 format!("deleted client {client_id}"),
@@ -194,6 +212,11 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             let secret = clients::rotate_secret(&mut client);
             client.updated_at = now;
             store::clients::update(db, &client).await?;
+            record(
+                db,
+                Event::new(Kind::ClientSecretRotated).client(&client.client_id),
+            )
+            .await;
             Ok(Output::new(
                 json!({"client_id": client.client_id, "client_secret": secret.expose()}),
                 format!(
@@ -241,6 +264,15 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                 (Membership::Changed, false) => ("removed from", true),
                 (Membership::Unchanged, false) => ("was not in", false),
             };
+            if changed {
+                let kind = if adding {
+                    Kind::GroupMemberAdded
+                } else {
+                    Kind::GroupMemberRemoved
+                };
+                let event = Event::new(kind).client(&client.client_id);
+                record(db, event.detail(json!({"group": group}))).await;
+            }
             Ok(Output::new(
                 json!({"client_id": client.client_id, "group": group, "changed": changed}),
                 format!(

@@ -3,7 +3,8 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{CliError, Output, table};
+use super::{CliError, Output, record, table};
+use crate::audit::{Event, Kind};
 use crate::config::Config;
 use crate::keys::{self, KeySet, RotateMode, rfc3339};
 use crate::store::{self, Db};
@@ -99,6 +100,8 @@ pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Outpu
                 "\nrunning servers sign with the new key within a few seconds"
             };
             let withdrawn = mode == RotateMode::Withdraw;
+            let detail = json!({"rotated": rotations, "withdrawn": withdrawn});
+            record(db, Event::new(Kind::KeysRotated).detail(detail)).await;
             Ok(Output::new(
                 json!({"rotated": rotations, "withdrawn": withdrawn}),
                 text + note,

@@ -1,5 +1,5 @@
 //! The operator's interface: `monban serve | migrate | healthcheck | user |
-//! group | client | keys | api`. Every command takes `--json`. Exit status: 0 done,
+//! group | client | keys | api | apply`. Every command takes `--json`. Exit status: 0 done,
 //! 1 the operation failed, 2 bad usage or configuration. Errors are one line
 //! on stderr (`{"error": "..."}` with `--json`).
 
@@ -15,6 +15,7 @@ use crate::server::{self, StartError};
 use crate::store::Db;
 
 mod apis;
+mod apply;
 mod clients;
 mod keys;
 mod serve;
@@ -65,6 +66,8 @@ enum Command {
     /// Manage resource servers (APIs, RFC 8707).
     #[command(subcommand)]
     Api(apis::ApiCommand),
+    /// Create or update the clients, APIs and groups an identity file declares.
+    Apply(apply::ApplyArgs),
 }
 
 /// Why a command failed, and so its exit status.
@@ -216,6 +219,7 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
         Command::Client(cmd) => with_db(&config, async |db| clients::run(db, cmd).await).await,
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
         Command::Api(cmd) => with_db(&config, async |db| apis::run(db, cmd).await).await,
+        Command::Apply(args) => with_db(&config, async |db| apply::run(db, args).await).await,
     }
 }
 
@@ -228,6 +232,12 @@ async fn with_db(
     let result = command(&db).await;
     db.close().await;
     result.map(Some)
+}
+
+/// Writes an operator's change to the audit log (actor `cli`).
+async fn record(db: &Db, event: crate::audit::Event) {
+    let event = event.by(crate::audit::Actor::Cli);
+    crate::audit::record(db, event, crate::unix_now()).await;
 }
 
 /// Reads a password from standard input: the first line, without its line

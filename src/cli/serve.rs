@@ -18,6 +18,9 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
     }
     let listen = config.listen;
     let db = server::connect(&config).await?;
+    if let Some(path) = &config.apply_file {
+        apply_at_start(&db, path).await?;
+    }
     let (app, bootstrap) = server::prepare(config, db).await?;
     let account = app.config.issuer.endpoint(crate::ui::account::PATH);
     report(&bootstrap, &account, json);
@@ -31,12 +34,43 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
         version = env!("CARGO_PKG_VERSION"),
         "monban is ready"
     );
+    if let Some(metrics_listen) = app.config.metrics_listen {
+        let listener = TcpListener::bind(metrics_listen).await.map_err(|e| {
+            CliError::Usage(format!(
+                "MONBAN_METRICS_LISTEN: cannot listen on {metrics_listen}: {e}"
+            ))
+        })?;
+        tracing::info!(listen = %metrics_listen, "metrics served at /metrics");
+        tokio::spawn(server::serve_metrics(std::sync::Arc::clone(&app), listener));
+    }
     #[cfg(unix)]
     tokio::spawn(reload_policy_on_sighup(std::sync::Arc::clone(&app)));
     server::serve(app, listener, shutdown_signal())
         .await
         .map_err(|e| CliError::Failed(format!("server error: {e}")))?;
     tracing::info!("monban stopped");
+    Ok(())
+}
+
+/// `MONBAN_APPLY`: the identity file, applied before serving; a bad one
+/// stops the start (exit 2) with nothing changed.
+async fn apply_at_start(db: &crate::store::Db, path: &std::path::Path) -> Result<(), CliError> {
+    use crate::apply::{Action, IdentityFile, Plan, Secrets};
+    let in_setting = |e: crate::apply::ApplyError| match CliError::from(e) {
+        CliError::Usage(m) => CliError::Usage(format!("MONBAN_APPLY: {m}")),
+        failed => failed,
+    };
+    let file = IdentityFile::read(path).map_err(in_setting)?;
+    let base = super::apply::base_dir(path);
+    let plan = Plan::make(db, file, base, Secrets::MustBeReferenced)
+        .await
+        .map_err(in_setting)?;
+    let count = |action| plan.changes.iter().filter(|c| c.action == action).count();
+    let (created, updated) = (count(Action::Create), count(Action::Update));
+    plan.execute(db, crate::unix_now())
+        .await
+        .map_err(in_setting)?;
+    tracing::info!(file = %path.display(), created, updated, "MONBAN_APPLY applied");
     Ok(())
 }
 

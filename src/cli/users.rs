@@ -3,7 +3,8 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{CliError, Output, fields, read_password_stdin, set, table};
+use super::{CliError, Output, fields, read_password_stdin, record, set, table};
+use crate::audit::{Event, Kind};
 use crate::authn;
 use crate::config::Config;
 use crate::password::{self, Passwords};
@@ -103,6 +104,13 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
                     e.into()
                 }
             })?;
+            record(
+                db,
+                Event::new(Kind::UserCreated)
+                    .user(user.id)
+                    .detail(json!({"username": user.username})),
+            )
+            .await;
             let mut out = json!({"id": user.id, "username": user.username});
             let mut text = format!("created user {} ({})", user.username, user.id);
             if generated {
@@ -162,11 +170,18 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?;
             users::set_password(db, user.id, &hash, now).await?;
+            record(db, Event::new(Kind::PasswordChanged).user(user.id)).await;
             Ok(done(&user, "password set"))
         }
         UserCommand::Disable { user } => {
             let user = find(db, &user).await?;
             let (_, ended) = users::set_disabled(db, user.id, true, now).await?;
+            let detail = json!({"sessions_ended": ended.len()});
+            record(
+                db,
+                Event::new(Kind::UserDisabled).user(user.id).detail(detail),
+            )
+            .await;
             // Apps with back-channel logout hear that the sessions ended.
             crate::backchannel::notify_now(db, config, ended, now).await;
             Ok(done(&user, "disabled"))
@@ -174,26 +189,42 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
         UserCommand::Enable { user } => {
             let user = find(db, &user).await?;
             users::set_disabled(db, user.id, false, now).await?;
+            record(db, Event::new(Kind::UserEnabled).user(user.id)).await;
             Ok(done(&user, "enabled"))
         }
         UserCommand::Unlock { user } => {
             let user = find(db, &user).await?;
             throttle::clear(db, &authn::username_subject(&user.username)).await?;
+            record(db, Event::new(Kind::AccountUnlocked).user(user.id)).await;
             Ok(done(&user, "unlocked"))
         }
         UserCommand::Delete { user } => {
             let user = find(db, &user).await?;
             users::delete(db, user.id).await?;
+            let detail = json!({"username": user.username});
+            record(
+                db,
+                Event::new(Kind::UserDeleted).user(user.id).detail(detail),
+            )
+            .await;
             Ok(done(&user, "deleted"))
         }
         UserCommand::Group(UserGroupCommand::Add { user, group }) => {
             let user = find(db, &user).await?;
             let result = groups::add_member(db, user.id, &group).await?;
+            if result == Membership::Changed {
+                let event = Event::new(Kind::GroupMemberAdded).user(user.id);
+                record(db, event.detail(json!({"group": group}))).await;
+            }
             membership(&user, &group, result, "added to", "already in")
         }
         UserCommand::Group(UserGroupCommand::Remove { user, group }) => {
             let user = find(db, &user).await?;
             let result = groups::remove_member(db, user.id, &group).await?;
+            if result == Membership::Changed {
+                let event = Event::new(Kind::GroupMemberRemoved).user(user.id);
+                record(db, event.detail(json!({"group": group}))).await;
+            }
             membership(&user, &group, result, "removed from", "was not in")
         }
     }
@@ -210,6 +241,11 @@ pub async fn group(db: &Db, command: GroupCommand) -> Result<Output, CliError> {
                     e.into()
                 }
             })?;
+            record(
+                db,
+                Event::new(Kind::GroupCreated).detail(json!({"group": name})),
+            )
+            .await;
             Ok(Output::new(
                 json!({"name": name}),
                 format!("created group {name}"),
@@ -224,6 +260,11 @@ pub async fn group(db: &Db, command: GroupCommand) -> Result<Output, CliError> {
             if !groups::delete(db, &name).await? {
                 return Err(CliError::Failed(format!("no group named {name:?}")));
             }
+            record(
+                db,
+                Event::new(Kind::GroupDeleted).detail(json!({"group": name})),
+            )
+            .await;
             Ok(Output::new(
                 json!({"name": name, "deleted": true}),
                 format!("deleted group {name}"),

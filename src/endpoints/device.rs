@@ -15,11 +15,12 @@ use serde_json::json;
 
 use super::no_store;
 use crate::app::App;
-use crate::authorization::OIDC_SCOPES;
+use crate::authorization::client_may_request;
 use crate::client_auth;
 use crate::cors::CallingClient;
 use crate::error::OAuthError;
 use crate::form::{OAuthForm, Params};
+use crate::rate_limit::{self, Class};
 use crate::store::{self, clients::Client, devices::DeviceCode};
 use crate::tokens;
 use crate::types::{GrantType, Scopes};
@@ -44,6 +45,7 @@ pub async fn handler(
     let now = crate::unix_now();
     // §3.1: confidential clients authenticate; public ones send client_id.
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    rate_limit::per_client(&app, Class::Device, &client.client_id)?;
     calling.set(&client);
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
@@ -111,10 +113,7 @@ fn requested_scope(params: &Params, client: &Client) -> Result<Scopes, OAuthErro
         return Ok(client.scopes.clone());
     };
     let requested = Scopes::parse(raw).map_err(OAuthError::invalid_scope)?;
-    if let Some(denied) = requested
-        .iter()
-        .find(|s| !OIDC_SCOPES.contains(s) && !client.scopes.contains(s))
-    {
+    if let Some(denied) = requested.iter().find(|s| !client_may_request(client, s)) {
         return Err(OAuthError::invalid_scope(format!(
             "scope '{denied}' is not allowed for this client"
         )));

@@ -19,6 +19,7 @@ use crate::app::App;
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
+use crate::rate_limit::{self, Class};
 use crate::tokens::{self, ActiveToken, Audience, PresentedToken};
 use crate::types::{ClientType, SigningAlg};
 
@@ -64,6 +65,7 @@ pub async fn handler(
     let now = crate::unix_now();
     let presented = PresentedToken::from_params(&params)?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    rate_limit::per_client(&app, Class::Introspection, &client.client_id)?;
     // §2.1: the endpoint "MUST also require some form of authorization";
     // a public client cannot authenticate, so it cannot introspect.
     if client.client_type == ClientType::Public {

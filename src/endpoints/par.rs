@@ -19,6 +19,7 @@ use crate::client_auth;
 use crate::cors::CallingClient;
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::{OAuthForm, Params};
+use crate::rate_limit::{self, Class};
 use crate::store::{self, clients::Client};
 use crate::tokens;
 use crate::ui::Lang;
@@ -45,6 +46,7 @@ pub async fn handler(
     let now = crate::unix_now();
     // §2: the client authenticates as at the token endpoint.
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    rate_limit::per_client(&app, Class::Token, &client.client_id)?;
     calling.set(&client);
     // §2.1: a pushed request must not itself refer to one.
     if params.one("request_uri")?.is_some() {

@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 
 use super::no_store;
 use crate::app::App;
+use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::clients::{self, ClientSettings, check_redirect_uri};
 use crate::error::BearerError;
 use crate::store::{self, clients::Client};
@@ -82,6 +83,7 @@ fn metadata_error(e: impl Into<String>) -> RegistrationError {
 /// `POST /register` (RFC 7591 §3).
 pub async fn register(
     State(app): State<Arc<App>>,
+    origin: Origin,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, RegistrationError> {
@@ -115,6 +117,15 @@ pub async fn register(
     }
     store::clients::insert(&app.db, &client).await?;
     tracing::info!(client_id = %client.client_id, name = %client.name, "client registered");
+    let event = Event::new(Kind::ClientCreated)
+        .client(&client.client_id)
+        .from(&origin)
+        .detail(json!({
+            "name": client.name,
+            "via": "registration",
+            "initial_access_token": initial_hash.is_some(),
+        }));
+    audit::record(&app.db, event, now).await;
     let mut body = describe(&app, &client, secret.as_ref());
     if let Some(object) = body.as_object_mut() {
         object.insert(
@@ -166,6 +177,7 @@ fn with_registration_token(body: &mut Value, token: &Secret) {
 pub async fn update(
     State(app): State<Arc<App>>,
     Path(client_id): Path<String>,
+    origin: Origin,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, RegistrationError> {
@@ -203,6 +215,12 @@ pub async fn update(
     settings.first_party = current.first_party;
     let secret = clients::apply(&mut client, settings, now);
     let token = new_registration_token(&app, &mut client).await?;
+    let event = Event::new(Kind::ClientUpdated)
+        .by(Actor::Client(client.client_id.clone()))
+        .client(&client.client_id)
+        .from(&origin)
+        .detail(json!({"via": "registration", "new_secret": secret.is_some()}));
+    audit::record(&app.db, event, now).await;
     let mut body = describe(&app, &client, secret.as_ref());
     with_registration_token(&mut body, &token);
     Ok(no_store(Json(body)))
@@ -212,12 +230,19 @@ pub async fn update(
 pub async fn delete(
     State(app): State<Arc<App>>,
     Path(client_id): Path<String>,
+    origin: Origin,
     headers: HeaderMap,
 ) -> Result<Response, RegistrationError> {
     let client = managed_client(&app, &client_id, &headers).await?;
     store::clients::delete(&app.db, &client.client_id).await?;
     app.clients.load(&app.db, &client.client_id).await?;
     tracing::info!(client_id = %client.client_id, "client deleted through RFC 7592");
+    let event = Event::new(Kind::ClientDeleted)
+        .by(Actor::Client(client.client_id.clone()))
+        .client(&client.client_id)
+        .from(&origin)
+        .detail(json!({"via": "registration"}));
+    audit::record(&app.db, event, crate::unix_now()).await;
     Ok(no_store(StatusCode::NO_CONTENT))
 }
 

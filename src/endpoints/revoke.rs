@@ -12,10 +12,12 @@ use axum::response::Response;
 
 use super::no_store;
 use crate::app::App;
+use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::client_auth;
 use crate::cors::CallingClient;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
+use crate::rate_limit::{self, Class};
 use crate::store;
 use crate::tokens::{self, ActiveToken, PresentedToken};
 
@@ -24,12 +26,14 @@ pub const PATH: &str = "/revoke";
 pub async fn handler(
     State(app): State<Arc<App>>,
     Extension(calling): Extension<CallingClient>,
+    origin: Origin,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
     let presented = PresentedToken::from_params(&params)?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    rate_limit::per_client(&app, Class::Token, &client.client_id)?;
     calling.set(&client);
     // §2.2: "invalid tokens do not cause an error response".
     let Some(found) = tokens::find_active(&app, &presented, now).await? else {
@@ -43,6 +47,18 @@ pub async fn handler(
             "the token was not issued to this client",
         ));
     }
+    let kind = match &found {
+        ActiveToken::Refresh(_) => "refresh_token",
+        ActiveToken::Jwt(_) | ActiveToken::Opaque(_) => "access_token",
+    };
+    let mut event = Event::new(Kind::TokenRevoked)
+        .by(Actor::Client(client.client_id.clone()))
+        .client(&client.client_id)
+        .from(&origin)
+        .detail(serde_json::json!({"token_type": kind}));
+    if let Some(user) = found.user_id() {
+        event = event.user(user);
+    }
     match found {
         ActiveToken::Jwt(claims) => {
             store::tokens::revoke_jti(&app.db, &claims.jti, &claims.client_id, claims.exp).await?;
@@ -53,5 +69,6 @@ pub async fn handler(
         ActiveToken::Refresh(t) => crate::tokens::revoke_grant(&app, t.family_id, now).await?,
     }
     tracing::info!(client_id = %client.client_id, "token revoked");
+    audit::record(&app.db, event, now).await;
     Ok(no_store(StatusCode::OK))
 }

@@ -11,11 +11,13 @@ use axum::response::Response;
 
 use super::no_store;
 use crate::app::App;
+use crate::audit::Origin;
 use crate::client_auth;
 use crate::cors::CallingClient;
 use crate::error::OAuthError;
 use crate::form::OAuthForm;
 use crate::grants;
+use crate::rate_limit::{self, Class};
 use crate::types::GrantType;
 
 pub const PATH: &str = "/token";
@@ -23,19 +25,21 @@ pub const PATH: &str = "/token";
 pub async fn handler(
     State(app): State<Arc<App>>,
     Extension(calling): Extension<CallingClient>,
+    origin: Origin,
     headers: HeaderMap,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
     let grant_type = params.required("grant_type")?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
+    rate_limit::per_client(&app, Class::Token, &client.client_id)?;
     calling.set(&client);
     let response = match grant_type.parse::<GrantType>() {
         Ok(GrantType::AuthorizationCode) => {
             grants::authorization_code::exchange(&app, &client, &params, now).await?
         }
         Ok(GrantType::RefreshToken) => {
-            grants::refresh_token::exchange(&app, &client, &params, now).await?
+            grants::refresh_token::exchange(&app, &client, &params, &origin, now).await?
         }
         Ok(GrantType::ClientCredentials) => {
             grants::client_credentials::exchange(&app, &client, &params, now).await?
@@ -52,5 +56,6 @@ pub async fn handler(
             )));
         }
     };
+    app.metrics.token_issued(grant_type);
     Ok(no_store(Json(response)))
 }

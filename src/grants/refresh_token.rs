@@ -3,7 +3,10 @@
 //! rotated one again revokes the whole family, unless it comes within the
 //! configured leeway of its rotation (apps that race two refreshes).
 
+use serde_json::json;
+
 use crate::app::App;
+use crate::audit::{self, Event, Kind, Origin};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::store::{self, clients::Client, tokens::RefreshToken};
@@ -16,6 +19,7 @@ pub async fn exchange(
     app: &App,
     client: &Client,
     params: &Params,
+    origin: &Origin,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows_grant(GrantType::RefreshToken) {
@@ -71,7 +75,7 @@ pub async fn exchange(
     // One conditional UPDATE: of concurrent requests, exactly one rotates.
     let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
         Some(token) => token,
-        None => reuse_or_refuse(app, &hash, client, now).await?,
+        None => reuse_or_refuse(app, &hash, client, origin, now).await?,
     };
     let authentication = Authentication {
         auth_time,
@@ -115,6 +119,7 @@ async fn reuse_or_refuse(
     app: &App,
     hash: &[u8],
     client: &Client,
+    origin: &Origin,
     now: i64,
 ) -> Result<RefreshToken, OAuthError> {
     let Some(token) = store::tokens::find_refresh(&app.db, hash).await? else {
@@ -145,6 +150,14 @@ async fn reuse_or_refuse(
     }
     tracing::warn!(client_id = %client.client_id, "refresh token reused: revoking its family (RFC 9700 §4.14.2)");
     crate::tokens::revoke_grant(app, token.family_id, now).await?;
+    let mut event = Event::new(Kind::RefreshTokenReused)
+        .client(&client.client_id)
+        .from(origin)
+        .detail(json!({"grant_id": token.family_id, "rotated_at": rotated_at}));
+    if let Some(user) = token.user_id {
+        event = event.user(user);
+    }
+    audit::record(&app.db, event, now).await;
     Err(OAuthError::invalid_grant(
         "the refresh token has already been used",
     ))

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::authorization::OIDC_SCOPES;
+use crate::authorization::client_may_request;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::store::{self, clients::Client};
@@ -302,8 +302,7 @@ fn target(params: &Params, client: &Client) -> Result<Vec<String>, OAuthError> {
 /// within the client's. No refresh token is issued, so `offline_access` is
 /// dropped.
 fn narrowed_scope(params: &Params, held: &Scopes, client: &Client) -> Result<Scopes, OAuthError> {
-    let allowed =
-        |s: &str| s != "offline_access" && (OIDC_SCOPES.contains(&s) || client.scopes.contains(s));
+    let allowed = |s: &str| s != "offline_access" && client_may_request(client, s);
     let Some(raw) = params.one("scope")? else {
         return Ok(Scopes::from_tokens(held.iter().filter(|s| allowed(s))).unwrap_or_default());
     };

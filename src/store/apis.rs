@@ -47,6 +47,18 @@ pub async fn insert(db: &Db, api: &Api) -> Result<(), sqlx::Error> {
         .execute(p).await.map(drop))
 }
 
+const UPDATE: &str = "UPDATE apis SET scopes = $2, token_format = $3, access_token_ttl = $4 \
+     WHERE identifier = $1";
+
+/// Changes an API's scopes, token format and lifetime.
+pub async fn update(db: &Db, api: &Api) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(UPDATE)
+        .bind(&api.identifier).bind(Json(&api.scopes))
+        .bind(api.token_format.0.map(TokenFormat::as_str))
+        .bind(api.access_token_ttl)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
 const ALL: &str = "SELECT identifier, scopes, token_format, access_token_ttl, created_at \
      FROM apis ORDER BY identifier";
 

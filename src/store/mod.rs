@@ -12,6 +12,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub mod apis;
 pub mod assertions;
+pub mod audit;
 pub mod batch;
 pub mod clients;
 pub mod codes;

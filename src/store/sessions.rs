@@ -94,6 +94,14 @@ pub async fn is_active(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error
     Ok(count > 0)
 }
 
+const COUNT_ACTIVE: &str =
+    "SELECT COUNT(*) FROM sessions WHERE sid IS NOT NULL AND expires_at > $1";
+
+/// Logged-in sessions that have not expired (a metric).
+pub async fn count_active(db: &Db, now: i64) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(COUNT_ACTIVE).bind(now).fetch_one(p).await)
+}
+
 const END_SID: &str = "DELETE FROM sessions WHERE sid = $1 RETURNING data";
 pub(super) const END_USER_RETURNING: &str =
     "DELETE FROM sessions WHERE user_id = $1 AND sid IS NOT NULL RETURNING data";

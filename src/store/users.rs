@@ -94,8 +94,12 @@ pub async fn find(db: &Db, name_or_id: &str) -> Result<Option<User>, sqlx::Error
     {
         return Ok(Some(user));
     }
-    let username = name_or_id.to_lowercase();
-    on_db!(db, p => sqlx::query_as(FIND_BY_USERNAME).bind(&username).fetch_optional(p).await)
+    find_by_username(db, &name_or_id.to_lowercase()).await
+}
+
+/// Finds a user by (lower-case) username.
+pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(FIND_BY_USERNAME).bind(username).fetch_optional(p).await)
 }
 
 const LIST: &str = concat!("SELECT ", user_columns!(), " FROM users ORDER BY username");

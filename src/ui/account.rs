@@ -4,23 +4,23 @@
 //! PKCE): it signs in through `/authorize` like any other app, and redeems
 //! its code in-process.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{Lang, PageError, PageForm, Problem, Texts, lang_of, render};
 use crate::app::App;
+use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authn;
 use crate::endpoints::{authorize, end_session};
 use crate::grants::authorization_code;
-use crate::net;
 use crate::password;
 use crate::pkce;
 use crate::session::BrowserSession;
@@ -255,7 +255,7 @@ pub async fn action(
 pub async fn change_password(
     State(app): State<Arc<App>>,
     session: Session,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -274,8 +274,7 @@ pub async fn change_password(
     );
     // The current password is checked like a login, throttling included:
     // a borrowed session cookie does not open a way around the lockout.
-    let ip = net::client_ip(peer.ip(), &headers, &app.config.trusted_proxies);
-    let checked = authn::check(&app, &user.username, &current, ip, now)
+    let checked = authn::check(&app, &user.username, &current, &origin, now)
         .await
         .map_err(|e| PageError::server(&e))?;
     let error = if let Err(refused) = checked {
@@ -300,10 +299,18 @@ pub async fn change_password(
         .map_err(|e| PageError::server(&e))?;
     store::users::set_password(&app.db, user.id, &hash, now).await?;
     // Whoever else is signed in with the old password is signed out.
+    let mut ended_sessions = 0;
     if let Some(login) = session.login(now).await? {
         let ended = store::sessions::end_others_of_user(&app.db, user.id, &login.sid, now).await?;
+        ended_sessions = ended.len();
         crate::backchannel::notify(&app, ended, now).await;
     }
+    let event = Event::new(Kind::PasswordChanged)
+        .by(Actor::User(user.id))
+        .user(user.id)
+        .from(&origin)
+        .detail(json!({"sessions_ended": ended_sessions}));
+    audit::record(&app.db, event, now).await;
     tracing::info!(user = %user.username, "password changed on the account page; other sessions ended");
     Ok(Redirect::to(&format!("{}{PATH}?done=password", app.config.issuer.path())).into_response())
 }
@@ -311,6 +318,7 @@ pub async fn change_password(
 pub async fn revoke_consent(
     State(app): State<Arc<App>>,
     session: Session,
+    origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -323,6 +331,12 @@ pub async fn revoke_consent(
     if store::consents::revoke(&app.db, user.id, client_id).await? {
         crate::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
         tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
+        let event = Event::new(Kind::ConsentRevoked)
+            .by(Actor::User(user.id))
+            .user(user.id)
+            .client(client_id)
+            .from(&origin);
+        audit::record(&app.db, event, now).await;
     }
     Ok(Redirect::to(&format!("{}{PATH}?done=revoked", app.config.issuer.path())).into_response())
 }
@@ -331,6 +345,7 @@ pub async fn revoke_consent(
 pub async fn end_all_sessions(
     State(app): State<Arc<App>>,
     session: Session,
+    origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -342,6 +357,12 @@ pub async fn end_all_sessions(
     let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
     session.log_out().await?;
     tracing::info!(user = %user.username, sessions = ended.len(), "signed out everywhere");
+    let event = Event::new(Kind::SessionsEnded)
+        .by(Actor::User(user.id))
+        .user(user.id)
+        .from(&origin)
+        .detail(json!({"sessions": ended.len(), "on": "account page"}));
+    audit::record(&app.db, event, now).await;
     crate::backchannel::notify(&app, ended, now).await;
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }

@@ -13,6 +13,7 @@ use tower_sessions::Session;
 
 use super::{PageError, PageForm, Problem, Texts, render};
 use crate::app::App;
+use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authorization::{self, AuthorizationRequest};
 use crate::endpoints::authorize::{self, RESUME_PATH};
 use crate::session::BrowserSession;
@@ -96,6 +97,7 @@ fn shown_scopes(request: &AuthorizationRequest) -> Scopes {
 pub async fn post(
     State(app): State<Arc<App>>,
     session: Session,
+    origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -132,6 +134,13 @@ pub async fn post(
             };
             session.repark(rid, &request).await?;
             tracing::info!(client_id = %client.client_id, scope = %merged, "consent given");
+            let event = Event::new(Kind::ConsentGranted)
+                .by(Actor::User(login.user_id))
+                .user(login.user_id)
+                .client(&client.client_id)
+                .from(&origin)
+                .detail(serde_json::json!({"scope": merged.to_string()}));
+            audit::record(&app.db, event, now).await;
             authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
         }
         Some("deny") => {

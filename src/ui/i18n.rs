@@ -106,6 +106,7 @@ pub struct Texts {
     pub error_bad_request: &'static str,
     pub error_expired: &'static str,
     pub error_server: &'static str,
+    pub error_too_many_requests: &'static str,
     pub error_reference: &'static str,
 
     pub continue_button: &'static str,
@@ -192,6 +193,7 @@ pub static EN: Texts = Texts {
     error_bad_request: "The sign-in request is not valid.",
     error_expired: "This sign-in request has expired. Go back to the application and start again.",
     error_server: "The server could not complete your request. Please try again later.",
+    error_too_many_requests: "Too many requests from your network. Please wait a moment and try again.",
     error_reference: "Details",
 
     continue_button: "Continue",
@@ -275,6 +277,7 @@ pub static JA: Texts = Texts {
     error_bad_request: "サインインのリクエストが正しくありません。",
     error_expired: "このサインインのリクエストは有効期限切れです。アプリケーションに戻ってやり直してください。",
     error_server: "サーバーがリクエストを完了できませんでした。しばらくしてからもう一度お試しください。",
+    error_too_many_requests: "お使いのネットワークからのリクエストが多すぎます。しばらく待ってからもう一度お試しください。",
     error_reference: "詳細",
 
     continue_button: "続ける",

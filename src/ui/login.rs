@@ -2,22 +2,21 @@
 //! session id: no fixation) and resumes the authorization request that led
 //! here.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{PageError, PageForm, Problem, Texts, render};
 use crate::app::App;
+use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authn::{self, Refused};
 use crate::authorization::AuthorizationRequest;
 use crate::endpoints::authorize;
-use crate::net;
 use crate::session::{BrowserSession, Login};
 use crate::tokens;
 use crate::types::Secret;
@@ -68,7 +67,7 @@ pub async fn get(
 pub async fn post(
     State(app): State<Arc<App>>,
     session: Session,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -99,14 +98,13 @@ pub async fn post(
         .await;
     }
     let password = Secret::new(field("password")?.unwrap_or_default().to_owned());
-    let ip = net::client_ip(peer.ip(), &headers, &app.config.trusted_proxies);
-    let checked = authn::check(&app, username, &password, ip, now)
+    let checked = authn::check(&app, username, &password, &origin, now)
         .await
         .map_err(|e| PageError::server(&e))?;
     let user = match checked {
         Ok(user) => user,
         Err(refused) => {
-            tracing::info!(username, client = %ip, reason = ?refused, "login failed");
+            tracing::info!(username, client = %origin.ip, reason = ?refused, "login failed");
             let message = refusal(t, &refused, t.wrong_credentials);
             return page(
                 &app,
@@ -134,11 +132,8 @@ pub async fn post(
         ends_at: now + app.config.session_max_ttl,
         touched_at: now,
         clients: earlier.map(|l| l.clients).unwrap_or_default(),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(200).collect()),
-        ip: Some(ip.to_string()),
+        user_agent: origin.user_agent.clone(),
+        ip: Some(origin.ip.to_string()),
     };
     session.log_in(&login, app.config.session_idle_ttl).await?;
     let request = AuthorizationRequest {
@@ -146,7 +141,14 @@ pub async fn post(
         ..request
     };
     session.repark(rid, &request).await?;
-    tracing::info!(user = %user.username, client = %ip, "login");
+    tracing::info!(user = %user.username, client = %origin.ip, "login");
+    let event = Event::new(Kind::LoginSucceeded)
+        .by(Actor::User(user.id))
+        .user(user.id)
+        .client(&client.client_id)
+        .from(&origin)
+        .detail(serde_json::json!({"username": user.username, "sid": login.sid}));
+    audit::record(&app.db, event, now).await;
     authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
 }
 

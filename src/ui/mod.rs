@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::form::Params;
@@ -26,6 +26,8 @@ pub enum Problem {
     BadRedirectUri,
     BadRequest,
     Expired,
+    /// A rate limit; the error carries when to try again.
+    TooManyRequests,
     Server,
 }
 
@@ -38,6 +40,8 @@ pub struct PageError {
     pub detail: String,
     pub lang: Lang,
     pub static_prefix: String,
+    /// Seconds for `Retry-After`, with `TooManyRequests`.
+    pub retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -47,6 +51,15 @@ impl PageError {
             detail: detail.into(),
             lang: Lang::En,
             static_prefix: String::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After` (RFC 6585 §4).
+    pub fn too_many_requests(exceeded: &crate::rate_limit::Exceeded) -> PageError {
+        PageError {
+            retry_after: Some(exceeded.retry_after_secs()),
+            ..PageError::new(Problem::TooManyRequests, exceeded.class.as_str())
         }
     }
 
@@ -64,6 +77,7 @@ impl PageError {
 
 impl From<sqlx::Error> for PageError {
     fn from(e: sqlx::Error) -> PageError {
+        crate::metrics::database_error();
         PageError::server(&e)
     }
 }
@@ -98,6 +112,7 @@ impl IntoResponse for PageError {
             Problem::BadRedirectUri => (StatusCode::BAD_REQUEST, t.error_bad_redirect_uri),
             Problem::BadRequest => (StatusCode::BAD_REQUEST, t.error_bad_request),
             Problem::Expired => (StatusCode::BAD_REQUEST, t.error_expired),
+            Problem::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, t.error_too_many_requests),
             Problem::Server => (StatusCode::INTERNAL_SERVER_ERROR, t.error_server),
         };
         if self.problem != Problem::Server {
@@ -110,7 +125,13 @@ impl IntoResponse for PageError {
             message,
             detail: &self.detail,
         };
-        (status, render(&page)).into_response()
+        let mut response = (status, render(&page)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

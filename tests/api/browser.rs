@@ -11,6 +11,8 @@ use serde_json::Value;
 use crate::helpers::{Site, TestApp, TestClient, service_settings};
 
 pub const REDIRECT_URI: &str = "https://app.example.com/callback";
+/// What the scripted browser calls itself (audit events record it).
+pub const USER_AGENT: &str = "monban-tests/1 (scripted browser)";
 
 pub struct Browser {
     pub http: reqwest::Client,
@@ -30,6 +32,7 @@ impl Browser {
             http: reqwest::Client::builder()
                 .cookie_provider(std::sync::Arc::clone(&jar))
                 .redirect(reqwest::redirect::Policy::none())
+                .user_agent(USER_AGENT)
                 .build()
                 .unwrap(),
             jar,

@@ -272,6 +272,20 @@ impl TestApp {
             .id
     }
 
+    /// The audit events of one kind (e.g. `login.failed`), newest first.
+    pub async fn audit(&self, kind: &str) -> Vec<Value> {
+        let filter = store::audit::Filter {
+            kind: Some(kind.to_owned()),
+            ..Default::default()
+        };
+        store::audit::list(&self.db, &filter, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| serde_json::to_value(row).unwrap())
+            .collect()
+    }
+
     /// Runs one SQL statement on the test's database (to age rows, say).
     pub async fn execute(&self, sql: &'static str) {
         match &self.db {

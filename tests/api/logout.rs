@@ -343,6 +343,34 @@ db_test!(
             other.authorize(&app, &silent).await.redirect_params()["error"],
             "login_required"
         );
+
+        // Each of these was audited, by alice, from this browser.
+        let alice = format!("user:{user_id}");
+        let wrong = app.audit("login.failed").await;
+        assert_eq!(wrong.len(), 1, "the wrong current password: {wrong:?}");
+        assert_eq!(wrong[0]["detail"]["reason"], "wrong_credentials");
+        assert_eq!(wrong[0]["user_id"], user_id.to_string());
+        for kind in [
+            "password.changed",
+            "consent.granted",
+            "consent.revoked",
+            "sessions.ended",
+        ] {
+            let events = app.audit(kind).await;
+            assert_eq!(events.len(), 1, "{kind}: {events:?}");
+            assert_eq!(events[0]["actor"], alice, "{kind}");
+            assert_eq!(events[0]["user_id"], user_id.to_string(), "{kind}");
+            assert_eq!(events[0]["ip"], "127.0.0.1", "{kind}");
+            assert_eq!(events[0]["user_agent"], crate::browser::USER_AGENT);
+        }
+        assert_eq!(app.audit("consent.revoked").await[0]["client_id"], third.id);
+        assert_eq!(
+            app.audit("sessions.ended").await[0]["detail"]["sessions"],
+            2
+        );
+        // Two logins: this browser's (the apps then used its session) and
+        // the other browser's.
+        assert_eq!(app.audit("login.succeeded").await.len(), 2);
     }
 );
 

@@ -14,6 +14,7 @@ mod helpers;
 mod interop;
 
 mod apis;
+mod apply;
 mod backchannel;
 mod bad_input;
 mod cli;
@@ -25,6 +26,7 @@ mod introspection;
 mod keys;
 mod logout;
 mod metadata;
+mod operations;
 mod par;
 mod private_key_jwt;
 mod registration;

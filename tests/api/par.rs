@@ -4,7 +4,7 @@
 use monban::clients::ClientSettings;
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, spa_settings, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, Step, spa_settings, tokens, web_app_settings};
 use crate::db_test;
 use crate::helpers::{TestApp, TestClient};
 
@@ -57,6 +57,18 @@ fn by_reference(
     url.to_string()
 }
 
+/// The browser opens /authorize by reference and follows where it leads.
+async fn open(app: &TestApp, browser: &Browser, client_id: &str, request_uri: &str) -> Step {
+    browser
+        .follow(
+            app,
+            browser
+                .get(&by_reference(app, client_id, request_uri, &[]))
+                .await,
+        )
+        .await
+}
+
 db_test!(a_pushed_request_signs_the_user_in, async |app: TestApp| {
     app.user("alice", PASSWORD).await;
     let client = app
@@ -96,14 +108,7 @@ db_test!(a_pushed_request_signs_the_user_in, async |app: TestApp| {
 
     // Single use: the same request_uri again is refused, even with the SSO
     // session in place.
-    let again = browser
-        .follow(
-            &app,
-            browser
-                .get(&by_reference(&app, &client.id, &request_uri, &[]))
-                .await,
-        )
-        .await;
+    let again = open(&app, &browser, &client.id, &request_uri).await;
     assert_eq!(again.status(), 400);
     assert!(
         again.page_body().contains("request_uri"),
@@ -122,14 +127,7 @@ db_test!(
         request.redirect_uri = "https://spa.example.com/cb".into();
         let request_uri = pushed(&app, &spa, &request).await;
         let browser = Browser::new();
-        let step = browser
-            .follow(
-                &app,
-                browser
-                    .get(&by_reference(&app, &spa.id, &request_uri, &[]))
-                    .await,
-            )
-            .await;
+        let step = open(&app, &browser, &spa.id, &request_uri).await;
         assert!(step.is_login());
     }
 );
@@ -233,26 +231,25 @@ db_test!(
         assert_eq!(app.count("pushed_requests").await, 0, "nothing stored");
 
         let browser = Browser::new();
-        let page = async |url: String| browser.follow(&app, browser.get(&url).await).await;
         // Another client cannot use a request_uri, nor does it burn it.
         let request_uri = pushed(&app, &client, &request).await;
-        let step = page(by_reference(&app, &other.id, &request_uri, &[])).await;
+        let step = open(&app, &browser, &other.id, &request_uri).await;
         assert_eq!(step.status(), 400);
-        let step = page(by_reference(&app, &client.id, &request_uri, &[])).await;
+        let step = open(&app, &browser, &client.id, &request_uri).await;
         assert!(step.is_login(), "still usable by its client: {step:?}");
         // A made-up or malformed request_uri.
         for made_up in [
             format!("{URN}made-up"),
             "https://evil.example.com/req".to_owned(),
         ] {
-            let step = page(by_reference(&app, &client.id, &made_up, &[])).await;
+            let step = open(&app, &browser, &client.id, &made_up).await;
             assert_eq!(step.status(), 400, "{made_up}");
         }
         // Expired.
         let request_uri = pushed(&app, &client, &request).await;
         app.execute("UPDATE pushed_requests SET expires_at = 0")
             .await;
-        let step = page(by_reference(&app, &client.id, &request_uri, &[])).await;
+        let step = open(&app, &browser, &client.id, &request_uri).await;
         assert_eq!(step.status(), 400, "expired");
     }
 );
@@ -276,14 +273,7 @@ db_test!(a_client_can_be_required_to_push, async |app: TestApp| {
     assert_eq!(params["state"], request.state);
     // Pushed: fine.
     let request_uri = pushed(&app, &client, &request).await;
-    let step = browser
-        .follow(
-            &app,
-            browser
-                .get(&by_reference(&app, &client.id, &request_uri, &[]))
-                .await,
-        )
-        .await;
+    let step = open(&app, &browser, &client.id, &request_uri).await;
     assert!(step.is_login());
     // Other clients are not affected.
     assert!(
@@ -310,14 +300,7 @@ db_test!(
         let step = browser.authorize(&app, &request).await;
         assert_eq!(step.redirect_params()["error"], "invalid_request");
         let request_uri = pushed(&app, &client, &request).await;
-        let step = browser
-            .follow(
-                &app,
-                browser
-                    .get(&by_reference(&app, &client.id, &request_uri, &[]))
-                    .await,
-            )
-            .await;
+        let step = open(&app, &browser, &client.id, &request_uri).await;
         assert!(step.is_login());
         let metadata = app.get_json("/.well-known/openid-configuration").await;
         assert_eq!(metadata["require_pushed_authorization_requests"], true);

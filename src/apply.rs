@@ -1,0 +1,682 @@
+//! Declarative identity configuration (`monban apply -f identity.toml`, and
+//! `MONBAN_APPLY` at start): the clients, APIs and groups a team keeps in
+//! git, created or brought in line with the file. What the file does not
+//! name is left alone. Everything is read and checked before anything is
+//! written, so a bad file changes nothing.
+//!
+//! Client secrets are never in the file: `client_secret = { env = "NAME" }`
+//! or `{ file = "path" }` (relative to the file). They are stored with a
+//! fast hash (SHA-256), so each must carry at least 256 bits of entropy.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::audit::{self, Actor, Event, Kind};
+use crate::clients::{self, ClientSettings};
+use crate::store::apis::{Api, OptionalFormat};
+use crate::store::groups::Membership;
+use crate::store::{self, Db, clients::Client};
+use crate::tokens::sha256;
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat, is_group_name};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The file is wrong: nothing was changed.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+fn invalid(message: impl Into<String>) -> ApplyError {
+    ApplyError::Invalid(message.into())
+}
+
+/// The file: `[[clients]]`, `[[apis]]` and `[[groups]]` tables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFile {
+    #[serde(default)]
+    clients: Vec<ClientEntry>,
+    #[serde(default)]
+    apis: Vec<ApiEntry>,
+    #[serde(default)]
+    groups: Vec<GroupEntry>,
+}
+
+/// A client, with RFC 7591 names where they exist.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientEntry {
+    client_id: String,
+    name: String,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    first_party: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<GrantType>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+    token_endpoint_auth_method: Option<AuthMethod>,
+    access_token_format: Option<TokenFormat>,
+    jwks_uri: Option<String>,
+    /// A JWK Set file (relative to the identity file).
+    jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
+    backchannel_logout_uri: Option<String>,
+    /// The groups a service client is in (its client_credentials tokens).
+    #[serde(default)]
+    groups: Vec<String>,
+    client_secret: Option<SecretSource>,
+}
+
+/// Where a secret comes from; a bare string (the secret itself) is refused.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SecretSource {
+    Reference(SecretReference),
+    Inline(toml::Value),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretReference {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiEntry {
+    identifier: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    token_format: Option<TokenFormat>,
+    access_token_lifetime: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupEntry {
+    name: String,
+}
+
+impl IdentityFile {
+    /// Reads and parses `path`; the error names the file and the problem.
+    pub fn read(path: &Path) -> Result<IdentityFile, ApplyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))
+    }
+}
+
+/// What applying does to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+}
+
+/// One field that changes: its old and new values (secrets never shown).
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub from: Value,
+    pub to: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// `group`, `api` or `client`.
+    pub kind: &'static str,
+    pub id: String,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+}
+
+/// Everything applying the file would do, checked and ready to execute.
+pub struct Plan {
+    pub changes: Vec<Change>,
+    groups: Vec<String>,
+    apis: Vec<(Action, Api)>,
+    clients: Vec<ClientPlan>,
+}
+
+struct ClientPlan {
+    action: Action,
+    settings: ClientSettings,
+    client_id: String,
+    /// The hash of the referenced secret, when the file gives one.
+    secret_hash: Option<Vec<u8>>,
+    groups: Vec<String>,
+}
+
+/// A secret generated for a new client the file gave none: shown once.
+#[derive(Debug)]
+pub struct Generated {
+    pub client_id: String,
+    pub secret: Secret,
+}
+
+/// Whether a secret-using client may be created without `client_secret`
+/// (monban then generates one to show once); not at start-up, where
+/// nobody would see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    MayGenerate,
+    MustBeReferenced,
+}
+
+impl Plan {
+    /// Reads the database and works out what the file changes. `base` is
+    /// the directory relative file references start from.
+    pub async fn make(
+        db: &Db,
+        file: IdentityFile,
+        base: &Path,
+        secrets: Secrets,
+    ) -> Result<Plan, ApplyError> {
+        let mut plan = Plan {
+            changes: Vec::new(),
+            groups: Vec::new(),
+            apis: Vec::new(),
+            clients: Vec::new(),
+        };
+        let existing_groups: BTreeSet<String> = store::groups::list(db)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        let mut declared_groups = BTreeSet::new();
+        for group in file.groups {
+            if !is_group_name(&group.name) {
+                return Err(invalid(format!(
+                    "groups: {:?} is not a group name (1 to 64 letters, digits and . _ - :)",
+                    group.name
+                )));
+            }
+            if !declared_groups.insert(group.name.clone()) {
+                return Err(invalid(format!(
+                    "groups: {:?} is declared twice",
+                    group.name
+                )));
+            }
+            let action = if existing_groups.contains(&group.name) {
+                Action::Unchanged
+            } else {
+                plan.groups.push(group.name.clone());
+                Action::Create
+            };
+            plan.record("group", &group.name, action, Vec::new());
+        }
+
+        let existing_apis = store::apis::all(db).await?;
+        let mut seen = BTreeSet::new();
+        for entry in file.apis {
+            let at = format!("apis: {}", entry.identifier);
+            if !seen.insert(entry.identifier.clone()) {
+                return Err(invalid(format!("{at}: declared twice")));
+            }
+            let scopes = Scopes::from_tokens(entry.scopes.iter().map(String::as_str))
+                .map_err(|e| invalid(format!("{at}: scopes: {e}")))?;
+            let api = Api {
+                identifier: entry.identifier,
+                scopes,
+                token_format: OptionalFormat(entry.token_format),
+                access_token_ttl: entry.access_token_lifetime,
+                created_at: crate::unix_now(),
+            };
+            crate::apis::validate(&api).map_err(|e| invalid(format!("{at}: {e}")))?;
+            let fields = |a: &Api| {
+                vec![
+                    ("scopes", json!(a.scopes)),
+                    ("token_format", json!(a.token_format)),
+                    ("access_token_lifetime", json!(a.access_token_ttl)),
+                ]
+            };
+            let (action, changed) = match existing_apis
+                .iter()
+                .find(|a| a.identifier == api.identifier)
+            {
+                None => (Action::Create, Vec::new()),
+                Some(old) => compare(fields(old), fields(&api)),
+            };
+            plan.record("api", &api.identifier, action, changed);
+            if action != Action::Unchanged {
+                plan.apis.push((action, api));
+            }
+        }
+
+        let mut seen = BTreeSet::new();
+        for entry in file.clients {
+            let at = format!("clients: {}", entry.client_id);
+            if !is_client_id(&entry.client_id) {
+                return Err(invalid(format!(
+                    "{at}: client_id must be 1 to 128 characters of letters, digits and . _ ~ : -"
+                )));
+            }
+            if !seen.insert(entry.client_id.clone()) {
+                return Err(invalid(format!("{at}: declared twice")));
+            }
+            for group in &entry.groups {
+                if !declared_groups.contains(group) && !existing_groups.contains(group) {
+                    return Err(invalid(format!(
+                        "{at}: group {group:?} neither exists nor is declared in [[groups]]"
+                    )));
+                }
+            }
+            let client_id = entry.client_id.clone();
+            let mut groups = entry.groups.clone();
+            groups.sort();
+            groups.dedup();
+            let secret_hash = match &entry.client_secret {
+                None => None,
+                Some(source) => Some(sha256(
+                    resolve_secret(source, base)
+                        .map_err(|e| invalid(format!("{at}: client_secret: {e}")))?
+                        .expose()
+                        .as_bytes(),
+                )),
+            };
+            let settings =
+                client_settings(entry, base).map_err(|e| invalid(format!("{at}: {e}")))?;
+            settings
+                .validate()
+                .map_err(|e| invalid(format!("{at}: {e}")))?;
+            if secret_hash.is_some() && !settings.auth_method.uses_secret() {
+                return Err(invalid(format!(
+                    "{at}: client_secret is given, but the client authenticates with {}",
+                    settings.auth_method
+                )));
+            }
+            let current = store::clients::find(db, &client_id).await?;
+            let has_secret = current.as_ref().is_some_and(|c| c.secret_hash.is_some());
+            if secrets == Secrets::MustBeReferenced
+                && settings.auth_method.uses_secret()
+                && secret_hash.is_none()
+                && !has_secret
+            {
+                return Err(invalid(format!(
+                    "{at}: needs client_secret = {{ env = \"NAME\" }} or {{ file = \"PATH\" }}: a secret generated at start-up could not be shown"
+                )));
+            }
+            let (action, changed) = match &current {
+                None => (Action::Create, Vec::new()),
+                Some(client) => {
+                    let mut old_groups = store::groups::of_client(db, &client.client_id).await?;
+                    old_groups.sort();
+                    let (mut action, mut changed) = compare(
+                        client_fields(&ClientSettings::of(client), &old_groups),
+                        client_fields(&settings, &groups),
+                    );
+                    if let Some(hash) = &secret_hash
+                        && client.secret_hash.as_ref() != Some(hash)
+                    {
+                        action = Action::Update;
+                        changed.push(FieldChange {
+                            field: "client_secret",
+                            from: json!("(hidden)"),
+                            to: json!("(changed)"),
+                        });
+                    }
+                    (action, changed)
+                }
+            };
+            plan.record("client", &client_id, action, changed);
+            if action != Action::Unchanged {
+                plan.clients.push(ClientPlan {
+                    action,
+                    settings,
+                    client_id,
+                    secret_hash,
+                    groups,
+                });
+            }
+        }
+        Ok(plan)
+    }
+
+    fn record(&mut self, kind: &'static str, id: &str, action: Action, fields: Vec<FieldChange>) {
+        self.changes.push(Change {
+            kind,
+            id: id.to_owned(),
+            action,
+            fields,
+        });
+    }
+
+    /// Whether applying would change anything.
+    pub fn changes_anything(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::Unchanged)
+    }
+
+    /// Makes the changes (groups, then APIs, then clients); returns the
+    /// secrets generated for new clients, to show once.
+    pub async fn execute(self, db: &Db, now: i64) -> Result<Vec<Generated>, ApplyError> {
+        let event = |kind: Kind| Event::new(kind).by(Actor::Cli);
+        for name in &self.groups {
+            store::groups::insert(db, name, now).await?;
+            let detail = json!({"group": name, "via": "apply"});
+            audit::record(db, event(Kind::GroupCreated).detail(detail), now).await;
+        }
+        for (action, api) in &self.apis {
+            let kind = if *action == Action::Create {
+                store::apis::insert(db, api).await?;
+                Kind::ApiCreated
+            } else {
+                store::apis::update(db, api).await?;
+                Kind::ApiUpdated
+            };
+            let detail = json!({"identifier": api.identifier, "via": "apply"});
+            audit::record(db, event(kind).detail(detail), now).await;
+        }
+        let mut generated = Vec::new();
+        for plan in self.clients {
+            let (client, secret) = write_client(db, &plan, now).await?;
+            if let Some(secret) = secret {
+                generated.push(Generated {
+                    client_id: client.client_id.clone(),
+                    secret,
+                });
+            }
+            let kind = if plan.action == Action::Create {
+                Kind::ClientCreated
+            } else {
+                Kind::ClientUpdated
+            };
+            let detail = json!({"name": client.name, "via": "apply"});
+            audit::record(
+                db,
+                event(kind).client(&client.client_id).detail(detail),
+                now,
+            )
+            .await;
+        }
+        Ok(generated)
+    }
+}
+
+/// Creates or updates one client and brings its groups in line; returns
+/// it with a generated secret, if one was made.
+async fn write_client(
+    db: &Db,
+    plan: &ClientPlan,
+    now: i64,
+) -> Result<(Client, Option<Secret>), ApplyError> {
+    let settings = plan.settings.clone();
+    let (mut client, mut secret) = match store::clients::find(db, &plan.client_id).await? {
+        None => {
+            let (mut client, secret) = clients::new_client(settings, now);
+            client.client_id.clone_from(&plan.client_id);
+            (client, secret)
+        }
+        Some(mut client) => {
+            let secret = clients::apply(&mut client, settings, now);
+            (client, secret)
+        }
+    };
+    if let Some(hash) = &plan.secret_hash {
+        client.secret_hash = Some(hash.clone());
+        secret = None;
+    }
+    if plan.action == Action::Create {
+        store::clients::insert(db, &client).await?;
+    } else {
+        store::clients::update(db, &client).await?;
+    }
+    let current = store::groups::of_client(db, &client.client_id).await?;
+    for group in &plan.groups {
+        if !current.contains(group)
+            && store::groups::add_client(db, &client.client_id, group).await?
+                == Membership::NoSuchGroup
+        {
+            return Err(invalid(format!(
+                "group {group:?} disappeared while applying"
+            )));
+        }
+    }
+    for group in current.iter().filter(|g| !plan.groups.contains(g)) {
+        store::groups::remove_client(db, &client.client_id, group).await?;
+    }
+    Ok((client, secret))
+}
+
+/// The settings a client entry declares, with the CLI's defaults for what
+/// it leaves out.
+fn client_settings(entry: ClientEntry, base: &Path) -> Result<ClientSettings, String> {
+    let client_type = if entry.public {
+        ClientType::Public
+    } else {
+        ClientType::Confidential
+    };
+    let jwks = match &entry.jwks_file {
+        None => None,
+        Some(path) => {
+            let path = base.join(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("jwks_file {}: {e}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("jwks_file {}: not JSON: {e}", path.display()))?,
+            )
+        }
+    };
+    let has_keys = jwks.is_some() || entry.jwks_uri.is_some();
+    let auth_method = entry
+        .token_endpoint_auth_method
+        .unwrap_or(match client_type {
+            ClientType::Public => AuthMethod::None,
+            ClientType::Confidential if has_keys => AuthMethod::PrivateKeyJwt,
+            ClientType::Confidential => AuthMethod::ClientSecretBasic,
+        });
+    let grant_types = if !entry.grant_types.is_empty() {
+        entry.grant_types
+    } else if !entry.redirect_uris.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else if client_type == ClientType::Confidential {
+        vec![GrantType::ClientCredentials]
+    } else {
+        return Err("a public client needs redirect_uris".into());
+    };
+    let scopes = Scopes::from_tokens(entry.scopes.iter().map(String::as_str))
+        .map_err(|e| format!("scopes: {e}"))?;
+    Ok(ClientSettings {
+        name: entry.name,
+        client_type,
+        first_party: entry.first_party,
+        redirect_uris: entry.redirect_uris,
+        post_logout_redirect_uris: entry.post_logout_redirect_uris,
+        grant_types,
+        scopes,
+        audiences: entry.audiences,
+        auth_method,
+        access_token_format: entry.access_token_format,
+        jwks,
+        jwks_uri: entry.jwks_uri,
+        require_par: entry.require_pushed_authorization_requests,
+        backchannel_logout_uri: entry.backchannel_logout_uri,
+    })
+}
+
+/// The fields a diff shows, in a stable order.
+fn client_fields(s: &ClientSettings, groups: &[String]) -> Vec<(&'static str, Value)> {
+    vec![
+        ("name", json!(s.name)),
+        ("client_type", json!(s.client_type)),
+        ("first_party", json!(s.first_party)),
+        ("redirect_uris", json!(s.redirect_uris)),
+        (
+            "post_logout_redirect_uris",
+            json!(s.post_logout_redirect_uris),
+        ),
+        ("grant_types", json!(s.grant_types)),
+        ("scopes", json!(s.scopes)),
+        ("audiences", json!(s.audiences)),
+        ("token_endpoint_auth_method", json!(s.auth_method)),
+        ("access_token_format", json!(s.access_token_format)),
+        ("jwks", json!(s.jwks)),
+        ("jwks_uri", json!(s.jwks_uri)),
+        (
+            "require_pushed_authorization_requests",
+            json!(s.require_par),
+        ),
+        ("backchannel_logout_uri", json!(s.backchannel_logout_uri)),
+        ("groups", json!(groups)),
+    ]
+}
+
+/// `Unchanged` with no fields, or `Update` with the fields that differ.
+fn compare(
+    old: Vec<(&'static str, Value)>,
+    new: Vec<(&'static str, Value)>,
+) -> (Action, Vec<FieldChange>) {
+    let changed: Vec<FieldChange> = old
+        .into_iter()
+        .zip(new)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, from), (_, to))| FieldChange { field, from, to })
+        .collect();
+    let action = if changed.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update
+    };
+    (action, changed)
+}
+
+/// Client ids the file may choose: URL- and header-safe.
+fn is_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._~:-".contains(c))
+}
+
+/// The secret a reference points at, checked for strength.
+fn resolve_secret(source: &SecretSource, base: &Path) -> Result<Secret, String> {
+    let reference = match source {
+        SecretSource::Reference(r) => r,
+        SecretSource::Inline(value) => {
+            return Err(format!(
+                "must be a reference, {{ env = \"NAME\" }} or {{ file = \"PATH\" }}, never the secret itself (got a {})",
+                value.type_str()
+            ));
+        }
+    };
+    let value = match (&reference.env, &reference.file) {
+        (Some(name), None) => std::env::var(name)
+            .map_err(|_| format!("the environment variable {name} is not set"))?,
+        (None, Some(path)) => {
+            let path = base.join(path);
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        _ => return Err("give exactly one of env or file".into()),
+    };
+    let value = value.trim_end_matches(['\n', '\r']).to_owned();
+    let bits = entropy_bits(&value);
+    if bits < 256.0 {
+        return Err(format!(
+            "too weak: at most {bits:.0} bits of entropy, 256 needed (it is stored with a fast hash); make one with `openssl rand -hex 32`"
+        ));
+    }
+    Ok(Secret::new(value))
+}
+
+/// The most entropy a secret can carry, judged by its length and the
+/// alphabet it draws from: hex digits, or the character classes it uses.
+/// A character making up more than a quarter of it counts as no entropy.
+fn entropy_bits(secret: &str) -> f64 {
+    let length = secret.chars().count();
+    if length == 0 {
+        return 0.0;
+    }
+    let most_common = secret
+        .chars()
+        .map(|c| secret.chars().filter(|d| *d == c).count())
+        .max()
+        .unwrap_or(0);
+    if length >= 8 && most_common * 4 > length {
+        return 0.0;
+    }
+    let is_hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+    let alphabet: u32 = if secret.chars().all(is_hex)
+        || secret
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
+    {
+        16
+    } else {
+        [
+            (secret.chars().any(|c| c.is_ascii_lowercase()), 26),
+            (secret.chars().any(|c| c.is_ascii_uppercase()), 26),
+            (secret.chars().any(|c| c.is_ascii_digit()), 10),
+            (secret.chars().any(|c| !c.is_ascii_alphanumeric()), 32),
+        ]
+        .iter()
+        .filter(|(present, _)| *present)
+        .map(|(_, size)| size)
+        .sum()
+    };
+    length as f64 * f64::from(alphabet).log2()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_need_256_bits() {
+        let hex64 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert!(entropy_bits(hex64) >= 256.0);
+        assert!(entropy_bits(&hex64[..63]) < 256.0);
+        let base64 = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=";
+        assert!(entropy_bits(base64) >= 256.0);
+        for weak in [
+            "password123",
+            "correct horse battery staple",
+            &"a".repeat(200),
+            "",
+        ] {
+            assert!(entropy_bits(weak) < 256.0, "{weak}");
+        }
+    }
+
+    #[test]
+    fn inline_secrets_are_refused() {
+        let file: IdentityFile = toml::from_str(
+            "[[clients]]\nclient_id = \"a\"\nname = \"A\"\nclient_secret = \"hunter2\"\n",
+        )
+        .unwrap();
+        let source = file
+            .clients
+            .first()
+            .unwrap()
+            .client_secret
+            .as_ref()
+            .unwrap();
+        let err = resolve_secret(source, Path::new(".")).unwrap_err();
+        assert!(err.contains("never the secret itself"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<IdentityFile>(
+            "[[clients]]\nclient_id = \"a\"\nname = \"A\"\nredirect_uri = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("redirect_uri"), "{err}");
+    }
+}
