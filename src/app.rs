@@ -173,6 +173,7 @@ pub fn router(app: Arc<App>) -> Router {
             ),
         )
         .route(forward_auth::PATH, any(forward_auth::handler))
+        .merge(crate::admin::router(&app.config.issuer))
         .merge(app_api)
         .merge(browser);
     // RFC 8414 §3.1 places the metadata of an issuer with a path at

@@ -157,6 +157,8 @@ pub struct Plan {
 
 struct ClientPlan {
     action: Action,
+    /// The fields that change (for the audit log).
+    changed: Vec<&'static str>,
     settings: ClientSettings,
     client_id: String,
     /// The hash of the referenced secret, when the file gives one.
@@ -263,7 +265,7 @@ impl Plan {
         let mut seen = BTreeSet::new();
         for entry in file.clients {
             let at = format!("clients: {}", entry.client_id);
-            if !is_client_id(&entry.client_id) {
+            if !clients::is_client_id(&entry.client_id) {
                 return Err(invalid(format!(
                     "{at}: client_id must be 1 to 128 characters of letters, digits and . _ ~ : -"
                 )));
@@ -335,10 +337,12 @@ impl Plan {
                     (action, changed)
                 }
             };
+            let changed_names = changed.iter().map(|f| f.field).collect();
             plan.record("client", &client_id, action, changed);
             if action != Action::Unchanged {
                 plan.clients.push(ClientPlan {
                     action,
+                    changed: changed_names,
                     settings,
                     client_id,
                     secret_hash,
@@ -363,12 +367,21 @@ impl Plan {
         self.changes.iter().any(|c| c.action != Action::Unchanged)
     }
 
-    /// Makes the changes (groups, then APIs, then clients); returns the
-    /// secrets generated for new clients, to show once.
-    pub async fn execute(self, db: &Db, now: i64) -> Result<Vec<Generated>, ApplyError> {
-        let event = |kind: Kind| Event::new(kind).by(Actor::Cli);
+    /// Makes the changes (groups, then APIs, then clients), each change
+    /// audited as `actor`'s; returns the secrets generated for new clients,
+    /// to show once. Each statement is idempotent, so a run cut short (or
+    /// racing another instance's) is finished by running again.
+    pub async fn execute(
+        self,
+        db: &Db,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<Vec<Generated>, ApplyError> {
+        let event = |kind: Kind| Event::new(kind).by(actor.clone());
         for name in &self.groups {
-            store::groups::insert(db, name, now).await?;
+            if !store::groups::ensure(db, name, now).await? {
+                continue;
+            }
             let detail = json!({"group": name, "via": "apply"});
             audit::record(db, event(Kind::GroupCreated).detail(detail), now).await;
         }
@@ -385,37 +398,51 @@ impl Plan {
         }
         let mut generated = Vec::new();
         for plan in self.clients {
-            let (client, secret) = write_client(db, &plan, now).await?;
-            if let Some(secret) = secret {
-                generated.push(Generated {
-                    client_id: client.client_id.clone(),
-                    secret,
-                });
-            }
+            let written = write_client(db, &plan, now).await?;
+            let client_id = written.client.client_id.as_str();
             let kind = if plan.action == Action::Create {
                 Kind::ClientCreated
             } else {
                 Kind::ClientUpdated
             };
-            let detail = json!({"name": client.name, "via": "apply"});
-            audit::record(
-                db,
-                event(kind).client(&client.client_id).detail(detail),
-                now,
-            )
-            .await;
+            let detail =
+                json!({"name": written.client.name, "changed": plan.changed, "via": "apply"});
+            audit::record(db, event(kind).client(client_id).detail(detail), now).await;
+            if plan.action == Action::Update && plan.changed.contains(&"client_secret") {
+                let rotated = event(Kind::ClientSecretRotated).client(client_id);
+                audit::record(db, rotated.detail(json!({"via": "apply"})), now).await;
+            }
+            for (group, added) in &written.memberships {
+                let kind = if *added {
+                    Kind::GroupMemberAdded
+                } else {
+                    Kind::GroupMemberRemoved
+                };
+                let detail = json!({"group": group, "via": "apply"});
+                audit::record(db, event(kind).client(client_id).detail(detail), now).await;
+            }
+            if let Some(secret) = written.secret {
+                generated.push(Generated {
+                    client_id: written.client.client_id,
+                    secret,
+                });
+            }
         }
         Ok(generated)
     }
 }
 
-/// Creates or updates one client and brings its groups in line; returns
-/// it with a generated secret, if one was made.
-async fn write_client(
-    db: &Db,
-    plan: &ClientPlan,
-    now: i64,
-) -> Result<(Client, Option<Secret>), ApplyError> {
+/// What writing a client did.
+struct Written {
+    client: Client,
+    /// A secret generated for it, to show once.
+    secret: Option<Secret>,
+    /// Groups joined (true) or left (false).
+    memberships: Vec<(String, bool)>,
+}
+
+/// Creates or updates one client and brings its groups in line.
+async fn write_client(db: &Db, plan: &ClientPlan, now: i64) -> Result<Written, ApplyError> {
     let settings = plan.settings.clone();
     let (mut client, mut secret) = match store::clients::find(db, &plan.client_id).await? {
         None => {
@@ -438,20 +465,29 @@ async fn write_client(
         store::clients::update(db, &client).await?;
     }
     let current = store::groups::of_client(db, &client.client_id).await?;
-    for group in &plan.groups {
-        if !current.contains(group)
-            && store::groups::add_client(db, &client.client_id, group).await?
-                == Membership::NoSuchGroup
-        {
-            return Err(invalid(format!(
-                "group {group:?} disappeared while applying"
-            )));
+    let mut memberships = Vec::new();
+    for group in plan.groups.iter().filter(|g| !current.contains(g)) {
+        match store::groups::add_client(db, &client.client_id, group).await? {
+            Membership::NoSuchGroup => {
+                return Err(invalid(format!(
+                    "group {group:?} disappeared while applying"
+                )));
+            }
+            Membership::Changed => memberships.push((group.clone(), true)),
+            Membership::Unchanged => {}
         }
     }
     for group in current.iter().filter(|g| !plan.groups.contains(g)) {
-        store::groups::remove_client(db, &client.client_id, group).await?;
+        if store::groups::remove_client(db, &client.client_id, group).await? == Membership::Changed
+        {
+            memberships.push((group.clone(), false));
+        }
     }
-    Ok((client, secret))
+    Ok(Written {
+        client,
+        secret,
+        memberships,
+    })
 }
 
 /// The settings a client entry declares, with the CLI's defaults for what
@@ -477,19 +513,12 @@ fn client_settings(entry: ClientEntry, base: &Path) -> Result<ClientSettings, St
     let has_keys = jwks.is_some() || entry.jwks_uri.is_some();
     let auth_method = entry
         .token_endpoint_auth_method
-        .unwrap_or(match client_type {
-            ClientType::Public => AuthMethod::None,
-            ClientType::Confidential if has_keys => AuthMethod::PrivateKeyJwt,
-            ClientType::Confidential => AuthMethod::ClientSecretBasic,
-        });
-    let grant_types = if !entry.grant_types.is_empty() {
-        entry.grant_types
-    } else if !entry.redirect_uris.is_empty() {
-        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-    } else if client_type == ClientType::Confidential {
-        vec![GrantType::ClientCredentials]
+        .unwrap_or_else(|| clients::default_auth_method(client_type, has_keys));
+    let grant_types = if entry.grant_types.is_empty() {
+        clients::default_grant_types(client_type, !entry.redirect_uris.is_empty())
+            .map_err(|e| e.message)?
     } else {
-        return Err("a public client needs redirect_uris".into());
+        entry.grant_types
     };
     let scopes = Scopes::from_tokens(entry.scopes.iter().map(String::as_str))
         .map_err(|e| format!("scopes: {e}"))?;
@@ -557,14 +586,6 @@ fn compare(
     (action, changed)
 }
 
-/// Client ids the file may choose: URL- and header-safe.
-fn is_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._~:-".contains(c))
-}
-
 /// The secret a reference points at, checked for strength.
 fn resolve_secret(source: &SecretSource, base: &Path) -> Result<Secret, String> {
     let reference = match source {
@@ -596,34 +617,37 @@ fn resolve_secret(source: &SecretSource, base: &Path) -> Result<Secret, String> 
 }
 
 /// The most entropy a secret can carry, judged by its length and the
-/// alphabet it draws from: hex digits, or the character classes it uses.
-/// A character making up more than a quarter of it counts as no entropy.
+/// alphabet it draws from (hex digits, or the character classes it uses).
+/// A heuristic that catches the usual mistakes — short, few distinct
+/// characters, one character or a short pattern repeated — not a proof of
+/// randomness.
 fn entropy_bits(secret: &str) -> f64 {
-    let length = secret.chars().count();
-    if length == 0 {
-        return 0.0;
-    }
-    let most_common = secret
-        .chars()
-        .map(|c| secret.chars().filter(|d| *d == c).count())
+    let chars: Vec<char> = secret.chars().collect();
+    let length = chars.len();
+    let mut distinct = chars.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let most_common = distinct
+        .iter()
+        .map(|c| chars.iter().filter(|d| *d == c).count())
         .max()
         .unwrap_or(0);
-    if length >= 8 && most_common * 4 > length {
+    // A pattern repeated: the string equals itself shifted by the period.
+    let periodic =
+        (1..=length / 2).any(|p| chars.iter().zip(chars.iter().skip(p)).all(|(a, b)| a == b));
+    if length == 0 || distinct.len() < 12 || most_common * 4 > length || periodic {
         return 0.0;
     }
-    let is_hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
-    let alphabet: u32 = if secret.chars().all(is_hex)
-        || secret
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
-    {
+    let is_hex = |c: &char| c.is_ascii_digit() || ('a'..='f').contains(c);
+    let is_upper_hex = |c: &char| c.is_ascii_digit() || ('A'..='F').contains(c);
+    let alphabet: u32 = if chars.iter().all(is_hex) || chars.iter().all(is_upper_hex) {
         16
     } else {
         [
-            (secret.chars().any(|c| c.is_ascii_lowercase()), 26),
-            (secret.chars().any(|c| c.is_ascii_uppercase()), 26),
-            (secret.chars().any(|c| c.is_ascii_digit()), 10),
-            (secret.chars().any(|c| !c.is_ascii_alphanumeric()), 32),
+            (chars.iter().any(char::is_ascii_lowercase), 26),
+            (chars.iter().any(char::is_ascii_uppercase), 26),
+            (chars.iter().any(char::is_ascii_digit), 10),
+            (chars.iter().any(|c| !c.is_ascii_alphanumeric()), 32),
         ]
         .iter()
         .filter(|(present, _)| *present)

@@ -47,9 +47,14 @@ kinds! {
     AccountUnlocked => "account.unlocked",
     ConsentGranted => "consent.granted",
     ConsentRevoked => "consent.revoked",
+    /// A user allowed a device's request (RFC 8628), or refused it.
+    DeviceApproved => "device.approved",
+    DeviceDenied => "device.denied",
     TokenRevoked => "token.revoked",
     /// A rotated refresh token came back: its family was revoked.
     RefreshTokenReused => "refresh_token.reused",
+    /// A used authorization code came back: its tokens were revoked.
+    AuthorizationCodeReused => "authorization_code.reused",
     SessionsEnded => "sessions.ended",
     PasswordChanged => "password.changed",
     UserCreated => "user.created",
@@ -65,6 +70,8 @@ kinds! {
     ClientUpdated => "client.updated",
     ClientSecretRotated => "client.secret_rotated",
     ClientDeleted => "client.deleted",
+    /// An initial access token for dynamic registration was made.
+    RegistrationTokenCreated => "registration_token.created",
     ApiCreated => "api.created",
     ApiUpdated => "api.updated",
     ApiDeleted => "api.deleted",

@@ -64,10 +64,16 @@ pub async fn check(
         let reason = outcome;
         let event = Event::new(Kind::LoginFailed)
             .from(origin)
-            .detail(json!({"username": username, "reason": reason}));
+            .detail(json!({"username": shown(username), "reason": reason}));
         audit::record(&app.db, about_user(app, event, username).await, now).await;
     }
     Ok(checked)
+}
+
+/// The username as the audit log keeps it: no longer than a valid one (what
+/// was typed may be anything, a password even; it is not kept whole).
+fn shown(username: &str) -> String {
+    username.chars().take(64).collect()
 }
 
 /// The event, naming the user called `username` if there is one.
@@ -85,7 +91,7 @@ async fn check_throttled(
     origin: &Origin,
     now: i64,
 ) -> Result<Result<User, Refused>, AuthnError> {
-    let address = format!("ip:{}", origin.ip);
+    let address = format!("ip:{}", crate::net::network_of(origin.ip));
     let account = username_subject(username);
     let (address_since, account_since) = (now - ADDRESS_WINDOW, now - ACCOUNT_WINDOW);
     let [
@@ -120,12 +126,15 @@ async fn check_throttled(
     let matches = app.passwords.verify(password, hash).await?;
     let Some(user) = user.filter(|_| matches) else {
         throttle::failed(&app.db, &address, now, address_since).await?;
-        throttle::failed(&app.db, &account, now, account_since).await?;
-        if account_failures + 1 >= ACCOUNT_MAX_FAILURES {
-            let event = Event::new(Kind::AccountLocked)
-                .from(origin)
-                .detail(json!({"username": username, "seconds": ACCOUNT_WINDOW}));
-            audit::record(&app.db, about_user(app, event, username).await, now).await;
+        let failures = throttle::failed(&app.db, &account, now, account_since).await?;
+        if failures >= ACCOUNT_MAX_FAILURES {
+            // Recorded once: only one failure sees the count reach the limit.
+            if failures == ACCOUNT_MAX_FAILURES {
+                let event = Event::new(Kind::AccountLocked)
+                    .from(origin)
+                    .detail(json!({"username": shown(username), "seconds": ACCOUNT_WINDOW}));
+                audit::record(&app.db, about_user(app, event, username).await, now).await;
+            }
             return Ok(Err(Refused::AccountLocked(ACCOUNT_WINDOW)));
         }
         return Ok(Err(Refused::WrongCredentials));

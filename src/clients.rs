@@ -54,25 +54,41 @@ impl ClientSettings {
         }
     }
 
-    /// Checks every setting and their consistency; the error names the
-    /// offending setting.
+    /// Checks every setting and their consistency; the error says what is
+    /// wrong (and `check` also names the setting, by its RFC 7591 name).
     pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|e| e.message)
+    }
+
+    pub fn check(&self) -> Result<(), Invalid> {
         if self.name.trim().is_empty()
             || self.name.chars().count() > 200
             || self.name.chars().any(char::is_control)
         {
-            return Err("name must be 1 to 200 characters without control characters".into());
+            return Err(Invalid::new(
+                "client_name",
+                "name must be 1 to 200 characters without control characters",
+            ));
         }
         for uri in &self.redirect_uris {
-            check_redirect_uri(uri).map_err(|e| format!("redirect URI {uri:?}: {e}"))?;
+            check_redirect_uri(uri)
+                .map_err(|e| Invalid::new("redirect_uris", format!("redirect URI {uri:?}: {e}")))?;
         }
         for uri in &self.post_logout_redirect_uris {
-            check_redirect_uri(uri)
-                .map_err(|e| format!("post-logout redirect URI {uri:?}: {e}"))?;
+            check_redirect_uri(uri).map_err(|e| {
+                Invalid::new(
+                    "post_logout_redirect_uris",
+                    format!("post-logout redirect URI {uri:?}: {e}"),
+                )
+            })?;
         }
         if let Some(uri) = &self.backchannel_logout_uri {
-            check_backchannel_logout_uri(uri)
-                .map_err(|e| format!("backchannel_logout_uri {uri:?}: {e}"))?;
+            check_backchannel_logout_uri(uri).map_err(|e| {
+                Invalid::new(
+                    "backchannel_logout_uri",
+                    format!("backchannel_logout_uri {uri:?}: {e}"),
+                )
+            })?;
         }
         for audience in &self.audiences {
             if audience.is_empty()
@@ -81,83 +97,128 @@ impl ClientSettings {
                     .chars()
                     .any(|c| c.is_whitespace() || c.is_control())
             {
-                return Err(format!(
-                    "audience {audience:?} must be 1 to 2000 characters without spaces"
+                return Err(Invalid::new(
+                    "audience",
+                    format!("audience {audience:?} must be 1 to 2000 characters without spaces"),
                 ));
             }
         }
         if self.grant_types.is_empty() {
-            return Err("at least one grant type is needed".into());
+            return Err(Invalid::new(
+                "grant_types",
+                "at least one grant type is needed",
+            ));
         }
         let has = |g| self.grant_types.contains(&g);
         match (self.client_type, self.auth_method) {
             (ClientType::Public, AuthMethod::None) => {}
             (ClientType::Public, m) => {
-                return Err(format!(
-                    "a public client has no credentials, so it cannot use {m}"
+                return Err(Invalid::new(
+                    "token_endpoint_auth_method",
+                    format!("a public client has no credentials, so it cannot use {m}"),
                 ));
             }
             (ClientType::Confidential, AuthMethod::None) => {
-                return Err("a confidential client authenticates; use client_secret_basic, client_secret_post or private_key_jwt".into());
+                return Err(Invalid::new(
+                    "token_endpoint_auth_method",
+                    "a confidential client authenticates; use client_secret_basic, client_secret_post or private_key_jwt",
+                ));
             }
             (ClientType::Confidential, _) => {}
         }
-        self.validate_keys()?;
+        self.check_keys()?;
         if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
-            return Err("authorization_code needs at least one redirect URI".into());
+            return Err(Invalid::new(
+                "redirect_uris",
+                "authorization_code needs at least one redirect URI",
+            ));
         }
         // RFC 6749 §4.4: only confidential clients may use client_credentials.
         if has(GrantType::ClientCredentials) && self.client_type == ClientType::Public {
-            return Err("client_credentials is only for confidential clients".into());
+            return Err(Invalid::new(
+                "grant_types",
+                "client_credentials is only for confidential clients",
+            ));
         }
         // RFC 8693: exchanging is acting for someone else; only a client that
         // authenticates may, and only for the audiences it is given.
         if has(GrantType::TokenExchange) && self.client_type == ClientType::Public {
-            return Err("token exchange is only for confidential clients".into());
+            return Err(Invalid::new(
+                "grant_types",
+                "token exchange is only for confidential clients",
+            ));
         }
         if has(GrantType::TokenExchange) && self.audiences.is_empty() {
-            return Err(
-                "token exchange needs the audiences the client may exchange tokens for (--audience)"
-                    .into(),
-            );
+            return Err(Invalid::new(
+                "audience",
+                "token exchange needs the audiences the client may exchange tokens for (--audience)",
+            ));
         }
         if has(GrantType::RefreshToken)
             && !has(GrantType::AuthorizationCode)
             && !has(GrantType::DeviceCode)
         {
-            return Err(
-                "refresh_token is only issued with authorization_code or the device grant".into(),
-            );
+            return Err(Invalid::new(
+                "grant_types",
+                "refresh_token is only issued with authorization_code or the device grant",
+            ));
+        }
+        Ok(())
+    }
+
+    /// RFC 7591 §2: `jwks` and `jwks_uri` are never both set; monban uses
+    /// them for `private_key_jwt`, which needs one of them.
+    fn check_keys(&self) -> Result<(), Invalid> {
+        match (&self.jwks, &self.jwks_uri) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    "jwks_uri",
+                    "jwks and jwks_uri must not both be set (RFC 7591 §2)",
+                ));
+            }
+            (None, None) if self.auth_method == AuthMethod::PrivateKeyJwt => {
+                return Err(Invalid::new(
+                    "jwks",
+                    "private_key_jwt needs the client's public keys: jwks or jwks_uri",
+                ));
+            }
+            (Some(_), None) | (None, Some(_)) if self.auth_method != AuthMethod::PrivateKeyJwt => {
+                let field = if self.jwks.is_some() {
+                    "jwks"
+                } else {
+                    "jwks_uri"
+                };
+                return Err(Invalid::new(
+                    field,
+                    "jwks and jwks_uri are only used with private_key_jwt",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(set) = &self.jwks {
+            client_keys::parse_jwks(set).map_err(|e| Invalid::new("jwks", format!("jwks: {e}")))?;
+        }
+        if let Some(uri) = &self.jwks_uri {
+            client_keys::check_jwks_uri(uri)
+                .map_err(|e| Invalid::new("jwks_uri", format!("jwks_uri {uri:?}: {e}")))?;
         }
         Ok(())
     }
 }
 
-impl ClientSettings {
-    /// RFC 7591 §2: `jwks` and `jwks_uri` are never both set; monban uses
-    /// them for `private_key_jwt`, which needs one of them.
-    fn validate_keys(&self) -> Result<(), String> {
-        match (&self.jwks, &self.jwks_uri) {
-            (Some(_), Some(_)) => {
-                return Err("jwks and jwks_uri must not both be set (RFC 7591 §2)".into());
-            }
-            (None, None) if self.auth_method == AuthMethod::PrivateKeyJwt => {
-                return Err(
-                    "private_key_jwt needs the client's public keys: jwks or jwks_uri".into(),
-                );
-            }
-            (Some(_), None) | (None, Some(_)) if self.auth_method != AuthMethod::PrivateKeyJwt => {
-                return Err("jwks and jwks_uri are only used with private_key_jwt".into());
-            }
-            _ => {}
+/// A setting that is not valid: which one (its RFC 7591 name), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Invalid {
+        Invalid {
+            field,
+            message: message.into(),
         }
-        if let Some(set) = &self.jwks {
-            client_keys::parse_jwks(set).map_err(|e| format!("jwks: {e}"))?;
-        }
-        if let Some(uri) = &self.jwks_uri {
-            client_keys::check_jwks_uri(uri).map_err(|e| format!("jwks_uri {uri:?}: {e}"))?;
-        }
-        Ok(())
     }
 }
 
@@ -194,6 +255,47 @@ pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
         _ => Err("must be https (http only for loopback hosts)".into()),
+    }
+}
+
+/// Client ids an operator may choose (`monban apply`, the admin API):
+/// 1–128 characters, URL- and header-safe.
+pub fn is_client_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._~:-".contains(c))
+}
+
+/// The authentication method of a client that names none: `none` for a
+/// public client, `private_key_jwt` when it registers keys, else
+/// `client_secret_basic` (the CLI's, `monban apply`'s and the admin API's
+/// default).
+pub fn default_auth_method(client_type: ClientType, has_keys: bool) -> AuthMethod {
+    match client_type {
+        ClientType::Public => AuthMethod::None,
+        ClientType::Confidential if has_keys => AuthMethod::PrivateKeyJwt,
+        ClientType::Confidential => AuthMethod::ClientSecretBasic,
+    }
+}
+
+/// The grant types of a client that names none: the code flow with
+/// refresh tokens when it has redirect URIs, else `client_credentials` for
+/// a confidential client. A public client without redirect URIs has no
+/// sensible default.
+pub fn default_grant_types(
+    client_type: ClientType,
+    has_redirect_uris: bool,
+) -> Result<Vec<GrantType>, Invalid> {
+    if has_redirect_uris {
+        Ok(vec![GrantType::AuthorizationCode, GrantType::RefreshToken])
+    } else if client_type == ClientType::Confidential {
+        Ok(vec![GrantType::ClientCredentials])
+    } else {
+        Err(Invalid::new(
+            "redirect_uris",
+            "a public client needs redirect URIs",
+        ))
     }
 }
 

@@ -112,6 +112,11 @@ pub async fn for_apps(State(app): State<Arc<App>>, mut request: Request, next: N
         && let Ok(value) = HeaderValue::from_str(&origin)
     {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        // A browser app may read when to retry after a 429.
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after"),
+        );
         if preflight {
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,

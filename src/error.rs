@@ -154,7 +154,6 @@ impl OAuthError {
         }
     }
 
-    /// An internal failure: logged here, answered without detail.
     /// 429 with `Retry-After` (RFC 6585 §4).
     pub fn rate_limited(exceeded: &crate::rate_limit::Exceeded) -> OAuthError {
         let seconds = exceeded.retry_after_secs();
@@ -168,6 +167,7 @@ impl OAuthError {
         }
     }
 
+    /// An internal failure: logged here, answered without detail.
     pub fn server_error(cause: &dyn std::fmt::Display) -> OAuthError {
         tracing::error!(error = %cause, "internal error");
         OAuthError::new(ErrorCode::ServerError, "internal server error")

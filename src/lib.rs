@@ -2,6 +2,8 @@
 //! authorization server. The binary is `src/main.rs`; this library holds
 //! everything, so that the black-box tests can start the real server.
 
+pub mod accounts;
+pub mod admin;
 pub mod apis;
 pub mod app;
 pub mod apply;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
@@ -116,7 +116,7 @@ impl Metrics {
             (POOL_MAX, "Database pool size limit"),
             (
                 KEY_AGE,
-                "Seconds since each active signing key began to sign",
+                "Seconds since the active key of each algorithm began to sign",
             ),
         ] {
             r.describe_gauge(name.into(), None, help.into());
@@ -185,7 +185,7 @@ impl Metrics {
         let keys = app.keys.get();
         for key in keys.keys() {
             if let Some(activated) = key.activated_at.filter(|_| key.state == KeyState::Active) {
-                let labels = labels(&[("alg", key.alg.to_string()), ("kid", key.kid.clone())]);
+                let labels = labels(&[("alg", key.alg.to_string())]);
                 self.gauge(KEY_AGE, labels).set((now - activated) as f64);
             }
         }
@@ -207,12 +207,31 @@ pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     app.metrics
         .request(&route, &method, response.status().as_u16(), seconds);
     response
+}
+
+/// Methods as label values: the standard ones, anything else `other` (a
+/// client may send any token as a method; labels must stay bounded).
+fn method_label(method: &Method) -> String {
+    const KNOWN: [Method; 7] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    if KNOWN.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "other".to_owned()
+    }
 }
 
 /// `GET /metrics`: Prometheus text format 0.0.4.

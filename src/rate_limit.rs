@@ -5,7 +5,7 @@
 //! `429 Too Many Requests` with `Retry-After` (RFC 6585 §4).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +18,8 @@ use lru::LruCache;
 
 use crate::app::App;
 use crate::error::OAuthError;
+use crate::store::clients::Client;
+use crate::types::AuthMethod;
 
 /// What a limit protects; each has its own setting and its own counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,13 +167,7 @@ enum Subject {
 }
 
 fn address_subject(ip: IpAddr) -> Subject {
-    match ip {
-        IpAddr::V4(_) => Subject::Address(ip),
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            Subject::Address(IpAddr::V6(Ipv6Addr::from(prefix)))
-        }
-    }
+    Subject::Address(crate::net::network_of(ip))
 }
 
 /// Counters this many subjects at most; the least recently seen are
@@ -246,9 +242,14 @@ impl RateLimiter {
     }
 }
 
-/// Counts a request of an authenticated client (a client's own budget,
-/// wherever it calls from; unauthenticated calls cannot spend it).
-pub fn per_client(app: &App, class: Class, client_id: &str) -> Result<(), OAuthError> {
+/// Counts a request of a client that proved who it is (a secret or a key):
+/// its own budget, wherever it calls from. Public clients prove nothing —
+/// anyone can send their `client_id` — so only addresses limit them.
+pub fn per_client(app: &App, class: Class, client: &Client) -> Result<(), OAuthError> {
+    if client.token_endpoint_auth_method == AuthMethod::None {
+        return Ok(());
+    }
+    let client_id = client.client_id.as_str();
     app.rate_limits
         .check_client(class, client_id)
         .map_err(|exceeded| {

@@ -136,10 +136,12 @@ const MAX_PENDING: usize = 8;
 
 /// The logins of sessions just ended (rows without one are skipped).
 pub fn logins_of(ended: store::sessions::Ended) -> Vec<Login> {
-    ended
-        .into_iter()
-        .filter_map(|data| serde_json::from_value(data.0.get(LOGIN)?.clone()).ok())
-        .collect()
+    ended.iter().filter_map(|data| login_of(&data.0)).collect()
+}
+
+/// The login a stored session's data holds, if it is logged in.
+pub fn login_of(data: &serde_json::Value) -> Option<Login> {
+    serde_json::from_value(data.get(LOGIN)?.clone()).ok()
 }
 
 /// Who is logged in to this browser, and how (the SSO session).

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{CliError, Output};
 use crate::apply::{Action, ApplyError, Change, IdentityFile, Plan, Secrets};
+use crate::audit::Actor;
 use crate::store::Db;
 
 #[derive(Args)]
@@ -39,7 +40,7 @@ pub async fn run(db: &Db, args: ApplyArgs) -> Result<Output, CliError> {
     if args.dry_run {
         text.push_str("\ndry run: nothing was changed");
     } else {
-        let generated = plan.execute(db, crate::unix_now()).await?;
+        let generated = plan.execute(db, &Actor::Cli, crate::unix_now()).await?;
         text.push_str(if changed {
             "\napplied (running servers see the changes within 5 seconds)"
         } else {

@@ -230,6 +230,12 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             let (token, hash) = crate::tokens::random_secret();
             let expires_at = expires_in.map(|s| now + s);
             store::registration::insert(db, &hash, uses, expires_at, now).await?;
+            let detail = json!({"expires_at": expires_at, "uses": uses});
+            record(
+                db,
+                Event::new(Kind::RegistrationTokenCreated).detail(detail),
+            )
+            .await;
             let limits = match (expires_at, uses) {
                 (None, None) => "no expiry, unlimited uses".to_owned(),
                 (Some(at), None) => format!("expires at {at} (Unix time), unlimited uses"),

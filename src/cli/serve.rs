@@ -52,26 +52,38 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `MONBAN_APPLY`: the identity file, applied before serving; a bad one
-/// stops the start (exit 2) with nothing changed.
+/// `MONBAN_APPLY`: the identity file, applied before serving (audited as
+/// `system`); a bad one stops the start (exit 2) with nothing changed.
+/// Instances starting together may race to create the same items: the
+/// loser plans again, against what the winner wrote.
 async fn apply_at_start(db: &crate::store::Db, path: &std::path::Path) -> Result<(), CliError> {
-    use crate::apply::{Action, IdentityFile, Plan, Secrets};
-    let in_setting = |e: crate::apply::ApplyError| match CliError::from(e) {
+    use crate::apply::{Action, ApplyError, IdentityFile, Plan, Secrets};
+    let in_setting = |e: ApplyError| match CliError::from(e) {
         CliError::Usage(m) => CliError::Usage(format!("MONBAN_APPLY: {m}")),
         failed => failed,
     };
-    let file = IdentityFile::read(path).map_err(in_setting)?;
     let base = super::apply::base_dir(path);
-    let plan = Plan::make(db, file, base, Secrets::MustBeReferenced)
-        .await
-        .map_err(in_setting)?;
-    let count = |action| plan.changes.iter().filter(|c| c.action == action).count();
-    let (created, updated) = (count(Action::Create), count(Action::Update));
-    plan.execute(db, crate::unix_now())
-        .await
-        .map_err(in_setting)?;
-    tracing::info!(file = %path.display(), created, updated, "MONBAN_APPLY applied");
-    Ok(())
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let file = IdentityFile::read(path).map_err(in_setting)?;
+        let plan = Plan::make(db, file, base, Secrets::MustBeReferenced)
+            .await
+            .map_err(in_setting)?;
+        let count = |action| plan.changes.iter().filter(|c| c.action == action).count();
+        let (created, updated) = (count(Action::Create), count(Action::Update));
+        let actor = crate::audit::Actor::System;
+        match plan.execute(db, &actor, crate::unix_now()).await {
+            Ok(_) => {
+                tracing::info!(file = %path.display(), created, updated, "MONBAN_APPLY applied");
+                return Ok(());
+            }
+            Err(ApplyError::Db(e)) if attempts < 3 && crate::store::is_unique_violation(&e) => {
+                tracing::info!("MONBAN_APPLY raced another instance; planning again");
+            }
+            Err(e) => return Err(in_setting(e)),
+        }
+    }
 }
 
 /// Logs go to stderr; stdout carries only what the operator must read (the

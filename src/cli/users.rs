@@ -5,12 +5,12 @@ use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, read_password_stdin, record, set, table};
 use crate::audit::{Event, Kind};
-use crate::authn;
 use crate::config::Config;
 use crate::password::{self, Passwords};
 use crate::store::{self, Db, groups, groups::Membership, throttle, users, users::User};
 use crate::types::is_group_name;
 use crate::unix_now;
+use crate::{accounts, authn};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -306,44 +306,16 @@ fn membership(
     ))
 }
 
-/// Usernames: 1–64 characters of `a-z 0-9 . _ - @ +`, stored lower-case.
 fn check_username(raw: &str) -> Result<String, CliError> {
-    let name = raw.to_lowercase();
-    let ok = (1..=64).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@+".contains(c));
-    if ok {
-        Ok(name)
-    } else {
-        Err(CliError::Usage(
-            "--username: 1 to 64 characters of a-z, 0-9 and . _ - @ +".into(),
-        ))
-    }
+    accounts::username(raw).map_err(|e| CliError::Usage(format!("--username: {e}")))
 }
 
 fn check_email(raw: &str) -> Result<String, CliError> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-        });
-    if valid {
-        Ok(email)
-    } else {
-        Err(CliError::Usage(format!(
-            "--email: {raw:?} is not an email address"
-        )))
-    }
+    accounts::email(raw).map_err(|e| CliError::Usage(format!("--email: {e}")))
 }
 
 fn check_display_name(raw: &str) -> Result<String, CliError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(CliError::Usage("--name: 1 to 200 characters".into()));
-    }
-    Ok(name.to_owned())
+    accounts::display_name(raw).map_err(|e| CliError::Usage(format!("--name: {e}")))
 }
 
 fn check_group_name(raw: &str) -> Result<String, CliError> {

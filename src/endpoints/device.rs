@@ -45,8 +45,8 @@ pub async fn handler(
     let now = crate::unix_now();
     // §3.1: confidential clients authenticate; public ones send client_id.
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    rate_limit::per_client(&app, Class::Device, &client.client_id)?;
     calling.set(&client);
+    rate_limit::per_client(&app, Class::Device, &client)?;
     if !client.allows_grant(GrantType::DeviceCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the device authorization grant",

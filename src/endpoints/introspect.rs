@@ -65,7 +65,7 @@ pub async fn handler(
     let now = crate::unix_now();
     let presented = PresentedToken::from_params(&params)?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    rate_limit::per_client(&app, Class::Introspection, &client.client_id)?;
+    rate_limit::per_client(&app, Class::Introspection, &client)?;
     // §2.1: the endpoint "MUST also require some form of authorization";
     // a public client cannot authenticate, so it cannot introspect.
     if client.client_type == ClientType::Public {

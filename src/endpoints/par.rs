@@ -46,8 +46,8 @@ pub async fn handler(
     let now = crate::unix_now();
     // §2: the client authenticates as at the token endpoint.
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    rate_limit::per_client(&app, Class::Token, &client.client_id)?;
     calling.set(&client);
+    rate_limit::per_client(&app, Class::Token, &client)?;
     // §2.1: a pushed request must not itself refer to one.
     if params.one("request_uri")?.is_some() {
         return Err(OAuthError::invalid_request(

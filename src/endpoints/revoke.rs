@@ -33,8 +33,8 @@ pub async fn handler(
     let now = crate::unix_now();
     let presented = PresentedToken::from_params(&params)?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    rate_limit::per_client(&app, Class::Token, &client.client_id)?;
     calling.set(&client);
+    rate_limit::per_client(&app, Class::Token, &client)?;
     // §2.2: "invalid tokens do not cause an error response".
     let Some(found) = tokens::find_active(&app, &presented, now).await? else {
         return Ok(no_store(StatusCode::OK));

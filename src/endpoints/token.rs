@@ -32,8 +32,8 @@ pub async fn handler(
     let now = crate::unix_now();
     let grant_type = params.required("grant_type")?;
     let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    rate_limit::per_client(&app, Class::Token, &client.client_id)?;
     calling.set(&client);
+    rate_limit::per_client(&app, Class::Token, &client)?;
     let response = match grant_type.parse::<GrantType>() {
         Ok(GrantType::AuthorizationCode) => {
             grants::authorization_code::exchange(&app, &client, &params, now).await?

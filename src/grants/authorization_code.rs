@@ -5,6 +5,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
+use crate::audit::{self, Event, Kind};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::pkce;
@@ -119,6 +120,11 @@ async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError,
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
     store::codes::revoke(&app.db, hash, now).await?;
     crate::tokens::revoke_grant(app, code.grant_id, now).await?;
+    let event = Event::new(Kind::AuthorizationCodeReused)
+        .client(&code.client_id)
+        .user(code.user_id)
+        .detail(serde_json::json!({"grant_id": code.grant_id}));
+    audit::record(&app.db, event, now).await;
     // The JWT issued at the first use lives until then + its lifetime (its
     // APIs' when the code names some).
     let apis = app.apis.current(&app.db).await?;

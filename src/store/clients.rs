@@ -210,6 +210,26 @@ pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
     Ok(clients)
 }
 
+const PAGE: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM clients WHERE ($1 IS NULL OR client_id > $1) ORDER BY client_id LIMIT $2"
+);
+
+/// Up to `limit` clients after `after`, in client_id order, with groups.
+pub async fn page(db: &Db, after: Option<&str>, limit: i64) -> Result<Vec<Client>, sqlx::Error> {
+    let rows: Vec<Row> =
+        on_db!(db, p => sqlx::query_as(PAGE).bind(after).bind(limit).fetch_all(p).await)?;
+    let mut clients = rows
+        .into_iter()
+        .map(Client::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    for client in &mut clients {
+        client.groups = super::groups::of_client(db, &client.client_id).await?;
+    }
+    Ok(clients)
+}
+
 const DELETE: &str = "DELETE FROM clients WHERE client_id = $1";
 
 /// Deletes a client; its opaque and refresh tokens go with it (cascade).

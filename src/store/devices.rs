@@ -76,19 +76,21 @@ pub struct Decision<'a> {
 }
 
 const DECIDE: &str = "UPDATE device_codes SET status = $3, user_id = $4, sid = $5, auth_time = $6, \
-     acr = $7, amr = $8 WHERE user_code = $1 AND status = 'pending' AND expires_at > $2";
+     acr = $7, amr = $8 WHERE user_code = $1 AND status = 'pending' AND expires_at > $2 \
+     RETURNING client_id, scope";
 
-/// Records the user's answer; false if the request is gone or answered.
+/// Records the user's answer: the client and scope answered, or `None` if
+/// the request is gone or answered.
 pub async fn decide(
     db: &Db,
     user_code: &str,
     d: &Decision<'_>,
     now: i64,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<(String, String)>, sqlx::Error> {
     let status = if d.approve { "approved" } else { "denied" };
-    on_db!(db, p => sqlx::query(DECIDE).bind(user_code).bind(now).bind(status).bind(d.user_id)
+    on_db!(db, p => sqlx::query_as(DECIDE).bind(user_code).bind(now).bind(status).bind(d.user_id)
         .bind(d.sid).bind(d.auth_time).bind(d.acr).bind(Json(d.amr))
-        .execute(p).await.map(|r| r.rows_affected() == 1))
+        .fetch_optional(p).await)
 }
 
 const FIND: &str = concat!(

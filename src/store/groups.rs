@@ -22,6 +22,15 @@ pub async fn insert(db: &Db, name: &str, now: i64) -> Result<(), sqlx::Error> {
         .execute(p).await.map(drop))
 }
 
+const ENSURE: &str =
+    "INSERT INTO groups (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
+/// Creates a group unless it exists; whether it was created.
+pub async fn ensure(db: &Db, name: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(ENSURE).bind(Uuid::now_v7()).bind(name).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
 const LIST: &str = "SELECT g.name, COUNT(ug.user_id) AS members, g.created_at FROM groups g \
      LEFT JOIN user_groups ug ON ug.group_id = g.id GROUP BY g.id, g.name, g.created_at ORDER BY g.name";
 
@@ -102,6 +111,23 @@ async fn membership(db: &Db, rows: u64, group: &str) -> Result<Membership, sqlx:
     } else {
         Membership::NoSuchGroup
     })
+}
+
+const USERS_IN: &str = "SELECT u.id, u.username FROM users u \
+     JOIN user_groups ug ON ug.user_id = u.id JOIN groups g ON g.id = ug.group_id \
+     WHERE g.name = $1 ORDER BY u.username";
+
+/// The users in a group: (id, username).
+pub async fn users_in(db: &Db, group: &str) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(USERS_IN).bind(group).fetch_all(p).await)
+}
+
+const CLIENTS_IN: &str = "SELECT cg.client_id FROM client_groups cg \
+     JOIN groups g ON g.id = cg.group_id WHERE g.name = $1 ORDER BY cg.client_id";
+
+/// The service clients in a group.
+pub async fn clients_in(db: &Db, group: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(CLIENTS_IN).bind(group).fetch_all(p).await)
 }
 
 const OF_USER: &str = "SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id \

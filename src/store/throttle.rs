@@ -27,11 +27,14 @@ pub async fn failures(
 const FAILED: &str = "INSERT INTO login_failures (subject, failures, window_start) VALUES ($1, 1, $2) \
      ON CONFLICT (subject) DO UPDATE SET \
      failures = CASE WHEN login_failures.window_start < $3 THEN 1 ELSE login_failures.failures + 1 END, \
-     window_start = CASE WHEN login_failures.window_start < $3 THEN $2 ELSE login_failures.window_start END";
+     window_start = CASE WHEN login_failures.window_start < $3 THEN $2 ELSE login_failures.window_start END \
+     RETURNING failures";
 
 /// Counts a failure; a window that started before `since` starts over.
-pub async fn failed(db: &Db, subject: &str, now: i64, since: i64) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(FAILED).bind(subject).bind(now).bind(since).execute(p).await.map(drop))
+/// Returns the failures in the window, this one included (each concurrent
+/// failure sees its own count).
+pub async fn failed(db: &Db, subject: &str, now: i64, since: i64) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(FAILED).bind(subject).bind(now).bind(since).fetch_one(p).await)
 }
 
 const CLEAR: &str = "DELETE FROM login_failures WHERE subject = $1";

@@ -108,6 +108,50 @@ pub async fn list(db: &Db) -> Result<Vec<User>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)
 }
 
+const PAGE: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE ($1 IS NULL OR username > $1) \
+     AND ($2 IS NULL OR username LIKE $2 ESCAPE '\\' OR email LIKE $2 ESCAPE '\\') \
+     ORDER BY username LIMIT $3"
+);
+
+/// Up to `limit` users after the username `after`, in username order;
+/// `search` (any case) must be part of the username or email.
+pub async fn page(
+    db: &Db,
+    search: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    // Stored lower-case, so the same LIKE works on both databases.
+    let pattern = search.map(|s| {
+        let escaped = s
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    on_db!(db, p => sqlx::query_as(PAGE).bind(after).bind(&pattern).bind(limit).fetch_all(p).await)
+}
+
+const UPDATE_PROFILE: &str =
+    "UPDATE users SET email = $2, name = $3, updated_at = $4 WHERE id = $1";
+
+/// Sets a user's email and display name; a taken email is a unique
+/// violation.
+pub async fn update_profile(
+    db: &Db,
+    id: Uuid,
+    email: Option<&str>,
+    name: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(UPDATE_PROFILE).bind(id).bind(email).bind(name).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
 const COUNT: &str = "SELECT COUNT(*) FROM users";
 
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {

@@ -15,6 +15,7 @@ use tower_sessions::Session;
 use super::account::{action, signed_in_user, start_login};
 use super::{Lang, PageError, PageForm, Texts, lang_of, render};
 use crate::app::App;
+use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::endpoints::device::{display, normalize};
 use crate::session::BrowserSession;
 use crate::store::{self, devices::Decision, users::User};
@@ -78,6 +79,7 @@ pub async fn get(
 pub async fn post(
     State(app): State<Arc<App>>,
     session: Session,
+    origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Result<Response, PageError> {
@@ -103,10 +105,24 @@ pub async fn post(
         acr: &login.acr,
         amr: &login.amr,
     };
-    if !store::devices::decide(&app.db, &normalize(typed), &decision, now).await? {
+    let Some((client_id, scope)) =
+        store::devices::decide(&app.db, &normalize(typed), &decision, now).await?
+    else {
         return view.look_up(&app, typed, now).await;
-    }
+    };
     tracing::info!(user = %user.username, approve, "device authorization answered");
+    let kind = if approve {
+        Kind::DeviceApproved
+    } else {
+        Kind::DeviceDenied
+    };
+    let event = Event::new(kind)
+        .by(Actor::User(user.id))
+        .user(user.id)
+        .client(&client_id)
+        .from(&origin)
+        .detail(serde_json::json!({"scope": scope}));
+    audit::record(&app.db, event, now).await;
     let t = view.lang.texts();
     Ok(view.done(if approve {
         t.device_approved

@@ -264,6 +264,18 @@ db_test!(
                 .iter()
                 .all(|e| e["actor"] == "cli" && e["detail"]["via"] == "apply")
         );
+        let web_update = updated
+            .iter()
+            .find(|e| e["client_id"] == "shop-web")
+            .unwrap();
+        assert_eq!(
+            web_update["detail"]["changed"],
+            json!(["name", "redirect_uris"])
+        );
+        let left = app.audit("group.member_removed").await;
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0]["client_id"], "billing");
+        assert_eq!(left[0]["detail"]["group"], "services");
         assert_eq!(apply(&app, dir.path(), &[]).ok_json()["changed"], false);
     }
 );

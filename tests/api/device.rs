@@ -212,6 +212,11 @@ db_test!(denied_expired_and_unknown_codes, async |app: TestApp| {
     )
     .await;
     assert!(done.page_body().contains("Denied"));
+    let denied = app.audit("device.denied").await;
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["client_id"], client.id);
+    assert_eq!(denied[0]["detail"]["scope"], "deploy");
+    assert!(app.audit("device.approved").await.is_empty());
     let (status, body) = poll(&app, &client, device_code).await;
     assert_eq!(
         (status, body["error"].as_str().unwrap()),

@@ -13,6 +13,7 @@ mod chromium;
 mod helpers;
 mod interop;
 
+mod admin_api;
 mod apis;
 mod apply;
 mod backchannel;

@@ -342,15 +342,37 @@ db_test!(
         );
         assert_eq!(count("monban_active_sessions", &[]), 1.0);
         assert!(count("monban_db_pool_max_connections", &[]) >= 1.0);
-        assert!(count("monban_db_pool_connections", &[("state", "idle")]) >= 0.0);
-        assert!(count("monban_signing_key_age_seconds", &[("alg", "RS256")]) >= 0.0);
-        assert!(sample(&text, "monban_db_errors_total", &[]).is_some());
+        let pool = count("monban_db_pool_connections", &[("state", "idle")])
+            + count("monban_db_pool_connections", &[("state", "in_use")]);
+        assert!(pool >= 1.0, "the pool holds a connection: {pool}");
+        // The test fixture's keys became active 30 days ago.
+        let age = count("monban_signing_key_age_seconds", &[("alg", "RS256")]);
+        let days = age / 86_400.0;
+        assert!((29.9..30.5).contains(&days), "{days}");
+        assert_eq!(count("monban_db_errors_total", &[]), 0.0);
         assert!(text.contains("# HELP monban_http_requests_total"));
-        // Routes are labelled by their pattern, never by raw paths.
+        // Routes are labelled by their pattern, never by raw paths, and
+        // methods from a fixed set.
         app.get("/no/such/page").await;
         app.get("/register/some-client-id").await;
+        let odd = reqwest::Method::from_bytes(b"FROBNICATE").unwrap();
+        app.http
+            .request(odd, app.url("/forward_auth"))
+            .send()
+            .await
+            .unwrap();
         let text = scrape(&app).await;
         assert!(!text.contains("some-client-id"), "{text}");
+        assert!(!text.contains("FROBNICATE"), "{text}");
+        assert!(
+            sample(
+                &text,
+                "monban_http_requests_total",
+                &[("route", "/forward_auth"), ("method", "other")]
+            )
+            .is_some(),
+            "{text}"
+        );
         assert!(
             sample(
                 &text,
@@ -502,6 +524,24 @@ db_test!(
         assert_eq!(status(&b, "198.51.100.3").await, 200);
         assert_eq!(status(&c, "198.51.100.3").await, 429, "per address");
         assert_eq!(status(&c, "198.51.100.4").await, 200, "another address");
+        // A public client proves nothing: its client_id alone, sent from
+        // many addresses, never exhausts a budget of its own.
+        let spa = app.register(crate::browser::spa_settings()).await;
+        for n in 10..14 {
+            let r = app
+                .http
+                .post(app.url("/token"))
+                .header("x-forwarded-for", format!("198.51.100.{n}"))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", "x"),
+                    ("client_id", spa.id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "invalid_grant, never 429");
+        }
     }
 );
 

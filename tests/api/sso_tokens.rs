@@ -72,6 +72,10 @@ db_test!(
             error_of(refresh(&app, &client, refresh_token, &[]).await).await,
             "invalid_grant"
         );
+        let reused = app.audit("authorization_code.reused").await;
+        assert_eq!(reused.len(), 1, "the replay is on record");
+        assert_eq!(reused[0]["client_id"], client.id);
+        assert!(reused[0]["user_id"].is_string());
     }
 );
 

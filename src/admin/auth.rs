@@ -1,0 +1,91 @@
+//! Who may call the admin API: a bearer access token of monban's own with
+//! the scope `monban:admin` — a service client's (client_credentials), or
+//! a person's who is in the `admin` group now (checked on every call, so
+//! leaving the group or being disabled ends it at once).
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::error::AdminError;
+use crate::app::App;
+use crate::audit::{Actor, Origin};
+use crate::error::bearer_token;
+use crate::store;
+use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
+use crate::types::Scopes;
+
+pub const ADMIN_SCOPE: &str = "monban:admin";
+/// The group whose members may administer monban.
+pub const ADMIN_GROUP: &str = "admin";
+
+/// An authorised caller: who it is (for the audit log) and from where.
+pub struct Admin {
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Admin, AdminError> {
+        let now = crate::unix_now();
+        let unauthenticated = |presented, message: &'static str| AdminError::Unauthenticated {
+            presented,
+            message: message.into(),
+        };
+        let Some(token) = bearer_token(&parts.headers) else {
+            return Err(unauthenticated(false, "an access token is required"));
+        };
+        let presented = PresentedToken {
+            token,
+            hint: Some(TypeHint::AccessToken),
+        };
+        let (scope, subject, client_id) = match tokens::find_active(app, &presented, now).await? {
+            Some(ActiveToken::Jwt(c)) => {
+                let user = (c.sub != c.client_id).then(|| c.sub.parse().ok()).flatten();
+                (c.scope, user, c.client_id)
+            }
+            Some(ActiveToken::Opaque(t)) => (t.scope, t.user_id, t.client_id),
+            Some(ActiveToken::Refresh(_)) | None => {
+                return Err(unauthenticated(true, "the access token is not active"));
+            }
+        };
+        if !Scopes::parse(&scope)
+            .unwrap_or_default()
+            .contains(ADMIN_SCOPE)
+        {
+            return Err(AdminError::Forbidden(
+                format!("the access token lacks the scope {ADMIN_SCOPE}").into(),
+            ));
+        }
+        let actor = match subject {
+            None => Actor::Client(client_id),
+            Some(user_id) => {
+                let user = store::users::find_by_id(&app.db, user_id).await?;
+                if user.is_none_or(|u| u.disabled) {
+                    return Err(unauthenticated(true, "the user is disabled or gone"));
+                }
+                let groups = store::groups::of_user(&app.db, user_id).await?;
+                if !groups.iter().any(|g| g == ADMIN_GROUP) {
+                    return Err(AdminError::Forbidden(
+                        format!("the user is not in the {ADMIN_GROUP} group").into(),
+                    ));
+                }
+                Actor::User(user_id)
+            }
+        };
+        let Ok(origin) = Origin::from_request_parts(parts, app).await;
+        Ok(Admin { actor, origin })
+    }
+}
+
+impl Admin {
+    /// An audit event of this caller's, from where it called.
+    pub fn event(&self, kind: crate::audit::Kind) -> crate::audit::Event {
+        crate::audit::Event::new(kind)
+            .by(self.actor.clone())
+            .from(&self.origin)
+    }
+}

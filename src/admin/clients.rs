@@ -1,0 +1,364 @@
+//! `/clients`: OAuth clients, described with RFC 7591's metadata names
+//! (plus monban's `audience`, `first_party`, `access_token_format` and
+//! `groups`). A secret is shown once: in the answer that made it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::auth::Admin;
+use super::error::{AdminError, ErrorBody};
+use super::paging::{Page, PageQuery};
+use super::{AdminJson, AdminPath};
+use crate::app::App;
+use crate::audit::{self, Kind};
+use crate::clients::{self, ClientSettings, Invalid};
+use crate::store::groups::Membership;
+use crate::store::{self, clients::Client};
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
+
+/// A client as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub client_name: String,
+    /// `confidential` or `public`.
+    pub client_type: String,
+    /// Trusted: users are not asked for consent.
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    /// Space-separated scopes the client may request.
+    pub scope: String,
+    /// The `aud` of its access tokens.
+    pub audience: Vec<String>,
+    /// `jwt` or `opaque`; absent: the server default.
+    pub access_token_format: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub require_pushed_authorization_requests: bool,
+    pub backchannel_logout_uri: Option<String>,
+    /// Groups of a service client (in its client_credentials tokens).
+    pub groups: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Only in the answer that created or replaced the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl ClientView {
+    fn of(client: &Client, secret: Option<&Secret>) -> ClientView {
+        ClientView {
+            client_id: client.client_id.clone(),
+            client_name: client.name.clone(),
+            client_type: client.client_type.to_string(),
+            first_party: client.first_party,
+            redirect_uris: client.redirect_uris.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            grant_types: client.grant_types.iter().map(ToString::to_string).collect(),
+            token_endpoint_auth_method: client.token_endpoint_auth_method.to_string(),
+            scope: client.scopes.to_string(),
+            audience: client.audiences.clone(),
+            access_token_format: client.access_token_format.map(|f| f.to_string()),
+            jwks: client.jwks.clone(),
+            jwks_uri: client.jwks_uri.clone(),
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            groups: client.groups.clone(),
+            created_at: client.created_at,
+            updated_at: client.updated_at,
+            client_secret: secret.map(|s| s.expose().to_owned()),
+        }
+    }
+}
+
+/// A client's settings, as RFC 7591 names them. What is left out takes
+/// its default: `token_endpoint_auth_method` `client_secret_basic`
+/// (`private_key_jwt` with keys; `none` makes a public client), and
+/// `grant_types` the code flow with redirect URIs, else
+/// `client_credentials`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMetadata {
+    /// Chosen when creating (letters, digits and `. _ ~ : -`, at most
+    /// 128); generated when absent. When replacing, absent or the same.
+    pub client_id: Option<String>,
+    pub client_name: String,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    /// Space-separated.
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub audience: Vec<String>,
+    #[serde(default)]
+    pub first_party: bool,
+    pub access_token_format: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl ClientMetadata {
+    /// The settings, each field checked and named when it is wrong.
+    fn settings(&self) -> Result<ClientSettings, Invalid> {
+        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
+        let auth_method: AuthMethod = match &self.token_endpoint_auth_method {
+            Some(raw) => parse("token_endpoint_auth_method", raw)?,
+            None => clients::default_auth_method(ClientType::Confidential, has_keys),
+        };
+        let client_type = if auth_method == AuthMethod::None {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        };
+        let grant_types = if self.grant_types.is_empty() {
+            clients::default_grant_types(client_type, !self.redirect_uris.is_empty())?
+        } else {
+            self.grant_types
+                .iter()
+                .map(|g| parse("grant_types", g))
+                .collect::<Result<Vec<GrantType>, _>>()?
+        };
+        let scopes = Scopes::parse(self.scope.as_deref().unwrap_or_default())
+            .map_err(|e| Invalid::new("scope", e))?;
+        let access_token_format: Option<TokenFormat> = self
+            .access_token_format
+            .as_deref()
+            .map(|raw| parse("access_token_format", raw))
+            .transpose()?;
+        let settings = ClientSettings {
+            name: self.client_name.clone(),
+            client_type,
+            first_party: self.first_party,
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            grant_types,
+            scopes,
+            audiences: self.audience.clone(),
+            auth_method,
+            access_token_format,
+            jwks: self.jwks.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            require_par: self.require_pushed_authorization_requests,
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+}
+
+/// A wire value of `field`, or why it is not one.
+fn parse<T: std::str::FromStr<Err = String>>(field: &'static str, raw: &str) -> Result<T, Invalid> {
+    raw.parse().map_err(|e| Invalid::new(field, e))
+}
+
+#[utoipa::path(get, path = "/clients", tag = "clients", params(PageQuery),
+    responses((status = 200, body = Page<ClientView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Lists clients in client_id order, a page at a time.
+pub async fn list(
+    _admin: Admin,
+    State(app): State<Arc<App>>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<ClientView>>, AdminError> {
+    let Query(paging) = query?;
+    let limit = paging.limit()?;
+    let rows = store::clients::page(&app.db, paging.after()?.as_deref(), limit + 1).await?;
+    let page = Page::of(rows, limit, |c| c.client_id.clone());
+    Ok(Json(page.map(|c| ClientView::of(&c, None))))
+}
+
+#[utoipa::path(post, path = "/clients", tag = "clients", request_body = ClientMetadata,
+    responses((status = 201, body = ClientView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Registers a client; a confidential one's secret is in this answer only.
+pub async fn create(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminJson(metadata): AdminJson<ClientMetadata>,
+) -> Result<Response, AdminError> {
+    let now = crate::unix_now();
+    let settings = metadata.settings()?;
+    super::groups_exist(&app, &metadata.groups).await?;
+    let (mut client, secret) = clients::new_client(settings, now);
+    if let Some(id) = &metadata.client_id {
+        if !clients::is_client_id(id) {
+            return Err(AdminError::invalid(
+                "client_id",
+                "1 to 128 characters of letters, digits and . _ ~ : -",
+            ));
+        }
+        client.client_id.clone_from(id);
+    }
+    store::clients::insert(&app.db, &client)
+        .await
+        .map_err(|e| {
+            if store::is_unique_violation(&e) {
+                AdminError::Conflict(format!("a client {:?} already exists", client.client_id))
+            } else {
+                e.into()
+            }
+        })?;
+    set_groups(&app, &client.client_id, &metadata.groups).await?;
+    let client = reload(&app, &client.client_id).await?;
+    let detail = json!({"name": client.name, "via": "admin api"});
+    let event = admin.event(Kind::ClientCreated).client(&client.client_id);
+    audit::record(&app.db, event.detail(detail), now).await;
+    let body = ClientView::of(&client, secret.as_ref());
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[utoipa::path(get, path = "/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
+    responses((status = 200, body = ClientView), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Shows a client.
+pub async fn show(
+    _admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(client_id): AdminPath<String>,
+) -> Result<Json<ClientView>, AdminError> {
+    let client = find(&app, &client_id).await?;
+    Ok(Json(ClientView::of(&client, None)))
+}
+
+#[utoipa::path(put, path = "/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
+    request_body = ClientMetadata,
+    responses((status = 200, body = ClientView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Replaces a client's settings (what the body leaves out takes its
+/// default). A client that comes to need a secret gets one, shown here.
+pub async fn replace(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(client_id): AdminPath<String>,
+    AdminJson(metadata): AdminJson<ClientMetadata>,
+) -> Result<Json<ClientView>, AdminError> {
+    let now = crate::unix_now();
+    let mut client = find(&app, &client_id).await?;
+    if metadata
+        .client_id
+        .as_ref()
+        .is_some_and(|id| *id != client_id)
+    {
+        return Err(AdminError::invalid(
+            "client_id",
+            "a client_id cannot be changed",
+        ));
+    }
+    let settings = metadata.settings()?;
+    super::groups_exist(&app, &metadata.groups).await?;
+    let secret = clients::apply(&mut client, settings, now);
+    if !store::clients::update(&app.db, &client).await? {
+        return Err(AdminError::not_found("client"));
+    }
+    set_groups(&app, &client_id, &metadata.groups).await?;
+    let client = reload(&app, &client_id).await?;
+    let detail = json!({"new_secret": secret.is_some(), "via": "admin api"});
+    let event = admin.event(Kind::ClientUpdated).client(&client_id);
+    audit::record(&app.db, event.detail(detail), now).await;
+    Ok(Json(ClientView::of(&client, secret.as_ref())))
+}
+
+#[utoipa::path(delete, path = "/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Deletes a client and every token issued to it.
+pub async fn delete(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(client_id): AdminPath<String>,
+) -> Result<StatusCode, AdminError> {
+    if !store::clients::delete(&app.db, &client_id).await? {
+        return Err(AdminError::not_found("client"));
+    }
+    app.clients.load(&app.db, &client_id).await?;
+    let event = admin.event(Kind::ClientDeleted).client(&client_id);
+    audit::record(&app.db, event, crate::unix_now()).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewSecret {
+    pub client_id: String,
+    /// Shown only in this answer. The old secret stops working at once on
+    /// this instance, within 5 seconds on the others.
+    pub client_secret: String,
+}
+
+#[utoipa::path(post, path = "/clients/{client_id}/secret", tag = "clients", params(("client_id" = String, Path)),
+    responses((status = 200, body = NewSecret), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Replaces a confidential client's secret.
+pub async fn rotate_secret(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(client_id): AdminPath<String>,
+) -> Result<Json<NewSecret>, AdminError> {
+    let now = crate::unix_now();
+    let mut client = find(&app, &client_id).await?;
+    if !client.token_endpoint_auth_method.uses_secret() {
+        return Err(AdminError::Conflict(format!(
+            "the client uses {} and has no secret",
+            client.token_endpoint_auth_method
+        )));
+    }
+    let secret = clients::rotate_secret(&mut client);
+    client.updated_at = now;
+    store::clients::update(&app.db, &client).await?;
+    app.clients.load(&app.db, &client_id).await?;
+    let event = admin.event(Kind::ClientSecretRotated).client(&client_id);
+    audit::record(&app.db, event, now).await;
+    Ok(Json(NewSecret {
+        client_id,
+        client_secret: secret.expose().to_owned(),
+    }))
+}
+
+async fn find(app: &App, client_id: &str) -> Result<Client, AdminError> {
+    store::clients::find(&app.db, client_id)
+        .await?
+        .ok_or_else(|| AdminError::not_found("client"))
+}
+
+/// The client as stored now; this instance's cache is refreshed with it.
+async fn reload(app: &App, client_id: &str) -> Result<Client, AdminError> {
+    app.clients.load(&app.db, client_id).await?;
+    find(app, client_id).await
+}
+
+/// Makes the client's groups exactly `groups`.
+async fn set_groups(app: &App, client_id: &str, groups: &[String]) -> Result<(), AdminError> {
+    let current = store::groups::of_client(&app.db, client_id).await?;
+    for group in groups.iter().filter(|g| !current.contains(g)) {
+        if store::groups::add_client(&app.db, client_id, group).await? == Membership::NoSuchGroup {
+            return Err(AdminError::invalid(
+                "groups",
+                format!("no group named {group:?}"),
+            ));
+        }
+    }
+    for group in current.iter().filter(|g| !groups.contains(g)) {
+        store::groups::remove_client(&app.db, client_id, group).await?;
+    }
+    Ok(())
+}

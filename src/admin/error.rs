@@ -1,0 +1,200 @@
+//! Errors of the admin API, in one stable JSON shape:
+//! `{"error": "<code>", "message": "<for people>", "field": "<name>"?}`.
+//! 401 and 403 also carry the RFC 6750 §3 `WWW-Authenticate` challenge.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::ADMIN_SCOPE;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `invalid_token`, `insufficient_scope`, `not_found`, `conflict`,
+    /// `invalid_request` or `server_error`.
+    pub error: &'static str,
+    pub message: String,
+    /// The field (of the body or the query) that is not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum AdminError {
+    /// No usable access token (401).
+    Unauthenticated {
+        presented: bool,
+        message: Cow<'static, str>,
+    },
+    /// A valid token that does not carry the admin right (403).
+    Forbidden(Cow<'static, str>),
+    NotFound(String),
+    Conflict(String),
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    Server,
+}
+
+impl AdminError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> AdminError {
+        AdminError::Invalid {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> AdminError {
+        AdminError::NotFound(what.into())
+    }
+
+    pub fn server(cause: &dyn std::fmt::Display) -> AdminError {
+        tracing::error!(error = %cause, "internal error");
+        AdminError::Server
+    }
+}
+
+impl From<sqlx::Error> for AdminError {
+    fn from(e: sqlx::Error) -> AdminError {
+        crate::metrics::database_error();
+        AdminError::server(&e)
+    }
+}
+
+impl From<crate::clients::Invalid> for AdminError {
+    fn from(e: crate::clients::Invalid) -> AdminError {
+        AdminError::invalid(e.field, e.message)
+    }
+}
+
+/// serde names the field in backquotes (`missing field `x``, `unknown
+/// field `x``); the first one is the field.
+fn field_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message.get(start..)?.find('`')?;
+    message.get(start..start + len).map(str::to_owned)
+}
+
+/// A body that is not the JSON an operation takes.
+pub fn body_error(e: &serde_json::Error) -> AdminError {
+    let message = e.to_string();
+    AdminError::Invalid {
+        field: field_in(&message),
+        message,
+    }
+}
+
+impl From<QueryRejection> for AdminError {
+    fn from(rejection: QueryRejection) -> AdminError {
+        let message = rejection.body_text();
+        AdminError::Invalid {
+            field: field_in(&message),
+            message,
+        }
+    }
+}
+
+impl From<PathRejection> for AdminError {
+    fn from(rejection: PathRejection) -> AdminError {
+        AdminError::Invalid {
+            field: None,
+            message: rejection.body_text(),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, error, message, field) = match self {
+            AdminError::Unauthenticated { presented, message } => {
+                let challenge = if presented {
+                    format!(
+                        "Bearer realm=\"monban\", error=\"invalid_token\", error_description=\"{message}\""
+                    )
+                } else {
+                    "Bearer realm=\"monban\"".to_owned()
+                };
+                let body = ErrorBody {
+                    error: "invalid_token",
+                    message: message.into_owned(),
+                    field: None,
+                };
+                let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                return response;
+            }
+            AdminError::Forbidden(message) => {
+                let body = ErrorBody {
+                    error: "insufficient_scope",
+                    message: message.into_owned(),
+                    field: None,
+                };
+                let mut response = (StatusCode::FORBIDDEN, Json(body)).into_response();
+                let challenge = format!(
+                    "Bearer realm=\"monban\", error=\"insufficient_scope\", scope=\"{ADMIN_SCOPE}\""
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                return response;
+            }
+            AdminError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {what}"),
+                None,
+            ),
+            AdminError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message, None),
+            AdminError::Invalid { field, message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                message,
+                field,
+            ),
+            AdminError::Server => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal server error".to_owned(),
+                None,
+            ),
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error,
+                message,
+                field,
+            }),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_the_field() {
+        assert_eq!(
+            field_in(
+                "Failed to deserialize the JSON body into the target type: missing field `username` at line 1 column 2"
+            ),
+            Some("username".into())
+        );
+        assert_eq!(field_in("no field here"), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! `/groups`: named sets of users and service clients; they become the
+//! `groups` claim.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::auth::Admin;
+use super::error::{AdminError, ErrorBody};
+use super::{AdminJson, AdminPath};
+use crate::app::App;
+use crate::audit::{self, Kind};
+use crate::store;
+use crate::types::is_group_name;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupView {
+    pub name: String,
+    /// Users in it.
+    pub members: i64,
+    pub created_at: i64,
+}
+
+#[utoipa::path(get, path = "/groups", tag = "groups",
+    responses((status = 200, body = Vec<GroupView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Lists every group with its member count.
+pub async fn list(
+    _admin: Admin,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Vec<GroupView>>, AdminError> {
+    let groups = store::groups::list(&app.db).await?;
+    Ok(Json(
+        groups
+            .into_iter()
+            .map(|g| GroupView {
+                name: g.name,
+                members: g.members,
+                created_at: g.created_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    /// 1 to 64 letters, digits and `. _ - :`.
+    pub name: String,
+}
+
+#[utoipa::path(post, path = "/groups", tag = "groups", request_body = NewGroup,
+    responses((status = 201, body = GroupDetail), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Creates a group.
+pub async fn create(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminJson(new): AdminJson<NewGroup>,
+) -> Result<Response, AdminError> {
+    let now = crate::unix_now();
+    if !is_group_name(&new.name) {
+        return Err(AdminError::invalid(
+            "name",
+            "1 to 64 characters of letters, digits and . _ - :",
+        ));
+    }
+    store::groups::insert(&app.db, &new.name, now)
+        .await
+        .map_err(|e| {
+            if store::is_unique_violation(&e) {
+                AdminError::Conflict(format!("group {:?} already exists", new.name))
+            } else {
+                e.into()
+            }
+        })?;
+    let detail = json!({"group": new.name});
+    audit::record(&app.db, admin.event(Kind::GroupCreated).detail(detail), now).await;
+    let body = GroupDetail {
+        name: new.name,
+        users: Vec::new(),
+        clients: Vec::new(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub id: Uuid,
+    pub username: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDetail {
+    pub name: String,
+    pub users: Vec<Member>,
+    /// Service clients in it.
+    pub clients: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/groups/{name}", tag = "groups", params(("name" = String, Path)),
+    responses((status = 200, body = GroupDetail), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Shows a group's users and clients.
+pub async fn show(
+    _admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(name): AdminPath<String>,
+) -> Result<Json<GroupDetail>, AdminError> {
+    let groups = store::groups::list(&app.db).await?;
+    if !groups.iter().any(|g| g.name == name) {
+        return Err(AdminError::not_found("group"));
+    }
+    let users = store::groups::users_in(&app.db, &name).await?;
+    Ok(Json(GroupDetail {
+        users: users
+            .into_iter()
+            .map(|(id, username)| Member { id, username })
+            .collect(),
+        clients: store::groups::clients_in(&app.db, &name).await?,
+        name,
+    }))
+}
+
+#[utoipa::path(delete, path = "/groups/{name}", tag = "groups", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Deletes a group; its memberships go with it.
+pub async fn delete(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(name): AdminPath<String>,
+) -> Result<StatusCode, AdminError> {
+    if !store::groups::delete(&app.db, &name).await? {
+        return Err(AdminError::not_found("group"));
+    }
+    let detail = json!({"group": name});
+    let now = crate::unix_now();
+    audit::record(&app.db, admin.event(Kind::GroupDeleted).detail(detail), now).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,135 @@
+//! `/keys`: the signing keys, and rotating them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::AdminJson;
+use super::auth::Admin;
+use super::error::{AdminError, ErrorBody};
+use crate::app::App;
+use crate::audit::{self, Kind};
+use crate::keys::{self, KeySet, RotateError, RotateMode};
+use crate::store;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    /// `next` (published, not signing yet), `active` or `retired`
+    /// (published until its tokens expire).
+    pub state: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+    /// When a retired key leaves the JWKS.
+    pub published_until: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/keys", tag = "keys",
+    responses((status = 200, body = Vec<KeyView>), (status = 401, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Lists the signing keys (public information only).
+pub async fn list(
+    _admin: Admin,
+    State(app): State<Arc<App>>,
+) -> Result<Json<Vec<KeyView>>, AdminError> {
+    let rows = store::keys::all(&app.db).await?;
+    let set =
+        KeySet::from_rows(&rows, &app.config.key_encryption).map_err(|e| AdminError::server(&e))?;
+    Ok(Json(
+        set.keys()
+            .iter()
+            .map(|k| KeyView {
+                kid: k.kid.clone(),
+                alg: k.alg.to_string(),
+                state: k.state.to_string(),
+                created_at: k.created_at,
+                activated_at: k.activated_at,
+                retired_at: k.retired_at,
+                published_until: k.remove_after,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// `safe` (default: only once the next key has been published for a
+    /// JWKS max-age), `force` (at once), or `now` (a compromised key: at
+    /// once, and the old key is withdrawn: its tokens stop verifying).
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rotated {
+    pub alg: String,
+    pub active_kid: String,
+    pub next_kid: String,
+    pub retired_kid: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotateDone {
+    pub rotated: Vec<Rotated>,
+    /// The old keys were withdrawn (`now`).
+    pub withdrawn: bool,
+}
+
+#[utoipa::path(post, path = "/keys/rotate", tag = "keys", request_body = RotateRequest,
+    responses((status = 200, body = RotateDone), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Rotates the signing keys; every instance signs with the new ones within
+/// 5 seconds (this one at once).
+pub async fn rotate(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminJson(request): AdminJson<RotateRequest>,
+) -> Result<Json<RotateDone>, AdminError> {
+    let now = crate::unix_now();
+    let mode = match request.mode.as_deref() {
+        None | Some("safe") => RotateMode::Safe,
+        Some("force") => RotateMode::Force,
+        Some("now") => RotateMode::Withdraw,
+        Some(other) => {
+            return Err(AdminError::invalid(
+                "mode",
+                format!("{other:?}: expected safe, force or now"),
+            ));
+        }
+    };
+    let rotations = keys::rotate(&app.db, &app.config, mode, now)
+        .await
+        .map_err(|e| match e {
+            RotateError::TooEarly { .. } => AdminError::Conflict(e.to_string()),
+            other => AdminError::server(&other),
+        })?;
+    if app
+        .keys
+        .reload(&app.db)
+        .await
+        .map_err(|e| AdminError::server(&e))?
+    {
+        app.phantoms.clear();
+    }
+    let withdrawn = mode == RotateMode::Withdraw;
+    let detail = json!({"rotated": rotations, "withdrawn": withdrawn, "via": "admin api"});
+    audit::record(&app.db, admin.event(Kind::KeysRotated).detail(detail), now).await;
+    Ok(Json(RotateDone {
+        rotated: rotations
+            .into_iter()
+            .map(|r| Rotated {
+                alg: r.alg.to_string(),
+                active_kid: r.active_kid,
+                next_kid: r.next_kid,
+                retired_kid: r.retired_kid,
+            })
+            .collect(),
+        withdrawn,
+    }))
+}

@@ -1,0 +1,229 @@
+//! The admin REST API (`/admin/api/v1`): users, groups, clients, sessions,
+//! consents, signing keys and the audit log, for people in the `admin`
+//! group and service clients with the scope `monban:admin` (see `auth`).
+//! The OpenAPI 3.1 document (`/admin/api/openapi.json`) is generated from
+//! the handlers as they are routed, so the two cannot drift apart; Swagger
+//! UI (`/admin/api/docs/`) is bundled in the binary. Every change is
+//! audited as the caller's.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi, Server};
+use utoipa::{Modify, OpenApi as _};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::App;
+use crate::config::Issuer;
+use crate::store;
+
+pub mod audit_events;
+pub mod auth;
+pub mod clients;
+pub mod error;
+pub mod groups;
+pub mod keys;
+pub mod paging;
+pub mod sessions;
+pub mod users;
+
+use error::AdminError;
+
+pub const PREFIX: &str = "/admin/api/v1";
+pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
+pub const DOCS_PATH: &str = "/admin/api/docs";
+
+/// Swagger UI's own script and styles, from this server only.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "monban admin API",
+        version = "1",
+        description = "Manage monban's users, groups, clients, sessions, consents and signing keys, \
+            and read its audit log. Authenticate with a monban access token carrying the scope \
+            `monban:admin`: a service client's (client_credentials), or a member of the `admin` \
+            group's. Errors are `{\"error\", \"message\", \"field\"?}`; lists are paged with \
+            `limit` and the `next_cursor` of the previous page."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users", description = "People who log in"),
+        (name = "sessions", description = "A user's SSO sessions"),
+        (name = "consents", description = "What a user allowed which app"),
+        (name = "groups", description = "Groups of users and service clients"),
+        (name = "clients", description = "OAuth clients (RFC 7591 metadata)"),
+        (name = "keys", description = "Signing keys"),
+        (name = "audit", description = "The audit log")
+    )
+)]
+struct ApiDoc;
+
+/// The `bearer` security scheme every operation names.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("A monban access token with the scope monban:admin"))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The API's routes with their OpenAPI document (servers set to this
+/// issuer).
+pub fn api() -> (Router<Arc<App>>, OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::show, users::update, users::delete))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::groups))
+        .routes(routes!(users::join, users::leave))
+        .routes(routes!(sessions::list, sessions::end_all))
+        .routes(routes!(sessions::end_one))
+        .routes(routes!(sessions::consents))
+        .routes(routes!(sessions::revoke_consent))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::show, groups::delete))
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::show, clients::replace, clients::delete))
+        .routes(routes!(clients::rotate_secret))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(audit_events::list))
+        .split_for_parts()
+}
+
+/// Everything under `/admin/api`: the API, its document and Swagger UI.
+pub fn router(issuer: &Issuer) -> Router<Arc<App>> {
+    let (api, mut openapi) = api();
+    openapi.servers = Some(vec![Server::new(issuer.endpoint(PREFIX))]);
+    let document = Bytes::from(openapi.to_json().unwrap_or_default());
+    let docs_config = utoipa_swagger_ui::Config::new([issuer.endpoint(OPENAPI_PATH)]);
+    let docs: Router<Arc<App>> = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH)
+        .config(docs_config)
+        .into();
+    let docs = docs.layer(axum::middleware::map_response(docs_csp));
+    Router::new()
+        .nest(
+            PREFIX,
+            api.fallback(not_found)
+                .layer(axum::middleware::map_response(no_store)),
+        )
+        .route(
+            OPENAPI_PATH,
+            get(move || {
+                let document = document.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        document,
+                    )
+                }
+            }),
+        )
+        .merge(docs)
+}
+
+async fn docs_csp(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    );
+    response
+}
+
+async fn not_found() -> AdminError {
+    AdminError::not_found("route")
+}
+
+/// A JSON body whose problems are answered as admin errors naming the
+/// field. An empty body reads as `{}` (for operations whose fields are all
+/// optional).
+pub struct AdminJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AdminError> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| AdminError::Invalid {
+                field: None,
+                message: e.body_text(),
+            })?;
+        if bytes.is_empty() {
+            return serde_json::from_slice(b"{}")
+                .map(AdminJson)
+                .map_err(|e| error::body_error(&e));
+        }
+        if !json {
+            return Err(AdminError::Invalid {
+                field: None,
+                message: "send the body as application/json".into(),
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map(AdminJson)
+            .map_err(|e| error::body_error(&e))
+    }
+}
+
+/// A path parameter whose problems are answered as admin errors.
+pub struct AdminPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AdminPath<T> {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminError> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
+        Ok(AdminPath(value))
+    }
+}
+
+/// Refuses group names that do not exist (the field is `groups`).
+async fn groups_exist(app: &App, groups: &[String]) -> Result<(), AdminError> {
+    let existing = store::groups::list(&app.db).await?;
+    match groups
+        .iter()
+        .find(|g| !existing.iter().any(|e| &e.name == *g))
+    {
+        Some(missing) => Err(AdminError::invalid(
+            "groups",
+            format!("no group named {missing:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Responses of the admin API are never cached.
+pub async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.into_response()
+}
