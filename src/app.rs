@@ -28,7 +28,7 @@ use crate::store::Db;
 use crate::store::batch::BatchWriter;
 use crate::store::codes::Code;
 use crate::store::tokens::AccessToken;
-use crate::ui::{account, consent, device as device_page, login, logout};
+use crate::ui::{account, admin as admin_pages, consent, device as device_page, login, logout};
 use crate::{cors, form, metrics, net, password::Passwords};
 use tower_http::csrf::CsrfLayer;
 use tower_sessions::cookie::SameSite;
@@ -138,6 +138,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/account/consents/revoke", post(account::revoke_consent))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/account/logout", post(account::log_out))
+        .route(admin_pages::PATH, get(admin_pages::home))
+        .route(
+            "/admin/users",
+            get(admin_pages::users::list).post(admin_pages::users::create),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(admin_pages::users::show).post(admin_pages::users::act),
+        )
+        .route(
+            "/admin/groups",
+            get(admin_pages::settings::groups).post(admin_pages::settings::change_group),
+        )
+        .route(
+            "/admin/clients",
+            get(admin_pages::clients::list).post(admin_pages::clients::create),
+        )
+        .route(
+            "/admin/clients/{client_id}",
+            get(admin_pages::clients::show).post(admin_pages::clients::act),
+        )
+        .route(
+            "/admin/keys",
+            get(admin_pages::settings::keys).post(admin_pages::settings::rotate),
+        )
+        .route("/admin/audit", get(admin_pages::settings::audit))
         .layer(csrf_layer(&app.config.issuer));
     // Everything that reads or writes the SSO session. /authorize and
     // /end_session accept cross-site POSTs (turned into GETs).

@@ -20,6 +20,15 @@ pub const ADMIN_SCOPE: &str = "monban:admin";
 /// The group whose members may administer monban.
 pub const ADMIN_GROUP: &str = "admin";
 
+/// A caller the admin pages vouch for, in-process: a signed-in member of
+/// the admin group (checked by the pages on every request). It travels as
+/// a request extension, which nothing from the network can set.
+#[derive(Debug, Clone)]
+pub struct Vouched {
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
 /// An authorised caller: who it is (for the audit log) and from where.
 pub struct Admin {
     pub actor: Actor,
@@ -30,6 +39,12 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Admin, AdminError> {
+        if let Some(vouched) = parts.extensions.get::<Vouched>() {
+            return Ok(Admin {
+                actor: vouched.actor.clone(),
+                origin: vouched.origin.clone(),
+            });
+        }
         let now = crate::unix_now();
         let unauthenticated = |presented, message: &'static str| AdminError::Unauthenticated {
             presented,
@@ -43,10 +58,18 @@ impl FromRequestParts<Arc<App>> for Admin {
             hint: Some(TypeHint::AccessToken),
         };
         let (scope, subject, client_id) = match tokens::find_active(app, &presented, now).await? {
-            Some(ActiveToken::Jwt(c)) => {
-                let user = (c.sub != c.client_id).then(|| c.sub.parse().ok()).flatten();
-                (c.scope, user, c.client_id)
-            }
+            // A client's own token has the client as its subject; any
+            // other subject must be a user.
+            Some(ActiveToken::Jwt(c)) if c.sub == c.client_id => (c.scope, None, c.client_id),
+            Some(ActiveToken::Jwt(c)) => match c.sub.parse() {
+                Ok(user) => (c.scope, Some(user), c.client_id),
+                Err(_) => {
+                    return Err(unauthenticated(
+                        true,
+                        "the access token has no usable subject",
+                    ));
+                }
+            },
             Some(ActiveToken::Opaque(t)) => (t.scope, t.user_id, t.client_id),
             Some(ActiveToken::Refresh(_)) | None => {
                 return Err(unauthenticated(true, "the access token is not active"));
@@ -61,7 +84,17 @@ impl FromRequestParts<Arc<App>> for Admin {
             ));
         }
         let actor = match subject {
-            None => Actor::Client(client_id),
+            // The client must still be allowed the scope: taking it away
+            // ends the access of tokens already issued.
+            None => {
+                let client = app.clients.get(&app.db, &client_id).await?.map(|(c, _)| c);
+                if !client.is_some_and(|c| c.scopes.contains(ADMIN_SCOPE)) {
+                    return Err(AdminError::Forbidden(
+                        format!("the client is no longer allowed {ADMIN_SCOPE}").into(),
+                    ));
+                }
+                Actor::Client(client_id)
+            }
             Some(user_id) => {
                 let user = store::users::find_by_id(&app.db, user_id).await?;
                 if user.is_none_or(|u| u.disabled) {

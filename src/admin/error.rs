@@ -36,6 +36,8 @@ pub enum AdminError {
     Forbidden(Cow<'static, str>),
     NotFound(String),
     Conflict(String),
+    /// A body over the server's limit (413).
+    TooLarge,
     Invalid {
         field: Option<String>,
         message: String,
@@ -158,6 +160,12 @@ impl IntoResponse for AdminError {
                 None,
             ),
             AdminError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message, None),
+            AdminError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the request body is too large".to_owned(),
+                None,
+            ),
             AdminError::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",

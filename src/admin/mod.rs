@@ -115,7 +115,9 @@ pub fn router(issuer: &Issuer) -> Router<Arc<App>> {
     let (api, mut openapi) = api();
     openapi.servers = Some(vec![Server::new(issuer.endpoint(PREFIX))]);
     let document = Bytes::from(openapi.to_json().unwrap_or_default());
-    let docs_config = utoipa_swagger_ui::Config::new([issuer.endpoint(OPENAPI_PATH)]);
+    // No validator badge: it would send the document's URL to swagger.io.
+    let docs_config =
+        utoipa_swagger_ui::Config::new([issuer.endpoint(OPENAPI_PATH)]).validator_url("none");
     let docs: Router<Arc<App>> = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH)
         .config(docs_config)
         .into();
@@ -124,6 +126,7 @@ pub fn router(issuer: &Issuer) -> Router<Arc<App>> {
         .nest(
             PREFIX,
             api.fallback(not_found)
+                .method_not_allowed_fallback(method_not_allowed)
                 .layer(axum::middleware::map_response(no_store)),
         )
         .route(
@@ -156,6 +159,55 @@ async fn not_found() -> AdminError {
     AdminError::not_found("route")
 }
 
+async fn method_not_allowed() -> Response {
+    let body = error::ErrorBody {
+        error: "invalid_request",
+        message: "this route does not take that method".into(),
+        field: None,
+    };
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// The API's routes without their document, built once (for `call`).
+static IN_PROCESS: std::sync::OnceLock<Router<Arc<App>>> = std::sync::OnceLock::new();
+
+/// Calls the admin API in-process as `caller` (the admin pages work through
+/// the API this way: the same checks, errors and audit events). `path` is
+/// below `/admin/api/v1` and may carry a query. Returns the status and the
+/// JSON body (`null` when there is none).
+pub async fn call(
+    app: &Arc<App>,
+    caller: auth::Vouched,
+    method: axum::http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+    let router = IN_PROCESS.get_or_init(|| Router::new().nest(PREFIX, api().0.fallback(not_found)));
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("{PREFIX}{path}"));
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    let body = body.map_or_else(Vec::new, |b| b.to_string().into_bytes());
+    let Ok(mut request) = request.body(axum::body::Body::from(body)) else {
+        return (axum::http::StatusCode::BAD_REQUEST, serde_json::Value::Null);
+    };
+    request.extensions_mut().insert(caller);
+    let Ok(response) = router
+        .clone()
+        .with_state(Arc::clone(app))
+        .oneshot(request)
+        .await;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, value)
+}
+
 /// A JSON body whose problems are answered as admin errors naming the
 /// field. An empty body reads as `{}` (for operations whose fields are all
 /// optional).
@@ -170,12 +222,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| AdminError::Invalid {
-                field: None,
-                message: e.body_text(),
-            })?;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AdminError::TooLarge
+            } else {
+                AdminError::Invalid {
+                    field: None,
+                    message: e.body_text(),
+                }
+            }
+        })?;
         if bytes.is_empty() {
             return serde_json::from_slice(b"{}")
                 .map(AdminJson)

@@ -264,7 +264,7 @@ pub async fn update(
         }
     };
     if email != user.email || name != user.name {
-        store::users::update_profile(&app.db, id, email.as_deref(), name.as_deref(), now)
+        store::users::update_profile(&app.db, &user, email.as_deref(), name.as_deref(), now)
             .await
             .map_err(|e| taken(e, "another user has that email"))?;
         let detail = json!({"email": email, "name": name});
@@ -335,8 +335,8 @@ pub struct PasswordResetDone {
     request_body = PasswordReset,
     responses((status = 200, body = PasswordResetDone), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
-/// Resets a user's password and signs them out everywhere; clears a
-/// lockout.
+/// Resets a user's password, signs them out everywhere and revokes every
+/// token of theirs (`offline_access` too); clears a lockout.
 pub async fn reset_password(
     admin: Admin,
     State(app): State<Arc<App>>,
@@ -357,9 +357,9 @@ pub async fn reset_password(
         .hash(&password)
         .await
         .map_err(|e| AdminError::server(&e))?;
-    store::users::set_password(&app.db, id, &hash, now).await?;
+    let ended = store::users::reset_password(&app.db, id, &hash, now).await?;
+    app.phantoms.clear();
     store::throttle::clear(&app.db, &crate::authn::username_subject(&user.username)).await?;
-    let ended = store::sessions::end_all_of_user(&app.db, id, now).await?;
     let sessions_ended = ended.len();
     backchannel::notify(&app, ended, now).await;
     let detail = json!({"reset": true, "sessions_ended": sessions_ended});

@@ -391,6 +391,12 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
     }
     let scopes = Scopes::parse(m.scope.as_deref().unwrap_or_default())
         .map_err(|e| metadata_error(format!("scope: {e}")))?;
+    // monban's own scopes (the admin API's) are given by an operator only.
+    if let Some(reserved) = scopes.iter().find(|s| s.starts_with("monban:")) {
+        return Err(metadata_error(format!(
+            "scope {reserved} is reserved; an operator grants it"
+        )));
+    }
     let settings = ClientSettings {
         name: m.client_name.unwrap_or_else(|| "Unnamed client".to_owned()),
         client_type: if auth_method == AuthMethod::None {

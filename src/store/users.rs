@@ -136,19 +136,21 @@ pub async fn page(
     on_db!(db, p => sqlx::query_as(PAGE).bind(after).bind(&pattern).bind(limit).fetch_all(p).await)
 }
 
-const UPDATE_PROFILE: &str =
-    "UPDATE users SET email = $2, name = $3, updated_at = $4 WHERE id = $1";
+const UPDATE_PROFILE: &str = "UPDATE users SET email = $2, name = $3, \
+     email_verified = $4, updated_at = $5 WHERE id = $1";
 
-/// Sets a user's email and display name; a taken email is a unique
-/// violation.
+/// Sets a user's email and display name; a new email is not verified (ID
+/// tokens must not vouch for it). A taken email is a unique violation.
 pub async fn update_profile(
     db: &Db,
-    id: Uuid,
+    user: &User,
     email: Option<&str>,
     name: Option<&str>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    on_db!(db, p => sqlx::query(UPDATE_PROFILE).bind(id).bind(email).bind(name).bind(now)
+    let verified = user.email_verified && user.email.as_deref() == email;
+    on_db!(db, p => sqlx::query(UPDATE_PROFILE).bind(user.id).bind(email).bind(name)
+        .bind(verified).bind(now)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
@@ -185,13 +187,53 @@ pub async fn set_disabled(
             .execute(&mut *tx).await?.rows_affected() == 1;
         let mut ended = Vec::new();
         if disabled {
-            ended = sqlx::query_scalar(super::sessions::END_USER_RETURNING).bind(id)
-                .fetch_all(&mut *tx).await?;
-            sqlx::query(super::tokens::REVOKE_USER_REFRESH).bind(id).bind(now).execute(&mut *tx).await?;
-            sqlx::query(super::tokens::REMEMBER_USER_JTIS).bind(id).execute(&mut *tx).await?;
-            sqlx::query(super::tokens::REVOKE_USER_ACCESS).bind(id).bind(now).execute(&mut *tx).await?;
+            ended = sign_out_everywhere!(tx, id, now);
         }
         Ok((changed, ended))
+    })
+}
+
+/// In a transaction: ends every SSO session of the user and revokes all
+/// their refresh tokens (`offline_access` ones too) and access tokens
+/// (JWT ids remembered); evaluates to the ended sessions.
+macro_rules! sign_out_everywhere {
+    ($tx:ident, $id:expr, $now:expr) => {{
+        let ended = sqlx::query_scalar(super::sessions::END_USER_RETURNING)
+            .bind($id)
+            .fetch_all(&mut *$tx)
+            .await?;
+        sqlx::query(super::tokens::REVOKE_USER_REFRESH)
+            .bind($id)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(super::tokens::REMEMBER_USER_JTIS)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(super::tokens::REVOKE_USER_ACCESS)
+            .bind($id)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        ended
+    }};
+}
+use sign_out_everywhere;
+
+/// Sets a new password and signs the user out everywhere, revoking every
+/// token (an admin's reset: the old password may be known to someone).
+/// Returns the sessions that ended.
+pub async fn reset_password(
+    db: &Db,
+    id: Uuid,
+    hash: &str,
+    now: i64,
+) -> Result<super::sessions::Ended, sqlx::Error> {
+    in_tx!(db, tx => {
+        sqlx::query(SET_PASSWORD).bind(id).bind(hash).bind(now).execute(&mut *tx).await?;
+        let ended = sign_out_everywhere!(tx, id, now);
+        Ok(ended)
     })
 }
 

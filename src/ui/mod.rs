@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::form::Params;
 
 pub mod account;
+pub mod admin;
 pub mod consent;
 pub mod device;
 pub mod i18n;

@@ -154,12 +154,75 @@ db_test!(every_operation_needs_an_admin, async |app: TestApp| {
     store::groups::add_member(&app.db, alice, "admin")
         .await
         .unwrap();
-    store::users::set_disabled(&app.db, alice, true, monban::unix_now())
-        .await
-        .unwrap();
+    // Only the flag (disabling through monban also revokes the token): the
+    // user is checked on every call.
+    app.execute("UPDATE users SET disabled = TRUE").await;
     let (status, _) = send(&app, &person, Method::GET, "/users", None).await;
     assert_eq!(status, 401, "a disabled admin's token is dead");
+    // Neither a refresh token nor an ID token is an access token.
+    for other in [&body["refresh_token"], &body["id_token"]] {
+        let r = call(
+            &app,
+            Some(other.as_str().unwrap()),
+            Method::GET,
+            "/users",
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+    }
 });
+
+db_test!(
+    the_admin_scope_is_the_operators_to_give,
+    async |app: TestApp| {
+        // A service client loses the right with the scope, at once.
+        let ops = app.service_client(ADMIN_SCOPE).await;
+        let token = app.access_token(&ops, &[]).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _) = send(&app, &token, Method::GET, "/users", None).await;
+        assert_eq!(status, 200);
+        let (status, _) = send(
+            &app,
+            &token,
+            Method::PUT,
+            &format!("/clients/{}", ops.id),
+            Some(json!({"client_name": "Ops", "grant_types": ["client_credentials"]})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = send(&app, &token, Method::GET, "/users", None).await;
+        assert_eq!(status, 403, "the token outlived the client's right");
+
+        // Dynamic registration cannot ask for it.
+        let initial = app
+            .cli(&["client", "registration-token", "create", "--json"])
+            .ok_json();
+        let r = app
+            .http
+            .post(app.url("/register"))
+            .bearer_auth(initial["initial_access_token"].as_str().unwrap())
+            .json(&json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic", "scope": "monban:admin"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata");
+
+        // Errors keep their shape: wrong method, oversized body.
+        let admin = admin_token(&app).await;
+        let (status, body) = send(&app, &admin, Method::PATCH, "/groups", None).await;
+        assert_eq!(status, 405);
+        assert_eq!(body["error"], "invalid_request");
+        let big = json!({"username": "x".repeat(70_000)});
+        let r = call(&app, Some(&admin), Method::POST, "/users", Some(big)).await;
+        assert_eq!(r.status(), 413);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    }
+);
 
 /// `$ref`s in a JSON tree.
 fn refs(value: &Value, found: &mut Vec<String>) {
@@ -372,6 +435,10 @@ db_test!(users_are_managed_through_the_api, async |app: TestApp| {
     .await;
     assert_eq!(status, 200, "{patched}");
     assert_eq!(patched["email"], "c@example.org");
+    assert_eq!(
+        patched["email_verified"], false,
+        "a new address is not verified"
+    );
     assert!(patched["name"].is_null());
     assert_invalid(
         send(
@@ -429,6 +496,12 @@ db_test!(users_are_managed_through_the_api, async |app: TestApp| {
     .await;
 
     // Reset the password: a new one, generated, that works.
+    let issued = {
+        let browser = Browser::new();
+        let request = AuthRequest::new(&client).scope("openid offline_access");
+        let params = browser.sign_in(&app, &request, "carol", password).await;
+        tokens(&app, &client, &request, &params["code"]).await
+    };
     let (status, reset) = send(
         &app,
         t,
@@ -438,6 +511,10 @@ db_test!(users_are_managed_through_the_api, async |app: TestApp| {
     )
     .await;
     assert_eq!(status, 200, "{reset}");
+    assert_eq!(reset["sessions_ended"], 1);
+    let offline = issued["refresh_token"].as_str().unwrap();
+    let active = app.introspect(&client, offline).await["active"].clone();
+    assert_eq!(active, false, "offline access ends too");
     let new_password = reset["password"].as_str().unwrap();
     assert!(password_matches(&app.db, carol, new_password).await);
     assert!(!password_matches(&app.db, carol, password).await);
@@ -561,8 +638,11 @@ db_test!(
         );
         let (_, by_email) = send(&app, &token, Method::GET, "/users?q=eve%40EXAMPLE", None).await;
         assert_eq!(by_email["items"][0]["username"], "eve");
-        let (_, none) = send(&app, &token, Method::GET, "/users?q=%25", None).await;
-        assert_eq!(none["items"], json!([]), "% is not a wildcard");
+        for wildcard in ["%25", "_", "%5C"] {
+            let path = format!("/users?q={wildcard}");
+            let (_, none) = send(&app, &token, Method::GET, &path, None).await;
+            assert_eq!(none["items"], json!([]), "{wildcard} is not a wildcard");
+        }
         assert_invalid(
             send(&app, &token, Method::GET, "/users?limit=0", None).await,
             "limit",

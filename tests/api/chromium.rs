@@ -359,3 +359,91 @@ db_test!(
         browser.close().await.unwrap();
     }
 );
+
+db_test!(
+    chromium_admin_creates_a_client_and_sees_its_secret_once,
+    async |app: TestApp| {
+        let Some(driver) = start_driver() else {
+            return;
+        };
+        let root = app.user("root", PASSWORD).await;
+        monban::store::groups::insert(&app.db, "admin", monban::unix_now())
+            .await
+            .unwrap();
+        monban::store::groups::add_member(&app.db, root, "admin")
+            .await
+            .unwrap();
+        let browser = connect(&driver).await;
+
+        // The admin pages send the browser through monban's own login.
+        browser.goto(&app.url("/admin/clients")).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("username"))
+            .await
+            .unwrap();
+        log_in(&browser, "root", PASSWORD).await;
+        browser
+            .wait()
+            .for_element(Locator::Id("client_name"))
+            .await
+            .unwrap();
+        screenshot(&app, &browser, "admin-clients-en").await;
+
+        // A service client, created with the form (no JavaScript needed).
+        browser
+            .find(Locator::Id("client_name"))
+            .await
+            .unwrap()
+            .send_keys("Billing")
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Id("client_id"))
+            .await
+            .unwrap()
+            .send_keys("billing")
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css(
+                "form[action$='/admin/clients'] button[type=submit]",
+            ))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let secret = browser
+            .wait()
+            .for_element(Locator::Id("client-secret"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        screenshot(&app, &browser, "admin-client-secret-en").await;
+        assert!(secret.len() >= 43, "{secret}");
+        let billing = TestClient {
+            id: "billing".into(),
+            secret: secret.clone(),
+        };
+        assert_eq!(app.token(&billing, &[]).await.status(), 200, "it works");
+
+        // Seen once: the client's page does not show it again.
+        browser
+            .goto(&app.url("/admin/clients/billing"))
+            .await
+            .unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Id("client-id"))
+            .await
+            .unwrap();
+        let page = browser.source().await.unwrap();
+        assert!(page.contains("Billing"));
+        assert!(!page.contains(&secret), "the secret is shown once only");
+        assert!(browser.find(Locator::Id("client-secret")).await.is_err());
+        browser.close().await.unwrap();
+    }
+);

@@ -14,6 +14,7 @@ mod helpers;
 mod interop;
 
 mod admin_api;
+mod admin_pages;
 mod apis;
 mod apply;
 mod backchannel;

@@ -1,0 +1,234 @@
+//! The admin pages (`/admin`): server-rendered, usable without JavaScript,
+//! CSRF-protected, in English and Japanese. They sign in like the account
+//! page (through monban's own login), let in members of the `admin` group
+//! only (checked on every request), and act through the admin API
+//! in-process (`admin::call`): the same rules, errors and audit events as
+//! the API, with the person as the actor.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::Value;
+use tower_sessions::Session;
+
+use super::{Lang, PageError, Problem, lang_of, render};
+use crate::admin::auth::{ADMIN_GROUP, Vouched};
+use crate::app::App;
+use crate::audit::{Actor, Origin};
+use crate::form::Params;
+use crate::session::BrowserSession;
+use crate::store;
+
+pub mod clients;
+pub mod settings;
+mod texts;
+pub mod users;
+
+pub use texts::AdminTexts;
+
+pub const PATH: &str = "/admin";
+
+/// What every admin page shows around its content.
+pub struct Frame {
+    pub lang: &'static str,
+    pub t: &'static AdminTexts,
+    /// The issuer's path, before every link.
+    pub prefix: String,
+    pub csrf: String,
+    pub username: String,
+    /// The navigation entry to mark.
+    pub section: &'static str,
+    pub saved: bool,
+    pub error: Option<String>,
+}
+
+/// A signed-in admin on a page: the frame, and the caller the API is
+/// asked as.
+pub struct Visit {
+    pub app: Arc<App>,
+    pub frame: Frame,
+    caller: Vouched,
+    session: BrowserSession,
+}
+
+#[derive(Template)]
+#[template(path = "admin/denied.html")]
+struct Denied<'a> {
+    lang: &'static str,
+    t: &'static AdminTexts,
+    static_prefix: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+struct Home<'a> {
+    f: &'a Frame,
+    static_prefix: &'a str,
+}
+
+/// Lets a signed-in admin in: the visit, or the response that takes the
+/// browser to the login (returning to `here`) or says it is not allowed.
+pub async fn enter(
+    app: Arc<App>,
+    session: Session,
+    headers: &HeaderMap,
+    origin: Origin,
+    here: &str,
+    section: &'static str,
+) -> Result<Result<Visit, Response>, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let lang = lang_of(headers);
+    let Some(user) = super::account::signed_in_user(&app, &session, now).await? else {
+        let then = Some(format!("{PATH}{here}"));
+        return Ok(Err(super::account::start_login(
+            &app, &session, headers, then,
+        )
+        .await?));
+    };
+    let groups = store::groups::of_user(&app.db, user.id).await?;
+    if !groups.iter().any(|g| g == ADMIN_GROUP) {
+        let page = Denied {
+            lang: lang.code(),
+            t: texts::of(lang),
+            static_prefix: app.config.issuer.path(),
+        };
+        return Ok(Err((StatusCode::FORBIDDEN, render(&page)).into_response()));
+    }
+    let frame = Frame {
+        lang: lang.code(),
+        t: texts::of(lang),
+        prefix: app.config.issuer.path().to_owned(),
+        csrf: session.csrf_token().await?,
+        username: user.username,
+        section,
+        saved: false,
+        error: None,
+    };
+    let caller = Vouched {
+        actor: Actor::User(user.id),
+        origin,
+    };
+    Ok(Ok(Visit {
+        app,
+        frame,
+        caller,
+        session,
+    }))
+}
+
+impl Visit {
+    /// Calls the admin API as this admin; the body on success, else the
+    /// API's message (shown on the page).
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let (status, value) =
+            crate::admin::call(&self.app, self.caller.clone(), method, path, body).await;
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(at(&value, "message")
+                .as_str()
+                .unwrap_or("the request failed")
+                .to_owned())
+        }
+    }
+
+    /// Checks a posted form's CSRF token.
+    pub async fn check_csrf(&self, form: &Params) -> Result<(), PageError> {
+        let token = form.one("csrf").ok().flatten().unwrap_or_default();
+        if self.session.csrf_matches(token).await? {
+            Ok(())
+        } else {
+            let lang = if self.frame.lang == "ja" {
+                Lang::Ja
+            } else {
+                Lang::En
+            };
+            Err(PageError::new(Problem::Expired, "CSRF token mismatch")
+                .in_lang(lang, &self.frame.prefix))
+        }
+    }
+
+    /// After a change: back to `page` (below /admin), saying it was saved.
+    pub fn saved(&self, page: &str) -> Response {
+        let separator = if page.contains('?') { '&' } else { '?' };
+        Redirect::to(&format!(
+            "{}{PATH}{page}{separator}saved=1",
+            self.frame.prefix
+        ))
+        .into_response()
+    }
+
+    pub fn static_prefix(&self) -> &str {
+        self.app.config.issuer.path()
+    }
+}
+
+/// A field of a JSON answer (`null` when absent).
+pub fn at<'a>(value: &'a Value, key: &str) -> &'a Value {
+    value.get(key).unwrap_or(&Value::Null)
+}
+
+/// A form field, empty when absent or repeated.
+pub fn field<'a>(form: &'a Params, name: &str) -> &'a str {
+    form.one(name).ok().flatten().unwrap_or_default()
+}
+
+/// A form field, `None` when empty.
+pub fn optional(form: &Params, name: &str) -> Option<String> {
+    Some(field(form, name).trim())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A query string of the non-empty pairs.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM` UTC.
+pub fn time(unix: i64) -> String {
+    let rfc3339 = crate::keys::rfc3339(unix);
+    rfc3339
+        .get(..16)
+        .map_or(rfc3339.clone(), |s| s.replace('T', " "))
+}
+
+#[derive(serde::Deserialize)]
+pub struct Saved {
+    saved: Option<String>,
+}
+
+impl Saved {
+    pub fn is_set(&self) -> bool {
+        self.saved.is_some()
+    }
+}
+
+/// `GET /admin`.
+pub async fn home(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    session: Session,
+    origin: Origin,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let visit = match enter(app, session, &headers, origin, "", "").await? {
+        Ok(visit) => visit,
+        Err(response) => return Ok(response),
+    };
+    Ok(render(&Home {
+        f: &visit.frame,
+        static_prefix: visit.static_prefix(),
+    }))
+}

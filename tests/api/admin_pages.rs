@@ -1,0 +1,255 @@
+//! The admin pages (`/admin`): signed in through monban's own login,
+//! members of the admin group only, CSRF-protected forms, English and
+//! Japanese, acting through the admin API (so the API's audit events).
+//! Chromium drives them too (tests/api/chromium.rs).
+
+use monban::store;
+
+use crate::browser::{Browser, Step, hidden};
+use crate::db_test;
+use crate::helpers::{TestApp, TestClient};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser signed in to the admin pages as `username` (an admin when
+/// `admin`), on `page`.
+async fn signed_in(app: &TestApp, username: &str, admin: bool, page: &str) -> (Browser, Step) {
+    let id = app.user(username, PASSWORD).await;
+    if admin {
+        let _ = store::groups::insert(&app.db, "admin", monban::unix_now()).await;
+        store::groups::add_member(&app.db, id, "admin")
+            .await
+            .unwrap();
+    }
+    let browser = Browser::new();
+    let login = browser.follow(app, browser.get(&app.url(page)).await).await;
+    assert!(login.is_login(), "{login:?}");
+    let step = browser.submit_login(app, &login, username, PASSWORD).await;
+    (browser, step)
+}
+
+/// Posts a form of the page at `step` and follows where it leads.
+async fn post(
+    app: &TestApp,
+    browser: &Browser,
+    step: &Step,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Step {
+    let csrf = hidden(step.page_body(), "csrf");
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend_from_slice(form);
+    let r = browser.post_form(&app.url(path), &fields).await;
+    browser.follow(app, r).await
+}
+
+db_test!(only_admins_get_in, async |app: TestApp| {
+    let (browser, step) = signed_in(&app, "mallory", false, "/admin/users").await;
+    assert_eq!(step.status(), 403, "{step:?}");
+    assert!(step.page_body().contains("not in the admin group"));
+    let r = browser.get(&app.url("/admin/clients")).await;
+    assert_eq!(r.status(), 403);
+    // Not signed in: to the login, which comes back here.
+    let stranger = Browser::new();
+    let step = stranger
+        .follow(&app, stranger.get(&app.url("/admin/keys")).await)
+        .await;
+    assert!(step.is_login());
+});
+
+db_test!(
+    admins_manage_users_groups_and_keys_through_the_pages,
+    async |app: TestApp| {
+        let (browser, users) = signed_in(&app, "root", true, "/admin/users").await;
+        assert!(users.is_page("/admin/users"), "{users:?}");
+        assert!(users.page_body().contains("root"));
+
+        // A user, with a generated password shown once.
+        let created = post(
+            &app,
+            &browser,
+            &users,
+            "/admin/users",
+            &[("username", "dana"), ("email", "dana@example.com")],
+        )
+        .await;
+        assert_eq!(created.status(), 200, "{created:?}");
+        let body = created.page_body();
+        assert!(body.contains("id=\"password-once\""), "{body}");
+        let dana = store::users::find(&app.db, "dana").await.unwrap().unwrap();
+        let again = browser
+            .follow(
+                &app,
+                browser
+                    .get(&app.url(&format!("/admin/users/{}", dana.id)))
+                    .await,
+            )
+            .await;
+        assert!(
+            !again.page_body().contains("password-once"),
+            "shown once only"
+        );
+        // A bad one: the API's message, nothing created.
+        let refused = post(
+            &app,
+            &browser,
+            &users,
+            "/admin/users",
+            &[("username", "has space")],
+        )
+        .await;
+        assert!(
+            refused.page_body().contains("class=\"alert\""),
+            "{refused:?}"
+        );
+        assert!(
+            store::users::find(&app.db, "has space")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Disable her, from her page.
+        let path = format!("/admin/users/{}", dana.id);
+        let done = post(&app, &browser, &again, &path, &[("action", "disable")]).await;
+        assert!(done.page_body().contains("Saved."), "{done:?}");
+        assert!(
+            store::users::find_by_id(&app.db, dana.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
+
+        // Groups and keys.
+        let groups = browser
+            .follow(&app, browser.get(&app.url("/admin/groups")).await)
+            .await;
+        let done = post(
+            &app,
+            &browser,
+            &groups,
+            "/admin/groups",
+            &[("action", "create"), ("name", "finance")],
+        )
+        .await;
+        assert!(done.page_body().contains("finance"));
+        let keys = browser
+            .follow(&app, browser.get(&app.url("/admin/keys")).await)
+            .await;
+        let rotated = post(&app, &browser, &keys, "/admin/keys", &[("mode", "safe")]).await;
+        assert!(rotated.page_body().contains("Saved."), "{rotated:?}");
+
+        // A form without its CSRF token changes nothing.
+        let r = browser
+            .post_form(
+                &app.url("/admin/groups"),
+                &[("csrf", "forged"), ("action", "create"), ("name", "x")],
+            )
+            .await;
+        assert_eq!(r.status(), 400);
+        assert!(
+            store::groups::list(&app.db)
+                .await
+                .unwrap()
+                .iter()
+                .all(|g| g.name != "x")
+        );
+
+        // Everything was done as root, through the API: in the audit log,
+        // which the pages show.
+        let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
+        for kind in [
+            "user.created",
+            "user.disabled",
+            "group.created",
+            "keys.rotated",
+        ] {
+            let events = app.audit(kind).await;
+            assert_eq!(events.len(), 1, "{kind}");
+            assert_eq!(events[0]["actor"], format!("user:{}", root.id), "{kind}");
+            assert_eq!(
+                events[0]["user_agent"],
+                crate::browser::USER_AGENT,
+                "{kind}"
+            );
+        }
+        let audit = browser
+            .follow(
+                &app,
+                browser
+                    .get(&app.url("/admin/audit?type=user.created"))
+                    .await,
+            )
+            .await;
+        assert!(audit.page_body().contains("user.created"));
+        assert!(!audit.page_body().contains("keys.rotated"), "filtered");
+    }
+);
+
+db_test!(
+    admins_create_clients_and_see_the_secret_once,
+    async |app: TestApp| {
+        let (browser, clients) = signed_in(&app, "root", true, "/admin/clients").await;
+        let created = post(
+            &app,
+            &browser,
+            &clients,
+            "/admin/clients",
+            &[
+                ("client_name", "Billing"),
+                ("client_id", "billing"),
+                ("kind", "service"),
+                ("redirect_uris", ""),
+                ("scope", ""),
+            ],
+        )
+        .await;
+        let body = created.page_body();
+        let marker = "id=\"client-secret\">";
+        let start = body.find(marker).unwrap_or_else(|| panic!("{body}")) + marker.len();
+        let secret = body[start..body[start..].find('<').unwrap() + start].to_owned();
+        let billing = TestClient {
+            id: "billing".into(),
+            secret: secret.clone(),
+        };
+        assert_eq!(
+            app.token(&billing, &[]).await.status(),
+            200,
+            "the secret works"
+        );
+        let shown = browser
+            .follow(&app, browser.get(&app.url("/admin/clients/billing")).await)
+            .await;
+        assert!(shown.page_body().contains("billing"));
+        assert!(!shown.page_body().contains(&secret), "never shown again");
+        // A new secret, shown once; the old one stops working.
+        let rotated = post(
+            &app,
+            &browser,
+            &shown,
+            "/admin/clients/billing",
+            &[("action", "rotate")],
+        )
+        .await;
+        assert!(rotated.page_body().contains("client-secret"));
+        assert_eq!(app.token(&billing, &[]).await.status(), 401);
+    }
+);
+
+db_test!(the_admin_pages_speak_japanese, async |app: TestApp| {
+    let (browser, _) = signed_in(&app, "root", true, "/admin/users").await;
+    let r = browser
+        .http
+        .get(app.url("/admin/users"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("lang=\"ja\""));
+    assert!(
+        body.contains("ユーザー") && body.contains("監査ログ"),
+        "{body}"
+    );
+});
