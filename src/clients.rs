@@ -265,6 +265,8 @@ pub fn is_client_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._~:-".contains(c))
+        // `.` and `..` are path segments, not names.
+        && !id.chars().all(|c| c == '.')
 }
 
 /// The authentication method of a client that names none: `none` for a

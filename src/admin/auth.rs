@@ -87,8 +87,10 @@ impl FromRequestParts<Arc<App>> for Admin {
             // The client must still be allowed the scope: taking it away
             // ends the access of tokens already issued.
             None => {
-                let client = app.clients.get(&app.db, &client_id).await?.map(|(c, _)| c);
-                if !client.is_some_and(|c| c.scopes.contains(ADMIN_SCOPE)) {
+                let Some((client, _)) = app.clients.get(&app.db, &client_id).await? else {
+                    return Err(unauthenticated(true, "the client no longer exists"));
+                };
+                if !client.scopes.contains(ADMIN_SCOPE) {
                     return Err(AdminError::Forbidden(
                         format!("the client is no longer allowed {ADMIN_SCOPE}").into(),
                     ));

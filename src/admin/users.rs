@@ -275,6 +275,9 @@ pub async fn update(
         )
         .await;
     }
+    if patch.disabled == Some(true) {
+        not_yourself(&admin, id, "disable")?;
+    }
     if let Some(disabled) = patch.disabled.filter(|d| *d != user.disabled) {
         let (_, ended) = store::users::set_disabled(&app.db, id, disabled, now).await?;
         let kind = if disabled {
@@ -300,6 +303,7 @@ pub async fn delete(
     AdminPath(id): AdminPath<Uuid>,
 ) -> Result<StatusCode, AdminError> {
     let now = crate::unix_now();
+    not_yourself(&admin, id, "delete")?;
     let user = find(&app, id).await?;
     let ended = store::sessions::end_all_of_user(&app.db, id, now).await?;
     store::users::delete(&app.db, id).await?;
@@ -399,20 +403,8 @@ pub async fn join(
     AdminPath((id, group)): AdminPath<(Uuid, String)>,
 ) -> Result<StatusCode, AdminError> {
     find(&app, id).await?;
-    match store::groups::add_member(&app.db, id, &group).await? {
-        Membership::NoSuchGroup => return Err(AdminError::not_found(format!("group {group:?}"))),
-        Membership::Changed => {
-            let event = admin.event(Kind::GroupMemberAdded).user(id);
-            audit::record(
-                &app.db,
-                event.detail(json!({"group": group})),
-                crate::unix_now(),
-            )
-            .await;
-        }
-        Membership::Unchanged => {}
-    }
-    Ok(StatusCode::NO_CONTENT)
+    let result = store::groups::add_member(&app.db, id, &group).await?;
+    membership_changed(&app, &admin, id, &group, result, Kind::GroupMemberAdded).await
 }
 
 #[utoipa::path(delete, path = "/users/{id}/groups/{group}", tag = "users",
@@ -426,20 +418,43 @@ pub async fn leave(
     AdminPath((id, group)): AdminPath<(Uuid, String)>,
 ) -> Result<StatusCode, AdminError> {
     find(&app, id).await?;
-    match store::groups::remove_member(&app.db, id, &group).await? {
-        Membership::NoSuchGroup => return Err(AdminError::not_found(format!("group {group:?}"))),
-        Membership::Changed => {
-            let event = admin.event(Kind::GroupMemberRemoved).user(id);
-            audit::record(
-                &app.db,
-                event.detail(json!({"group": group})),
-                crate::unix_now(),
-            )
-            .await;
-        }
-        Membership::Unchanged => {}
+    if group == crate::admin::auth::ADMIN_GROUP {
+        not_yourself(&admin, id, "take out of the admin group")?;
     }
-    Ok(StatusCode::NO_CONTENT)
+    let result = store::groups::remove_member(&app.db, id, &group).await?;
+    membership_changed(&app, &admin, id, &group, result, Kind::GroupMemberRemoved).await
+}
+
+/// An admin cannot lock themselves out (and so perhaps everyone): another
+/// admin must do it.
+fn not_yourself(admin: &Admin, id: Uuid, what: &str) -> Result<(), AdminError> {
+    if admin.actor == crate::audit::Actor::User(id) {
+        return Err(AdminError::Conflict(format!(
+            "you cannot {what} yourself; another admin can"
+        )));
+    }
+    Ok(())
+}
+
+/// Answers a membership change (404 for a group that does not exist) and
+/// audits it when something changed.
+async fn membership_changed(
+    app: &App,
+    admin: &Admin,
+    id: Uuid,
+    group: &str,
+    result: Membership,
+    kind: Kind,
+) -> Result<StatusCode, AdminError> {
+    match result {
+        Membership::NoSuchGroup => Err(AdminError::not_found(format!("group {group:?}"))),
+        Membership::Changed => {
+            let event = admin.event(kind).user(id).detail(json!({"group": group}));
+            audit::record(&app.db, event, crate::unix_now()).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Membership::Unchanged => Ok(StatusCode::NO_CONTENT),
+    }
 }
 
 pub async fn find(app: &App, id: Uuid) -> Result<User, AdminError> {

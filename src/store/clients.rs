@@ -200,14 +200,7 @@ const LIST: &str = concat!(
 /// Every client with its groups (one query per client: for the CLI).
 pub async fn list(db: &Db) -> Result<Vec<Client>, sqlx::Error> {
     let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)?;
-    let mut clients = rows
-        .into_iter()
-        .map(Client::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    for client in &mut clients {
-        client.groups = super::groups::of_client(db, &client.client_id).await?;
-    }
-    Ok(clients)
+    with_groups(db, rows).await
 }
 
 const PAGE: &str = concat!(
@@ -220,6 +213,12 @@ const PAGE: &str = concat!(
 pub async fn page(db: &Db, after: Option<&str>, limit: i64) -> Result<Vec<Client>, sqlx::Error> {
     let rows: Vec<Row> =
         on_db!(db, p => sqlx::query_as(PAGE).bind(after).bind(limit).fetch_all(p).await)?;
+    with_groups(db, rows).await
+}
+
+/// Clients from rows, each with its groups (a query per client: lists are
+/// for operators, not hot paths).
+async fn with_groups(db: &Db, rows: Vec<Row>) -> Result<Vec<Client>, sqlx::Error> {
     let mut clients = rows
         .into_iter()
         .map(Client::try_from)

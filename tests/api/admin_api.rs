@@ -154,6 +154,20 @@ db_test!(every_operation_needs_an_admin, async |app: TestApp| {
     store::groups::add_member(&app.db, alice, "admin")
         .await
         .unwrap();
+    // An admin cannot lock themselves out.
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/users/{alice}"),
+            Some(json!({"disabled": true})),
+        ),
+        (Method::DELETE, format!("/users/{alice}"), None),
+        (Method::DELETE, format!("/users/{alice}/groups/admin"), None),
+    ] {
+        let (status, answer) = send(&app, &person, method, &path, body).await;
+        assert_eq!(status, 409, "{path}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("yourself"));
+    }
     // Only the flag (disabling through monban also revokes the token): the
     // user is checked on every call.
     app.execute("UPDATE users SET disabled = TRUE").await;

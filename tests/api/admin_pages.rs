@@ -49,6 +49,39 @@ db_test!(only_admins_get_in, async |app: TestApp| {
     assert!(step.page_body().contains("not in the admin group"));
     let r = browser.get(&app.url("/admin/clients")).await;
     assert_eq!(r.status(), 403);
+    // Posting changes nothing either (with the session's valid CSRF token).
+    let account = browser
+        .follow(&app, browser.get(&app.url("/account")).await)
+        .await;
+    let csrf = hidden(account.page_body(), "csrf");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "create"),
+        ("name", "evil"),
+    ];
+    let r = browser.post_form(&app.url("/admin/groups"), &form).await;
+    assert_eq!(r.status(), 403);
+    let groups = store::groups::list(&app.db).await.unwrap();
+    assert!(groups.iter().all(|g| g.name != "evil"));
+    // Posting changes nothing either (the session's CSRF token is valid).
+    let account = browser
+        .follow(&app, browser.get(&app.url("/account")).await)
+        .await;
+    let csrf = hidden(account.page_body(), "csrf");
+    let r = browser
+        .post_form(
+            &app.url("/admin/groups"),
+            &[("csrf", &csrf), ("action", "create"), ("name", "evil")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        store::groups::list(&app.db)
+            .await
+            .unwrap()
+            .iter()
+            .all(|g| g.name != "evil")
+    );
     // Not signed in: to the login, which comes back here.
     let stranger = Browser::new();
     let step = stranger
@@ -137,29 +170,74 @@ db_test!(
         let keys = browser
             .follow(&app, browser.get(&app.url("/admin/keys")).await)
             .await;
-        let rotated = post(&app, &browser, &keys, "/admin/keys", &[("mode", "safe")]).await;
+        let unsure = post(&app, &browser, &keys, "/admin/keys", &[("mode", "safe")]).await;
+        assert!(!unsure.page_body().contains("Saved."), "needs I am sure");
+        let confirmed = [("mode", "safe"), ("confirm", "yes")];
+        let rotated = post(&app, &browser, &keys, "/admin/keys", &confirmed).await;
         assert!(rotated.page_body().contains("Saved."), "{rotated:?}");
 
-        // A form without its CSRF token changes nothing.
-        let r = browser
-            .post_form(
-                &app.url("/admin/groups"),
-                &[("csrf", "forged"), ("action", "create"), ("name", "x")],
-            )
+        // No form is taken without the session's CSRF token.
+        let user_page = format!("/admin/users/{}", dana.id);
+        for (path, action) in [
+            ("/admin/users", ""),
+            (user_page.as_str(), "enable"),
+            ("/admin/groups", "create"),
+            ("/admin/clients", ""),
+            ("/admin/clients/monban-account", "rotate"),
+            ("/admin/keys", ""),
+        ] {
+            let form = [
+                ("csrf", "forged"),
+                ("action", action),
+                ("name", "x"),
+                ("username", "x"),
+                ("client_name", "x"),
+                ("mode", "now"),
+                ("confirm", "yes"),
+            ];
+            let r = browser.post_form(&app.url(path), &form).await;
+            assert_eq!(r.status(), 400, "{path}");
+        }
+        let groups = store::groups::list(&app.db).await.unwrap();
+        assert!(groups.iter().all(|g| g.name != "x"));
+        assert!(store::users::find(&app.db, "x").await.unwrap().is_none());
+        let still = store::users::find_by_id(&app.db, dana.id).await.unwrap();
+        assert!(still.unwrap().disabled);
+
+        // Deleting asks "I am sure"; an admin cannot delete themselves.
+        let page = browser
+            .follow(&app, browser.get(&app.url(&user_page)).await)
             .await;
-        assert_eq!(r.status(), 400);
+        let unsure = post(&app, &browser, &page, &user_page, &[("action", "delete")]).await;
+        assert!(unsure.page_body().contains("I am sure"), "{unsure:?}");
         assert!(
-            store::groups::list(&app.db)
+            store::users::find_by_id(&app.db, dana.id)
                 .await
                 .unwrap()
-                .iter()
-                .all(|g| g.name != "x")
+                .is_some()
+        );
+        let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
+        let own = format!("/admin/users/{}", root.id);
+        let page = browser
+            .follow(&app, browser.get(&app.url(&own)).await)
+            .await;
+        let sure = [("action", "delete"), ("confirm", "yes")];
+        let refused = post(&app, &browser, &page, &own, &sure).await;
+        assert!(refused.page_body().contains("yourself"), "{refused:?}");
+        let deleted = post(&app, &browser, &page, &user_page, &sure).await;
+        assert!(deleted.is_page("/admin/users"), "{deleted:?}");
+        assert!(deleted.page_body().contains("Saved."));
+        assert!(
+            store::users::find_by_id(&app.db, dana.id)
+                .await
+                .unwrap()
+                .is_none()
         );
 
         // Everything was done as root, through the API: in the audit log,
         // which the pages show.
-        let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
         for kind in [
+            "user.deleted",
             "user.created",
             "user.disabled",
             "group.created",
@@ -252,4 +330,28 @@ db_test!(the_admin_pages_speak_japanese, async |app: TestApp| {
         body.contains("ユーザー") && body.contains("監査ログ"),
         "{body}"
     );
+    for english in [
+        "Users",
+        "Search",
+        "New user",
+        "Create",
+        "Next page",
+        "Signed in as",
+    ] {
+        assert!(!body.contains(english), "{english} in the Japanese page");
+    }
+    let r = browser
+        .http
+        .get(app.url("/admin/clients"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("クライアント ID") && !body.contains("Client ID"),
+        "{body}"
+    );
+    let unknown = browser.get(&app.url("/admin/clients/nope")).await;
+    assert_eq!(unknown.status(), 404);
 });

@@ -5,19 +5,20 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::{Frame, Saved, Visit, at, enter, field, optional, query};
+use super::{Frame, Page, Saved, Visit, at, enter, field, optional, query, with_status};
 use crate::app::App;
 use crate::audit::Origin;
-use crate::ui::{PageError, PageForm, render};
+use crate::ui::{PageForm, render};
 
 struct ClientRow {
     client_id: String,
+    /// The client id, percent-encoded for links and form actions.
+    path: String,
     name: String,
     grant_types: String,
     auth_method: String,
@@ -43,6 +44,7 @@ impl ClientRow {
         };
         let auth_method = text("token_endpoint_auth_method");
         ClientRow {
+            path: encode(&text("client_id")),
             client_id: text("client_id"),
             name: text("client_name"),
             grant_types: list("grant_types"),
@@ -68,6 +70,7 @@ struct ClientsPage<'a> {
 #[derive(Deserialize)]
 pub struct Listing {
     cursor: Option<String>,
+    saved: Option<String>,
 }
 
 /// `GET /admin/clients`.
@@ -77,19 +80,14 @@ pub async fn list(
     origin: Origin,
     headers: HeaderMap,
     Query(listing): Query<Listing>,
-) -> Result<Response, PageError> {
-    let visit = match enter(app, session, &headers, origin, "/clients", "clients").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let visit = enter(app, session, &headers, origin, "/clients", "clients").await?;
+    let mut visit = visit;
+    visit.frame.saved = listing.saved.is_some();
     list_page(visit, listing.cursor.unwrap_or_default(), None).await
 }
 
-async fn list_page(
-    mut visit: Visit,
-    cursor: String,
-    error: Option<String>,
-) -> Result<Response, PageError> {
+async fn list_page(mut visit: Visit, cursor: String, error: Option<String>) -> Page {
     let path = format!("/clients?{}", query(&[("cursor", &cursor)]));
     let (clients, next) = match visit.api(Method::GET, &path, None).await {
         Ok(page) => (
@@ -125,11 +123,8 @@ pub async fn create(
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
-) -> Result<Response, PageError> {
-    let visit = match enter(app, session, &headers, origin, "/clients", "clients").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let visit = enter(app, session, &headers, origin, "/clients", "clients").await?;
     visit.check_csrf(&form).await?;
     let redirect_uris: Vec<&str> = field(&form, "redirect_uris")
         .lines()
@@ -174,11 +169,7 @@ struct ClientPage<'a> {
     secret: Option<String>,
 }
 
-fn detail_page(
-    mut visit: Visit,
-    client: Value,
-    secret: Option<String>,
-) -> Result<Response, PageError> {
+fn detail_page(mut visit: Visit, client: Value, secret: Option<String>) -> Page {
     if secret.is_some() {
         visit.frame.saved = true;
     }
@@ -202,16 +193,16 @@ pub async fn show(
     headers: HeaderMap,
     Path(client_id): Path<String>,
     Query(saved): Query<Saved>,
-) -> Result<Response, PageError> {
+) -> Page {
     let here = format!("/clients/{}", encode(&client_id));
-    let mut visit = match enter(app, session, &headers, origin, &here, "clients").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+    let mut visit = enter(app, session, &headers, origin, &here, "clients").await?;
     visit.frame.saved = saved.is_set();
     match visit.api(Method::GET, &here, None).await {
         Ok(client) => detail_page(visit, client, None),
-        Err(e) => list_page(visit, String::new(), Some(e)).await,
+        Err(e) => with_status(
+            list_page(visit, String::new(), Some(e)).await,
+            StatusCode::NOT_FOUND,
+        ),
     }
 }
 
@@ -224,12 +215,9 @@ pub async fn act(
     headers: HeaderMap,
     Path(client_id): Path<String>,
     PageForm(form): PageForm,
-) -> Result<Response, PageError> {
+) -> Page {
     let here = format!("/clients/{}", encode(&client_id));
-    let mut visit = match enter(app, session, &headers, origin, &here, "clients").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+    let mut visit = enter(app, session, &headers, origin, &here, "clients").await?;
     visit.check_csrf(&form).await?;
     let outcome = match field(&form, "action") {
         "rotate" => visit
@@ -237,12 +225,17 @@ pub async fn act(
             .await
             .map(|done| at(&done, "client_secret").as_str().map(str::to_owned)),
         "delete" => {
-            return match visit.api(Method::DELETE, &here, None).await {
-                Ok(_) => Ok(visit.saved("/clients")),
-                Err(e) => list_page(visit, String::new(), Some(e)).await,
+            let deleted = match visit.confirmed(&form) {
+                Ok(()) => visit.api(Method::DELETE, &here, None).await,
+                Err(e) => Err(e),
             };
+            match deleted {
+                Ok(_) => return Ok(visit.saved("/clients")),
+                // Stay on the client's page, saying why.
+                Err(e) => Err(e),
+            }
         }
-        _ => Err("unknown action".to_owned()),
+        _ => Err(visit.frame.t.unknown_action.to_owned()),
     };
     let secret = match outcome {
         Ok(secret) => secret,

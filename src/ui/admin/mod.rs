@@ -68,8 +68,52 @@ struct Home<'a> {
     static_prefix: &'a str,
 }
 
-/// Lets a signed-in admin in: the visit, or the response that takes the
-/// browser to the login (returning to `here`) or says it is not allowed.
+/// Why a page is not shown: an error, or the browser goes elsewhere first
+/// (to the login, or told it is not allowed).
+pub enum Leave {
+    Error(PageError),
+    /// Boxed: a response is large, and most pages are shown.
+    To(Box<Response>),
+}
+
+impl From<PageError> for Leave {
+    fn from(e: PageError) -> Leave {
+        Leave::Error(e)
+    }
+}
+
+impl From<sqlx::Error> for Leave {
+    fn from(e: sqlx::Error) -> Leave {
+        Leave::Error(e.into())
+    }
+}
+
+impl From<tower_sessions::session::Error> for Leave {
+    fn from(e: tower_sessions::session::Error) -> Leave {
+        Leave::Error(e.into())
+    }
+}
+
+impl From<crate::session::SessionError> for Leave {
+    fn from(e: crate::session::SessionError) -> Leave {
+        Leave::Error(e.into())
+    }
+}
+
+impl IntoResponse for Leave {
+    fn into_response(self) -> Response {
+        match self {
+            Leave::Error(e) => e.into_response(),
+            Leave::To(response) => *response,
+        }
+    }
+}
+
+/// What an admin page handler answers.
+pub type Page = Result<Response, Leave>;
+
+/// Lets a signed-in admin in: the visit, or `Leave::To` the login
+/// (returning to `here`) or the page saying it is not allowed.
 pub async fn enter(
     app: Arc<App>,
     session: Session,
@@ -77,16 +121,14 @@ pub async fn enter(
     origin: Origin,
     here: &str,
     section: &'static str,
-) -> Result<Result<Visit, Response>, PageError> {
+) -> Result<Visit, Leave> {
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let lang = lang_of(headers);
     let Some(user) = super::account::signed_in_user(&app, &session, now).await? else {
         let then = Some(format!("{PATH}{here}"));
-        return Ok(Err(super::account::start_login(
-            &app, &session, headers, then,
-        )
-        .await?));
+        let login = super::account::start_login(&app, &session, headers, then).await?;
+        return Err(Leave::To(Box::new(login)));
     };
     let groups = store::groups::of_user(&app.db, user.id).await?;
     if !groups.iter().any(|g| g == ADMIN_GROUP) {
@@ -95,7 +137,8 @@ pub async fn enter(
             t: texts::of(lang),
             static_prefix: app.config.issuer.path(),
         };
-        return Ok(Err((StatusCode::FORBIDDEN, render(&page)).into_response()));
+        let denied = (StatusCode::FORBIDDEN, render(&page)).into_response();
+        return Err(Leave::To(Box::new(denied)));
     }
     let frame = Frame {
         lang: lang.code(),
@@ -111,12 +154,12 @@ pub async fn enter(
         actor: Actor::User(user.id),
         origin,
     };
-    Ok(Ok(Visit {
+    Ok(Visit {
         app,
         frame,
         caller,
         session,
-    }))
+    })
 }
 
 impl Visit {
@@ -135,7 +178,7 @@ impl Visit {
         } else {
             Err(at(&value, "message")
                 .as_str()
-                .unwrap_or("the request failed")
+                .unwrap_or(self.frame.t.request_failed)
                 .to_owned())
         }
     }
@@ -153,6 +196,15 @@ impl Visit {
             };
             Err(PageError::new(Problem::Expired, "CSRF token mismatch")
                 .in_lang(lang, &self.frame.prefix))
+        }
+    }
+
+    /// Whether a destructive form was confirmed ("I am sure").
+    pub fn confirmed(&self, form: &Params) -> Result<(), String> {
+        if field(form, "confirm") == "yes" {
+            Ok(())
+        } else {
+            Err(self.frame.t.not_confirmed.to_owned())
         }
     }
 
@@ -179,6 +231,14 @@ pub fn at<'a>(value: &'a Value, key: &str) -> &'a Value {
 /// A form field, empty when absent or repeated.
 pub fn field<'a>(form: &'a Params, name: &str) -> &'a str {
     form.one(name).ok().flatten().unwrap_or_default()
+}
+
+/// A page answered with `status` (a missing user or client: 404).
+pub fn with_status(page: Page, status: StatusCode) -> Page {
+    page.map(|mut response| {
+        *response.status_mut() = status;
+        response
+    })
 }
 
 /// A form field, `None` when empty.
@@ -222,11 +282,8 @@ pub async fn home(
     session: Session,
     origin: Origin,
     headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let visit = match enter(app, session, &headers, origin, "", "").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let visit = enter(app, session, &headers, origin, "", "").await?;
     Ok(render(&Home {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),

@@ -5,15 +5,14 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method};
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::{Frame, Saved, Visit, at, enter, field, query, time};
+use super::{Frame, Page, Saved, Visit, at, enter, field, query, time};
 use crate::app::App;
 use crate::audit::Origin;
-use crate::ui::{PageError, PageForm, render};
+use crate::ui::{PageForm, render};
 
 struct GroupRow {
     name: String,
@@ -35,16 +34,13 @@ pub async fn groups(
     origin: Origin,
     headers: HeaderMap,
     Query(saved): Query<Saved>,
-) -> Result<Response, PageError> {
-    let mut visit = match enter(app, session, &headers, origin, "/groups", "groups").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let mut visit = enter(app, session, &headers, origin, "/groups", "groups").await?;
     visit.frame.saved = saved.is_set();
     groups_page(visit).await
 }
 
-async fn groups_page(mut visit: Visit) -> Result<Response, PageError> {
+async fn groups_page(mut visit: Visit) -> Page {
     let groups = match visit.api(Method::GET, "/groups", None).await {
         Ok(list) => list
             .as_array()
@@ -76,11 +72,8 @@ pub async fn change_group(
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
-) -> Result<Response, PageError> {
-    let mut visit = match enter(app, session, &headers, origin, "/groups", "groups").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let mut visit = enter(app, session, &headers, origin, "/groups", "groups").await?;
     visit.check_csrf(&form).await?;
     let name = field(&form, "name");
     let result = match field(&form, "action") {
@@ -95,7 +88,7 @@ pub async fn change_group(
                 .api(Method::DELETE, &format!("/groups/{encoded}"), None)
                 .await
         }
-        _ => Err("unknown action".to_owned()),
+        _ => Err(visit.frame.t.unknown_action.to_owned()),
     };
     match result {
         Ok(_) => Ok(visit.saved("/groups")),
@@ -128,16 +121,13 @@ pub async fn keys(
     origin: Origin,
     headers: HeaderMap,
     Query(saved): Query<Saved>,
-) -> Result<Response, PageError> {
-    let mut visit = match enter(app, session, &headers, origin, "/keys", "keys").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let mut visit = enter(app, session, &headers, origin, "/keys", "keys").await?;
     visit.frame.saved = saved.is_set();
     keys_page(visit).await
 }
 
-async fn keys_page(mut visit: Visit) -> Result<Response, PageError> {
+async fn keys_page(mut visit: Visit) -> Page {
     let keys = match visit.api(Method::GET, "/keys", None).await {
         Ok(list) => list
             .as_array()
@@ -174,14 +164,15 @@ pub async fn rotate(
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
-) -> Result<Response, PageError> {
-    let mut visit = match enter(app, session, &headers, origin, "/keys", "keys").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let mut visit = enter(app, session, &headers, origin, "/keys", "keys").await?;
     visit.check_csrf(&form).await?;
     let body = json!({"mode": field(&form, "mode")});
-    match visit.api(Method::POST, "/keys/rotate", Some(body)).await {
+    let rotated = match visit.confirmed(&form) {
+        Ok(()) => visit.api(Method::POST, "/keys/rotate", Some(body)).await,
+        Err(e) => Err(e),
+    };
+    match rotated {
         Ok(_) => Ok(visit.saved("/keys")),
         Err(e) => {
             visit.frame.error = Some(e);
@@ -228,11 +219,8 @@ pub async fn audit(
     origin: Origin,
     headers: HeaderMap,
     Query(filter): Query<AuditFilter>,
-) -> Result<Response, PageError> {
-    let mut visit = match enter(app, session, &headers, origin, "/audit", "audit").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let mut visit = enter(app, session, &headers, origin, "/audit", "audit").await?;
     let kind = filter.kind.unwrap_or_default();
     let user = filter.user_id.unwrap_or_default();
     let client = filter.client_id.unwrap_or_default();

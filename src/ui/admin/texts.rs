@@ -51,7 +51,6 @@ pub struct AdminTexts {
     pub scope: &'static str,
     pub first_party: &'static str,
     pub secret_once: &'static str,
-    pub client_secret: &'static str,
     pub rotate_secret: &'static str,
     pub grant_types: &'static str,
     pub auth_method: &'static str,
@@ -68,6 +67,16 @@ pub struct AdminTexts {
     pub address: &'static str,
     pub detail: &'static str,
     pub filter: &'static str,
+    pub client_id: &'static str,
+    pub time_utc: &'static str,
+    pub key_id: &'static str,
+    pub algorithm: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub sure: &'static str,
+    pub not_confirmed: &'static str,
+    pub request_failed: &'static str,
+    pub unknown_action: &'static str,
 }
 
 static EN: AdminTexts = AdminTexts {
@@ -118,7 +127,6 @@ static EN: AdminTexts = AdminTexts {
     scope: "Scopes (space-separated)",
     first_party: "First party (no consent page)",
     secret_once: "Copy the client secret now: it is not shown again.",
-    client_secret: "Client secret",
     rotate_secret: "New secret",
     grant_types: "Grant types",
     auth_method: "Authentication",
@@ -135,6 +143,16 @@ static EN: AdminTexts = AdminTexts {
     address: "Address",
     detail: "Details",
     filter: "Filter",
+    client_id: "Client ID",
+    time_utc: "Time (UTC)",
+    key_id: "Key ID",
+    algorithm: "Algorithm",
+    yes: "yes",
+    no: "no",
+    sure: "I am sure",
+    not_confirmed: "Tick “I am sure” to do this.",
+    request_failed: "The request failed.",
+    unknown_action: "Unknown action.",
 };
 
 static JA: AdminTexts = AdminTexts {
@@ -185,7 +203,6 @@ static JA: AdminTexts = AdminTexts {
     scope: "スコープ（空白区切り）",
     first_party: "ファーストパーティ（同意画面なし）",
     secret_once: "クライアントシークレットを今すぐコピーしてください。再表示されません。",
-    client_secret: "クライアントシークレット",
     rotate_secret: "シークレットを再発行",
     grant_types: "グラントタイプ",
     auth_method: "認証方式",
@@ -202,6 +219,16 @@ static JA: AdminTexts = AdminTexts {
     address: "アドレス",
     detail: "詳細",
     filter: "絞り込み",
+    client_id: "クライアント ID",
+    time_utc: "日時（UTC）",
+    key_id: "鍵 ID",
+    algorithm: "アルゴリズム",
+    yes: "はい",
+    no: "いいえ",
+    sure: "実行してよい",
+    not_confirmed: "実行するには「実行してよい」にチェックしてください。",
+    request_failed: "リクエストに失敗しました。",
+    unknown_action: "不明な操作です。",
 };
 
 pub fn of(lang: Lang) -> &'static AdminTexts {

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_sessions::Session;
+use uuid::Uuid;
 
-use super::{Frame, Saved, Visit, at, enter, field, optional, query};
+use super::{Frame, Page, Saved, Visit, at, enter, field, optional, query, with_status};
 use crate::app::App;
 use crate::audit::Origin;
-use crate::ui::{PageError, PageForm, render};
+use crate::ui::{PageForm, render};
 
 struct UserRow {
     id: String,
@@ -50,6 +50,7 @@ struct UsersPage<'a> {
 pub struct Listing {
     q: Option<String>,
     cursor: Option<String>,
+    saved: Option<String>,
 }
 
 /// `GET /admin/users`: a page of users, searched.
@@ -59,19 +60,13 @@ pub async fn list(
     origin: Origin,
     headers: HeaderMap,
     Query(listing): Query<Listing>,
-) -> Result<Response, PageError> {
-    let visit = match enter(app, session, &headers, origin, "/users", "users").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let visit = enter(app, session, &headers, origin, "/users", "users").await?;
     list_page(visit, listing, None).await
 }
 
-async fn list_page(
-    mut visit: Visit,
-    listing: Listing,
-    error: Option<String>,
-) -> Result<Response, PageError> {
+async fn list_page(mut visit: Visit, listing: Listing, error: Option<String>) -> Page {
+    visit.frame.saved = listing.saved.is_some();
     let q = listing.q.unwrap_or_default();
     let cursor = listing.cursor.unwrap_or_default();
     let path = format!("/users?{}", query(&[("q", &q), ("cursor", &cursor)]));
@@ -110,28 +105,27 @@ pub async fn create(
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
-) -> Result<Response, PageError> {
-    let visit = match enter(app, session, &headers, origin, "/users", "users").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+) -> Page {
+    let visit = enter(app, session, &headers, origin, "/users", "users").await?;
     visit.check_csrf(&form).await?;
     let body = json!({
         "username": field(&form, "username"),
         "email": optional(&form, "email"),
         "name": optional(&form, "name"),
-        "password": optional(&form, "password"),
+        // A chosen password exactly as typed (spaces count).
+        "password": Some(field(&form, "password")).filter(|p| !p.is_empty()),
     });
     match visit.api(Method::POST, "/users", Some(body)).await {
         Ok(created) => {
             let id = at(&created, "id").as_str().unwrap_or_default().to_owned();
             let password = at(&created, "password").as_str().map(str::to_owned);
-            detail_page(visit, &id, password).await
+            detail_page(visit, &id.to_string(), password).await
         }
         Err(e) => {
             let listing = Listing {
                 q: None,
                 cursor: None,
+                saved: None,
             };
             list_page(visit, listing, Some(e)).await
         }
@@ -169,16 +163,13 @@ pub async fn show(
     session: Session,
     origin: Origin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
     Query(saved): Query<Saved>,
-) -> Result<Response, PageError> {
+) -> Page {
     let here = format!("/users/{id}");
-    let mut visit = match enter(app, session, &headers, origin, &here, "users").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+    let mut visit = enter(app, session, &headers, origin, &here, "users").await?;
     visit.frame.saved = saved.is_set();
-    detail_page(visit, &id, None).await
+    detail_page(visit, &id.to_string(), None).await
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -191,19 +182,19 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn detail_page(
-    mut visit: Visit,
-    id: &str,
-    password: Option<String>,
-) -> Result<Response, PageError> {
+async fn detail_page(mut visit: Visit, id: &str, password: Option<String>) -> Page {
     let user = match visit.api(Method::GET, &format!("/users/{id}"), None).await {
         Ok(user) => user,
         Err(e) => {
             let listing = Listing {
                 q: None,
                 cursor: None,
+                saved: None,
             };
-            return list_page(visit, listing, Some(e)).await;
+            return with_status(
+                list_page(visit, listing, Some(e)).await,
+                StatusCode::NOT_FOUND,
+            );
         }
     };
     let groups = strings(at(&user, "groups"));
@@ -274,14 +265,11 @@ pub async fn act(
     session: Session,
     origin: Origin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(id): Path<Uuid>,
     PageForm(form): PageForm,
-) -> Result<Response, PageError> {
+) -> Page {
     let here = format!("/users/{id}");
-    let mut visit = match enter(app, session, &headers, origin, &here, "users").await? {
-        Ok(visit) => visit,
-        Err(response) => return Ok(response),
-    };
+    let mut visit = enter(app, session, &headers, origin, &here, "users").await?;
     visit.check_csrf(&form).await?;
     let user = format!("/users/{id}");
     let encode = |s: &str| {
@@ -305,11 +293,11 @@ pub async fn act(
             return match visit.api(Method::POST, &path, None).await {
                 Ok(done) => {
                     let password = at(&done, "password").as_str().map(str::to_owned);
-                    detail_page(visit, &id, password).await
+                    detail_page(visit, &id.to_string(), password).await
                 }
                 Err(e) => {
                     visit.frame.error = Some(e);
-                    detail_page(visit, &id, None).await
+                    detail_page(visit, &id.to_string(), None).await
                 }
             };
         }
@@ -334,21 +322,25 @@ pub async fn act(
             visit.api(Method::DELETE, &path, None).await
         }
         "delete" => {
-            return match visit.api(Method::DELETE, &user, None).await {
+            let deleted = match visit.confirmed(&form) {
+                Ok(()) => visit.api(Method::DELETE, &user, None).await,
+                Err(e) => Err(e),
+            };
+            return match deleted {
                 Ok(_) => Ok(visit.saved("/users")),
                 Err(e) => {
                     visit.frame.error = Some(e);
-                    detail_page(visit, &id, None).await
+                    detail_page(visit, &id.to_string(), None).await
                 }
             };
         }
-        _ => Err("unknown action".to_owned()),
+        _ => Err(visit.frame.t.unknown_action.to_owned()),
     };
     match result {
         Ok(_) => Ok(visit.saved(&here)),
         Err(e) => {
             visit.frame.error = Some(e);
-            detail_page(visit, &id, None).await
+            detail_page(visit, &id.to_string(), None).await
         }
     }
 }
