@@ -42,10 +42,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The load comes from one address, which the default rate limits would
+# stop within a second: they are off (`--rate-limits off`), or set so high
+# that they never refuse (`--rate-limits 1000000/s`) to measure their cost.
+RATE_LIMITS = "off"
+RATE_LIMIT_SETTINGS = [
+    "MONBAN_RATE_LIMIT_TOKEN",
+    "MONBAN_RATE_LIMIT_INTROSPECTION",
+    "MONBAN_RATE_LIMIT_LOGIN",
+    "MONBAN_RATE_LIMIT_REGISTRATION",
+    "MONBAN_RATE_LIMIT_DEVICE",
+]
+
+
 class Server:
     def __init__(self, workdir, port, extra_env=None):
         self.port = port
         env = {k: v for k, v in os.environ.items() if not k.startswith("MONBAN_")}
+        env.update({name: RATE_LIMITS for name in RATE_LIMIT_SETTINGS})
         env.update(
             MONBAN_LISTEN=f"127.0.0.1:{port}",
             MONBAN_ISSUER=f"http://127.0.0.1:{port}",
@@ -257,7 +271,11 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--logins", type=int, default=60, help="scripted browser logins per worker setting")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rate-limits", default="off",
+                        help="MONBAN_RATE_LIMIT_* for the server (off, or e.g. 1000000/s to measure the limiter)")
     args = parser.parse_args()
+    global RATE_LIMITS
+    RATE_LIMITS = args.rate_limits
     if not BIN.exists():
         sys.exit(f"{BIN} is missing: run bench/run.sh (it builds the release binary)")
     if not shutil.which("wrk"):
