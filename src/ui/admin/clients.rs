@@ -89,21 +89,8 @@ pub async fn list(
 
 async fn list_page(mut visit: Visit, cursor: String, error: Option<String>) -> Page {
     let path = format!("/clients?{}", query(&[("cursor", &cursor)]));
-    let (clients, next) = match visit.api(Method::GET, &path, None).await {
-        Ok(page) => (
-            at(&page, "items")
-                .as_array()
-                .map(|items| items.iter().map(ClientRow::of).collect())
-                .unwrap_or_default(),
-            at(&page, "next_cursor")
-                .as_str()
-                .map(|c| query(&[("cursor", c)])),
-        ),
-        Err(e) => {
-            visit.frame.error = Some(e);
-            (Vec::new(), None)
-        }
-    };
+    let (clients, next) = visit.page(&path, ClientRow::of).await;
+    let next = next.map(|c| query(&[("cursor", &c)]));
     if error.is_some() {
         visit.frame.error = error;
     }

@@ -199,6 +199,37 @@ impl Visit {
         }
     }
 
+    /// The rows of a list the API answers (a JSON array); on failure none,
+    /// and the API's message shown on the page.
+    pub async fn rows<T>(&mut self, path: &str, row: impl Fn(&Value) -> T) -> Vec<T> {
+        match self.api(Method::GET, path, None).await {
+            Ok(list) => each(&list, row),
+            Err(e) => {
+                self.frame.error = Some(e);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A page of rows (`items`) and the cursor that continues it
+    /// (`next_cursor`); on failure none, and the API's message shown.
+    pub async fn page<T>(
+        &mut self,
+        path: &str,
+        row: impl Fn(&Value) -> T,
+    ) -> (Vec<T>, Option<String>) {
+        match self.api(Method::GET, path, None).await {
+            Ok(page) => (
+                each(at(&page, "items"), row),
+                at(&page, "next_cursor").as_str().map(str::to_owned),
+            ),
+            Err(e) => {
+                self.frame.error = Some(e);
+                (Vec::new(), None)
+            }
+        }
+    }
+
     /// Whether a destructive form was confirmed ("I am sure").
     pub fn confirmed(&self, form: &Params) -> Result<(), String> {
         if field(form, "confirm") == "yes" {
@@ -221,6 +252,13 @@ impl Visit {
     pub fn static_prefix(&self) -> &str {
         self.app.config.issuer.path()
     }
+}
+
+/// Each item of a JSON array made a row (none when it is not an array).
+pub fn each<T>(list: &Value, row: impl Fn(&Value) -> T) -> Vec<T> {
+    list.as_array()
+        .map(|items| items.iter().map(row).collect())
+        .unwrap_or_default()
 }
 
 /// A field of a JSON answer (`null` when absent).

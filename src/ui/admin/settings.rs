@@ -41,23 +41,12 @@ pub async fn groups(
 }
 
 async fn groups_page(mut visit: Visit) -> Page {
-    let groups = match visit.api(Method::GET, "/groups", None).await {
-        Ok(list) => list
-            .as_array()
-            .map(|gs| {
-                gs.iter()
-                    .map(|g| GroupRow {
-                        name: at(g, "name").as_str().unwrap_or_default().to_owned(),
-                        members: at(g, "members").as_i64().unwrap_or(0),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        Err(e) => {
-            visit.frame.error = Some(e);
-            Vec::new()
-        }
-    };
+    let groups = visit
+        .rows("/groups", |g| GroupRow {
+            name: at(g, "name").as_str().unwrap_or_default().to_owned(),
+            members: at(g, "members").as_i64().unwrap_or(0),
+        })
+        .await;
     Ok(render(&GroupsPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
@@ -128,28 +117,17 @@ pub async fn keys(
 }
 
 async fn keys_page(mut visit: Visit) -> Page {
-    let keys = match visit.api(Method::GET, "/keys", None).await {
-        Ok(list) => list
-            .as_array()
-            .map(|ks| {
-                ks.iter()
-                    .map(|k| {
-                        let text = |f: &str| k[f].as_str().unwrap_or_default().to_owned();
-                        KeyRow {
-                            kid: text("kid"),
-                            alg: text("alg"),
-                            state: text("state"),
-                            created: time(at(k, "created_at").as_i64().unwrap_or(0)),
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        Err(e) => {
-            visit.frame.error = Some(e);
-            Vec::new()
-        }
-    };
+    let keys = visit
+        .rows("/keys", |k| {
+            let text = |f: &str| at(k, f).as_str().unwrap_or_default().to_owned();
+            KeyRow {
+                kid: text("kid"),
+                alg: text("alg"),
+                state: text("state"),
+                created: time(at(k, "created_at").as_i64().unwrap_or(0)),
+            }
+        })
+        .await;
     Ok(render(&KeysPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
@@ -233,38 +211,23 @@ pub async fn audit(
     let mut with_cursor = pairs.to_vec();
     with_cursor.push(("cursor", &cursor));
     let path = format!("/audit-events?{}", query(&with_cursor));
-    let (events, next) = match visit.api(Method::GET, &path, None).await {
-        Ok(page) => {
-            let text = |e: &Value, k: &str| e[k].as_str().unwrap_or("—").to_owned();
-            let events = at(&page, "items")
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .map(|e| EventRow {
-                            at: time(at(e, "at").as_i64().unwrap_or(0)),
-                            kind: text(e, "type"),
-                            actor: text(e, "actor"),
-                            user: text(e, "user_id"),
-                            client: text(e, "client_id"),
-                            address: text(e, "ip"),
-                            detail: at(e, "detail").to_string(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let next = at(&page, "next_cursor").as_str().map(|c| {
-                let mut next = pairs.to_vec();
-                next.push(("cursor", c));
-                query(&next)
-            });
-            (events, next)
-        }
-        Err(e) => {
-            visit.frame.error = Some(e);
-            (Vec::new(), None)
-        }
-    };
+    let text = |e: &Value, k: &str| at(e, k).as_str().unwrap_or("—").to_owned();
+    let (events, next) = visit
+        .page(&path, |e| EventRow {
+            at: time(at(e, "at").as_i64().unwrap_or(0)),
+            kind: text(e, "type"),
+            actor: text(e, "actor"),
+            user: text(e, "user_id"),
+            client: text(e, "client_id"),
+            address: text(e, "ip"),
+            detail: at(e, "detail").to_string(),
+        })
+        .await;
+    let next = next.map(|c| {
+        let mut next = pairs.to_vec();
+        next.push(("cursor", &c));
+        query(&next)
+    });
     Ok(render(&AuditPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),

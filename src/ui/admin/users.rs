@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Frame, Page, Saved, Visit, at, enter, field, optional, query, with_status};
+use super::{Frame, Page, Saved, Visit, at, each, enter, field, optional, query, with_status};
 use crate::app::App;
 use crate::audit::Origin;
 use crate::ui::{PageForm, render};
@@ -70,21 +70,8 @@ async fn list_page(mut visit: Visit, listing: Listing, error: Option<String>) ->
     let q = listing.q.unwrap_or_default();
     let cursor = listing.cursor.unwrap_or_default();
     let path = format!("/users?{}", query(&[("q", &q), ("cursor", &cursor)]));
-    let (users, next) = match visit.api(Method::GET, &path, None).await {
-        Ok(page) => (
-            at(&page, "items")
-                .as_array()
-                .map(|items| items.iter().map(UserRow::of).collect())
-                .unwrap_or_default(),
-            at(&page, "next_cursor")
-                .as_str()
-                .map(|c| query(&[("q", &q), ("cursor", c)])),
-        ),
-        Err(e) => {
-            visit.frame.error = Some(e);
-            (Vec::new(), None)
-        }
-    };
+    let (users, next) = visit.page(&path, UserRow::of).await;
+    let next = next.map(|c| query(&[("q", &q), ("cursor", &c)]));
     if error.is_some() {
         visit.frame.error = error;
     }
@@ -119,7 +106,7 @@ pub async fn create(
         Ok(created) => {
             let id = at(&created, "id").as_str().unwrap_or_default().to_owned();
             let password = at(&created, "password").as_str().map(str::to_owned);
-            detail_page(visit, &id.to_string(), password).await
+            detail_page(visit, &id, password).await
         }
         Err(e) => {
             let listing = Listing {
@@ -220,30 +207,16 @@ async fn detail_page(mut visit: Visit, id: &str, password: Option<String>) -> Pa
         .api(Method::GET, &format!("/users/{id}/consents"), None)
         .await
         .unwrap_or_default();
-    let sessions = sessions
-        .as_array()
-        .map(|ss| {
-            ss.iter()
-                .map(|s| SessionRow {
-                    sid: at(s, "sid").as_str().unwrap_or_default().to_owned(),
-                    user_agent: at(s, "user_agent").as_str().unwrap_or("—").to_owned(),
-                    address: at(s, "ip").as_str().unwrap_or("—").to_owned(),
-                    clients: strings(at(s, "clients")).join(", "),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let consents = consents
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .map(|c| ConsentRow {
-                    client_id: at(c, "client_id").as_str().unwrap_or_default().to_owned(),
-                    scopes: strings(at(c, "scopes")).join(" "),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let sessions = each(&sessions, |s| SessionRow {
+        sid: at(s, "sid").as_str().unwrap_or_default().to_owned(),
+        user_agent: at(s, "user_agent").as_str().unwrap_or("—").to_owned(),
+        address: at(s, "ip").as_str().unwrap_or("—").to_owned(),
+        clients: strings(at(s, "clients")).join(", "),
+    });
+    let consents = each(&consents, |c| ConsentRow {
+        client_id: at(c, "client_id").as_str().unwrap_or_default().to_owned(),
+        scopes: strings(at(c, "scopes")).join(" "),
+    });
     if password.is_some() {
         visit.frame.saved = true;
     }
