@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::authorization::OIDC_SCOPES;
-use crate::store::{self, Db, apis::Api, clients::Client};
+use crate::store::{self, Db, apis::Api};
 use crate::types::{Scopes, TokenFormat};
 
 pub const TTL: Duration = Duration::from_secs(5);
@@ -67,6 +67,13 @@ impl ApiCache {
 
 /// Checks an API's settings (the CLI's and `monban apply`'s rule).
 pub fn validate(api: &crate::store::apis::Api) -> Result<(), String> {
+    if let Some(name) = &api.name
+        && (name.trim().is_empty()
+            || name.chars().count() > 200
+            || name.chars().any(char::is_control))
+    {
+        return Err("name must be 1 to 200 characters without control characters".into());
+    }
     if !is_resource_uri(&api.identifier) {
         return Err(format!(
             "identifier {:?} must be an absolute URI without a fragment (RFC 8707 §2)",
@@ -96,22 +103,22 @@ pub struct Target {
 }
 
 /// Resolves the `resource` parameters (RFC 8707 §2; they may repeat) of a
-/// request: none → the client's configured audiences, else the server
+/// request: none → the client's configured `audiences`, else the server
 /// default. Each one must be an absolute URI without fragment, and either
-/// one of the client's audiences or — for a client without configured
-/// audiences — a registered API. Requested APIs must agree on the token
-/// format. Errors are `invalid_target` descriptions.
+/// one of those audiences or — for a client without configured audiences —
+/// a registered API. Requested APIs must agree on the token format. Errors
+/// are `invalid_target` descriptions.
 pub fn target(
     resources: &[&str],
-    client: &Client,
+    audiences: &[String],
     default_audience: &str,
     apis: &Apis,
 ) -> Result<Target, String> {
     if resources.is_empty() {
-        let audience = if client.audiences.is_empty() {
+        let audience = if audiences.is_empty() {
             vec![default_audience.to_owned()]
         } else {
-            client.audiences.clone()
+            audiences.to_vec()
         };
         return Ok(Target {
             audience,
@@ -125,12 +132,7 @@ pub fn target(
                 "resource '{resource}' must be an absolute URI without a fragment"
             ));
         }
-        let allowed = if client.audiences.is_empty() {
-            apis.contains_key(resource) || resource == default_audience
-        } else {
-            client.audiences.iter().any(|a| a == resource)
-        };
-        if !allowed {
+        if !may_name(audiences, resource, default_audience, apis) {
             return Err(format!(
                 "resource '{resource}' is not a registered API or an audience of this client"
             ));
@@ -140,6 +142,18 @@ pub fn target(
         }
     }
     Target::for_audience(audience, apis)
+}
+
+/// Whether a client with these configured audiences may have a token for
+/// `resource`: one of them, or — without any — a registered API or the
+/// server default. (Checked again at every refresh: an operator may have
+/// narrowed the client since.)
+pub fn may_name(audiences: &[String], resource: &str, default_audience: &str, apis: &Apis) -> bool {
+    if audiences.is_empty() {
+        apis.contains_key(resource) || resource == default_audience
+    } else {
+        audiences.iter().any(|a| a == resource)
+    }
 }
 
 impl Target {

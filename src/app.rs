@@ -59,6 +59,8 @@ pub struct App {
     pub policies: crate::policy::Policies,
     /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.
     pub remote_keys: crate::client_keys::RemoteKeys,
+    /// Outbound requests, with the guard for URLs outsiders chose.
+    pub outbound: crate::outbound::Outbound,
     /// Logout tokens on their way to clients (OIDC Back-Channel Logout).
     pub backchannel: crate::backchannel::Backchannel,
     pub metrics: crate::metrics::Metrics,
@@ -170,9 +172,14 @@ pub fn router(app: Arc<App>) -> Router {
     let browser = Router::new()
         .route(authorize::PATH, get(authorize::get).post(authorize::post))
         .route(authorize::RESUME_PATH, get(authorize::resume))
+        // A POSTed logout is parked in the database until the browser's
+        // GET: limited like the login form.
         .route(
             end_session::PATH,
-            get(end_session::get).post(end_session::post),
+            limited(
+                get(end_session::get).post(end_session::post),
+                page(Class::Login),
+            ),
         )
         .merge(pages)
         .layer(session_layer(&app));

@@ -20,7 +20,9 @@ use crate::store::apis::{Api, OptionalFormat};
 use crate::store::groups::Membership;
 use crate::store::{self, Db, clients::Client};
 use crate::tokens::sha256;
-use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat, is_group_name};
+use crate::types::{
+    ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat, is_group_name,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -55,6 +57,9 @@ struct ClientEntry {
     name: String,
     #[serde(default)]
     public: bool,
+    /// `web` (the default) or `native` (OIDC Registration §2).
+    #[serde(default = "web")]
+    application_type: ApplicationType,
     #[serde(default)]
     first_party: bool,
     #[serde(default)]
@@ -81,6 +86,10 @@ struct ClientEntry {
     client_secret: Option<SecretSource>,
 }
 
+fn web() -> ApplicationType {
+    ApplicationType::Web
+}
+
 /// Where a secret comes from; a bare string (the secret itself) is refused.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -100,6 +109,8 @@ struct SecretReference {
 #[serde(deny_unknown_fields)]
 struct ApiEntry {
     identifier: String,
+    /// Shown to users on consent pages.
+    name: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
     token_format: Option<TokenFormat>,
@@ -236,6 +247,7 @@ impl Plan {
                 .map_err(|e| invalid(format!("{at}: scopes: {e}")))?;
             let api = Api {
                 identifier: entry.identifier,
+                name: entry.name,
                 scopes,
                 token_format: OptionalFormat(entry.token_format),
                 access_token_ttl: entry.access_token_lifetime,
@@ -244,6 +256,7 @@ impl Plan {
             crate::apis::validate(&api).map_err(|e| invalid(format!("{at}: {e}")))?;
             let fields = |a: &Api| {
                 vec![
+                    ("name", json!(a.name)),
                     ("scopes", json!(a.scopes)),
                     ("token_format", json!(a.token_format)),
                     ("access_token_lifetime", json!(a.access_token_ttl)),
@@ -525,6 +538,7 @@ fn client_settings(entry: ClientEntry, base: &Path) -> Result<ClientSettings, St
     Ok(ClientSettings {
         name: entry.name,
         client_type,
+        application_type: entry.application_type,
         first_party: entry.first_party,
         redirect_uris: entry.redirect_uris,
         post_logout_redirect_uris: entry.post_logout_redirect_uris,
@@ -545,6 +559,7 @@ fn client_fields(s: &ClientSettings, groups: &[String]) -> Vec<(&'static str, Va
     vec![
         ("name", json!(s.name)),
         ("client_type", json!(s.client_type)),
+        ("application_type", json!(s.application_type)),
         ("first_party", json!(s.first_party)),
         ("redirect_uris", json!(s.redirect_uris)),
         (

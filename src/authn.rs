@@ -84,6 +84,11 @@ async fn about_user(app: &App, event: Event, username: &str) -> Event {
     }
 }
 
+/// The attempt is counted as a failure per address and per username before
+/// the password is verified (`throttle::reserve`: counting and checking the
+/// limit are one atomic step, so parallel attempts cannot all slip past a
+/// limit none of them has reached yet); a right password gives the counts
+/// back.
 async fn check_throttled(
     app: &App,
     username: &str,
@@ -94,27 +99,19 @@ async fn check_throttled(
     let address = format!("ip:{}", crate::net::network_of(origin.ip));
     let account = username_subject(username);
     let (address_since, account_since) = (now - ADDRESS_WINDOW, now - ACCOUNT_WINDOW);
-    let [
-        (address_failures, address_start),
-        (account_failures, account_start),
-    ] = throttle::failures(
-        &app.db,
-        (&address, address_since),
-        (&account, account_since),
-    )
-    .await?;
-    if address_failures >= ADDRESS_MAX_FAILURES {
-        return Ok(Err(Refused::AddressThrottled(
-            address_start + ADDRESS_WINDOW - now,
-        )));
-    }
-    if account_failures >= ACCOUNT_MAX_FAILURES {
-        return Ok(Err(Refused::AccountLocked(
-            account_start + ACCOUNT_WINDOW - now,
-        )));
-    }
-    let (user, hash) = match store::users::find_for_login(&app.db, &username.to_lowercase()).await?
+    let db = &app.db;
+    let account_failures =
+        match throttle::reserve(db, &account, now, account_since, ACCOUNT_MAX_FAILURES).await? {
+            Ok(failures) => failures,
+            Err(start) => return Ok(Err(Refused::AccountLocked(start + ACCOUNT_WINDOW - now))),
+        };
+    if let Err(start) =
+        throttle::reserve(db, &address, now, address_since, ADDRESS_MAX_FAILURES).await?
     {
+        throttle::release(db, &account).await?;
+        return Ok(Err(Refused::AddressThrottled(start + ADDRESS_WINDOW - now)));
+    }
+    let (user, hash) = match store::users::find_for_login(db, &username.to_lowercase()).await? {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
@@ -123,27 +120,23 @@ async fn check_throttled(
         Some(hash) => hash,
         None => app.dummy_hash().await?,
     };
+    app.metrics.password_checked();
     let matches = app.passwords.verify(password, hash).await?;
     let Some(user) = user.filter(|_| matches) else {
-        throttle::failed(&app.db, &address, now, address_since).await?;
-        let failures = throttle::failed(&app.db, &account, now, account_since).await?;
-        if failures >= ACCOUNT_MAX_FAILURES {
-            // Recorded once: only one failure sees the count reach the limit.
-            if failures == ACCOUNT_MAX_FAILURES {
-                let event = Event::new(Kind::AccountLocked)
-                    .from(origin)
-                    .detail(json!({"username": shown(username), "seconds": ACCOUNT_WINDOW}));
-                audit::record(&app.db, about_user(app, event, username).await, now).await;
-            }
+        if account_failures >= ACCOUNT_MAX_FAILURES {
+            // Recorded once: only one attempt is counted as the last one.
+            let event = Event::new(Kind::AccountLocked)
+                .from(origin)
+                .detail(json!({"username": shown(username), "seconds": ACCOUNT_WINDOW}));
+            audit::record(db, about_user(app, event, username).await, now).await;
             return Ok(Err(Refused::AccountLocked(ACCOUNT_WINDOW)));
         }
         return Ok(Err(Refused::WrongCredentials));
     };
+    throttle::clear(db, &account).await?;
+    throttle::release(db, &address).await?;
     if user.disabled {
         return Ok(Err(Refused::Disabled));
-    }
-    if account_failures > 0 {
-        throttle::clear(&app.db, &account).await?;
     }
     Ok(Ok(user))
 }

@@ -16,7 +16,7 @@ use crate::form::Params;
 use crate::session::{BrowserSession, Login};
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens;
-use crate::types::{ClientType, GrantType, Scopes};
+use crate::types::{ApplicationType, ClientType, GrantType, Scopes};
 use crate::ui::{Lang, PageError, Problem};
 
 /// Scopes defined by OpenID Connect that every code-flow client may ask for.
@@ -188,7 +188,7 @@ pub async fn parse(
     // OIDC Core §3.1.2.1 requires redirect_uri; OAuth 2.1 too.
     let redirect_uri =
         one("redirect_uri")?.ok_or_else(|| page(Problem::BadRequest, "redirect_uri is missing"))?;
-    if !redirect_uri_matches(&client.redirect_uris, redirect_uri) {
+    if !redirect_uri_matches(&client.redirect_uris, client.application_type, redirect_uri) {
         return Err(page(
             Problem::BadRedirectUri,
             "redirect_uri is not registered for this client",
@@ -235,11 +235,20 @@ pub async fn parse(
 }
 
 /// Exact string match (RFC 9700 §4.1.3), except that loopback redirect URIs
-/// of native apps match with any port (RFC 8252 §7.3).
-pub fn redirect_uri_matches(registered: &[String], requested: &str) -> bool {
+/// of native apps match with any port (RFC 8252 §7.3: "The authorization
+/// server MUST allow any port to be specified at the time of the request
+/// for loopback IP redirect URIs" — of native apps; a web client's
+/// loopback URI keeps its port, or another local program could take the
+/// code).
+pub fn redirect_uri_matches(
+    registered: &[String],
+    application_type: ApplicationType,
+    requested: &str,
+) -> bool {
+    let any_port = application_type == ApplicationType::Native;
     registered
         .iter()
-        .any(|r| r == requested || same_loopback_but_port(r, requested))
+        .any(|r| r == requested || (any_port && same_loopback_but_port(r, requested)))
 }
 
 fn same_loopback_but_port(registered: &str, requested: &str) -> bool {
@@ -309,8 +318,13 @@ fn validate(
         ));
     }
     let resources: Vec<&str> = params.all("resource").collect();
-    let target = crate::apis::target(&resources, client, &app.config.default_audience, apis)
-        .map_err(|e| refuse("invalid_target", e))?;
+    let target = crate::apis::target(
+        &resources,
+        &client.audiences,
+        &app.config.default_audience,
+        apis,
+    )
+    .map_err(|e| refuse("invalid_target", e))?;
     let raw_scope = one("scope")?;
     let scope = target
         .scope(requested_scope(raw_scope, client)?, raw_scope.is_some())
@@ -511,10 +525,12 @@ pub async fn decide(
     } else {
         store::consents::get(&app.db, login.user_id, &client.client_id).await?
     };
-    let consented = |scope: &str| consent.as_ref().is_some_and(|c| c.scopes.0.contains(scope));
     let wanted = without_offline(&request.scope);
+    // The consent must cover each scope at each API the tokens are for.
+    let apis = app.apis.current(&app.db).await?;
+    let needed = crate::consents::Needed::of(&wanted, &request.audience, &apis);
     let needs_consent = !client.first_party
-        && ((request.prompt.consent && !request.consented) || wanted.iter().any(|s| !consented(s)));
+        && ((request.prompt.consent && !request.consented) || !needed.covered_by(consent.as_ref()));
     if needs_consent {
         if request.prompt.none {
             return refuse(
@@ -529,9 +545,12 @@ pub async fn decide(
     // OIDC Core §11: offline access only with prompt=consent (and the consent
     // just given), a consent that already includes it, or a trusted client;
     // otherwise offline_access is ignored.
+    let consented_offline = consent
+        .as_ref()
+        .is_some_and(|c| c.scopes.0.contains("offline_access"));
     let offline = request.scope.contains("offline_access")
         && (client.first_party
-            || consented("offline_access")
+            || consented_offline
             || (request.prompt.consent && request.consented));
     let scope = if offline {
         request.scope.clone()
@@ -602,6 +621,7 @@ mod tests {
 
     #[test]
     fn redirect_uris_match_exactly_except_loopback_ports() {
+        let native = ApplicationType::Native;
         let registered = vec![
             "https://app.example.com/cb".to_owned(),
             "http://127.0.0.1/native".to_owned(),
@@ -613,7 +633,7 @@ mod tests {
             "http://127.0.0.1:51234/native",
             "http://[::1]:8000/v6",
         ] {
-            assert!(redirect_uri_matches(&registered, ok), "{ok}");
+            assert!(redirect_uri_matches(&registered, native, ok), "{ok}");
         }
         for bad in [
             "https://app.example.com/cb/",
@@ -629,7 +649,19 @@ mod tests {
             "http://localhost:5/native",
             "https://127.0.0.1:443/native",
         ] {
-            assert!(!redirect_uri_matches(&registered, bad), "{bad}");
+            assert!(!redirect_uri_matches(&registered, native, bad), "{bad}");
         }
+        // A web client's loopback URIs keep their port.
+        let web = ApplicationType::Web;
+        assert!(redirect_uri_matches(
+            &registered,
+            web,
+            "http://127.0.0.1/native"
+        ));
+        assert!(!redirect_uri_matches(
+            &registered,
+            web,
+            "http://127.0.0.1:51234/native"
+        ));
     }
 }

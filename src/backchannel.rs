@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::app::App;
 use crate::keys::KeySet;
+use crate::outbound::{Outbound, Trust};
 use crate::session::Login;
 use crate::store::{self, Db, clients::Client, sessions::Ended};
 use crate::types::SigningAlg;
@@ -33,7 +34,6 @@ const ATTEMPTS: &[Duration] = &[
 ];
 /// From the CLI: one attempt, at once.
 const ONCE: &[Duration] = &[Duration::ZERO];
-const TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests in flight at once; more wait their turn. A slot is held for
 /// one attempt, not across the waits between retries, so clients that do
 /// not answer cannot hold up the others for long.
@@ -56,6 +56,8 @@ struct LogoutClaims<'a> {
 struct Delivery {
     client_id: String,
     uri: String,
+    /// Who chose the URI: a registered client's goes through the guard.
+    trust: Trust,
     token: String,
 }
 
@@ -66,9 +68,9 @@ pub struct Backchannel {
 
 impl Backchannel {
     /// Starts the delivery task (on the current tokio runtime).
-    pub fn start() -> Backchannel {
+    pub fn start(outbound: Outbound) -> Backchannel {
         let (queue, mut deliveries) = mpsc::unbounded_channel::<Delivery>();
-        let http = http_client();
+        let http = outbound;
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
@@ -134,7 +136,7 @@ pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, n
             }
         }
     }
-    let http = http_client();
+    let http = Outbound::new(config.outbound_allow_networks.clone());
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut running = tokio::task::JoinSet::new();
     for delivery in deliveries {
@@ -157,6 +159,7 @@ fn prepare(
         Ok(token) => Some(Delivery {
             client_id: client.client_id.clone(),
             uri,
+            trust: Trust::from(client.origin),
             token,
         }),
         Err(e) => {
@@ -188,27 +191,13 @@ fn logout_token(
     keys.sign(SigningAlg::RS256, TOKEN_TYP, &claims)
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .connect_timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("monban/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
-}
-
 /// §2.5: POSTs `logout_token` as a form; a 2xx answer is success (§2.8).
 /// A 400 means the client could not use this token, so it is not resent.
-async fn deliver(
-    http: &reqwest::Client,
-    slots: &Semaphore,
-    attempts: &[Duration],
-    delivery: Delivery,
-) {
+async fn deliver(http: &Outbound, slots: &Semaphore, attempts: &[Duration], delivery: Delivery) {
     let Delivery {
         client_id,
         uri,
+        trust,
         token,
     } = delivery;
     let body = url::form_urlencoded::Serializer::new(String::new())
@@ -219,8 +208,14 @@ async fn deliver(
         let Ok(_slot) = slots.acquire().await else {
             return;
         };
-        let sent = http
-            .post(&uri)
+        let request = match http.request(trust, reqwest::Method::POST, &uri) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(client_id, error = %e, "back-channel logout not sent: the URI is refused");
+                return;
+            }
+        };
+        let sent = request
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.clone())
             .send()

@@ -115,7 +115,10 @@ pub async fn verify(
 async fn client_keys(app: &App, client: &Client, kid: Option<&str>) -> Result<KeySet, String> {
     match (&client.jwks, &client.jwks_uri) {
         (Some(set), _) => client_keys::parse_jwks(set).map(Arc::new),
-        (None, Some(uri)) => app.remote_keys.get(uri, kid).await,
+        (None, Some(uri)) => {
+            let trust = crate::outbound::Trust::from(client.origin);
+            app.remote_keys.get(uri, trust, kid).await
+        }
         (None, None) => Err("the client has no registered keys".into()),
     }
 }

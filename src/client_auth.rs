@@ -171,14 +171,23 @@ fn form_decode(raw: &str) -> Option<String> {
 }
 
 /// Authenticates the client of a request (credentials in the header or the
-/// body) and returns it.
+/// body) and returns it. A failure after the client sent an
+/// `Authorization` header is a 401 with a `Basic` challenge, any other a
+/// 400 (`OAuthError::challenging_basic`).
 pub async fn authenticate_request(
     app: &App,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Arc<Client>, OAuthError> {
-    let credentials = Credentials::from_request(headers, params)?;
-    authenticate(app, &credentials).await
+    let authenticated = match Credentials::from_request(headers, params) {
+        Ok(credentials) => authenticate(app, &credentials).await,
+        Err(e) => Err(e),
+    };
+    if headers.contains_key(header::AUTHORIZATION) {
+        authenticated.map_err(OAuthError::challenging_basic)
+    } else {
+        authenticated
+    }
 }
 
 /// Finds the client and checks its credentials against its registered

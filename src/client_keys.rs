@@ -12,6 +12,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::is_loopback_host;
+use crate::outbound::{Outbound, Trust};
 
 /// A fetched set is used this long before it is fetched again.
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -22,7 +23,6 @@ pub const MIN_REFETCH: Duration = Duration::from_secs(2);
 /// While the client's server cannot be reached, the keys it last published
 /// are used for at most this long.
 const MAX_STALE: Duration = Duration::from_secs(3600);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A JWK Set larger than this is refused.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// At most this many keys are kept from a set.
@@ -94,24 +94,18 @@ struct Fetched {
     tried: Instant,
 }
 
-/// JWK Sets fetched from clients' `jwks_uri`s, by URI.
+/// JWK Sets fetched from clients' `jwks_uri`s, by URI and by who chose it
+/// (an outsider's URI is fetched through the outbound guard, and never
+/// served from what an operator's fetch of the same URI found).
 pub struct RemoteKeys {
-    http: reqwest::Client,
-    fetched: Mutex<HashMap<String, Fetched>>,
+    outbound: Outbound,
+    fetched: Mutex<HashMap<(String, Trust), Fetched>>,
 }
 
 impl RemoteKeys {
-    pub fn new() -> RemoteKeys {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            // A redirect could lead anywhere, inside the network included.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("monban/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+    pub fn new(outbound: Outbound) -> RemoteKeys {
         RemoteKeys {
-            http,
+            outbound,
             fetched: Mutex::new(HashMap::new()),
         }
     }
@@ -120,8 +114,9 @@ impl RemoteKeys {
     /// else a newly fetched one (an empty set included: the client has
     /// withdrawn its keys). When the fetch fails, the last set is used while
     /// it is less than `MAX_STALE` old.
-    pub async fn get(&self, uri: &str, kid: Option<&str>) -> Result<KeySet, String> {
-        let (known, tried) = self.cached(uri);
+    pub async fn get(&self, uri: &str, trust: Trust, kid: Option<&str>) -> Result<KeySet, String> {
+        let key = (uri.to_owned(), trust);
+        let (known, tried) = self.cached(&key);
         if let Some((keys, at)) = &known {
             let knows_kid = kid.is_none_or(|kid| find(keys, kid).is_some());
             if knows_kid && at.elapsed() < CACHE_TTL {
@@ -137,12 +132,12 @@ impl RemoteKeys {
         if tried.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
             return stale().ok_or_else(|| format!("{uri} could not be fetched a moment ago"));
         }
-        self.remember(uri, known.clone(), Instant::now());
-        match self.fetch(uri).await {
+        self.remember(&key, known.clone(), Instant::now());
+        match self.fetch(uri, trust).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 let now = Instant::now();
-                self.remember(uri, Some((Arc::clone(&keys), now)), now);
+                self.remember(&key, Some((Arc::clone(&keys), now)), now);
                 Ok(keys)
             }
             Err(e) => match stale() {
@@ -155,26 +150,27 @@ impl RemoteKeys {
         }
     }
 
-    fn cached(&self, uri: &str) -> (Option<(KeySet, Instant)>, Option<Instant>) {
+    fn cached(&self, key: &(String, Trust)) -> (Option<(KeySet, Instant)>, Option<Instant>) {
         let Ok(fetched) = self.fetched.lock() else {
             return (None, None);
         };
-        match fetched.get(uri) {
+        match fetched.get(key) {
             Some(f) => (f.keys.clone(), Some(f.tried)),
             None => (None, None),
         }
     }
 
-    fn remember(&self, uri: &str, keys: Option<(KeySet, Instant)>, tried: Instant) {
+    fn remember(&self, key: &(String, Trust), keys: Option<(KeySet, Instant)>, tried: Instant) {
         if let Ok(mut fetched) = self.fetched.lock() {
-            fetched.insert(uri.to_owned(), Fetched { keys, tried });
+            fetched.insert(key.clone(), Fetched { keys, tried });
         }
     }
 
-    async fn fetch(&self, uri: &str) -> Result<Vec<Jwk>, String> {
+    async fn fetch(&self, uri: &str, trust: Trust) -> Result<Vec<Jwk>, String> {
         let mut response = self
-            .http
-            .get(uri)
+            .outbound
+            .request(trust, reqwest::Method::GET, uri)
+            .map_err(|e| format!("{uri} {e}"))?
             .header("accept", "application/jwk-set+json, application/json")
             .send()
             .await
@@ -204,12 +200,6 @@ impl RemoteKeys {
             }
             Err(e) => Err(format!("{uri}: {e}")),
         }
-    }
-}
-
-impl Default for RemoteKeys {
-    fn default() -> Self {
-        RemoteKeys::new()
     }
 }
 

@@ -7,15 +7,19 @@ use uuid::Uuid;
 
 use crate::client_keys;
 use crate::config::is_loopback_host;
-use crate::store::clients::Client;
+use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens;
-use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
+use crate::types::{
+    ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, Secret, TokenFormat,
+};
 
 /// The settings an operator chooses for a client.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     pub name: String,
     pub client_type: ClientType,
+    /// `native`: loopback redirect URIs match with any port (RFC 8252 §7.3).
+    pub application_type: ApplicationType,
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -39,6 +43,7 @@ impl ClientSettings {
         ClientSettings {
             name: client.name.clone(),
             client_type: client.client_type,
+            application_type: client.application_type,
             first_party: client.first_party,
             redirect_uris: client.redirect_uris.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
@@ -90,19 +95,7 @@ impl ClientSettings {
                 )
             })?;
         }
-        for audience in &self.audiences {
-            if audience.is_empty()
-                || audience.len() > 2000
-                || audience
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(Invalid::new(
-                    "audience",
-                    format!("audience {audience:?} must be 1 to 2000 characters without spaces"),
-                ));
-            }
-        }
+        check_audiences(&self.audiences)?;
         if self.grant_types.is_empty() {
             return Err(Invalid::new(
                 "grant_types",
@@ -204,6 +197,64 @@ impl ClientSettings {
         }
         Ok(())
     }
+}
+
+/// Audiences (`aud` values): 1 to 2000 characters, no spaces.
+fn check_audiences(audiences: &[String]) -> Result<(), Invalid> {
+    for audience in audiences {
+        if audience.is_empty()
+            || audience.len() > 2000
+            || audience
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Invalid::new(
+                "audience",
+                format!("audience {audience:?} must be 1 to 2000 characters without spaces"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Scopes only an operator gives a client directly: monban's own.
+pub fn is_operator_scope(scope: &str) -> bool {
+    scope.starts_with("monban:")
+}
+
+/// What an initial access token lets the clients it registers have for
+/// `client_credentials` (the CLI's and the admin API's rule): valid
+/// audiences, and no operator scopes (those are given to a client by name).
+pub fn check_service_limit(limit: &ServiceLimit) -> Result<(), Invalid> {
+    if let Some(reserved) = limit.scopes.iter().find(|s| is_operator_scope(s)) {
+        return Err(Invalid::new(
+            "scope",
+            format!(
+                "scope {reserved} is an operator's to give a client itself, not through registration"
+            ),
+        ));
+    }
+    check_audiences(&limit.audiences)
+}
+
+/// Makes an initial access token for dynamic registration (RFC 7591 §3);
+/// returns it, to show once (only its hash is kept).
+pub async fn issue_initial_token(
+    db: &crate::store::Db,
+    limit: &ServiceLimit,
+    uses: Option<i64>,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<Secret, sqlx::Error> {
+    let (token, hash) = tokens::random_secret();
+    let new = crate::store::registration::NewToken {
+        token_hash: &hash,
+        uses,
+        expires_at,
+        grants: limit,
+    };
+    crate::store::registration::insert(db, &new, now).await?;
+    Ok(token)
 }
 
 /// A setting that is not valid: which one (its RFC 7591 name), and why.
@@ -310,6 +361,7 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         secret_hash: None,
         name: String::new(),
         client_type: settings.client_type,
+        application_type: settings.application_type,
         first_party: false,
         redirect_uris: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
@@ -324,6 +376,8 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         backchannel_logout_uri: None,
         registration_token_hash: None,
         groups: Vec::new(),
+        origin: ClientOrigin::Operator,
+        service_limit: None,
         created_at: now,
         updated_at: now,
     };
@@ -350,6 +404,7 @@ pub fn apply(client: &mut Client, s: ClientSettings, now: i64) -> Option<Secret>
     client.backchannel_logout_uri = s.backchannel_logout_uri;
     client.updated_at = now;
     client.client_type = s.client_type;
+    client.application_type = s.application_type;
     if !s.auth_method.uses_secret() {
         client.secret_hash = None;
         None
@@ -378,6 +433,7 @@ pub async fn ensure_account_client(
     let settings = ClientSettings {
         name: "monban account".to_owned(),
         client_type: ClientType::Public,
+        application_type: ApplicationType::Web,
         first_party: true,
         redirect_uris: vec![issuer.endpoint(account::CALLBACK_PATH)],
         post_logout_redirect_uris: vec![],

@@ -31,6 +31,7 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_JWKS_MAX_AGE",
     "MONBAN_KEY_ROTATION_DAYS",
     "MONBAN_TRUSTED_PROXIES",
+    "MONBAN_OUTBOUND_ALLOW_NETWORKS",
     "MONBAN_LOG",
     "MONBAN_LOG_FORMAT",
     "MONBAN_ADMIN_PASSWORD",
@@ -68,6 +69,9 @@ pub struct Config {
     /// 0 turns automatic rotation off.
     pub key_rotation_days: i64,
     pub trusted_proxies: Vec<IpNet>,
+    /// Networks that URLs from dynamic registration may reach although
+    /// they are not public (tests, special deployments).
+    pub outbound_allow_networks: Vec<IpNet>,
     pub log: String,
     pub log_format: LogFormat,
     pub admin_password: Option<Secret>,
@@ -432,6 +436,8 @@ impl Config {
             },
         )?;
         let trusted_proxies = src.parse("MONBAN_TRUSTED_PROXIES", Vec::new, parse_cidrs)?;
+        let outbound_allow_networks =
+            src.parse("MONBAN_OUTBOUND_ALLOW_NETWORKS", Vec::new, parse_cidrs)?;
         let log = src.parse(
             "MONBAN_LOG",
             || "info".to_owned(),
@@ -559,6 +565,7 @@ impl Config {
             jwks_max_age,
             key_rotation_days,
             trusted_proxies,
+            outbound_allow_networks,
             log,
             log_format,
             admin_password,

@@ -89,6 +89,9 @@ pub struct OAuthError {
     status: StatusCode,
     /// Seconds for `Retry-After`, with 429.
     retry_after: Option<u64>,
+    /// 401 with a `Basic` challenge: the client authenticated with HTTP
+    /// Basic (RFC 6749 §5.2).
+    basic_challenge: bool,
 }
 
 #[derive(Serialize)]
@@ -100,7 +103,6 @@ struct ErrorBody<'a> {
 impl OAuthError {
     fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
         let status = match code {
-            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -109,6 +111,7 @@ impl OAuthError {
             description: sanitize(description.into()),
             status,
             retry_after: None,
+            basic_challenge: false,
         }
     }
 
@@ -120,10 +123,29 @@ impl OAuthError {
         OAuthError::new(code, description)
     }
 
-    /// Client authentication failed: 401 with a `Basic` challenge (§5.2;
-    /// RFC 9110 §15.5.2 requires a challenge with every 401).
+    /// Client authentication failed: 400, or 401 with a `Basic` challenge
+    /// once `challenging_basic` says the client used HTTP Basic.
     pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidClient, description)
+    }
+
+    /// RFC 6749 §5.2: "If the client attempted to authenticate via the
+    /// "Authorization" request header field, the authorization server MUST
+    /// respond with an HTTP 401 (Unauthorized) status code and include the
+    /// WWW-Authenticate response header field matching the authentication
+    /// scheme used by the client." Other failures stay 400 without a
+    /// challenge (RFC 9110 §15.5.2 allows no 401 without one), so that a
+    /// client using `private_key_jwt` or `client_secret_post` reads
+    /// `invalid_client` instead of an invitation to use Basic.
+    pub fn challenging_basic(self) -> OAuthError {
+        if self.code != ErrorCode::InvalidClient {
+            return self;
+        }
+        OAuthError {
+            status: StatusCode::UNAUTHORIZED,
+            basic_challenge: true,
+            ..self
+        }
     }
 
     pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> OAuthError {
@@ -227,7 +249,7 @@ impl IntoResponse for OAuthError {
         let headers = response.headers_mut();
         // §5.2 errors are token responses too: never cached (§5.1).
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
+        if self.basic_challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"monban\", charset=\"UTF-8\""),

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::claims::UserClaims;
+use crate::jwt;
 use crate::keys::{KeyError, KeySet};
 use crate::types::SigningAlg;
 
@@ -42,7 +43,7 @@ pub fn at_hash(access_token: &str) -> String {
 
 /// Signs an ID token with the active RS256 key (OIDC's mandatory algorithm).
 pub fn mint(keys: &KeySet, claims: &IdClaims<'_>) -> Result<String, KeyError> {
-    keys.sign(SigningAlg::RS256, "JWT", claims)
+    keys.sign(SigningAlg::RS256, jwt::Kind::Id.typ(), claims)
 }
 
 /// What logout needs from an `id_token_hint`.
@@ -70,30 +71,15 @@ impl Hint {
 }
 
 /// Reads an ID token monban issued. RP-Initiated Logout §2: the hint may
-/// have expired, so expiry is not checked; signature and issuer are.
+/// have expired, so expiry is not checked; signature, type and issuer are
+/// (an access token, which APIs see, or a logout token is no hint).
 pub fn read_hint(keys: &KeySet, issuer: &str, token: &str) -> Option<Hint> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    // Only ID tokens: an access token (`at+jwt`, which APIs see) is no hint.
-    if header
-        .typ
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
-    {
-        return None;
-    }
-    let key = keys.by_kid(header.kid.as_deref()?)?;
-    if header.alg != key.alg.jwt_algorithm() {
-        return None;
-    }
-    let mut validation = jsonwebtoken::Validation::new(key.alg.jwt_algorithm());
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    validation.set_issuer(&[issuer]);
-    jsonwebtoken::decode::<Hint>(token, &key.decoding, &validation)
-        .ok()
-        .map(|data| data.claims)
+    let expected = jwt::Expected {
+        kind: jwt::Kind::Id,
+        issuer,
+        audience: None,
+    };
+    jwt::verify(keys, &expected, token)
 }
 
 #[cfg(test)]
@@ -117,8 +103,8 @@ pub struct Verified {
     pub exp: i64,
 }
 
-/// Verifies an ID token as a relying party would: our key by `kid`, its own
-/// algorithm, issuer, audience and expiry.
+/// Verifies an ID token as a relying party would: monban's, typed as an
+/// ID token, for `audience`, unexpired.
 pub fn verify(
     keys: &KeySet,
     issuer: &str,
@@ -126,17 +112,11 @@ pub fn verify(
     token: &str,
     now: i64,
 ) -> Option<Verified> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let key = keys.by_kid(header.kid.as_deref()?)?;
-    if header.alg != key.alg.jwt_algorithm() {
-        return None;
-    }
-    let mut validation = jsonwebtoken::Validation::new(key.alg.jwt_algorithm());
-    validation.validate_exp = false;
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    let verified = jsonwebtoken::decode::<Verified>(token, &key.decoding, &validation)
-        .ok()?
-        .claims;
+    let expected = jwt::Expected {
+        kind: jwt::Kind::Id,
+        issuer,
+        audience: Some(audience),
+    };
+    let verified: Verified = jwt::verify(keys, &expected, token)?;
     (now < verified.exp).then_some(verified)
 }

@@ -31,6 +31,7 @@ const REQUESTS: &str = "monban_http_requests_total";
 const REQUEST_SECONDS: &str = "monban_http_request_duration_seconds";
 const TOKENS_ISSUED: &str = "monban_tokens_issued_total";
 const LOGINS: &str = "monban_logins_total";
+const PASSWORD_CHECKS: &str = "monban_password_checks_total";
 const RATE_LIMITED: &str = "monban_rate_limited_total";
 const ACTIVE_SESSIONS: &str = "monban_active_sessions";
 const POOL_CONNECTIONS: &str = "monban_db_pool_connections";
@@ -88,7 +89,12 @@ impl Metrics {
                 "HTTP requests by route, method and status",
             ),
             (TOKENS_ISSUED, Unit::Count, "Token responses by grant type"),
-            (LOGINS, Unit::Count, "Password checks by outcome"),
+            (LOGINS, Unit::Count, "Login attempts by outcome"),
+            (
+                PASSWORD_CHECKS,
+                Unit::Count,
+                "argon2id verifications of a password (logins, password changes)",
+            ),
             (
                 RATE_LIMITED,
                 Unit::Count,
@@ -157,6 +163,11 @@ impl Metrics {
     pub fn login(&self, outcome: &'static str) {
         self.counter(LOGINS, labels(&[("outcome", outcome.to_owned())]))
             .increment(1);
+    }
+
+    /// One argon2id verification of a typed password.
+    pub fn password_checked(&self) {
+        self.counter(PASSWORD_CHECKS, Vec::new()).increment(1);
     }
 
     pub fn rate_limited(&self, class: Class) {

@@ -142,6 +142,7 @@ pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sq
                 amr: None,
                 groups: row.groups.map(|g| g.0),
                 act: row.act.map(|a| a.0),
+                grant_id: row.grant_id,
             },
             jwt: None,
             opaque_hash,

@@ -120,6 +120,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let config_phantom_cache = config.phantom_cache;
     let config_key_encryption = config.key_encryption.clone();
     let config_rate_limits = config.rate_limits.clone();
+    let outbound = crate::outbound::Outbound::new(config.outbound_allow_networks.clone());
     let app = App {
         config,
         access_tokens: BatchWriter::start(db.clone()),
@@ -134,8 +135,9 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         phantoms: PhantomCache::new(config_phantom_cache),
         apis: crate::apis::ApiCache::default(),
         policies,
-        remote_keys: crate::client_keys::RemoteKeys::new(),
-        backchannel: crate::backchannel::Backchannel::start(),
+        remote_keys: crate::client_keys::RemoteKeys::new(outbound.clone()),
+        backchannel: crate::backchannel::Backchannel::start(outbound.clone()),
+        outbound,
         metrics: crate::metrics::Metrics::default(),
         rate_limits: crate::rate_limit::RateLimiter::new(config_rate_limits),
     };
@@ -277,9 +279,6 @@ async fn upkeep(app: Arc<App>) {
             }
             _ = upkeep.tick() => {
                 let now = unix_now();
-                if let Err(e) = store::tokens::purge_expired(&app.db, now).await {
-                    tracing::warn!(error = %e, "could not purge expired tokens");
-                }
                 purge(&app, now).await;
                 match store::keys::purge_retired(&app.db, now).await {
                     Ok(0) => {}
@@ -292,9 +291,13 @@ async fn upkeep(app: Arc<App>) {
     }
 }
 
-/// Deletes rows nobody can use any more: sessions, codes (kept past their
-/// expiry so a replay is still recognised), old login-failure windows.
-async fn purge(app: &App, now: i64) {
+/// Deletes rows nobody can use any more, from every table whose rows
+/// expire: tokens and revoked JWT ids, sessions, codes (kept past their
+/// expiry so a replay is still recognised), grants nothing continues,
+/// device codes, parked logout requests, initial access tokens, pushed
+/// requests, assertion ids, old login-failure windows and audit events
+/// past their retention.
+pub async fn purge(app: &App, now: i64) {
     // A used code is kept while the tokens issued from it live, so that a
     // replay can still revoke them.
     let longest_access_ttl = match app.apis.current(&app.db).await {
@@ -302,6 +305,7 @@ async fn purge(app: &App, now: i64) {
         Err(_) => crate::apis::MAX_ACCESS_TOKEN_TTL,
     };
     let results = [
+        ("tokens", store::tokens::purge_expired(&app.db, now).await),
         (
             "sessions",
             store::sessions::purge_expired(&app.db, now).await,
@@ -313,6 +317,18 @@ async fn purge(app: &App, now: i64) {
         (
             "device codes",
             store::devices::purge_expired(&app.db, now).await,
+        ),
+        (
+            "grants nothing continues",
+            store::grants::purge(
+                &app.db,
+                now - longest_access_ttl - crate::tokens::CLOCK_SKEW,
+            )
+            .await,
+        ),
+        (
+            "parked logout requests",
+            store::logouts::purge_expired(&app.db, now).await,
         ),
         (
             "initial access tokens",

@@ -133,6 +133,10 @@ const CSRF: &str = "csrf";
 const PENDING: &str = "pending";
 /// Authorization requests a session may have waiting at once (tabs).
 const MAX_PENDING: usize = 8;
+/// How long a session nobody has logged in to lives unused: as long as a
+/// parked request may wait for its login (`authorize::PARKED_FOR`), so the
+/// rows of visitors who never log in go soon.
+pub const ANONYMOUS_IDLE_TTL: i64 = 30 * 60;
 
 /// The logins of sessions just ended (rows without one are skipped).
 pub fn logins_of(ended: store::sessions::Ended) -> Vec<Login> {
@@ -261,6 +265,10 @@ impl BrowserSession {
     /// Parks a value (an authorization request) until the user has logged
     /// in or consented; returns its id for the page's forms.
     pub async fn park<T: Serialize>(&self, value: &T, now: i64) -> Result<String, SessionError> {
+        if self.inner.get::<Login>(LOGIN).await?.is_none() {
+            let idle = tower_sessions::cookie::time::Duration::seconds(ANONYMOUS_IDLE_TTL);
+            self.inner.set_expiry(Some(Expiry::OnInactivity(idle)));
+        }
         let mut pending: BTreeMap<String, Parked> =
             self.inner.get(PENDING).await?.unwrap_or_default();
         while pending.len() >= MAX_PENDING {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::jwt;
 use crate::keys::KeySet;
 use crate::store::{self, Db, tokens::AccessToken, tokens::RefreshToken};
 use crate::types::Secret;
@@ -86,45 +87,33 @@ pub struct AccessClaims {
     /// RFC 8693 §4.1: who acts on the subject's behalf (exchanged tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// The grant a user's token belongs to (monban's own claim): monban
+    /// answers for the token only while the grant lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<uuid::Uuid>,
 }
 
 /// Tolerance for the clocks of monban instances that disagree a little.
 pub const CLOCK_SKEW: i64 = 60;
 
 /// RFC 9068 §2.1: access tokens are typed `at+jwt`.
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub const ACCESS_TOKEN_TYP: &str = jwt::Kind::Access.typ();
 
-/// Verifies a JWT access token monban signed: a published key by `kid`, the
-/// key's own algorithm (never the header's choice), `typ` `at+jwt`
-/// (RFC 9068 §4), our issuer, and `nbf <= now < exp`.
+/// Verifies a JWT access token monban signed (`jwt::verify`, typed
+/// `at+jwt`, RFC 9068 §4), valid now: `nbf <= now < exp`.
 pub fn verify_access_jwt(
     keys: &KeySet,
     issuer: &str,
     token: &str,
     now: i64,
 ) -> Option<AccessClaims> {
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    let typ = header.typ.as_deref()?;
-    if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
-        && !typ.eq_ignore_ascii_case("application/at+jwt")
-    {
-        return None;
-    }
-    let key = keys.by_kid(header.kid.as_deref()?)?;
-    if header.alg != key.alg.jwt_algorithm() {
-        return None;
-    }
-    let mut validation = jsonwebtoken::Validation::new(key.alg.jwt_algorithm());
-    // Time is checked below against the caller's `now`; any audience is
-    // acceptable to introspection.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    validation.set_issuer(&[issuer]);
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
-        .ok()?
-        .claims;
+    let expected = jwt::Expected {
+        kind: jwt::Kind::Access,
+        issuer,
+        // Any audience is acceptable to introspection.
+        audience: None,
+    };
+    let claims: AccessClaims = jwt::verify(keys, &expected, token)?;
     // `nbf` allows for clocks of instances that differ a little; `exp` is
     // exact: an expired token is never reported active.
     (claims.nbf <= now + CLOCK_SKEW && now < claims.exp).then_some(claims)
@@ -223,8 +212,9 @@ impl<'a> PresentedToken<'a> {
 }
 
 /// Finds the token if it is one of ours and still active: not expired,
-/// revoked, rotated, forged, or belonging to a deleted client. (Disabling a
-/// user revokes their stored tokens, and deleting one deletes them.)
+/// revoked, rotated, forged, belonging to a deleted client, or of a grant
+/// that was revoked (disabling a user revokes their grants, deleting one
+/// deletes them).
 /// Anything else, including garbage, is `None`.
 pub async fn find_active(
     app: &App,
@@ -240,6 +230,7 @@ pub async fn find_active(
         };
         if app.clients.get(db, &claims.client_id).await?.is_none()
             || store::tokens::is_jti_revoked(db, &claims.jti).await?
+            || !grant_is_live(db, claims.grant_id).await?
         {
             return Ok(None);
         }
@@ -261,9 +252,22 @@ pub async fn find_active(
 
 async fn find_opaque(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToken>, sqlx::Error> {
     let token = store::tokens::find_access(db, hash).await?;
-    Ok(token
-        .filter(|t| t.revoked_at.is_none() && now < t.expires_at)
-        .map(ActiveToken::Opaque))
+    let Some(token) = token.filter(|t| t.revoked_at.is_none() && now < t.expires_at) else {
+        return Ok(None);
+    };
+    // Its grant may have ended with a session, which revokes no token row.
+    Ok(grant_is_live(db, token.grant_id)
+        .await?
+        .then_some(ActiveToken::Opaque(token)))
+}
+
+/// A token without a grant (a client's own, or one issued before grants
+/// were recorded) answers for itself; one with a grant lives with it.
+async fn grant_is_live(db: &Db, grant_id: Option<uuid::Uuid>) -> Result<bool, sqlx::Error> {
+    match grant_id {
+        None => Ok(true),
+        Some(id) => store::grants::is_live(db, id).await,
+    }
 }
 
 async fn find_refresh(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToken>, sqlx::Error> {

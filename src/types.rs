@@ -79,6 +79,27 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// OIDC Registration §2 `application_type`: a web app (the default) or
+    /// a native app, whose loopback redirect URIs may use any port (RFC
+    /// 8252 §7.3).
+    pub enum ApplicationType {
+        Web = "web",
+        Native = "native",
+    }
+}
+
+wire_enum! {
+    /// Who made a client: an operator (CLI, admin API, `monban apply`), or
+    /// anyone through dynamic registration, whose URLs monban fetches from
+    /// public addresses only and whose service tokens carry only what its
+    /// initial access token granted.
+    pub enum ClientOrigin {
+        Operator = "operator",
+        Registration = "registration",
+    }
+}
+
+wire_enum! {
     /// How a client authenticates at the token, introspection and revocation
     /// endpoints (RFC 7591 §2 `token_endpoint_auth_method`).
     pub enum AuthMethod {

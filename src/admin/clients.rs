@@ -19,9 +19,12 @@ use super::{AdminJson, AdminPath};
 use crate::app::App;
 use crate::audit::{self, Kind};
 use crate::clients::{self, ClientSettings, Invalid};
+use crate::store;
+use crate::store::clients::{Client, ServiceLimit};
 use crate::store::groups::Membership;
-use crate::store::{self, clients::Client};
-use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
+use crate::types::{
+    ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat,
+};
 
 /// A client as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,6 +33,9 @@ pub struct ClientView {
     pub client_name: String,
     /// `confidential` or `public`.
     pub client_type: String,
+    /// `web` or `native` (OIDC Registration §2): a native app's loopback
+    /// redirect URIs match with any port.
+    pub application_type: String,
     /// Trusted: users are not asked for consent.
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
@@ -62,6 +68,7 @@ impl ClientView {
             client_id: client.client_id.clone(),
             client_name: client.name.clone(),
             client_type: client.client_type.to_string(),
+            application_type: client.application_type.to_string(),
             first_party: client.first_party,
             redirect_uris: client.redirect_uris.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
@@ -101,6 +108,8 @@ pub struct ClientMetadata {
     #[serde(default)]
     pub grant_types: Vec<String>,
     pub token_endpoint_auth_method: Option<String>,
+    /// `web` (the default) or `native`.
+    pub application_type: Option<String>,
     /// Space-separated.
     pub scope: Option<String>,
     #[serde(default)]
@@ -146,9 +155,14 @@ impl ClientMetadata {
             .as_deref()
             .map(|raw| parse("access_token_format", raw))
             .transpose()?;
+        let application_type: ApplicationType = match &self.application_type {
+            Some(raw) => parse("application_type", raw)?,
+            None => ApplicationType::Web,
+        };
         let settings = ClientSettings {
             name: self.client_name.clone(),
             client_type,
+            application_type,
             first_party: self.first_party,
             redirect_uris: self.redirect_uris.clone(),
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
@@ -361,4 +375,80 @@ async fn set_groups(app: &App, client_id: &str, groups: &[String]) -> Result<(),
         store::groups::remove_client(&app.db, client_id, group).await?;
     }
     Ok(())
+}
+
+/// An initial access token to make (RFC 7591 §3).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationTokenRequest {
+    /// Seconds until it expires (1 to 315360000); absent: never.
+    pub expires_in: Option<i64>,
+    /// How many clients it may register (1 to 1000000); absent: unlimited.
+    pub uses: Option<i64>,
+    /// Space-separated scopes the clients it registers may have in
+    /// client_credentials tokens (never `monban:` ones); absent: none.
+    pub scope: Option<String>,
+    /// The audiences (APIs) they may have client_credentials tokens for;
+    /// none: no client_credentials at all.
+    #[serde(default)]
+    pub audience: Vec<String>,
+}
+
+/// A new initial access token, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationToken {
+    /// Send as `Authorization: Bearer` to `/register`. Shown only here.
+    pub initial_access_token: String,
+    pub expires_at: Option<i64>,
+    pub uses: Option<i64>,
+    pub scope: String,
+    pub audience: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/registration-tokens", tag = "clients", request_body = RegistrationTokenRequest,
+    responses((status = 201, body = RegistrationToken), (status = 422, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Makes an initial access token for dynamic client registration; the
+/// clients it registers get, without a user, only what it names.
+pub async fn create_registration_token(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminJson(request): AdminJson<RegistrationTokenRequest>,
+) -> Result<Response, AdminError> {
+    let now = crate::unix_now();
+    if request
+        .expires_in
+        .is_some_and(|s| !(1..=315_360_000).contains(&s))
+    {
+        return Err(AdminError::invalid("expires_in", "1 to 315360000 seconds"));
+    }
+    if request.uses.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+        return Err(AdminError::invalid("uses", "1 to 1000000"));
+    }
+    let limit = ServiceLimit {
+        scopes: Scopes::parse(request.scope.as_deref().unwrap_or_default())
+            .map_err(|e| AdminError::invalid("scope", e))?,
+        audiences: request.audience,
+    };
+    clients::check_service_limit(&limit)?;
+    let expires_at = request.expires_in.map(|s| now + s);
+    let token =
+        clients::issue_initial_token(&app.db, &limit, request.uses, expires_at, now).await?;
+    let detail = json!({
+        "expires_at": expires_at,
+        "uses": request.uses,
+        "scope": limit.scopes.to_string(),
+        "audience": limit.audiences,
+        "via": "admin api",
+    });
+    let event = admin.event(Kind::RegistrationTokenCreated);
+    audit::record(&app.db, event.detail(detail), now).await;
+    let body = RegistrationToken {
+        initial_access_token: token.expose().to_owned(),
+        expires_at,
+        uses: request.uses,
+        scope: limit.scopes.to_string(),
+        audience: limit.audiences,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -104,6 +104,7 @@ pub fn api() -> (Router<Arc<App>>, OpenApi) {
         .routes(routes!(clients::list, clients::create))
         .routes(routes!(clients::show, clients::replace, clients::delete))
         .routes(routes!(clients::rotate_secret))
+        .routes(routes!(clients::create_registration_token))
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(audit_events::list))

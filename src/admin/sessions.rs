@@ -126,8 +126,12 @@ pub async fn end_one(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentView {
     pub client_id: String,
+    /// OpenID Connect scopes allowed (who the user is).
     #[schema(value_type = Vec<String>)]
     pub scopes: crate::types::Scopes,
+    /// Per API (its identifier), the scopes allowed there.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
+    pub resources: std::collections::BTreeMap<String, crate::types::Scopes>,
     pub granted_at: i64,
 }
 
@@ -148,6 +152,7 @@ pub async fn consents(
             .map(|c| ConsentView {
                 client_id: c.client_id,
                 scopes: c.scopes.0,
+                resources: c.resources.0,
                 granted_at: c.granted_at,
             })
             .collect(),

@@ -1,8 +1,8 @@
-//! `monban api create | list | delete`: resource servers (RFC 8707). A
-//! token requested with `resource=IDENTIFIER` is for that API alone, in its
-//! format and lifetime.
+//! `monban api create | update | list | delete`: resource servers (RFC
+//! 8707). A token requested with `resource=IDENTIFIER` is for that API
+//! alone, in its format and lifetime; consent pages show its name.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, record, table};
@@ -19,16 +19,15 @@ pub enum ApiCommand {
         /// An absolute URI without fragment, e.g. https://api.example.com/orders.
         #[arg(long)]
         identifier: String,
-        /// A scope the API defines (repeatable, or space-separated); tokens
-        /// for it carry only these (and the OpenID scopes).
-        #[arg(long = "scope", value_name = "SCOPE")]
-        scopes: Vec<String>,
-        /// jwt or opaque (unset: the client's format, else the server's).
-        #[arg(long, value_name = "FORMAT")]
-        token_format: Option<TokenFormat>,
-        /// Access-token lifetime in seconds (unset: MONBAN_ACCESS_TOKEN_TTL).
-        #[arg(long, value_name = "SECONDS")]
-        access_token_lifetime: Option<i64>,
+        #[command(flatten)]
+        settings: ApiArgs,
+    },
+    /// Change an API's name, scopes (the flags replace them), format or
+    /// lifetime; `default` returns a format or lifetime to the server's.
+    Update {
+        identifier: String,
+        #[command(flatten)]
+        settings: ApiArgs,
     },
     /// List APIs.
     List,
@@ -36,29 +35,83 @@ pub enum ApiCommand {
     Delete { identifier: String },
 }
 
-pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
-    match command {
-        ApiCommand::Create {
-            identifier,
-            scopes,
-            token_format,
-            access_token_lifetime,
-        } => {
-            let scopes = Scopes::from_tokens(
-                scopes
+#[derive(Args)]
+pub struct ApiArgs {
+    /// Shown to users on consent pages, with the identifier (e.g. "Orders").
+    #[arg(long)]
+    name: Option<String>,
+    /// A scope the API defines (repeatable, or space-separated); tokens
+    /// for it carry only these (and the OpenID scopes).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// jwt or opaque (unset: the client's format, else the server's).
+    #[arg(long, value_name = "FORMAT")]
+    token_format: Option<String>,
+    /// Access-token lifetime in seconds (unset: MONBAN_ACCESS_TOKEN_TTL).
+    #[arg(long, value_name = "SECONDS")]
+    access_token_lifetime: Option<String>,
+}
+
+impl ApiArgs {
+    /// The given flags laid over `api`.
+    fn apply_to(self, mut api: Api) -> Result<Api, CliError> {
+        if let Some(name) = self.name {
+            api.name = Some(name);
+        }
+        if !self.scopes.is_empty() {
+            api.scopes = Scopes::from_tokens(
+                self.scopes
                     .iter()
                     .flat_map(|s| s.split(' '))
                     .filter(|s| !s.is_empty()),
             )
             .map_err(CliError::Usage)?;
-            let api = Api {
-                identifier,
-                scopes,
-                token_format: OptionalFormat(token_format),
-                access_token_ttl: access_token_lifetime,
-                created_at: unix_now(),
+        }
+        if let Some(format) = self.token_format {
+            api.token_format = OptionalFormat(match format.as_str() {
+                "default" => None,
+                other => Some(
+                    other
+                        .parse::<TokenFormat>()
+                        .map_err(|e| CliError::Usage(format!("--token-format: {e}")))?,
+                ),
+            });
+        }
+        if let Some(lifetime) = self.access_token_lifetime {
+            api.access_token_ttl = match lifetime.as_str() {
+                "default" => None,
+                seconds => Some(seconds.parse().map_err(|_| {
+                    CliError::Usage("--access-token-lifetime: a number of seconds".into())
+                })?),
             };
-            crate::apis::validate(&api).map_err(CliError::Usage)?;
+        }
+        crate::apis::validate(&api).map_err(CliError::Usage)?;
+        Ok(api)
+    }
+}
+
+const SHOWN: [&str; 5] = [
+    "identifier",
+    "name",
+    "scopes",
+    "token_format",
+    "access_token_lifetime",
+];
+
+pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
+    match command {
+        ApiCommand::Create {
+            identifier,
+            settings,
+        } => {
+            let api = settings.apply_to(Api {
+                identifier,
+                name: None,
+                scopes: Scopes::default(),
+                token_format: OptionalFormat(None),
+                access_token_ttl: None,
+                created_at: unix_now(),
+            })?;
             store::apis::insert(db, &api).await.map_err(|e| {
                 if store::is_unique_violation(&e) {
                     CliError::Failed(format!("an API {:?} already exists", api.identifier))
@@ -71,29 +124,37 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
             let text = format!(
                 "created API {}\n{}\n(running servers use it within 5 seconds)",
                 api.identifier,
-                fields(
-                    &out,
-                    &[
-                        "identifier",
-                        "scopes",
-                        "token_format",
-                        "access_token_lifetime"
-                    ]
-                )
+                fields(&out, &SHOWN)
+            );
+            Ok(Output::new(out, text))
+        }
+        ApiCommand::Update {
+            identifier,
+            settings,
+        } => {
+            let Some(current) = store::apis::all(db)
+                .await?
+                .into_iter()
+                .find(|a| a.identifier == identifier)
+            else {
+                return Err(CliError::Failed(format!("no API {identifier:?}")));
+            };
+            let api = settings.apply_to(current)?;
+            if !store::apis::update(db, &api).await? {
+                return Err(CliError::Failed(format!("no API {identifier:?}")));
+            }
+            let out = describe(&api);
+            record(db, Event::new(Kind::ApiUpdated).detail(out.clone())).await;
+            let text = format!(
+                "updated API {}\n{}\n(running servers use it within 5 seconds)",
+                api.identifier,
+                fields(&out, &SHOWN)
             );
             Ok(Output::new(out, text))
         }
         ApiCommand::List => {
             let rows: Vec<Value> = store::apis::all(db).await?.iter().map(describe).collect();
-            let text = table(
-                &rows,
-                &[
-                    "identifier",
-                    "scopes",
-                    "token_format",
-                    "access_token_lifetime",
-                ],
-            );
+            let text = table(&rows, &SHOWN);
             Ok(Output::new(Value::Array(rows), text))
         }
         ApiCommand::Delete { identifier } => {
@@ -113,6 +174,7 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
 fn describe(api: &Api) -> Value {
     json!({
         "identifier": api.identifier,
+        "name": api.name,
         "scopes": api.scopes.iter().collect::<Vec<_>>(),
         "token_format": api.token_format.0,
         "access_token_lifetime": api.access_token_ttl,

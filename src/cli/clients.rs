@@ -7,9 +7,12 @@ use serde_json::{Value, json};
 use super::{CliError, Output, fields, record, set, table};
 use crate::audit::{Event, Kind};
 use crate::clients::{self, ClientSettings};
+use crate::store::clients::{Client, ServiceLimit};
 use crate::store::groups::{self, Membership};
-use crate::store::{self, Db, clients::Client};
-use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat};
+use crate::store::{self, Db};
+use crate::types::{
+    ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat,
+};
 use crate::unix_now;
 
 #[derive(Subcommand)]
@@ -59,6 +62,14 @@ pub enum RegistrationTokenCommand {
         /// How many clients it may register (default: unlimited).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
         uses: Option<i64>,
+        /// A scope the clients it registers may have in client_credentials
+        /// tokens (repeatable, or space-separated; default: none).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// An audience (API) they may have client_credentials tokens for
+        /// (repeatable; default: none, so no client_credentials at all).
+        #[arg(long = "audience", value_name = "AUD")]
+        audiences: Vec<String>,
     },
 }
 
@@ -78,6 +89,10 @@ pub struct ClientArgs {
     /// A public client (SPA, native app): no secret, PKCE required.
     #[arg(long)]
     public: bool,
+    /// web (the default) or native: only a native app's loopback redirect
+    /// URIs match with any port (RFC 8252 §7.3).
+    #[arg(long, value_name = "TYPE")]
+    application_type: Option<ApplicationType>,
     /// Trusted first-party app: users are not asked for consent.
     #[arg(long)]
     first_party: bool,
@@ -226,11 +241,25 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                 ),
             ))
         }
-        ClientCommand::RegistrationToken(RegistrationTokenCommand::Create { expires_in, uses }) => {
-            let (token, hash) = crate::tokens::random_secret();
+        ClientCommand::RegistrationToken(RegistrationTokenCommand::Create {
+            expires_in,
+            uses,
+            scopes,
+            audiences,
+        }) => {
+            let limit = ServiceLimit {
+                scopes: scope_flags(&scopes)?,
+                audiences: dedupe(audiences),
+            };
+            clients::check_service_limit(&limit).map_err(|e| CliError::Usage(e.message))?;
             let expires_at = expires_in.map(|s| now + s);
-            store::registration::insert(db, &hash, uses, expires_at, now).await?;
-            let detail = json!({"expires_at": expires_at, "uses": uses});
+            let token = clients::issue_initial_token(db, &limit, uses, expires_at, now).await?;
+            let detail = json!({
+                "expires_at": expires_at,
+                "uses": uses,
+                "scope": limit.scopes.to_string(),
+                "audience": limit.audiences,
+            });
             record(
                 db,
                 Event::new(Kind::RegistrationTokenCreated).detail(detail),
@@ -242,10 +271,29 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                 (None, Some(n)) => format!("no expiry, {n} use(s)"),
                 (Some(at), Some(n)) => format!("expires at {at} (Unix time), {n} use(s)"),
             };
-            Ok(Output::new(
-                json!({"initial_access_token": token.expose(), "expires_at": expires_at, "uses": uses}),
+            let grants = if limit.audiences.is_empty() {
+                "its clients get no client_credentials tokens".to_owned()
+            } else {
                 format!(
-                    "initial access token  {}\n({limits}; shown only this once: send it as Authorization: Bearer to /register)",
+                    "its clients may get client_credentials tokens for {} with at most: {}",
+                    limit.audiences.join(", "),
+                    if limit.scopes.is_empty() {
+                        "no scope".to_owned()
+                    } else {
+                        limit.scopes.to_string()
+                    }
+                )
+            };
+            Ok(Output::new(
+                json!({
+                    "initial_access_token": token.expose(),
+                    "expires_at": expires_at,
+                    "uses": uses,
+                    "scope": limit.scopes.to_string(),
+                    "audience": limit.audiences,
+                }),
+                format!(
+                    "initial access token  {}\n({limits}; {grants}; shown only this once: send it as Authorization: Bearer to /register)",
                     token.expose()
                 ),
             ))
@@ -322,6 +370,7 @@ impl ClientArgs {
         let base = ClientSettings {
             name,
             client_type,
+            application_type: ApplicationType::Web,
             first_party: false,
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
@@ -347,6 +396,9 @@ impl ClientArgs {
             s.client_type = ClientType::Public;
             s.auth_method = AuthMethod::None;
         }
+        if let Some(application_type) = self.application_type {
+            s.application_type = application_type;
+        }
         if self.first_party {
             s.first_party = true;
         }
@@ -367,13 +419,7 @@ impl ClientArgs {
             s.grant_types.dedup();
         }
         if !self.scopes.is_empty() {
-            s.scopes = Scopes::from_tokens(
-                self.scopes
-                    .iter()
-                    .flat_map(|s| s.split(' '))
-                    .filter(|s| !s.is_empty()),
-            )
-            .map_err(|e| CliError::Usage(format!("--scope: {e}")))?;
+            s.scopes = scope_flags(&self.scopes)?;
         }
         if !self.audiences.is_empty() {
             s.audiences = dedupe(self.audiences);
@@ -414,6 +460,17 @@ impl ClientArgs {
     }
 }
 
+/// `--scope` values: repeatable, each maybe space-separated.
+fn scope_flags(flags: &[String]) -> Result<Scopes, CliError> {
+    Scopes::from_tokens(
+        flags
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .filter(|s| !s.is_empty()),
+    )
+    .map_err(|e| CliError::Usage(format!("--scope: {e}")))
+}
+
 fn dedupe(mut items: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     items.retain(|i| seen.insert(i.clone()));
@@ -447,6 +504,7 @@ fn describe(client: &Client, secret: Option<&Secret>, verb: &str) -> Output {
             "client_secret",
             "client_name",
             "client_type",
+            "application_type",
             "first_party",
             "token_endpoint_auth_method",
             "jwks_uri",

@@ -1,6 +1,5 @@
 //! `monban serve` and `monban healthcheck`.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -8,11 +7,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::{CliError, Output};
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::server::{self, Bootstrap};
 
 pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
-    init_tracing(&config);
+    crate::logging::init(&config);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -84,24 +83,6 @@ async fn apply_at_start(db: &crate::store::Db, path: &std::path::Path) -> Result
             Err(e) => return Err(in_setting(e)),
         }
     }
-}
-
-/// Logs go to stderr; stdout carries only what the operator must read (the
-/// first admin password).
-fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::new(&config.log);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = match config.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 /// Tells the operator what bootstrapping created, the admin password once.

@@ -25,7 +25,7 @@ pub const PATH: &str = "/authorize";
 pub const RESUME_PATH: &str = "/authorize/resume";
 
 /// How long a parked request may wait for its login or consent.
-pub const PARKED_FOR: i64 = 30 * 60;
+pub const PARKED_FOR: i64 = crate::session::ANONYMOUS_IDLE_TTL;
 
 pub async fn get(
     State(app): State<Arc<App>>,

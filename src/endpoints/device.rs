@@ -54,8 +54,13 @@ pub async fn handler(
     }
     let resources: Vec<&str> = params.all("resource").collect();
     let apis = app.apis.for_resources(&app.db, &resources).await?;
-    let target = crate::apis::target(&resources, &client, &app.config.default_audience, &apis)
-        .map_err(OAuthError::invalid_target)?;
+    let target = crate::apis::target(
+        &resources,
+        &client.audiences,
+        &app.config.default_audience,
+        &apis,
+    )
+    .map_err(OAuthError::invalid_target)?;
     let scope = target
         .scope(
             requested_scope(&params, &client)?,

@@ -20,9 +20,12 @@ use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::clients::{self, ClientSettings, check_redirect_uri};
 use crate::error::BearerError;
-use crate::store::{self, clients::Client};
+use crate::store;
+use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens::{self, sha256};
-use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret};
+use crate::types::{
+    ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, Secret,
+};
 
 pub const PATH: &str = "/register";
 pub const CLIENT_PATH: &str = "/register/{client_id}";
@@ -45,6 +48,8 @@ struct Metadata {
     jwks_uri: Option<String>,
     backchannel_logout_uri: Option<String>,
     require_pushed_authorization_requests: Option<bool>,
+    /// OIDC Registration §2: `web` (the default) or `native`.
+    application_type: Option<String>,
     /// RFC 7592 §2.2: an update names the client, and its secret if any.
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -88,26 +93,41 @@ pub async fn register(
     body: axum::body::Bytes,
 ) -> Result<Response, RegistrationError> {
     let now = crate::unix_now();
-    // §3: an initial access token, unless registration is open.
+    // §3: an initial access token, unless registration is open. What the
+    // operator's token grants is all its clients may have without a user.
     let initial = bearer(&headers)?;
-    let initial_hash = match (initial, app.config.open_registration) {
+    let (initial_hash, allowance) = match (initial, app.config.open_registration) {
         (Some(token), _) => {
             let hash = sha256(token.as_bytes());
-            if !store::registration::is_valid(&app.db, &hash, now).await? {
+            let Some(limit) = store::registration::valid(&app.db, &hash, now).await? else {
                 return Err(invalid_token(
                     "the initial access token is unknown, expired or used up",
                 ));
-            }
-            Some(hash)
+            };
+            (
+                Some(hash),
+                Allowance {
+                    trusted: true,
+                    limit,
+                },
+            )
         }
-        (None, true) => None,
+        (None, true) => (
+            None,
+            Allowance {
+                trusted: false,
+                limit: ServiceLimit::default(),
+            },
+        ),
         (None, false) => {
             return Err(RegistrationError::Token(BearerError::missing()));
         }
     };
     let metadata = parse(&body)?;
-    let settings = settings(metadata, initial_hash.is_some())?;
+    let settings = settings(&app, metadata, &allowance)?;
     let (mut client, secret) = clients::new_client(settings, now);
+    client.origin = ClientOrigin::Registration;
+    client.service_limit = Some(allowance.limit);
     let (registration_token, registration_hash) = tokens::random_secret();
     client.registration_token_hash = Some(registration_hash);
     if let Some(hash) = &initial_hash
@@ -198,8 +218,11 @@ pub async fn update(
     // An update may keep the grants that needed the operator's initial
     // access token, never gain them; and what only the operator sets
     // (audiences, token format, first party) stays as it is.
-    let had_trusted_grant = client.grant_types.iter().any(|g| !OPEN_GRANTS.contains(g));
-    let mut settings = settings(metadata, had_trusted_grant)?;
+    let allowance = Allowance {
+        trusted: client.grant_types.iter().any(|g| !OPEN_GRANTS.contains(g)),
+        limit: client.service_limit.clone().unwrap_or_default(),
+    };
+    let mut settings = settings(&app, metadata, &allowance)?;
     if let Some(gained) = settings
         .grant_types
         .iter()
@@ -312,16 +335,35 @@ fn parse(body: &[u8]) -> Result<Metadata, RegistrationError> {
 /// choosing it, so they need the operator's initial access token.
 const OPEN_GRANTS: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
 
+/// What a registration may ask for.
+struct Allowance {
+    /// It came with the operator's initial access token (or, for an
+    /// update, the client registered with one).
+    trusted: bool,
+    /// What that token grants for client_credentials.
+    limit: ServiceLimit,
+}
+
 /// Client settings from registered metadata, with RFC 7591 §2's defaults
-/// (`authorization_code`, `code`, `client_secret_basic`). `trusted`: the
-/// request came with an initial access token.
-fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationError> {
+/// (`authorization_code`, `code`, `client_secret_basic`).
+fn settings(
+    app: &App,
+    m: Metadata,
+    allowance: &Allowance,
+) -> Result<ClientSettings, RegistrationError> {
+    let trusted = allowance.trusted;
     let auth_method: AuthMethod = m
         .token_endpoint_auth_method
         .as_deref()
         .unwrap_or("client_secret_basic")
         .parse()
         .map_err(|e| metadata_error(format!("token_endpoint_auth_method: {e}")))?;
+    let application_type: ApplicationType = m
+        .application_type
+        .as_deref()
+        .unwrap_or("web")
+        .parse()
+        .map_err(|e| metadata_error(format!("application_type: {e}")))?;
     let grant_types = match m.grant_types {
         None => vec![GrantType::AuthorizationCode],
         Some(names) => names
@@ -340,22 +382,30 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
             "{g} needs an initial access token from the operator"
         )));
     }
-    // Without the operator's token, monban never calls out to a loopback
-    // or private address a stranger chose (SSRF).
-    if !trusted {
-        for (field, uri) in [
-            ("jwks_uri", m.jwks_uri.as_deref()),
-            (
-                "backchannel_logout_uri",
-                m.backchannel_logout_uri.as_deref(),
-            ),
-        ] {
-            if let Some(uri) = uri
-                && !is_public_https(uri)
-            {
-                return Err(metadata_error(format!(
-                    "{field} must be an https URL of a public host"
-                )));
+    // Tokens without a user carry only what the operator's token granted:
+    // without an audience from it, there is nothing to ask for.
+    let service = grant_types.contains(&GrantType::ClientCredentials);
+    if service && allowance.limit.audiences.is_empty() {
+        return Err(metadata_error(
+            "client_credentials needs an initial access token that grants APIs \
+             (monban client registration-token create --audience …)",
+        ));
+    }
+    // monban calls these URLs: never one aimed inside the network it runs
+    // in (SSRF), whoever registers; https unless the operator's token came.
+    for (field, uri) in [
+        ("jwks_uri", m.jwks_uri.as_deref()),
+        (
+            "backchannel_logout_uri",
+            m.backchannel_logout_uri.as_deref(),
+        ),
+    ] {
+        if let Some(uri) = uri {
+            app.outbound
+                .check(uri)
+                .map_err(|e| metadata_error(format!("{field} {e}")))?;
+            if !trusted && !uri.starts_with("https://") {
+                return Err(metadata_error(format!("{field} must be an https URL")));
             }
         }
     }
@@ -389,10 +439,14 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
             "redirect_uris is required for the authorization_code grant".into(),
         ));
     }
-    let scopes = Scopes::parse(m.scope.as_deref().unwrap_or_default())
-        .map_err(|e| metadata_error(format!("scope: {e}")))?;
+    // §2: without `scope`, a default: for a service, what its token grants.
+    let scopes = match m.scope.as_deref() {
+        Some(raw) => Scopes::parse(raw).map_err(|e| metadata_error(format!("scope: {e}")))?,
+        None if service => allowance.limit.scopes.clone(),
+        None => Scopes::default(),
+    };
     // monban's own scopes (the admin API's) are given by an operator only.
-    if let Some(reserved) = scopes.iter().find(|s| s.starts_with("monban:")) {
+    if let Some(reserved) = scopes.iter().find(|s| clients::is_operator_scope(s)) {
         return Err(metadata_error(format!(
             "scope {reserved} is reserved; an operator grants it"
         )));
@@ -404,6 +458,7 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
         } else {
             ClientType::Confidential
         },
+        application_type,
         // Registered clients are third parties: their users always consent.
         first_party: false,
         redirect_uris,
@@ -422,37 +477,6 @@ fn settings(m: Metadata, trusted: bool) -> Result<ClientSettings, RegistrationEr
     Ok(settings)
 }
 
-/// An https URL whose host is a name or a public IP address (not loopback,
-/// private, link-local or unspecified; names are not resolved here).
-fn is_public_https(uri: &str) -> bool {
-    let Ok(url) = url::Url::parse(uri) else {
-        return false;
-    };
-    if url.scheme() != "https" {
-        return false;
-    }
-    match url.host() {
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name != "localhost" && !name.ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => {
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast())
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_unique_local()
-                || ip.is_unicast_link_local())
-        }
-        None => false,
-    }
-}
-
 /// The registered metadata (RFC 7591 §3.2.1), with the secret when one was
 /// just made and where the client manages itself.
 fn describe(app: &App, client: &Client, secret: Option<&Secret>) -> Value {
@@ -465,6 +489,7 @@ fn describe(app: &App, client: &Client, secret: Option<&Secret>) -> Value {
         "grant_types": client.grant_types,
         "response_types": if code_flow { vec!["code"] } else { vec![] },
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "application_type": client.application_type,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "registration_client_uri": app
             .config

@@ -45,7 +45,7 @@ pub async fn redeem(
     }
     let hash = sha256(code.as_bytes());
     let Some(code) = store::codes::take(&app.db, &hash, &client.client_id, now).await? else {
-        return Err(refuse_unusable(app, &hash, now).await?);
+        return Err(refuse_unusable(app, client, &hash, now).await?);
     };
     // §4.1.3: redirect_uri "REQUIRED, if the "redirect_uri" parameter was
     // included in the authorization request ... their values MUST be identical".
@@ -105,17 +105,29 @@ pub async fn redeem(
 /// The answer for a code that could not be taken. RFC 6749 §4.1.2: "If an
 /// authorization code is used more than once, the authorization server MUST
 /// deny the request and SHOULD revoke (when possible) all tokens previously
-/// issued based on that authorization code."
-async fn refuse_unusable(app: &App, hash: &[u8], now: i64) -> Result<OAuthError, OAuthError> {
+/// issued based on that authorization code." Only a replay by the client
+/// the code was issued to revokes anything: a spent code that leaked must
+/// not let a stranger revoke its owner's grant.
+async fn refuse_unusable(
+    app: &App,
+    client: &Client,
+    hash: &[u8],
+    now: i64,
+) -> Result<OAuthError, OAuthError> {
     let Some(code) = store::codes::find(&app.db, hash).await? else {
         return Ok(OAuthError::invalid_grant("unknown authorization code"));
     };
+    // §4.1.3: "ensure that the authorization code was issued to the
+    // authenticated confidential client".
+    if code.client_id != client.client_id {
+        return Ok(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
     if code.used_at.is_none() {
-        return Ok(OAuthError::invalid_grant(if code.expires_at <= now {
-            "the authorization code has expired"
-        } else {
-            "the authorization code was issued to another client"
-        }));
+        return Ok(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
     }
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
     store::codes::revoke(&app.db, hash, now).await?;

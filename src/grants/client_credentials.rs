@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::store::clients::Client;
-use crate::types::{ClientType, GrantType};
+use crate::types::{ClientType, GrantType, Scopes};
 
 use super::{AccessGrant, TokenResponse, issue_access_token, requested_scope, token_response};
 
@@ -27,13 +27,19 @@ pub async fn exchange(
             "this client may not use client_credentials",
         ));
     }
+    let (allowed_scopes, allowed_audiences) = without_a_user(client)?;
     let resources: Vec<&str> = params.all("resource").collect();
     let apis = app.apis.for_resources(&app.db, &resources).await?;
-    let target = crate::apis::target(&resources, client, &app.config.default_audience, &apis)
-        .map_err(OAuthError::invalid_target)?;
+    let target = crate::apis::target(
+        &resources,
+        &allowed_audiences,
+        &app.config.default_audience,
+        &apis,
+    )
+    .map_err(OAuthError::invalid_target)?;
     let scope = target
         .scope(
-            requested_scope(params, &client.scopes)?,
+            requested_scope(params, &allowed_scopes)?,
             params.one("scope")?.is_some(),
         )
         .map_err(OAuthError::invalid_scope)?;
@@ -60,4 +66,21 @@ pub async fn exchange(
     )
     .await?;
     Ok(token_response(access, &scope))
+}
+
+/// The scopes and audiences the client may have with no user to consent:
+/// its own — within its service limit, for a client that registered itself
+/// (what its initial access token granted, and nothing else).
+fn without_a_user(client: &Client) -> Result<(Scopes, Vec<String>), OAuthError> {
+    let Some(limit) = &client.service_limit else {
+        return Ok((client.scopes.clone(), client.audiences.clone()));
+    };
+    if limit.audiences.is_empty() {
+        return Err(OAuthError::unauthorized_client(
+            "this client was registered without APIs for client_credentials",
+        ));
+    }
+    let scopes = Scopes::from_tokens(client.scopes.iter().filter(|s| limit.scopes.contains(s)))
+        .map_err(|e| OAuthError::server_error(&e))?;
+    Ok((scopes, limit.audiences.clone()))
 }

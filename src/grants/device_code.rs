@@ -62,7 +62,7 @@ pub async fn exchange(
                 "the user denied the request",
             ))
         }
-        _ => {
+        "approved" => {
             // Redeemed once: a second poll finds nothing.
             if !store::devices::take(&app.db, &hash, "approved").await? {
                 return Err(OAuthError::invalid_grant("unknown device_code"));
@@ -104,6 +104,12 @@ pub async fn exchange(
                 now,
             )
             .await
+        }
+        // Only "approved" is an approval; a state monban does not know (a
+        // row written by something else) never is.
+        other => {
+            tracing::error!(status = other, "a device request in an unknown state");
+            Err(OAuthError::invalid_grant("the device code cannot be used"))
         }
     }
 }

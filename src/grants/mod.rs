@@ -152,6 +152,7 @@ pub async fn issue_access_token(
                 amr: auth.map(|a| a.amr.clone()),
                 groups: grant.groups,
                 act: grant.act,
+                grant_id: grant.grant_id,
             };
             app.keys
                 .get()
@@ -234,6 +235,18 @@ pub async fn issue_user_tokens(
     grant: UserGrant<'_>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    // Recorded before any token of it exists: its tokens live with it.
+    store::grants::insert(
+        &app.db,
+        &store::grants::Grant {
+            grant_id: grant.grant_id,
+            user_id: grant.user.id,
+            client_id: grant.client.client_id.clone(),
+            sid: (!grant.offline).then(|| grant.authentication.sid.clone()),
+            created_at: now,
+        },
+    )
+    .await?;
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
     let access = issue_access_token(
         app,

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::audit::{self, Event, Kind, Origin};
+use crate::authorization::client_may_request;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::store::{self, clients::Client, tokens::RefreshToken};
@@ -39,10 +40,14 @@ pub async fn exchange(
             "the refresh token was issued to another client",
         ));
     }
-    let granted = Scopes::parse(&presented.scope).map_err(|e| OAuthError::server_error(&e))?;
+    let stored = Scopes::parse(&presented.scope).map_err(|e| OAuthError::server_error(&e))?;
+    let apis = app.apis.current(&app.db).await?;
+    let (granted, kept_audience) =
+        still_allowed(app, client, &stored, &presented.audiences.0, &apis)?;
     // §6: the scope "MUST NOT include any scope not originally granted";
     // a narrower scope is for this access token only: the new refresh token
-    // keeps the original one ("MUST be identical").
+    // keeps the original one ("MUST be identical") — less what the client
+    // has lost since.
     let scope = super::requested_scope(params, &granted)?;
     let (Some(user_id), Some(auth_time), Some(acr), Some(amr), Some(sid)) = (
         presented.user_id,
@@ -68,10 +73,7 @@ pub async fn exchange(
         ));
     }
     // Checked before rotating: a bad `resource` must not cost the token.
-    let audience = narrowed_audience(params, &presented.audiences.0)?;
-    // Read now (it is cached) so that issuing cannot fail on it after the
-    // rotation.
-    app.apis.current(&app.db).await?;
+    let audience = narrowed_audience(params, &kept_audience)?;
     // One conditional UPDATE: of concurrent requests, exactly one rotates.
     let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
         Some(token) => token,
@@ -91,7 +93,7 @@ pub async fn exchange(
             scope: &scope,
             refresh_scope: &granted,
             audience,
-            refresh_audience: token.audiences.0.clone(),
+            refresh_audience: kept_audience,
             authentication: &authentication,
             grant_id: token.family_id,
             parent: Some(token.token_hash.clone()),
@@ -111,6 +113,33 @@ pub async fn exchange(
         crate::tokens::revoke_grant(app, token.family_id, now).await?;
     }
     Ok(response)
+}
+
+/// What of the grant the client may still have: a refresh re-checks the
+/// client as it is now, so scopes and audiences an operator has taken
+/// away since are dropped from the new tokens — and a grant of which
+/// nothing is left is refused.
+fn still_allowed(
+    app: &App,
+    client: &Client,
+    scope: &Scopes,
+    audience: &[String],
+    apis: &crate::apis::Apis,
+) -> Result<(Scopes, Vec<String>), OAuthError> {
+    let kept_scope = Scopes::from_tokens(scope.iter().filter(|s| client_may_request(client, s)))
+        .map_err(|e| OAuthError::server_error(&e))?;
+    let default_audience = &app.config.default_audience;
+    let kept_audience: Vec<String> = audience
+        .iter()
+        .filter(|a| crate::apis::may_name(&client.audiences, a, default_audience, apis))
+        .cloned()
+        .collect();
+    if kept_audience.is_empty() || (kept_scope.is_empty() && !scope.is_empty()) {
+        return Err(OAuthError::invalid_grant(
+            "the client is no longer allowed what this grant gave it",
+        ));
+    }
+    Ok((kept_scope, kept_audience))
 }
 
 /// A token that could not be rotated: unknown, another client's, revoked,

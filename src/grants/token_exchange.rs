@@ -174,7 +174,7 @@ async fn read_access_token(
             };
             let holder = Holder {
                 user_id,
-                grant_id: None,
+                grant_id: c.grant_id,
                 scope: Scopes::parse(&c.scope).unwrap_or_default(),
                 groups: c.groups,
                 act: c.act,

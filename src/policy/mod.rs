@@ -372,6 +372,7 @@ mod tests {
             amr: None,
             groups: Some(groups.clone()),
             act: None,
+            grant_id: None,
         };
         let scope = Scopes::parse(scope).unwrap();
         policy.decide(

@@ -11,6 +11,8 @@ use crate::types::{Scopes, TokenFormat};
 pub struct Api {
     /// The `resource` value (an absolute URI) and the tokens' `aud`.
     pub identifier: String,
+    /// What users see on consent pages beside the identifier.
+    pub name: Option<String>,
     /// The scopes it defines: what a token for it may carry.
     #[sqlx(json)]
     pub scopes: Scopes,
@@ -35,31 +37,31 @@ impl TryFrom<Option<String>> for OptionalFormat {
     }
 }
 
-const INSERT: &str = "INSERT INTO apis (identifier, scopes, token_format, access_token_ttl, created_at) \
-     VALUES ($1, $2, $3, $4, $5)";
+const INSERT: &str = "INSERT INTO apis (identifier, scopes, token_format, access_token_ttl, created_at, name) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Registers an API; a duplicate identifier is a unique violation.
 pub async fn insert(db: &Db, api: &Api) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(INSERT)
         .bind(&api.identifier).bind(Json(&api.scopes))
         .bind(api.token_format.0.map(TokenFormat::as_str))
-        .bind(api.access_token_ttl).bind(api.created_at)
+        .bind(api.access_token_ttl).bind(api.created_at).bind(&api.name)
         .execute(p).await.map(drop))
 }
 
-const UPDATE: &str = "UPDATE apis SET scopes = $2, token_format = $3, access_token_ttl = $4 \
-     WHERE identifier = $1";
+const UPDATE: &str = "UPDATE apis SET scopes = $2, token_format = $3, access_token_ttl = $4, \
+     name = $5 WHERE identifier = $1";
 
-/// Changes an API's scopes, token format and lifetime.
+/// Changes an API's scopes, token format, lifetime and name.
 pub async fn update(db: &Db, api: &Api) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(UPDATE)
         .bind(&api.identifier).bind(Json(&api.scopes))
         .bind(api.token_format.0.map(TokenFormat::as_str))
-        .bind(api.access_token_ttl)
+        .bind(api.access_token_ttl).bind(&api.name)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
-const ALL: &str = "SELECT identifier, scopes, token_format, access_token_ttl, created_at \
+const ALL: &str = "SELECT identifier, name, scopes, token_format, access_token_ttl, created_at \
      FROM apis ORDER BY identifier";
 
 pub async fn all(db: &Db) -> Result<Vec<Api>, sqlx::Error> {

@@ -1,12 +1,14 @@
 //! Registered clients (RFC 6749 §2). Lists are stored as JSON arrays.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use sqlx::FromRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Db, on_db};
-use crate::types::{AuthMethod, ClientType, GrantType, Scopes, TokenFormat};
+use crate::types::{
+    ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, TokenFormat,
+};
 
 /// A client as monban knows it. Serialises with RFC 7591 field names where
 /// one exists; the secret's hash is never serialised.
@@ -20,6 +22,7 @@ pub struct Client {
     #[serde(rename = "client_name")]
     pub name: String,
     pub client_type: ClientType,
+    pub application_type: ApplicationType,
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -49,8 +52,22 @@ pub struct Client {
     /// Groups of a service client, carried by its client_credentials tokens
     /// (changed with `monban client group add|remove`, not by `update`).
     pub groups: Vec<String>,
+    /// Who made it: an operator, or dynamic registration.
+    pub origin: ClientOrigin,
+    /// The most its client_credentials tokens may carry (a registered
+    /// client's: what its initial access token granted); `None`: no limit
+    /// beyond its scopes and audiences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_limit: Option<ServiceLimit>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Scopes and audiences a client may have without a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLimit {
+    pub scopes: Scopes,
+    pub audiences: Vec<String>,
 }
 
 fn space_separated<S: Serializer>(scopes: &Scopes, s: S) -> Result<S::Ok, S::Error> {
@@ -70,6 +87,7 @@ struct Row {
     secret_hash: Option<Vec<u8>>,
     name: String,
     client_type: String,
+    application_type: String,
     first_party: bool,
     redirect_uris: Json<Vec<String>>,
     post_logout_redirect_uris: Json<Vec<String>>,
@@ -83,6 +101,8 @@ struct Row {
     require_pushed_authorization_requests: bool,
     backchannel_logout_uri: Option<String>,
     registration_token_hash: Option<Vec<u8>>,
+    origin: String,
+    service_limit: Option<Json<ServiceLimit>>,
     created_at: i64,
     updated_at: i64,
 }
@@ -98,6 +118,7 @@ impl TryFrom<Row> for Client {
             secret_hash: row.secret_hash,
             name: row.name,
             client_type: row.client_type.parse().map_err(decode)?,
+            application_type: row.application_type.parse().map_err(decode)?,
             first_party: row.first_party,
             redirect_uris: row.redirect_uris.0,
             post_logout_redirect_uris: row.post_logout_redirect_uris.0,
@@ -116,6 +137,8 @@ impl TryFrom<Row> for Client {
             backchannel_logout_uri: row.backchannel_logout_uri,
             registration_token_hash: row.registration_token_hash,
             groups: Vec::new(),
+            origin: row.origin.parse().map_err(decode)?,
+            service_limit: row.service_limit.map(|l| l.0),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -127,14 +150,15 @@ macro_rules! client_columns {
         "id, client_id, secret_hash, name, client_type, first_party, redirect_uris, \
          post_logout_redirect_uris, grant_types, scopes, audiences, token_endpoint_auth_method, \
          access_token_format, jwks, jwks_uri, require_pushed_authorization_requests, \
-         backchannel_logout_uri, registration_token_hash, created_at, updated_at"
+         backchannel_logout_uri, registration_token_hash, created_at, updated_at, application_type, \
+         origin, service_limit"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
 );
 
 pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
@@ -148,7 +172,8 @@ pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
         .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
         .bind(&c.registration_token_hash)
-        .bind(c.created_at).bind(c.updated_at)
+        .bind(c.created_at).bind(c.updated_at).bind(c.application_type.as_str())
+        .bind(c.origin.as_str()).bind(c.service_limit.as_ref().map(Json))
         .execute(p).await.map(drop))
 }
 
@@ -156,7 +181,8 @@ const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_typ
      first_party = $5, redirect_uris = $6, post_logout_redirect_uris = $7, grant_types = $8, \
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
      jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, \
-     backchannel_logout_uri = $16, registration_token_hash = $17, updated_at = $18 WHERE client_id = $1";
+     backchannel_logout_uri = $16, registration_token_hash = $17, updated_at = $18, \
+     application_type = $19 WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
 pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
@@ -170,7 +196,7 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
         .bind(&c.registration_token_hash)
-        .bind(c.updated_at)
+        .bind(c.updated_at).bind(c.application_type.as_str())
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 

@@ -116,11 +116,12 @@ pub(super) const REVOKE_USER_REFRESH: &str = "UPDATE refresh_tokens SET revoked_
 /// The records of sessions just ended (to tell their clients).
 pub type Ended = Vec<Json<serde_json::Value>>;
 
-/// Ends the SSO session `sid` for every client: the session and the refresh
-/// tokens bound to it (not `offline_access` ones).
+/// Ends the SSO session `sid` for every client: the session and the grants
+/// and refresh tokens bound to it (not `offline_access` ones).
 pub async fn end(db: &Db, sid: &str, now: i64) -> Result<Ended, sqlx::Error> {
     in_tx!(db, tx => {
         let ended = sqlx::query_scalar(END_SID).bind(sid).fetch_all(&mut *tx).await?;
+        sqlx::query(super::grants::REVOKE_SESSION).bind(sid).bind(now).execute(&mut *tx).await?;
         sqlx::query(REVOKE_SID_REFRESH).bind(sid).bind(now).execute(&mut *tx).await?;
         Ok(ended)
     })
@@ -130,6 +131,7 @@ pub async fn end(db: &Db, sid: &str, now: i64) -> Result<Ended, sqlx::Error> {
 pub async fn end_all_of_user(db: &Db, user_id: Uuid, now: i64) -> Result<Ended, sqlx::Error> {
     in_tx!(db, tx => {
         let ended = sqlx::query_scalar(END_USER_RETURNING).bind(user_id).fetch_all(&mut *tx).await?;
+        sqlx::query(super::grants::REVOKE_USER_SESSIONS).bind(user_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(REVOKE_USER_REFRESH).bind(user_id).bind(now).execute(&mut *tx).await?;
         Ok(ended)
     })
@@ -144,6 +146,7 @@ pub async fn end_others_of_user(
 ) -> Result<Ended, sqlx::Error> {
     in_tx!(db, tx => {
         let ended = sqlx::query_scalar(END_OTHERS).bind(user_id).bind(keep).fetch_all(&mut *tx).await?;
+        sqlx::query(super::grants::REVOKE_OTHER_SESSIONS).bind(user_id).bind(keep).bind(now).execute(&mut *tx).await?;
         sqlx::query(REVOKE_OTHERS_REFRESH).bind(user_id).bind(keep).bind(now).execute(&mut *tx).await?;
         Ok(ended)
     })

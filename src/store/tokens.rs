@@ -159,10 +159,11 @@ const REVOKE_FAMILY: &str =
 const REVOKE_GRANT_ACCESS: &str =
     "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 
-/// Revokes every refresh token of a grant and the opaque access tokens
-/// issued from it (RFC 7009 §2.1, RFC 9700 §4.14.2).
+/// Revokes a grant: its row (so its JWTs too), every refresh token and the
+/// opaque access tokens issued from it (RFC 7009 §2.1, RFC 9700 §4.14.2).
 pub async fn revoke_grant(db: &Db, family_id: Uuid, now: i64) -> Result<(), sqlx::Error> {
     in_tx!(db, tx => {
+        sqlx::query(super::grants::REVOKE).bind(family_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(REVOKE_FAMILY).bind(family_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(REMEMBER_GRANT_JTIS).bind(family_id).execute(&mut *tx).await?;
         sqlx::query(REVOKE_GRANT_ACCESS).bind(family_id).bind(now).execute(&mut *tx).await?;
@@ -183,8 +184,8 @@ pub async fn is_grant_revoked(db: &Db, family_id: Uuid) -> Result<bool, sqlx::Er
 const REVOKE_USER_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
 const REVOKE_USER_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
 
-/// Revokes every refresh and opaque access token a user's grants gave a
-/// client (when the user withdraws consent).
+/// Revokes every grant a user gave a client, with its refresh and opaque
+/// access tokens (when the user withdraws consent).
 pub async fn revoke_user_client(
     db: &Db,
     user_id: Uuid,
@@ -192,6 +193,7 @@ pub async fn revoke_user_client(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     in_tx!(db, tx => {
+        sqlx::query(super::grants::REVOKE_USER_CLIENT).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(REVOKE_USER_CLIENT_REFRESH).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(REMEMBER_USER_CLIENT_JTIS).bind(user_id).bind(client_id).execute(&mut *tx).await?;
         sqlx::query(REVOKE_USER_CLIENT_ACCESS).bind(user_id).bind(client_id).bind(now).execute(&mut *tx).await?;

@@ -194,13 +194,18 @@ pub async fn set_disabled(
 }
 
 /// In a transaction: ends every SSO session of the user and revokes all
-/// their refresh tokens (`offline_access` ones too) and access tokens
+/// their grants, refresh tokens (`offline_access` ones too) and access tokens
 /// (JWT ids remembered); evaluates to the ended sessions.
 macro_rules! sign_out_everywhere {
     ($tx:ident, $id:expr, $now:expr) => {{
         let ended = sqlx::query_scalar(super::sessions::END_USER_RETURNING)
             .bind($id)
             .fetch_all(&mut *$tx)
+            .await?;
+        sqlx::query(super::grants::REVOKE_USER)
+            .bind($id)
+            .bind($now)
+            .execute(&mut *$tx)
             .await?;
         sqlx::query(super::tokens::REVOKE_USER_REFRESH)
             .bind($id)

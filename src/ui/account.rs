@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -33,10 +34,13 @@ pub const CALLBACK_PATH: &str = "/account/callback";
 /// The built-in client the account page signs in with.
 pub const CLIENT_ID: &str = "monban-account";
 
-const FLOW: &str = "account_flow";
+/// The cookie that carries the account page's own login while it is in
+/// progress (not the session: a visit without one then writes nothing).
+const FLOW_COOKIE: &str = "monban_account_flow";
 const SIGNED_IN: &str = "account";
 
-/// The account page's own login, in progress.
+/// The account page's own login, in progress: in its cookie, HttpOnly and
+/// bound to this browser, which is what `state` is for (RFC 6749 §10.12).
 #[derive(Serialize, Deserialize)]
 struct Flow {
     state: String,
@@ -101,7 +105,7 @@ pub async fn get(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = signed_in_user(&app, &session, now).await? else {
-        return start_login(&app, &session, &headers, None).await;
+        return start_login(&app, &headers, None).await;
     };
     let lang = lang_of(&headers);
     let message = match done.as_deref() {
@@ -137,7 +141,6 @@ pub async fn signed_in_user(
 /// the issuer, never another site).
 pub async fn start_login(
     app: &App,
-    session: &BrowserSession,
     headers: &HeaderMap,
     then: Option<String>,
 ) -> Result<Response, PageError> {
@@ -145,10 +148,9 @@ pub async fn start_login(
         state: tokens::new_jti(),
         nonce: tokens::new_jti(),
         verifier: pkce::new_verifier(),
-        then: then.filter(|t| t.starts_with('/') && !t.starts_with("//")),
+        then: then.filter(|t| is_local_path(t)),
     };
     let lang = lang_of(headers);
-    session.inner.insert(FLOW, &flow).await?;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", CLIENT_ID)
@@ -161,7 +163,63 @@ pub async fn start_login(
         .append_pair("ui_locales", lang.code())
         .finish();
     let location = format!("{}{}?{}", app.config.issuer.path(), authorize::PATH, query);
-    Ok(Redirect::to(&location).into_response())
+    let mut response = Redirect::to(&location).into_response();
+    set_flow_cookie(app, &mut response, Some(&flow));
+    Ok(response)
+}
+
+/// Sets (or, without a flow, removes) the flow cookie: only the callback
+/// path sees it, for as long as an authorization request may wait.
+fn set_flow_cookie(app: &App, response: &mut Response, flow: Option<&Flow>) {
+    use base64::Engine;
+    use tower_sessions::cookie::{Cookie, SameSite, time::Duration};
+    let value = flow
+        .and_then(|f| serde_json::to_vec(f).ok())
+        .map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        .unwrap_or_default();
+    let max_age = if flow.is_some() {
+        authorize::PARKED_FOR
+    } else {
+        0
+    };
+    let cookie = Cookie::build((FLOW_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(app.config.issuer.as_str().starts_with("https://"))
+        .path(format!("{}{CALLBACK_PATH}", app.config.issuer.path()))
+        .max_age(Duration::seconds(max_age))
+        .build();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&cookie.to_string()) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+}
+
+/// The flow this browser started, from its cookie.
+fn flow_of(headers: &HeaderMap) -> Option<Flow> {
+    use base64::Engine;
+    let cookies = headers.get_all(axum::http::header::COOKIE);
+    let value = cookies
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(name, value)| (name == FLOW_COOKIE).then_some(value))?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .ok()?;
+    let flow: Flow = serde_json::from_slice(&json).ok()?;
+    // The cookie is the browser's to change: `then` is checked again.
+    Some(Flow {
+        then: flow.then.filter(|t| is_local_path(t)),
+        ..flow
+    })
+}
+
+/// A path on monban, never another site (`//host` is one).
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
 }
 
 pub fn callback_uri(app: &App) -> String {
@@ -189,8 +247,12 @@ pub async fn callback(
     let prefix = app.config.issuer.path();
     let failed = |detail: &str| PageError::new(Problem::BadRequest, detail).in_lang(lang, prefix);
     let session = BrowserSession::new(session);
-    let flow: Option<Flow> = session.inner.remove(FLOW).await?;
-    let Some(flow) = flow.filter(|f| callback.state.as_deref() == Some(f.state.as_str())) else {
+    let Some(flow) = flow_of(&headers).filter(|f| {
+        callback
+            .state
+            .as_deref()
+            .is_some_and(|state| bool::from(state.as_bytes().ct_eq(f.state.as_bytes())))
+    }) else {
         return Err(failed("state does not match a login started here"));
     };
     if callback.iss.as_deref() != Some(app.config.issuer.as_str()) {
@@ -230,7 +292,9 @@ pub async fn callback(
     let signed_in = SignedIn { user_id, sid };
     session.inner.insert(SIGNED_IN, &signed_in).await?;
     let then = flow.then.unwrap_or_else(|| PATH.to_owned());
-    Ok(Redirect::to(&format!("{prefix}{then}")).into_response())
+    let mut response = Redirect::to(&format!("{prefix}{then}")).into_response();
+    set_flow_cookie(&app, &mut response, None);
+    Ok(response)
 }
 
 /// The signed-in user and the checked form of an account action.
@@ -262,7 +326,7 @@ pub async fn change_password(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers, None).await;
+        return start_login(&app, &headers, None).await;
     };
     let lang = lang_of(&headers);
     let t = lang.texts();
@@ -325,7 +389,7 @@ pub async fn revoke_consent(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers, None).await;
+        return start_login(&app, &headers, None).await;
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
     if store::consents::revoke(&app.db, user.id, client_id).await? {
@@ -352,7 +416,7 @@ pub async fn end_all_sessions(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers, None).await;
+        return start_login(&app, &headers, None).await;
     };
     let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
     session.log_out().await?;
@@ -430,7 +494,17 @@ async fn page(
         consents.push(ConsentView {
             client_name: name.unwrap_or_else(|| consent.client_id.clone()),
             client_id: consent.client_id,
-            scopes: consent.scopes.0.to_string(),
+            scopes: std::iter::once(consent.scopes.0.to_string())
+                .chain(
+                    consent
+                        .resources
+                        .0
+                        .iter()
+                        .map(|(api, scopes)| format!("{scopes} @ {api}")),
+                )
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     let prefix = app.config.issuer.path();

@@ -15,6 +15,7 @@ use super::{PageError, PageForm, Problem, Texts, render};
 use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authorization::{self, AuthorizationRequest};
+use crate::consents::Needed;
 use crate::endpoints::authorize::{self, RESUME_PATH};
 use crate::session::BrowserSession;
 use crate::store::{self, clients::Client};
@@ -33,6 +34,17 @@ struct ConsentPage<'a> {
     rid: &'a str,
     client_name: &'a str,
     username: &'a str,
+    /// What the app may know of the user (OpenID Connect scopes).
+    scopes: Vec<String>,
+    /// What it may do at each API.
+    apis: Vec<ApiView>,
+}
+
+/// An API the app asks access to: its name (or identifier) and scopes.
+struct ApiView {
+    name: String,
+    /// Shown beside the name, when there is one.
+    identifier: Option<String>,
     scopes: Vec<String>,
 }
 
@@ -70,6 +82,20 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let prefix = app.config.issuer.path();
     let t = request.lang.texts();
+    let apis = app.apis.current(&app.db).await?;
+    let needed = Needed::of(&shown_scopes(request), &request.audience, &apis);
+    let api_views = needed
+        .apis
+        .iter()
+        .map(|(aud, scopes)| {
+            let name = apis.get(aud).and_then(|api| api.name.clone());
+            ApiView {
+                identifier: name.is_some().then(|| aud.clone()),
+                name: name.unwrap_or_else(|| aud.clone()),
+                scopes: scopes.iter().map(|s| t.scope(s)).collect(),
+            }
+        })
+        .collect();
     let view = ConsentPage {
         lang: request.lang.code(),
         t,
@@ -79,7 +105,8 @@ pub async fn page(
         rid,
         client_name: &client.name,
         username,
-        scopes: shown_scopes(request).iter().map(|s| t.scope(s)).collect(),
+        scopes: needed.identity.iter().map(|s| t.scope(s)).collect(),
+        apis: api_views,
     };
     Ok(render(&view))
 }
@@ -124,22 +151,25 @@ pub async fn post(
     match field("decision")? {
         Some("allow") => {
             let earlier = store::consents::get(&app.db, login.user_id, &client.client_id).await?;
-            let granted = shown_scopes(&request);
-            let all = earlier.map(|c| c.scopes.0).unwrap_or_default();
-            let merged = Scopes::from_tokens(all.iter().chain(granted.iter())).unwrap_or(granted);
+            let apis = app.apis.current(&app.db).await?;
+            let shown = Needed::of(&shown_scopes(&request), &request.audience, &apis);
+            let merged = shown.merged_with(earlier.as_ref());
             store::consents::grant(&app.db, login.user_id, &client.client_id, &merged, now).await?;
             let request = AuthorizationRequest {
                 consented: true,
                 ..request
             };
             session.repark(rid, &request).await?;
-            tracing::info!(client_id = %client.client_id, scope = %merged, "consent given");
+            tracing::info!(client_id = %client.client_id, scope = %merged.0, "consent given");
             let event = Event::new(Kind::ConsentGranted)
                 .by(Actor::User(login.user_id))
                 .user(login.user_id)
                 .client(&client.client_id)
                 .from(&origin)
-                .detail(serde_json::json!({"scope": merged.to_string()}));
+                .detail(serde_json::json!({
+                    "scope": merged.0.to_string(),
+                    "resources": merged.1,
+                }));
             audit::record(&app.db, event, now).await;
             authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
         }

@@ -18,7 +18,9 @@ use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::endpoints::device::{display, normalize};
 use crate::session::BrowserSession;
-use crate::store::{self, devices::Decision, users::User};
+use crate::store::clients::Client;
+use crate::store::devices::{Decision, DeviceCode};
+use crate::store::{self, users::User};
 use crate::types::Scopes;
 
 pub const PATH: &str = "/device";
@@ -66,7 +68,7 @@ pub async fn get(
             Some(code) => format!("{PATH}?user_code={}", display(&normalize(code))),
             None => PATH.to_owned(),
         };
-        return start_login(&app, &session, &headers, Some(then)).await;
+        return start_login(&app, &headers, Some(then)).await;
     };
     let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
     match user_code {
@@ -86,7 +88,7 @@ pub async fn post(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &session, &headers, Some(PATH.to_owned())).await;
+        return start_login(&app, &headers, Some(PATH.to_owned())).await;
     };
     let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
     let typed = form.one("user_code").ok().flatten().unwrap_or_default();
@@ -95,7 +97,13 @@ pub async fn post(
         Some(decision) => decision == "allow",
     };
     let Some(login) = session.login(now).await? else {
-        return start_login(&app, &session, &headers, Some(PATH.to_owned())).await;
+        return start_login(&app, &headers, Some(PATH.to_owned())).await;
+    };
+    // An answer names its code too: it is found (and counted) like one
+    // typed to look up, or a guesser would skip the lookup and approve.
+    let request = match view.find(&app, typed, now).await? {
+        Ok((request, _)) => request,
+        Err(page) => return Ok(page),
     };
     let decision = Decision {
         approve,
@@ -106,7 +114,7 @@ pub async fn post(
         amr: &login.amr,
     };
     let Some((client_id, scope)) =
-        store::devices::decide(&app.db, &normalize(typed), &decision, now).await?
+        store::devices::decide(&app.db, &request.user_code, &decision, now).await?
     else {
         return view.look_up(&app, typed, now).await;
     };
@@ -185,18 +193,41 @@ impl<'a> View<'a> {
         self.page(String::new(), None, None, Some(message))
     }
 
-    /// The pending request with this code, to confirm; or the form again,
-    /// with the wrong code counted.
+    /// The pending request with this code, to confirm; or the form again.
     async fn look_up(&self, app: &App, typed: &str, now: i64) -> Result<Response, PageError> {
+        let (request, client) = match self.find(app, typed, now).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
+        };
+        let t = self.lang.texts();
+        let scope = Scopes::parse(&request.scope).unwrap_or_default();
+        let confirm = Confirm {
+            client_name: client.name.clone(),
+            scopes: scope.iter().map(|s| t.scope(s)).collect(),
+        };
+        Ok(self.page(display(&request.user_code), None, Some(confirm), None))
+    }
+
+    /// The pending request with this code and its client; or the form again,
+    /// with an error. §5.1: user codes are short, so every code a user
+    /// types counts as a wrong one until it is found (`throttle::reserve`:
+    /// counted and checked in one step, parallel guesses included), and
+    /// past `MAX_WRONG` in `WRONG_WINDOW` none is looked up.
+    async fn find(
+        &self,
+        app: &App,
+        typed: &str,
+        now: i64,
+    ) -> Result<Result<(DeviceCode, Arc<Client>), Response>, PageError> {
         let t = self.lang.texts();
         let subject = format!("device:{}", self.user_id);
         let since = now - WRONG_WINDOW;
-        let [(wrong, window_start), _] =
-            store::throttle::failures(&app.db, (&subject, since), (&subject, since)).await?;
-        if wrong >= MAX_WRONG {
+        if let Err(window_start) =
+            store::throttle::reserve(&app.db, &subject, now, since, MAX_WRONG).await?
+        {
             let minutes = ((window_start + WRONG_WINDOW - now) / 60).max(1);
             let message = t.device_throttled.replace("{n}", &minutes.to_string());
-            return Ok(self.entry(typed.to_owned(), Some(message)));
+            return Ok(Err(self.entry(typed.to_owned(), Some(message))));
         }
         let code = normalize(typed);
         let found = store::devices::pending_by_user_code(&app.db, &code, now).await?;
@@ -205,14 +236,11 @@ impl<'a> View<'a> {
             None => None,
         };
         let (Some(request), Some((client, _))) = (found, client) else {
-            store::throttle::failed(&app.db, &subject, now, since).await?;
-            return Ok(self.entry(typed.to_owned(), Some(t.device_unknown.to_owned())));
+            return Ok(Err(
+                self.entry(typed.to_owned(), Some(t.device_unknown.to_owned()))
+            ));
         };
-        let scope = Scopes::parse(&request.scope).unwrap_or_default();
-        let confirm = Confirm {
-            client_name: client.name.clone(),
-            scopes: scope.iter().map(|s| t.scope(s)).collect(),
-        };
-        Ok(self.page(display(&code), None, Some(confirm), None))
+        store::throttle::release(&app.db, &subject).await?;
+        Ok(Ok((request, client)))
     }
 }

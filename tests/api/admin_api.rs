@@ -305,6 +305,7 @@ db_test!(
             "PUT /clients/{client_id}",
             "DELETE /clients/{client_id}",
             "POST /clients/{client_id}/secret",
+            "POST /registration-tokens",
             "GET /keys",
             "POST /keys/rotate",
             "GET /audit-events",

@@ -25,6 +25,8 @@ db_test!(the_cli_manages_apis, async |app: TestApp| {
         &[
             "--identifier",
             ORDERS,
+            "--name",
+            "Orders",
             "--scope",
             "orders:read orders:write",
             "--token-format",
@@ -37,6 +39,7 @@ db_test!(the_cli_manages_apis, async |app: TestApp| {
         created,
         json!({
             "identifier": ORDERS,
+            "name": "Orders",
             "scopes": ["orders:read", "orders:write"],
             "token_format": "opaque",
             "access_token_lifetime": 120,
@@ -57,8 +60,30 @@ db_test!(the_cli_manages_apis, async |app: TestApp| {
         args.extend(bad.iter().copied());
         assert_eq!(app.cli(&args).code, 2, "{bad:?}");
     }
+    // update: the flags given replace what is stored; `default` unsets.
+    let updated = app
+        .cli(&[
+            "api",
+            "update",
+            ORDERS,
+            "--name",
+            "Order book",
+            "--access-token-lifetime",
+            "default",
+            "--json",
+        ])
+        .ok_json();
+    assert_eq!(updated["name"], "Order book");
+    assert_eq!(updated["access_token_lifetime"], Value::Null);
+    assert_eq!(updated["scopes"], json!(["orders:read", "orders:write"]));
+    assert_eq!(updated["token_format"], "opaque");
+    let missing = app.cli(&["api", "update", BILLING, "--name", "x", "--json"]);
+    assert_eq!(missing.code, 1);
+    let bad = app.cli(&["api", "update", ORDERS, "--name", "", "--json"]);
+    assert_eq!(bad.code, 2);
     let listed = app.cli(&["api", "list", "--json"]).ok_json();
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "Order book");
     let deleted = app.cli(&["api", "delete", ORDERS, "--json"]).ok_json();
     assert_eq!(deleted["deleted"], true);
     assert_eq!(app.cli(&["api", "delete", ORDERS, "--json"]).code, 1);

@@ -634,7 +634,7 @@ async fn logs_never_contain_secrets_or_tokens() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 401);
+        assert_eq!(r.status(), 400);
         secrets.push(wrong);
         secrets.push(token);
     }

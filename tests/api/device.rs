@@ -13,7 +13,7 @@ const PASSWORD: &str = "correct horse battery staple";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A CLI tool: a public client with the device grant (and refresh).
-async fn cli_app(app: &TestApp) -> TestClient {
+pub async fn cli_app(app: &TestApp) -> TestClient {
     app.register(ClientSettings {
         name: "Deploy CLI".into(),
         client_type: ClientType::Public,
@@ -25,7 +25,7 @@ async fn cli_app(app: &TestApp) -> TestClient {
     .await
 }
 
-async fn start(app: &TestApp, client: &TestClient, scope: &str) -> Value {
+pub async fn start(app: &TestApp, client: &TestClient, scope: &str) -> Value {
     let r = app
         .post_form(
             "/device_authorization",
@@ -37,7 +37,7 @@ async fn start(app: &TestApp, client: &TestClient, scope: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> (u16, Value) {
+pub async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> (u16, Value) {
     let r = app
         .post_form(
             "/token",
@@ -53,14 +53,19 @@ async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> (u16, Va
 
 /// Signs alice in on the device page (through monban's login) and returns
 /// the page it lands on.
-async fn sign_in_at(app: &TestApp, browser: &Browser, url: &str) -> Step {
+pub async fn sign_in_at(app: &TestApp, browser: &Browser, url: &str) -> Step {
     let login = browser.follow(app, browser.get(url).await).await;
     assert!(login.is_login(), "{login:?}");
     browser.submit_login(app, &login, "alice", PASSWORD).await
 }
 
 /// Submits the device page's form.
-async fn submit(app: &TestApp, browser: &Browser, page: &Step, fields: &[(&str, &str)]) -> Step {
+pub async fn submit(
+    app: &TestApp,
+    browser: &Browser,
+    page: &Step,
+    fields: &[(&str, &str)],
+) -> Step {
     let csrf = hidden(page.page_body(), "csrf");
     let mut form = vec![("csrf", csrf.as_str())];
     form.extend_from_slice(fields);

@@ -11,7 +11,9 @@ use monban::app::App;
 use monban::clients::{self, ClientSettings};
 use monban::config::{Config, Sources};
 use monban::store::{self, Db, keys::KeyRow};
-use monban::types::{AuthMethod, ClientType, GrantType, KeyState, Scopes, SigningAlg, TokenFormat};
+use monban::types::{
+    ApplicationType, AuthMethod, ClientType, GrantType, KeyState, Scopes, SigningAlg, TokenFormat,
+};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -419,6 +421,7 @@ pub fn service_settings() -> ClientSettings {
     ClientSettings {
         name: "Test service".into(),
         client_type: ClientType::Confidential,
+        application_type: ApplicationType::Web,
         first_party: false,
         redirect_uris: vec![],
         post_logout_redirect_uris: vec![],

@@ -31,6 +31,7 @@ fn claims(app: &TestApp, client: &TestClient, now: i64) -> AccessClaims {
         amr: None,
         groups: None,
         act: None,
+        grant_id: None,
     }
 }
 
@@ -48,7 +49,7 @@ fn b64(v: &Value) -> String {
 
 /// A stored RSA signing key: its public key as PEM and as DER, and the
 /// private key for signing tokens by hand.
-async fn stored_public_key(
+pub async fn stored_public_key(
     app: &TestApp,
     kid: &str,
 ) -> (String, Vec<u8>, jsonwebtoken::EncodingKey) {
@@ -236,10 +237,10 @@ db_test!(
         let r = app
             .post_form("/introspect", &[("token", &token), ("client_id", &spa.id)])
             .await;
-        assert_eq!(r.status(), 401);
+        assert_eq!(r.status(), 400);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
         let r = app.post_form("/introspect", &[("token", &token)]).await;
-        assert_eq!(r.status(), 401);
+        assert_eq!(r.status(), 400);
         let wrong = TestClient {
             id: service.id.clone(),
             secret: "wrong".into(),

@@ -23,6 +23,7 @@ mod cli;
 mod device;
 mod forward_auth;
 mod gateways;
+mod hardening;
 mod instances;
 mod introspection;
 mod keys;

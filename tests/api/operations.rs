@@ -414,7 +414,7 @@ async fn metrics_listen_apart_and_logs_are_json_with_request_ids() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["x-request-id"], "req-7f3a");
     let text = http
         .get(format!("http://{metrics}/metrics"))
@@ -428,7 +428,7 @@ async fn metrics_listen_apart_and_logs_are_json_with_request_ids() {
         sample(
             &text,
             "monban_http_requests_total",
-            &[("route", "/token"), ("status", "401")]
+            &[("route", "/token"), ("status", "400")]
         ),
         Some(1.0),
         "{text}"
@@ -582,7 +582,7 @@ db_test!(
                 .await
                 .status()
         };
-        assert_eq!(device().await, 401);
+        assert_eq!(device().await, 400);
         assert_eq!(device().await, 429);
 
         // The login page: showing it is free; the third post is refused,

@@ -148,7 +148,7 @@ db_test!(
         let form: Vec<(String, String)> = request.params();
         let plain: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let r = app.post_form("/par", &plain).await;
-        assert_eq!(error_of(r).await, (401, "invalid_client".into()));
+        assert_eq!(error_of(r).await, (400, "invalid_client".into()));
         // Wrong secret.
         let wrong = TestClient {
             id: client.id.clone(),

@@ -20,14 +20,16 @@ const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// A key pair of the client's: the public JWK it registers, the private key
 /// it signs with.
-struct ClientKey {
-    kid: String,
+pub struct ClientKey {
+    pub kid: String,
     alg: Algorithm,
     public_jwk: Value,
     signing: EncodingKey,
+    /// The private key as PKCS#8 DER, for other programs to sign with.
+    pub pkcs8: Vec<u8>,
 }
 
-fn client_key(alg: SigningAlg) -> ClientKey {
+pub fn client_key(alg: SigningAlg) -> ClientKey {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
     let row = monban::keys::generate(alg, KeyState::Active, monban::unix_now()).unwrap();
@@ -48,15 +50,16 @@ fn client_key(alg: SigningAlg) -> ClientKey {
         alg,
         public_jwk: row.public_jwk.0.clone(),
         signing,
+        pkcs8: row.private_key.clone(),
     }
 }
 
-fn jwk_set(keys: &[&ClientKey]) -> Value {
+pub fn jwk_set(keys: &[&ClientKey]) -> Value {
     json!({"keys": keys.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>()})
 }
 
 /// The claims of a good assertion from `client_id` to `app`.
-fn claims(app: &TestApp, client_id: &str) -> Value {
+pub fn claims(app: &TestApp, client_id: &str) -> Value {
     let now = monban::unix_now();
     json!({
         "iss": client_id,
@@ -68,14 +71,14 @@ fn claims(app: &TestApp, client_id: &str) -> Value {
     })
 }
 
-fn sign(key: &ClientKey, claims: &Value) -> String {
+pub fn sign(key: &ClientKey, claims: &Value) -> String {
     let mut header = Header::new(key.alg);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.signing).unwrap()
 }
 
 /// Registers a client_credentials client that authenticates with keys.
-async fn register(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>) -> String {
+pub async fn register(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>) -> String {
     let client: TestClient = app
         .register(ClientSettings {
             scopes: Scopes::parse("orders:read").unwrap(),
@@ -90,7 +93,11 @@ async fn register(app: &TestApp, jwks: Option<Value>, jwks_uri: Option<String>) 
 }
 
 /// A client_credentials request authenticated by `assertion`.
-async fn token_with(app: &TestApp, assertion: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub async fn token_with(
+    app: &TestApp,
+    assertion: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let mut form = vec![
         ("grant_type", "client_credentials"),
         ("client_assertion_type", ASSERTION_TYPE),
@@ -102,7 +109,9 @@ async fn token_with(app: &TestApp, assertion: &str, extra: &[(&str, &str)]) -> r
 
 async fn assert_refused(app: &TestApp, assertion: &str, why: &str) {
     let r = token_with(app, assertion, &[]).await;
-    assert_eq!(r.status(), 401, "{why}");
+    // RFC 6749 §5.2: not HTTP Basic, so 400 without a challenge.
+    assert_eq!(r.status(), 400, "{why}");
+    assert!(r.headers().get("www-authenticate").is_none(), "{why}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client", "{why}");
 }
@@ -272,7 +281,7 @@ db_test!(authentication_methods_do_not_mix, async |app: TestApp| {
 
     // A secret client cannot switch to an assertion, even a valid-looking one.
     let r = token_with(&app, &sign(&key, &claims(&app, &secret_client.id)), &[]).await;
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
     // A keyed client has no secret to present.
     let r = app
         .post_form(
@@ -284,7 +293,7 @@ db_test!(authentication_methods_do_not_mix, async |app: TestApp| {
             ],
         )
         .await;
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
     // Both an assertion and Basic: RFC 6749 §2.3, one method per request.
     let assertion = sign(&key, &claims(&app, &keyed));
     let r = app
@@ -312,22 +321,22 @@ db_test!(authentication_methods_do_not_mix, async |app: TestApp| {
             ],
         )
         .await;
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
     // client_id naming another client than the assertion.
     let r = token_with(&app, &assertion, &[("client_id", &secret_client.id)]).await;
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
     // The assertion was never accepted, so it still works once.
     assert_eq!(token_with(&app, &assertion, &[]).await.status(), 200);
 });
 
 /// A JWK Set served over HTTP by the test, counting its fetches.
-struct JwksServer {
-    url: String,
+pub struct JwksServer {
+    pub url: String,
     keys: Arc<Mutex<Value>>,
-    fetches: Arc<AtomicUsize>,
+    pub fetches: Arc<AtomicUsize>,
 }
 
-async fn serve_jwks(initial: Value) -> JwksServer {
+pub async fn serve_jwks(initial: Value) -> JwksServer {
     let keys = Arc::new(Mutex::new(initial));
     let fetches = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -424,7 +433,7 @@ db_test!(
             "{statuses:?}"
         );
         assert_eq!(
-            statuses.iter().filter(|s| **s == 401).count(),
+            statuses.iter().filter(|s| **s == 400).count(),
             7,
             "{statuses:?}"
         );
@@ -454,7 +463,7 @@ db_test!(
         assert_eq!(r.status(), 201);
         // The same assertion again is a replay.
         let r = app.post_form("/par", &pairs).await;
-        assert_eq!(r.status(), 401);
+        assert_eq!(r.status(), 400);
     }
 );
 

@@ -248,8 +248,11 @@ db_test!(
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         let r = post(&app, Some(&token), &body).await;
         assert_eq!(r.status(), 401, "expired");
-        // Services need the operator's token: fine with one.
-        let token = initial_token(&app, &["--uses", "2"]);
+        // Services need the operator's token, and get what it grants.
+        let token = initial_token(
+            &app,
+            &["--uses", "2", "--audience", "https://api.example.com"],
+        );
         let r = post(
             &app,
             Some(&token),

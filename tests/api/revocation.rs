@@ -103,7 +103,7 @@ db_test!(unknown_tokens_revoke_with_200, async |app: TestApp| {
     let r = app.post_basic("/revoke", &client, &[]).await;
     assert_eq!(r.status(), 400, "token is required");
     let r = app.post_form("/revoke", &[("token", "x")]).await;
-    assert_eq!(r.status(), 401, "client authentication is required");
+    assert_eq!(r.status(), 400, "client authentication is required");
 });
 
 db_test!(
@@ -112,6 +112,20 @@ db_test!(
         let client = app.service_client("").await;
         let now = monban::unix_now();
         let family = uuid::Uuid::now_v7();
+        let alice = app.user("alice", "correct horse battery staple").await;
+        // As issuing a user's first tokens records it.
+        store::grants::insert(
+            &app.db,
+            &store::grants::Grant {
+                grant_id: family,
+                user_id: alice,
+                client_id: client.id.clone(),
+                sid: None,
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
         let refresh = insert_refresh_token(&app, &client, family, "").await;
         let sibling = insert_refresh_token(&app, &client, family, "").await;
         let (access, access_hash) = random_secret();
@@ -121,7 +135,7 @@ db_test!(
                 token_hash: access_hash,
                 jti: uuid::Uuid::new_v4().to_string(),
                 client_id: client.id.clone(),
-                user_id: None,
+                user_id: Some(alice),
                 grant_id: Some(family),
                 scope: String::new(),
                 audiences: Json(vec![app.issuer.clone()]),

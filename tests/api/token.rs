@@ -117,9 +117,12 @@ db_test!(
         ];
         let r = app.post_form("/token", &form).await;
         assert_eq!(r.status(), 200);
-        // Registered for client_secret_post, so Basic is refused (and vice versa).
+        // Registered for client_secret_post, so Basic is refused (and vice
+        // versa): 401 with the Basic challenge for the one that used the
+        // Authorization header (RFC 6749 §5.2), 400 for the other.
         let r = app.token(&post, &[]).await;
         assert_eq!(r.status(), 401);
+        assert!(r.headers().contains_key("www-authenticate"));
         let basic = app.service_client("").await;
         let form = [
             ("grant_type", "client_credentials"),
@@ -127,9 +130,8 @@ db_test!(
             ("client_secret", basic.secret.as_str()),
         ];
         let r = app.post_form("/token", &form).await;
-        assert_eq!(r.status(), 401);
-        // RFC 9110 §15.5.2: every 401 carries a challenge.
-        assert!(r.headers().contains_key("www-authenticate"));
+        assert_eq!(r.status(), 400);
+        assert!(!r.headers().contains_key("www-authenticate"));
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client");
         // The same answer as a wrong secret: client ids cannot be probed.
@@ -183,11 +185,12 @@ db_test!(
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["error"], "invalid_client");
         }
-        // No credentials at all.
+        // No credentials at all: nothing to challenge (RFC 6749 §5.2).
         let r = app
             .post_form("/token", &[("grant_type", "client_credentials")])
             .await;
-        assert_eq!(r.status(), 401);
+        assert_eq!(r.status(), 400);
+        assert!(!r.headers().contains_key("www-authenticate"));
         // Two methods at once (§2.3: MUST NOT).
         let r = app
             .post_basic(

@@ -127,7 +127,7 @@ pub async fn enter(
     let lang = lang_of(headers);
     let Some(user) = super::account::signed_in_user(&app, &session, now).await? else {
         let then = Some(format!("{PATH}{here}"));
-        let login = super::account::start_login(&app, &session, headers, then).await?;
+        let login = super::account::start_login(&app, headers, then).await?;
         return Err(Leave::To(Box::new(login)));
     };
     let groups = store::groups::of_user(&app.db, user.id).await?;
