@@ -170,15 +170,21 @@ pub fn router(app: Arc<App>) -> Router {
     // Everything that reads or writes the SSO session. /authorize and
     // /end_session accept cross-site POSTs (turned into GETs).
     let browser = Router::new()
-        .route(authorize::PATH, get(authorize::get).post(authorize::post))
+        .route(
+            authorize::PATH,
+            limited(
+                get(authorize::get).post(authorize::post),
+                Guard::navigation(&app, Class::Authorize),
+            ),
+        )
         .route(authorize::RESUME_PATH, get(authorize::resume))
         // A POSTed logout is parked in the database until the browser's
-        // GET: limited like the login form.
+        // GET: those posts are limited.
         .route(
             end_session::PATH,
             limited(
                 get(end_session::get).post(end_session::post),
-                page(Class::Login),
+                page(Class::Authorize),
             ),
         )
         .merge(pages)

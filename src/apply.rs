@@ -128,7 +128,12 @@ impl IdentityFile {
     pub fn read(path: &Path) -> Result<IdentityFile, ApplyError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))
+        IdentityFile::parse(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses the text of an identity file (unknown keys refused).
+    pub fn parse(text: &str) -> Result<IdentityFile, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
     }
 }
 

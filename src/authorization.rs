@@ -528,7 +528,12 @@ pub async fn decide(
     let wanted = without_offline(&request.scope);
     // The consent must cover each scope at each API the tokens are for.
     let apis = app.apis.current(&app.db).await?;
-    let needed = crate::consents::Needed::of(&wanted, &request.audience, &apis);
+    let needed = crate::consents::Needed::of(
+        &wanted,
+        &request.audience,
+        &apis,
+        &app.config.default_audience,
+    );
     let needs_consent = !client.first_party
         && ((request.prompt.consent && !request.consented) || !needed.covered_by(consent.as_ref()));
     if needs_consent {

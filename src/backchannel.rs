@@ -136,7 +136,13 @@ pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, n
             }
         }
     }
-    let http = Outbound::new(config.outbound_allow_networks.clone());
+    let http = match Outbound::new(config.outbound_allow_networks.clone()) {
+        Ok(http) => http,
+        Err(e) => {
+            tracing::error!(error = %e, "back-channel logout: no HTTP client");
+            return;
+        }
+    };
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut running = tokio::task::JoinSet::new();
     for delivery in deliveries {

@@ -142,7 +142,7 @@ impl Credentials {
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`; §2.3.1 has both parts
 /// form-encoded before base64.
-fn parse_basic(value: &[u8]) -> Result<(String, Secret), OAuthError> {
+pub fn parse_basic(value: &[u8]) -> Result<(String, Secret), OAuthError> {
     let malformed = || OAuthError::invalid_client("malformed Basic authorization header");
     let value = std::str::from_utf8(value).map_err(|_| malformed())?;
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;

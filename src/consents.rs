@@ -16,8 +16,9 @@ use crate::types::Scopes;
 pub struct Needed {
     /// OpenID Connect scopes: the user's identity and claims.
     pub identity: Scopes,
-    /// Per audience (an API, or the server default), the scopes its
-    /// tokens would carry, in the request's order.
+    /// Per audience, the scopes its tokens would carry, in the request's
+    /// order: every audience but the server default, with no scope too —
+    /// a token for an API is access to it, which the user grants.
     pub apis: Vec<(String, Scopes)>,
 }
 
@@ -25,8 +26,9 @@ impl Needed {
     /// The pairs a token with `scope` for `audience` stands for: a
     /// registered API that defines scopes gets those of the request it
     /// defines; any other audience every scope of the request that is not
-    /// OpenID Connect's.
-    pub fn of(scope: &Scopes, audience: &[String], apis: &Apis) -> Needed {
+    /// OpenID Connect's. The server default audience (`default_audience`,
+    /// monban itself) is named only when scopes go to it.
+    pub fn of(scope: &Scopes, audience: &[String], apis: &Apis, default_audience: &str) -> Needed {
         let identity = Scopes::from_tokens(scope.iter().filter(|s| OIDC_SCOPES.contains(s)))
             .unwrap_or_default();
         let mut per_api = Vec::new();
@@ -41,7 +43,7 @@ impl Needed {
                     .filter(|s| !OIDC_SCOPES.contains(s) && defined.is_none_or(|d| d.contains(s))),
             )
             .unwrap_or_default();
-            if !scopes.is_empty() {
+            if !scopes.is_empty() || aud != default_audience {
                 per_api.push((aud.clone(), scopes));
             }
         }
@@ -88,6 +90,8 @@ mod tests {
     use crate::store::apis::{Api, OptionalFormat};
     use sqlx::types::Json;
 
+    const DEFAULT: &str = "https://id.example.com";
+
     fn api(identifier: &str, scopes: &str) -> (String, Api) {
         (
             identifier.to_owned(),
@@ -108,7 +112,7 @@ mod tests {
             .into_iter()
             .collect();
         let scope = Scopes::parse("openid read").unwrap_or_default();
-        let at_a = Needed::of(&scope, &["https://a".into()], &apis);
+        let at_a = Needed::of(&scope, &["https://a".into()], &apis, DEFAULT);
         assert_eq!(at_a.identity.to_string(), "openid");
         assert_eq!(at_a.apis.len(), 1);
         let (identity, resources) = at_a.merged_with(None);
@@ -119,19 +123,20 @@ mod tests {
             granted_at: 0,
         };
         assert!(at_a.covered_by(Some(&consent)));
-        let at_b = Needed::of(&scope, &["https://b".into()], &apis);
+        let at_b = Needed::of(&scope, &["https://b".into()], &apis, DEFAULT);
         assert!(
             !at_b.covered_by(Some(&consent)),
             "read at b was never shown"
         );
         assert!(!at_a.covered_by(None));
-        // Only OpenID Connect scopes: nothing per API.
-        let login = Needed::of(
-            &Scopes::parse("openid").unwrap_or_default(),
-            &["https://b".into()],
-            &apis,
-        );
+        // Only OpenID Connect scopes, for monban itself: nothing per API…
+        let openid = Scopes::parse("openid").unwrap_or_default();
+        let login = Needed::of(&openid, &[DEFAULT.into()], &apis, DEFAULT);
         assert!(login.apis.is_empty());
         assert!(login.covered_by(Some(&consent)));
+        // …but a token for an API is access to it, scopes or not.
+        let at_b_only = Needed::of(&openid, &["https://b".into()], &apis, DEFAULT);
+        assert_eq!(at_b_only.apis.len(), 1);
+        assert!(!at_b_only.covered_by(Some(&consent)));
     }
 }

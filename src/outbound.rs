@@ -48,8 +48,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Outbound {
     /// Clients for both kinds of URL; `allowed` are the networks outsiders'
-    /// URLs may reach although they are not public.
-    pub fn new(allowed: Vec<IpNet>) -> Outbound {
+    /// URLs may reach although they are not public. Failing to build the
+    /// guarded client is an error, never a fallback to an unguarded one.
+    pub fn new(allowed: Vec<IpNet>) -> Result<Outbound, String> {
         let allowed = Arc::new(allowed);
         let builder = || {
             reqwest::Client::builder()
@@ -66,12 +67,13 @@ impl Outbound {
                 allowed: Arc::clone(&allowed),
             }))
             .build()
-            .unwrap_or_default();
-        Outbound {
-            operator: builder().build().unwrap_or_default(),
+            .map_err(|e| e.to_string())?;
+        let operator = builder().build().map_err(|e| e.to_string())?;
+        Ok(Outbound {
+            operator,
             outsider,
             allowed,
-        }
+        })
     }
 
     /// A request to `url` on behalf of whoever chose it; refused at once
@@ -283,7 +285,7 @@ mod tests {
 
     #[test]
     fn outsiders_urls_are_checked_and_allowed_networks_open() {
-        let strict = Outbound::new(Vec::new());
+        let strict = Outbound::new(Vec::new()).unwrap();
         for url in [
             "https://127.0.0.1/jwks",
             "http://2130706433/",
@@ -300,7 +302,8 @@ mod tests {
         let open = Outbound::new(vec![
             "127.0.0.0/8".parse().unwrap(),
             "::1/128".parse().unwrap(),
-        ]);
+        ])
+        .unwrap();
         assert!(open.check("http://127.0.0.1:8080/jwks").is_ok());
         assert!(open.check("http://localhost:8080/jwks").is_ok());
         assert!(open.check("https://10.0.0.1/").is_err());

@@ -19,7 +19,6 @@ use lru::LruCache;
 
 use crate::app::App;
 use crate::keys::KeyError;
-use crate::store;
 use crate::tokens::{
     self, ACCESS_TOKEN_TYP, AccessClaims, ActiveToken, Audience, PresentedToken, TypeHint,
 };
@@ -167,9 +166,7 @@ async fn from_cache(app: &App, hash: &[u8; 32], now: i64) -> Result<Option<Beare
     }
     if entry.checked.elapsed() >= RECHECK {
         let generation = app.phantoms.generation.load(Ordering::SeqCst);
-        let still_active = store::tokens::find_access(&app.db, hash)
-            .await?
-            .is_some_and(|t| t.revoked_at.is_none() && now < t.expires_at)
+        let still_active = tokens::is_opaque_active(&app.db, hash, now).await?
             && app
                 .clients
                 .get(&app.db, &entry.claims.client_id)

@@ -34,15 +34,19 @@ pub enum Class {
     Registration,
     /// `/device_authorization` and the `/device` form.
     Device,
+    /// Authorization requests (`/authorize`, which may start a session)
+    /// and POSTed logouts (`/end_session`, which park a row).
+    Authorize,
 }
 
 impl Class {
-    pub const ALL: [Class; 5] = [
+    pub const ALL: [Class; 6] = [
         Class::Token,
         Class::Introspection,
         Class::Login,
         Class::Registration,
         Class::Device,
+        Class::Authorize,
     ];
 
     pub fn setting(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Class {
             Class::Login => "MONBAN_RATE_LIMIT_LOGIN",
             Class::Registration => "MONBAN_RATE_LIMIT_REGISTRATION",
             Class::Device => "MONBAN_RATE_LIMIT_DEVICE",
+            Class::Authorize => "MONBAN_RATE_LIMIT_AUTHORIZE",
         }
     }
 
@@ -62,6 +67,7 @@ impl Class {
             Class::Login => "login",
             Class::Registration => "registration",
             Class::Device => "device",
+            Class::Authorize => "authorize",
         }
     }
 
@@ -78,6 +84,9 @@ impl Class {
             Class::Login => per_minute(60),
             Class::Registration => per_minute(30),
             Class::Device => per_minute(120),
+            // A person signs in to a few apps a minute; SSO round trips are
+            // quick, but even a busy portal makes few per address.
+            Class::Authorize => per_minute(300),
         }
     }
 }
@@ -134,7 +143,7 @@ impl fmt::Display for Limit {
 /// The configured limit of each class; `None` is off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    limits: [(Class, Option<Limit>); 5],
+    limits: [(Class, Option<Limit>); 6],
 }
 
 impl Limits {
@@ -261,12 +270,15 @@ pub fn per_client(app: &App, class: Class, client: &Client) -> Result<(), OAuthE
 
 /// What the `by_address` middleware guards: a class, on API routes (every
 /// request counts, JSON errors) or page routes (only form posts count:
-/// showing a page costs little; errors as a page).
+/// showing a page costs little; errors as a page) — or browser
+/// navigations that may write a row (every request counts; errors as a
+/// page).
 #[derive(Clone)]
 pub struct Guard {
     app: Arc<App>,
     class: Class,
     page: bool,
+    every_method: bool,
 }
 
 impl Guard {
@@ -275,6 +287,7 @@ impl Guard {
             app: Arc::clone(app),
             class,
             page: false,
+            every_method: true,
         }
     }
 
@@ -283,6 +296,16 @@ impl Guard {
             app: Arc::clone(app),
             class,
             page: true,
+            every_method: false,
+        }
+    }
+
+    pub fn navigation(app: &Arc<App>, class: Class) -> Guard {
+        Guard {
+            app: Arc::clone(app),
+            class,
+            page: true,
+            every_method: true,
         }
     }
 }
@@ -290,8 +313,13 @@ impl Guard {
 /// Middleware: limits the requests of each client address (as far as it can
 /// be trusted, `net::client_ip`) to the guarded class's rate.
 pub async fn by_address(State(guard): State<Guard>, request: Request, next: Next) -> Response {
-    let Guard { app, class, page } = guard;
-    if page && request.method() != Method::POST {
+    let Guard {
+        app,
+        class,
+        page,
+        every_method,
+    } = guard;
+    if !every_method && request.method() != Method::POST {
         return next.run(request).await;
     }
     let peer = crate::net::peer_ip(request.extensions());

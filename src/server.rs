@@ -44,6 +44,8 @@ pub enum StartError {
     Admin(String),
     #[error("MONBAN_POLICY_FILE: {0}")]
     Policy(#[from] crate::policy::PolicyError),
+    #[error("outbound requests: {0}")]
+    Outbound(String),
 }
 
 impl StartError {
@@ -120,7 +122,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let config_phantom_cache = config.phantom_cache;
     let config_key_encryption = config.key_encryption.clone();
     let config_rate_limits = config.rate_limits.clone();
-    let outbound = crate::outbound::Outbound::new(config.outbound_allow_networks.clone());
+    let outbound = crate::outbound::Outbound::new(config.outbound_allow_networks.clone())
+        .map_err(StartError::Outbound)?;
     let app = App {
         config,
         access_tokens: BatchWriter::start(db.clone()),
@@ -305,7 +308,10 @@ pub async fn purge(app: &App, now: i64) {
         Err(_) => crate::apis::MAX_ACCESS_TOKEN_TTL,
     };
     let results = [
-        ("tokens", store::tokens::purge_expired(&app.db, now).await),
+        (
+            "tokens",
+            store::tokens::purge_expired(&app.db, now, longest_access_ttl).await,
+        ),
         (
             "sessions",
             store::sessions::purge_expired(&app.db, now).await,

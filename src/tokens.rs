@@ -230,7 +230,7 @@ pub async fn find_active(
         };
         if app.clients.get(db, &claims.client_id).await?.is_none()
             || store::tokens::is_jti_revoked(db, &claims.jti).await?
-            || !grant_is_live(db, claims.grant_id).await?
+            || !grant_allows(db, claims.grant_id, Stored::Nowhere).await?
         {
             return Ok(None);
         }
@@ -256,18 +256,45 @@ async fn find_opaque(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToke
         return Ok(None);
     };
     // Its grant may have ended with a session, which revokes no token row.
-    Ok(grant_is_live(db, token.grant_id)
+    Ok(grant_allows(db, token.grant_id, Stored::Row)
         .await?
         .then_some(ActiveToken::Opaque(token)))
 }
 
+/// Whether an opaque access token is active now (its row, its grant): the
+/// phantom cache's re-check.
+pub async fn is_opaque_active(db: &Db, hash: &[u8], now: i64) -> Result<bool, sqlx::Error> {
+    Ok(find_opaque(db, hash, now).await?.is_some())
+}
+
+/// Where a token is kept, besides its grant.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// A JWT: only its grant answers for it, which must be there (a user's
+    /// JWT is signed after its grant is recorded; a deleted user's grants
+    /// are gone).
+    Nowhere,
+    /// An opaque token's own row, revoked and deleted with its user: a
+    /// grant row that was never written (the token came from an instance
+    /// that did not record grants yet) does not end it.
+    Row,
+}
+
 /// A token without a grant (a client's own, or one issued before grants
 /// were recorded) answers for itself; one with a grant lives with it.
-async fn grant_is_live(db: &Db, grant_id: Option<uuid::Uuid>) -> Result<bool, sqlx::Error> {
-    match grant_id {
-        None => Ok(true),
-        Some(id) => store::grants::is_live(db, id).await,
-    }
+async fn grant_allows(
+    db: &Db,
+    grant_id: Option<uuid::Uuid>,
+    stored: Stored,
+) -> Result<bool, sqlx::Error> {
+    let Some(id) = grant_id else {
+        return Ok(true);
+    };
+    Ok(match store::grants::state(db, id).await? {
+        store::grants::State::Live => true,
+        store::grants::State::Revoked => false,
+        store::grants::State::Unknown => stored == Stored::Row,
+    })
 }
 
 async fn find_refresh(db: &Db, hash: &[u8], now: i64) -> Result<Option<ActiveToken>, sqlx::Error> {

@@ -3,3 +3,9 @@
 -- (RFC 8252 §7.3); a web client's match exactly, port included.
 ALTER TABLE clients ADD COLUMN application_type TEXT NOT NULL DEFAULT 'web'
     CHECK (application_type IN ('web', 'native'));
+-- Public clients with loopback http redirect URIs (CLIs, desktop apps) were
+-- served on any port before: they are native apps.
+UPDATE clients SET application_type = 'native'
+WHERE client_type = 'public'
+  AND (redirect_uris LIKE '%"http://127.0.0.1%' OR redirect_uris LIKE '%"http://localhost%'
+       OR redirect_uris LIKE '%"http://[::1]%');

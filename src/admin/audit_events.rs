@@ -56,21 +56,40 @@ impl From<AuditRow> for AuditEventView {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At or after (Unix seconds).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub since: Option<String>,
     /// Before (Unix seconds).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub until: Option<String>,
     /// An event type, e.g. `login.failed`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = event_types)]
     pub kind: Option<String>,
     #[param(value_type = Option<Uuid>)]
     pub user_id: Option<String>,
+    #[param(pattern = r"^[A-Za-z0-9._~:-]{1,128}$")]
     pub client_id: Option<String>,
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]{22}$")]
     pub cursor: Option<String>,
+}
+
+/// The event types, as the document lists them.
+fn event_types() -> utoipa::openapi::Object {
+    super::one_of(Kind::ALL.iter().map(|k| k.as_str()))
+}
+
+/// A time in Unix seconds (not before 1970), named when it is not one.
+fn unix_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, AdminError> {
+    match parsed::<i64>(field, raw)? {
+        Some(t) if t < 0 => Err(AdminError::invalid(
+            field,
+            format!("{field} must be a Unix time from 0"),
+        )),
+        t => Ok(t),
+    }
 }
 
 /// A query parameter that must parse, named when it does not.
@@ -92,6 +111,14 @@ pub async fn list(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page<AuditEventView>>, AdminError> {
     let Query(query) = query?;
+    if let Some(client_id) = &query.client_id
+        && !crate::clients::is_client_id(client_id)
+    {
+        return Err(AdminError::invalid(
+            "client_id",
+            "1 to 128 characters of letters, digits and . _ ~ : -",
+        ));
+    }
     if let Some(kind) = &query.kind
         && Kind::parse(kind).is_none()
     {
@@ -106,19 +133,19 @@ pub async fn list(
     };
     let limit = paging.limit()?;
     let before_id = paging
-        .after()?
-        .map(|id| Uuid::parse_str(&id))
+        .after_bytes()?
+        .map(|id| Uuid::from_slice(&id))
         .transpose()
         .map_err(|_| AdminError::invalid("cursor", "not a cursor of this API"))?;
     let filter = Filter {
-        since: parsed("since", query.since.as_deref())?,
-        until: parsed("until", query.until.as_deref())?,
+        since: unix_time("since", query.since.as_deref())?,
+        until: unix_time("until", query.until.as_deref())?,
         user_id: parsed("user_id", query.user_id.as_deref())?,
         kind: query.kind,
         client_id: query.client_id,
         before_id,
     };
     let rows = store::list(&app.db, &filter, limit + 1).await?;
-    let page = Page::of(rows, limit, |row| row.id.to_string());
+    let page = Page::of(rows, limit, |row| *row.id.as_bytes());
     Ok(Json(page.map(AuditEventView::from)))
 }

@@ -130,6 +130,11 @@ impl FromRequestParts<Arc<App>> for Admin {
 }
 
 impl Admin {
+    /// Whether the caller is this client (acting for itself).
+    pub fn is_client(&self, client_id: &str) -> bool {
+        matches!(&self.actor, Actor::Client(id) if id == client_id)
+    }
+
     /// An audit event of this caller's, from where it called.
     pub fn event(&self, kind: crate::audit::Kind) -> crate::audit::Event {
         crate::audit::Event::new(kind)

@@ -100,22 +100,30 @@ pub struct ClientMetadata {
     /// Chosen when creating (letters, digits and `. _ ~ : -`, at most
     /// 128); generated when absent. When replacing, absent or the same.
     pub client_id: Option<String>,
+    /// 1 to 200 characters, not only spaces, no control characters.
+    #[schema(pattern = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]{1,200}$")]
     pub client_name: String,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = grant_type_list)]
     pub grant_types: Vec<String>,
+    #[schema(schema_with = auth_methods)]
     pub token_endpoint_auth_method: Option<String>,
     /// `web` (the default) or `native`.
+    #[schema(schema_with = application_types)]
     pub application_type: Option<String>,
     /// Space-separated.
+    #[schema(pattern = r"^[ !#-\[\]-~]*$")]
     pub scope: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = audience_list)]
     pub audience: Vec<String>,
     #[serde(default)]
     pub first_party: bool,
+    #[schema(schema_with = token_formats)]
     pub access_token_format: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
@@ -129,7 +137,7 @@ pub struct ClientMetadata {
 
 impl ClientMetadata {
     /// The settings, each field checked and named when it is wrong.
-    fn settings(&self) -> Result<ClientSettings, Invalid> {
+    pub fn settings(&self) -> Result<ClientSettings, Invalid> {
         let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
         let auth_method: AuthMethod = match &self.token_endpoint_auth_method {
             Some(raw) => parse("token_endpoint_auth_method", raw)?,
@@ -179,6 +187,34 @@ impl ClientMetadata {
         settings.check()?;
         Ok(settings)
     }
+}
+
+fn auth_methods() -> utoipa::openapi::Object {
+    super::one_of_or_null(AuthMethod::ALL.iter().map(|m| m.as_str()))
+}
+
+fn application_types() -> utoipa::openapi::Object {
+    super::one_of_or_null(ApplicationType::ALL.iter().map(|t| t.as_str()))
+}
+
+fn token_formats() -> utoipa::openapi::Object {
+    super::one_of_or_null(TokenFormat::ALL.iter().map(|f| f.as_str()))
+}
+
+fn audience_list() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some(r"^[^\s\x00-\x1f\x7f-\x9f]{1,2000}$")),
+        )
+        .build()
+}
+
+fn grant_type_list() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(super::one_of(GrantType::ALL.iter().map(|g| g.as_str())))
+        .build()
 }
 
 /// A wire value of `field`, or why it is not one.
@@ -257,7 +293,7 @@ pub async fn show(
 
 #[utoipa::path(put, path = "/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
     request_body = ClientMetadata,
-    responses((status = 200, body = ClientView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = ClientView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
 /// Replaces a client's settings (what the body leaves out takes its
 /// default). A client that comes to need a secret gets one, shown here.
@@ -280,6 +316,12 @@ pub async fn replace(
         ));
     }
     let settings = metadata.settings()?;
+    if admin.is_client(&client_id) && !settings.scopes.contains(super::auth::ADMIN_SCOPE) {
+        return Err(AdminError::Conflict(format!(
+            "a client cannot take {} from itself: another admin must",
+            super::auth::ADMIN_SCOPE
+        )));
+    }
     super::groups_exist(&app, &metadata.groups).await?;
     let secret = clients::apply(&mut client, settings, now);
     if !store::clients::update(&app.db, &client).await? {
@@ -294,7 +336,7 @@ pub async fn replace(
 }
 
 #[utoipa::path(delete, path = "/clients/{client_id}", tag = "clients", params(("client_id" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
 /// Deletes a client and every token issued to it.
 pub async fn delete(
@@ -302,6 +344,11 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     AdminPath(client_id): AdminPath<String>,
 ) -> Result<StatusCode, AdminError> {
+    if admin.is_client(&client_id) {
+        return Err(AdminError::Conflict(
+            "a client cannot delete itself: another admin must".into(),
+        ));
+    }
     if !store::clients::delete(&app.db, &client_id).await? {
         return Err(AdminError::not_found("client"));
     }
@@ -382,15 +429,19 @@ async fn set_groups(app: &App, client_id: &str, groups: &[String]) -> Result<(),
 #[serde(deny_unknown_fields)]
 pub struct RegistrationTokenRequest {
     /// Seconds until it expires (1 to 315360000); absent: never.
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub expires_in: Option<i64>,
     /// How many clients it may register (1 to 1000000); absent: unlimited.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub uses: Option<i64>,
     /// Space-separated scopes the clients it registers may have in
     /// client_credentials tokens (never `monban:` ones); absent: none.
+    #[schema(pattern = r"^[ !#-\[\]-~]*$")]
     pub scope: Option<String>,
     /// The audiences (APIs) they may have client_credentials tokens for;
     /// none: no client_credentials at all.
     #[serde(default)]
+    #[schema(schema_with = audience_list)]
     pub audience: Vec<String>,
 }
 
@@ -405,7 +456,8 @@ pub struct RegistrationToken {
     pub audience: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/registration-tokens", tag = "clients", request_body = RegistrationTokenRequest,
+#[utoipa::path(post, path = "/registration-tokens", tag = "clients",
+    request_body(content = Option<RegistrationTokenRequest>, description = "Optional: without a body, a token with no expiry, no use limit and no client_credentials rights"),
     responses((status = 201, body = RegistrationToken), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
 /// Makes an initial access token for dynamic client registration; the

@@ -53,6 +53,7 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
     /// 1 to 64 letters, digits and `. _ - :`.
+    #[schema(pattern = r"^[A-Za-z0-9._:-]{1,64}$")]
     pub name: String,
 }
 

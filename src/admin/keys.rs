@@ -63,7 +63,12 @@ pub struct RotateRequest {
     /// `safe` (default: only once the next key has been published for a
     /// JWKS max-age), `force` (at once), or `now` (a compromised key: at
     /// once, and the old key is withdrawn: its tokens stop verifying).
+    #[schema(schema_with = rotate_modes)]
     pub mode: Option<String>,
+}
+
+fn rotate_modes() -> utoipa::openapi::Object {
+    super::one_of_or_null(["safe", "force", "now"])
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -86,9 +86,102 @@ impl Modify for BearerAuth {
     }
 }
 
+/// A string schema of these values only.
+pub fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+/// The same for an optional field: one of these values, or `null`.
+pub fn one_of_or_null<'a>(values: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let values: Vec<serde_json::Value> = values
+        .into_iter()
+        .map(serde_json::Value::from)
+        .chain([serde_json::Value::Null])
+        .collect();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .build()
+}
+
+/// Every operation's document names the answers any operation may give:
+/// 401 (no token, or not a usable one), 403 (not an admin), 405 (another
+/// method); with input (a path, query or body), 422 (it is not valid); with
+/// a path parameter, 404; with a body, 413 (too large).
+struct StandardResponses;
+
+impl Modify for StandardResponses {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let in_path = path.contains('{');
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let takes_input = in_path
+                    || operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description));
+                };
+                add(
+                    "401",
+                    "No access token, or one that is not active or not for monban",
+                );
+                add("403", "The token or its client is not allowed monban:admin");
+                add("405", "The route does not take this method");
+                if takes_input {
+                    add(
+                        "422",
+                        "A parameter or field is not valid (`field` names it)",
+                    );
+                }
+                if in_path {
+                    add("404", "Nothing by that name");
+                }
+                if has_body {
+                    add("413", "The body is larger than 64 KiB");
+                }
+            }
+        }
+    }
+}
+
 /// The API's routes with their OpenAPI document (servers set to this
 /// issuer).
 pub fn api() -> (Router<Arc<App>>, OpenApi) {
+    let (router, mut openapi) = routes().split_for_parts();
+    StandardResponses.modify(&mut openapi);
+    (router, openapi)
+}
+
+fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::show, users::update, users::delete))
@@ -108,7 +201,6 @@ pub fn api() -> (Router<Arc<App>>, OpenApi) {
         .routes(routes!(keys::list))
         .routes(routes!(keys::rotate))
         .routes(routes!(audit_events::list))
-        .split_for_parts()
 }
 
 /// Everything under `/admin/api`: the API, its document and Swagger UI.
@@ -233,7 +325,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AdminJson<T> {
                 }
             }
         })?;
-        if bytes.is_empty() {
+        // No body (or JSON `null`): an empty object, so that operations
+        // whose fields are all optional take none.
+        if bytes.is_empty() || bytes.as_ref() == b"null" {
             return serde_json::from_slice(b"{}")
                 .map(AdminJson)
                 .map_err(|e| error::body_error(&e));

@@ -3,11 +3,21 @@
 //! between pages neither skip nor repeat items).
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::AdminError;
+
+/// Cursors: base64url without padding, read leniently (left-over bits of
+/// the last character ignored), so that every string of the documented
+/// pattern is a cursor.
+const CURSOR: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
@@ -17,9 +27,10 @@ const MAX_LIMIT: i64 = 200;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 200 (default 50).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")]
     pub cursor: Option<String>,
 }
 
@@ -35,17 +46,23 @@ impl PageQuery {
         }
     }
 
-    /// The key the page starts after.
+    /// The key the page starts after (any cursor the document's pattern
+    /// admits names one: the page after it, maybe empty).
     pub fn after(&self) -> Result<Option<String>, AdminError> {
+        Ok(self
+            .after_bytes()?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// The key the page starts after, as bytes.
+    pub fn after_bytes(&self) -> Result<Option<Vec<u8>>, AdminError> {
         let Some(cursor) = &self.cursor else {
             return Ok(None);
         };
-        URL_SAFE_NO_PAD
+        CURSOR
             .decode(cursor)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
             .map(Some)
-            .ok_or_else(|| AdminError::invalid("cursor", "not a cursor of this API"))
+            .map_err(|_| AdminError::invalid("cursor", "not a cursor of this API"))
     }
 }
 
@@ -59,12 +76,12 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// `rows` was fetched with `limit + 1`: the extra row only says that
     /// there is more, after the key of the last item kept.
-    pub fn of(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
+    pub fn of<K: AsRef<[u8]>>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Page<T> {
         let limit = usize::try_from(limit).unwrap_or(0);
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next_cursor = more
-            .then(|| rows.last().map(|last| URL_SAFE_NO_PAD.encode(key(last))))
+            .then(|| rows.last().map(|last| CURSOR.encode(key(last))))
             .flatten();
         Page {
             items: rows,

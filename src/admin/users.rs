@@ -56,9 +56,11 @@ impl From<User> for UserView {
 #[into_params(parameter_in = Query)]
 pub struct UserSearch {
     /// Part of the username or email (any case).
+    #[param(max_length = 254)]
     pub q: Option<String>,
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    #[param(pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$")]
     pub cursor: Option<String>,
 }
 
@@ -77,6 +79,9 @@ pub async fn list(
         cursor: search.cursor,
     };
     let limit = paging.limit()?;
+    if search.q.as_ref().is_some_and(|q| q.chars().count() > 254) {
+        return Err(AdminError::invalid("q", "at most 254 characters"));
+    }
     let q = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let rows = store::users::page(&app.db, q, paging.after()?.as_deref(), limit + 1).await?;
     Ok(Json(
@@ -87,11 +92,19 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 1 to 64 of a-z (any case: kept lower-case), 0-9 and `. _ - @ +`.
+    #[schema(pattern = r"^[A-Za-z0-9._@+-]{1,64}$")]
     pub username: String,
+    #[schema(
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$",
+        max_length = 254
+    )]
     pub email: Option<String>,
+    #[schema(pattern = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]{1,200}$")]
     pub name: Option<String>,
     /// At least 12 characters; without it, one is generated and returned
     /// once.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
     /// Groups to put the user in (they must exist).
     #[serde(default)]
@@ -226,18 +239,18 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub struct UserPatch {
     /// `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$", max_length = 254)]
     pub email: Option<Option<String>>,
     /// `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^(?=.*\S)[^\x00-\x1f\x7f-\x9f]{1,200}$")]
     pub name: Option<Option<String>>,
     /// `true` signs the user out everywhere and revokes their tokens.
     pub disabled: Option<bool>,
 }
 
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    request_body = UserPatch,
+    request_body(content = Option<UserPatch>, description = "Optional: without a body, nothing changes"),
     responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
 /// Changes a user's email, name, or whether they may log in.
@@ -323,6 +336,7 @@ pub async fn delete(
 pub struct PasswordReset {
     /// The new password (at least 12 characters); without it, one is
     /// generated and returned once.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -336,7 +350,7 @@ pub struct PasswordResetDone {
 }
 
 #[utoipa::path(post, path = "/users/{id}/password", tag = "users", params(("id" = Uuid, Path)),
-    request_body = PasswordReset,
+    request_body(content = Option<PasswordReset>, description = "Optional: without a body, a password is generated"),
     responses((status = 200, body = PasswordResetDone), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
 /// Resets a user's password, signs them out everywhere and revokes every

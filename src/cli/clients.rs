@@ -33,6 +33,16 @@ pub enum ClientCommand {
         /// Accept authorization requests that were not pushed again.
         #[arg(long, conflicts_with = "require_par")]
         no_require_par: bool,
+        /// A client that registered itself (RFC 7591): a scope it may have
+        /// in client_credentials tokens (repeatable; with
+        /// --service-audience, replaces what its initial access token
+        /// granted).
+        #[arg(long = "service-scope", value_name = "SCOPE")]
+        service_scopes: Vec<String>,
+        /// A client that registered itself: an audience (API) it may have
+        /// client_credentials tokens for (repeatable).
+        #[arg(long = "service-audience", value_name = "AUD")]
+        service_audiences: Vec<String>,
     },
     /// List clients.
     List,
@@ -160,8 +170,25 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             confidential,
             no_first_party,
             no_require_par,
+            service_scopes,
+            service_audiences,
         } => {
             let mut client = find(db, &client_id).await?;
+            if !service_scopes.is_empty() || !service_audiences.is_empty() {
+                if client.service_limit.is_none() {
+                    return Err(CliError::Usage(
+                        "--service-scope and --service-audience are for clients that registered \
+                         themselves; an operator's client has --scope and --audience"
+                            .into(),
+                    ));
+                }
+                let limit = ServiceLimit {
+                    scopes: scope_flags(&service_scopes)?,
+                    audiences: dedupe(service_audiences),
+                };
+                clients::check_service_limit(&limit).map_err(|e| CliError::Usage(e.message))?;
+                client.service_limit = Some(limit);
+            }
             let mut updated = settings.apply_to(ClientSettings::of(&client))?;
             if confidential {
                 updated.client_type = ClientType::Confidential;

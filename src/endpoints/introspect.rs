@@ -120,22 +120,28 @@ struct SignedIntrospection<'a> {
 }
 
 fn accepts_jwt(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or_default();
-            // RFC 9110 §12.5.1: `q=0` means "not acceptable".
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            media.eq_ignore_ascii_case(JWT_MEDIA_TYPE) && !refused
-        })
+    accepts_jwt_in(
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// Whether `Accept` values ask for the signed answer, not refused with
+/// `q=0`.
+pub fn accepts_jwt_in<'a>(values: impl Iterator<Item = &'a str>) -> bool {
+    values.flat_map(|v| v.split(',')).any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        // RFC 9110 §12.5.1: `q=0` means "not acceptable".
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        media.eq_ignore_ascii_case(JWT_MEDIA_TYPE) && !refused
+    })
 }
 
 fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {

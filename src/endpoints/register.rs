@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::clients::{self, ClientSettings, check_redirect_uri};
 use crate::error::BearerError;
+use crate::outbound::Outbound;
 use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens::{self, sha256};
@@ -123,8 +124,17 @@ pub async fn register(
             return Err(RegistrationError::Token(BearerError::missing()));
         }
     };
-    let metadata = parse(&body)?;
-    let settings = settings(&app, metadata, &allowance)?;
+    let settings = settings_of(&body, &app.outbound, &allowance)?;
+    // Tokens without a user carry only what the operator's token granted:
+    // without an audience from it, there is nothing to ask for.
+    if settings.grant_types.contains(&GrantType::ClientCredentials)
+        && allowance.limit.audiences.is_empty()
+    {
+        return Err(metadata_error(
+            "client_credentials needs an initial access token that grants APIs \
+             (monban client registration-token create --audience …)",
+        ));
+    }
     let (mut client, secret) = clients::new_client(settings, now);
     client.origin = ClientOrigin::Registration;
     client.service_limit = Some(allowance.limit);
@@ -222,7 +232,7 @@ pub async fn update(
         trusted: client.grant_types.iter().any(|g| !OPEN_GRANTS.contains(g)),
         limit: client.service_limit.clone().unwrap_or_default(),
     };
-    let mut settings = settings(&app, metadata, &allowance)?;
+    let mut settings = settings(&app.outbound, metadata, &allowance)?;
     if let Some(gained) = settings
         .grant_types
         .iter()
@@ -336,18 +346,28 @@ fn parse(body: &[u8]) -> Result<Metadata, RegistrationError> {
 const OPEN_GRANTS: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
 
 /// What a registration may ask for.
-struct Allowance {
+pub struct Allowance {
     /// It came with the operator's initial access token (or, for an
     /// update, the client registered with one).
-    trusted: bool,
+    pub trusted: bool,
     /// What that token grants for client_credentials.
-    limit: ServiceLimit,
+    pub limit: ServiceLimit,
+}
+
+/// The client settings a registration request's body asks for, checked
+/// against what the registration may have.
+pub fn settings_of(
+    body: &[u8],
+    outbound: &Outbound,
+    allowance: &Allowance,
+) -> Result<ClientSettings, RegistrationError> {
+    settings(outbound, parse(body)?, allowance)
 }
 
 /// Client settings from registered metadata, with RFC 7591 §2's defaults
 /// (`authorization_code`, `code`, `client_secret_basic`).
 fn settings(
-    app: &App,
+    outbound: &Outbound,
     m: Metadata,
     allowance: &Allowance,
 ) -> Result<ClientSettings, RegistrationError> {
@@ -382,15 +402,7 @@ fn settings(
             "{g} needs an initial access token from the operator"
         )));
     }
-    // Tokens without a user carry only what the operator's token granted:
-    // without an audience from it, there is nothing to ask for.
     let service = grant_types.contains(&GrantType::ClientCredentials);
-    if service && allowance.limit.audiences.is_empty() {
-        return Err(metadata_error(
-            "client_credentials needs an initial access token that grants APIs \
-             (monban client registration-token create --audience …)",
-        ));
-    }
     // monban calls these URLs: never one aimed inside the network it runs
     // in (SSRF), whoever registers; https unless the operator's token came.
     for (field, uri) in [
@@ -401,7 +413,7 @@ fn settings(
         ),
     ] {
         if let Some(uri) = uri {
-            app.outbound
+            outbound
                 .check(uri)
                 .map_err(|e| metadata_error(format!("{field} {e}")))?;
             if !trusted && !uri.starts_with("https://") {

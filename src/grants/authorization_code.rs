@@ -11,7 +11,7 @@ use crate::form::Params;
 use crate::pkce;
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens::sha256;
-use crate::types::{GrantType, Scopes};
+use crate::types::{ClientType, GrantType, Scopes};
 
 use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens, narrowed_audience};
 
@@ -44,17 +44,42 @@ pub async fn redeem(
         ));
     }
     let hash = sha256(code.as_bytes());
-    let Some(code) = store::codes::take(&app.db, &hash, &client.client_id, now).await? else {
-        return Err(refuse_unusable(app, client, &hash, now).await?);
+    // The request is checked against the code before the code is spent: a
+    // wrong redirect_uri or verifier must not use it up (the client's own
+    // redemption would then look like a replay).
+    let Some(found) = store::codes::find(&app.db, &hash).await? else {
+        return Err(OAuthError::invalid_grant("unknown authorization code"));
     };
+    // §4.1.3: "ensure that the authorization code was issued to the
+    // authenticated confidential client, or if the client is public, ensure
+    // that the code was issued to "client_id" in the request". Another
+    // client's attempt changes nothing, spent code or not.
+    if found.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if found.used_at.is_some() {
+        return Err(replayed(app, client, &found, verifier, now).await?);
+    }
+    if found.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
     // §4.1.3: redirect_uri "REQUIRED, if the "redirect_uri" parameter was
     // included in the authorization request ... their values MUST be identical".
-    if redirect_uri != Some(code.redirect_uri.as_str()) {
+    if redirect_uri != Some(found.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
-    check_pkce(&code, verifier)?;
+    check_pkce(&found, verifier)?;
+    // One conditional UPDATE: of concurrent redemptions, exactly one wins;
+    // the others, which passed the same checks, are replays.
+    let Some(code) = store::codes::take(&app.db, &hash, &client.client_id, now).await? else {
+        return Err(replayed(app, client, &found, verifier, now).await?);
+    };
     let Some(user) = store::users::find_by_id(&app.db, code.user_id)
         .await?
         .filter(|u| !u.disabled)
@@ -102,35 +127,29 @@ pub async fn redeem(
     Ok(response)
 }
 
-/// The answer for a code that could not be taken. RFC 6749 §4.1.2: "If an
-/// authorization code is used more than once, the authorization server MUST
-/// deny the request and SHOULD revoke (when possible) all tokens previously
-/// issued based on that authorization code." Only a replay by the client
-/// the code was issued to revokes anything: a spent code that leaked must
-/// not let a stranger revoke its owner's grant.
-async fn refuse_unusable(
+/// A code used before, presented again by its own client. RFC 6749 §4.1.2:
+/// "If an authorization code is used more than once, the authorization
+/// server MUST deny the request and SHOULD revoke (when possible) all tokens
+/// previously issued based on that authorization code." Revoked only when
+/// the request proves it holds what redeeming needs — a confidential
+/// client's credentials, or a public client's PKCE verifier — so that a
+/// spent code that leaked (a URL in a log, a Referer) does not let a
+/// stranger revoke its owner's grant.
+async fn replayed(
     app: &App,
     client: &Client,
-    hash: &[u8],
+    code: &Code,
+    verifier: Option<&str>,
     now: i64,
 ) -> Result<OAuthError, OAuthError> {
-    let Some(code) = store::codes::find(&app.db, hash).await? else {
-        return Ok(OAuthError::invalid_grant("unknown authorization code"));
-    };
-    // §4.1.3: "ensure that the authorization code was issued to the
-    // authenticated confidential client".
-    if code.client_id != client.client_id {
-        return Ok(OAuthError::invalid_grant(
-            "the authorization code was issued to another client",
-        ));
-    }
-    if code.used_at.is_none() {
-        return Ok(OAuthError::invalid_grant(
-            "the authorization code has expired",
-        ));
+    let used = || OAuthError::invalid_grant("the authorization code has already been used");
+    let proven =
+        client.client_type == ClientType::Confidential || check_pkce(code, verifier).is_ok();
+    if !proven {
+        return Ok(used());
     }
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
-    store::codes::revoke(&app.db, hash, now).await?;
+    store::codes::revoke(&app.db, &code.code_hash, now).await?;
     crate::tokens::revoke_grant(app, code.grant_id, now).await?;
     let event = Event::new(Kind::AuthorizationCodeReused)
         .client(&code.client_id)
@@ -145,9 +164,7 @@ async fn refuse_unusable(
         .unwrap_or(app.config.access_token_ttl);
     let until = code.used_at.unwrap_or(now) + lifetime;
     store::tokens::revoke_jti(&app.db, &code.access_jti, &code.client_id, until).await?;
-    Ok(OAuthError::invalid_grant(
-        "the authorization code has already been used",
-    ))
+    Ok(used())
 }
 
 /// RFC 7636 §4.6, and RFC 9700 §2.1.1: a verifier for a code issued without

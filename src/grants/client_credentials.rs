@@ -82,5 +82,21 @@ fn without_a_user(client: &Client) -> Result<(Scopes, Vec<String>), OAuthError> 
     }
     let scopes = Scopes::from_tokens(client.scopes.iter().filter(|s| limit.scopes.contains(s)))
         .map_err(|e| OAuthError::server_error(&e))?;
-    Ok((scopes, limit.audiences.clone()))
+    // An operator may narrow the audiences further, never widen them.
+    let audiences = if client.audiences.is_empty() {
+        limit.audiences.clone()
+    } else {
+        client
+            .audiences
+            .iter()
+            .filter(|a| limit.audiences.contains(a))
+            .cloned()
+            .collect()
+    };
+    if audiences.is_empty() {
+        return Err(OAuthError::unauthorized_client(
+            "this client has no API left for client_credentials",
+        ));
+    }
+    Ok((scopes, audiences))
 }

@@ -29,6 +29,9 @@ struct Holder {
     user_id: Option<Uuid>,
     /// The grant (refresh family) it belongs to, if known.
     grant_id: Option<Uuid>,
+    /// An ID token's SSO session: its exchanged token gets a grant of its
+    /// own that ends with the session.
+    sid: Option<String>,
     scope: Scopes,
     groups: Option<Vec<String>>,
     /// The token's own `act`, when it was exchanged before.
@@ -106,13 +109,29 @@ pub async fn exchange(
         Some(prior) => json!({ "sub": actor_sub, "act": prior }),
         None => json!({ "sub": actor_sub }),
     };
+    // An ID token belongs to no grant; what it is exchanged for lives with
+    // its session, recorded now that the exchange is granted.
+    let grant_id = match (subject.grant_id, &subject.sid, subject.user_id) {
+        (None, Some(sid), Some(user_id)) => {
+            let grant = store::grants::Grant {
+                grant_id: Uuid::now_v7(),
+                user_id,
+                client_id: client.client_id.clone(),
+                sid: Some(sid.clone()),
+                created_at: now,
+            };
+            store::grants::insert(&app.db, &grant).await?;
+            Some(grant.grant_id)
+        }
+        (grant_id, _, _) => grant_id,
+    };
     let access = issue_access_token(
         app,
         AccessGrant {
             client,
             subject: subject.sub,
             user_id: subject.user_id,
-            grant_id: subject.grant_id,
+            grant_id,
             scope: &scope,
             audience: target.audience,
             authentication: None,
@@ -175,6 +194,7 @@ async fn read_access_token(
             let holder = Holder {
                 user_id,
                 grant_id: c.grant_id,
+                sid: None,
                 scope: Scopes::parse(&c.scope).unwrap_or_default(),
                 groups: c.groups,
                 act: c.act,
@@ -190,6 +210,7 @@ async fn read_access_token(
                     .map_or_else(|| t.client_id.clone(), |u| u.to_string()),
                 user_id: t.user_id,
                 grant_id: t.grant_id,
+                sid: None,
                 scope: Scopes::parse(&t.scope).unwrap_or_default(),
                 groups: t.groups.map(|g| g.0),
                 act: t.act.map(|a| a.0),
@@ -247,6 +268,7 @@ async fn read_id_token(
     let holder = Holder {
         user_id: Some(user_id),
         grant_id: None,
+        sid: verified.sid,
         sub: verified.sub,
         scope: Scopes::parse("openid").unwrap_or_default(),
         groups: None,

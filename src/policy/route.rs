@@ -52,9 +52,11 @@ impl Route {
         })
     }
 
-    /// The normalised path, e.g. `/api/orders`.
+    /// The normalised path, e.g. `/api/orders`: read again, it gives the
+    /// same segments (characters normalisation would read anew — `%`, `\`,
+    /// `;`, `?`, `#` — stay percent-encoded).
     pub fn path(&self) -> String {
-        format!("/{}", self.segments.join("/"))
+        normal_path(&self.segments)
     }
 }
 
@@ -91,21 +93,32 @@ pub fn parse_host(raw: &str) -> Option<String> {
     let first = raw.split(',').next()?.trim();
     let without_port = if let Some(rest) = first.strip_prefix('[') {
         // [IPv6]:port
-        format!("[{}]", rest.split(']').next()?)
+        format!("[{}]", rest.split_once(']')?.0)
     } else {
         first.split(':').next()?.to_owned()
     };
-    // A fully qualified name's trailing dot names the same host.
-    let without_port = without_port
-        .strip_suffix('.')
-        .unwrap_or(&without_port)
-        .to_owned();
-    let ok = !without_port.is_empty()
-        && without_port.len() <= 253
-        && without_port
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:_".contains(&b));
-    ok.then(|| without_port.to_ascii_lowercase())
+    if let Some(address) = without_port
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+    {
+        let ok = !address.is_empty()
+            && address
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return ok.then(|| without_port.to_ascii_lowercase());
+    }
+    // A fully qualified name's trailing dot names the same host; any other
+    // empty label (`a..b`, `.a`, `a..`) is no host name at all (RFC 1035
+    // §2.3.1), or `x.example..` would dodge the rules for `x.example`.
+    let name = without_port.strip_suffix('.').unwrap_or(&without_port);
+    let ok = name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    ok.then(|| name.to_ascii_lowercase())
 }
 
 /// The path of a request target: query and fragment dropped, percent-escapes
@@ -139,6 +152,26 @@ pub fn path_segments(target: &str) -> Option<Vec<String>> {
     Some(segments)
 }
 
+/// Segments as a path that `path_segments` reads back to the same
+/// segments (normalisation is idempotent).
+pub fn normal_path(segments: &[String]) -> String {
+    const REREAD: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b'%')
+        .add(b'/')
+        .add(b'\\')
+        .add(b';')
+        .add(b'?')
+        .add(b'#');
+    let mut path = String::from("/");
+    for (i, segment) in segments.iter().enumerate() {
+        if i > 0 {
+            path.push('/');
+        }
+        path.extend(percent_encoding::utf8_percent_encode(segment, REREAD));
+    }
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +203,11 @@ mod tests {
         assert_eq!(p("http://x/admin"), None);
         assert_eq!(p("/%ff"), None);
         assert_eq!(p("/a%00b"), None);
+        // Read again, the normal form is itself.
+        for target in ["/a%2525b/%3Bx", "/a%5Cb/..%2F", "/%3F%23/x"] {
+            let once = path_segments(target).unwrap();
+            assert_eq!(path_segments(&normal_path(&once)), Some(once), "{target}");
+        }
     }
 
     #[test]
@@ -189,6 +227,18 @@ mod tests {
         );
         assert_eq!(parse_host("bad host"), None);
         assert_eq!(parse_host(""), None);
+        // Empty labels are no host (found by fuzz/policy: `x..` read as `x.`).
+        for bad in [
+            "api.example.com..",
+            ".api.example.com",
+            "a..b",
+            "...",
+            "[]",
+            "[::1",
+            "a[b]",
+        ] {
+            assert_eq!(parse_host(bad), None, "{bad}");
+        }
     }
 
     #[test]

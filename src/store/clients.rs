@@ -182,7 +182,7 @@ const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_typ
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
      jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, \
      backchannel_logout_uri = $16, registration_token_hash = $17, updated_at = $18, \
-     application_type = $19 WHERE client_id = $1";
+     application_type = $19, service_limit = $20 WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
 pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
@@ -197,6 +197,7 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
         .bind(&c.registration_token_hash)
         .bind(c.updated_at).bind(c.application_type.as_str())
+        .bind(c.service_limit.as_ref().map(Json))
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 

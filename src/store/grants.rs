@@ -32,13 +32,25 @@ pub async fn insert(db: &Db, g: &Grant) -> Result<(), sqlx::Error> {
         .execute(p).await.map(drop))
 }
 
-const LIVE: &str = "SELECT COUNT(*) FROM grants WHERE grant_id = $1 AND revoked_at IS NULL";
+const STATE: &str = "SELECT revoked_at FROM grants WHERE grant_id = $1";
 
-/// Whether the grant exists and has not been revoked. A grant that is
-/// gone (its user or client deleted) is as dead as a revoked one.
-pub async fn is_live(db: &Db, grant_id: Uuid) -> Result<bool, sqlx::Error> {
-    let n: i64 = on_db!(db, p => sqlx::query_scalar(LIVE).bind(grant_id).fetch_one(p).await)?;
-    Ok(n > 0)
+/// What is known of a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Live,
+    Revoked,
+    /// No row: never recorded, or gone with its user or client.
+    Unknown,
+}
+
+pub async fn state(db: &Db, grant_id: Uuid) -> Result<State, sqlx::Error> {
+    let row: Option<Option<i64>> =
+        on_db!(db, p => sqlx::query_scalar(STATE).bind(grant_id).fetch_optional(p).await)?;
+    Ok(match row {
+        Some(None) => State::Live,
+        Some(Some(_)) => State::Revoked,
+        None => State::Unknown,
+    })
 }
 
 /// `$1` grant id, `$2` now.

@@ -225,10 +225,17 @@ const PURGE_ACCESS: &str = "DELETE FROM access_tokens WHERE expires_at <= $1";
 const PURGE_REFRESH: &str = "DELETE FROM refresh_tokens WHERE expires_at <= $1";
 const PURGE_JTIS: &str = "DELETE FROM revoked_jtis WHERE expires_at <= $1";
 
-/// Deletes rows of tokens that expired before `before`; returns how many.
-pub async fn purge_expired(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+/// Deletes rows of tokens that expired before `now`; refresh tokens
+/// `keep_refresh_for` seconds later, as the grant they continue must stay
+/// while the access tokens they issued live (an API's may outlive a short
+/// refresh token). Returns how many.
+pub async fn purge_expired(db: &Db, now: i64, keep_refresh_for: i64) -> Result<u64, sqlx::Error> {
     let mut purged = 0;
-    for sql in [PURGE_ACCESS, PURGE_REFRESH, PURGE_JTIS] {
+    for (sql, before) in [
+        (PURGE_ACCESS, now),
+        (PURGE_REFRESH, now - keep_refresh_for),
+        (PURGE_JTIS, now),
+    ] {
         purged += on_db!(db, p => sqlx::query(sql).bind(before).execute(p).await.map(|r| r.rows_affected()))?;
     }
     Ok(purged)

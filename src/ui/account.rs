@@ -217,9 +217,14 @@ fn flow_of(headers: &HeaderMap) -> Option<Flow> {
     })
 }
 
-/// A path on monban, never another site (`//host` is one).
+/// A path on monban, never another site: `//host` is one, and browsers
+/// drop tabs and newlines (`/\t/host`) and read `\` as `/`.
 fn is_local_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
 }
 
 pub fn callback_uri(app: &App) -> String {
@@ -534,4 +539,24 @@ fn human_time(unix: i64) -> String {
         iso.get(..10).unwrap_or_default(),
         iso.get(11..16).unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_return_targets() {
+        for ok in ["/account", "/device?user_code=ABCD-EFGH", "/admin/users"] {
+            assert!(super::is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "https://x",
+            "/a b",
+            "",
+        ] {
+            assert!(!super::is_local_path(bad), "{bad:?}");
+        }
+    }
 }

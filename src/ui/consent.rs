@@ -41,11 +41,33 @@ struct ConsentPage<'a> {
 }
 
 /// An API the app asks access to: its name (or identifier) and scopes.
-struct ApiView {
-    name: String,
+pub struct ApiView {
+    pub name: String,
     /// Shown beside the name, when there is one.
-    identifier: Option<String>,
-    scopes: Vec<String>,
+    pub identifier: Option<String>,
+    /// What it may do there; nothing named: access as the user.
+    pub scopes: Vec<String>,
+}
+
+/// The APIs of `needed` as a consent page names them (`apis` for their
+/// names), with each one's scopes described in the page's language.
+pub fn api_views(needed: &Needed, apis: &crate::apis::Apis, t: &Texts) -> Vec<ApiView> {
+    needed
+        .apis
+        .iter()
+        .map(|(aud, scopes)| {
+            let name = apis.get(aud).and_then(|api| api.name.clone());
+            let mut described: Vec<String> = scopes.iter().map(|s| t.scope(s)).collect();
+            if described.is_empty() {
+                described.push(t.consent_api_access.to_owned());
+            }
+            ApiView {
+                identifier: name.is_some().then(|| aud.clone()),
+                name: name.unwrap_or_else(|| aud.clone()),
+                scopes: described,
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -83,19 +105,12 @@ pub async fn page(
     let prefix = app.config.issuer.path();
     let t = request.lang.texts();
     let apis = app.apis.current(&app.db).await?;
-    let needed = Needed::of(&shown_scopes(request), &request.audience, &apis);
-    let api_views = needed
-        .apis
-        .iter()
-        .map(|(aud, scopes)| {
-            let name = apis.get(aud).and_then(|api| api.name.clone());
-            ApiView {
-                identifier: name.is_some().then(|| aud.clone()),
-                name: name.unwrap_or_else(|| aud.clone()),
-                scopes: scopes.iter().map(|s| t.scope(s)).collect(),
-            }
-        })
-        .collect();
+    let needed = Needed::of(
+        &shown_scopes(request),
+        &request.audience,
+        &apis,
+        &app.config.default_audience,
+    );
     let view = ConsentPage {
         lang: request.lang.code(),
         t,
@@ -106,7 +121,7 @@ pub async fn page(
         client_name: &client.name,
         username,
         scopes: needed.identity.iter().map(|s| t.scope(s)).collect(),
-        apis: api_views,
+        apis: api_views(&needed, &apis, t),
     };
     Ok(render(&view))
 }
@@ -152,7 +167,12 @@ pub async fn post(
         Some("allow") => {
             let earlier = store::consents::get(&app.db, login.user_id, &client.client_id).await?;
             let apis = app.apis.current(&app.db).await?;
-            let shown = Needed::of(&shown_scopes(&request), &request.audience, &apis);
+            let shown = Needed::of(
+                &shown_scopes(&request),
+                &request.audience,
+                &apis,
+                &app.config.default_audience,
+            );
             let merged = shown.merged_with(earlier.as_ref());
             store::consents::grant(&app.db, login.user_id, &client.client_id, &merged, now).await?;
             let request = AuthorizationRequest {

@@ -16,6 +16,7 @@ use super::account::{action, signed_in_user, start_login};
 use super::{Lang, PageError, PageForm, Texts, lang_of, render};
 use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
+use crate::consents::Needed;
 use crate::endpoints::device::{display, normalize};
 use crate::session::BrowserSession;
 use crate::store::clients::Client;
@@ -45,7 +46,10 @@ struct DevicePage<'a> {
 
 struct Confirm {
     client_name: String,
+    /// What the app may know of the user (OpenID Connect scopes)…
     scopes: Vec<String>,
+    /// …and do at each API, as the consent page names them.
+    apis: Vec<super::consent::ApiView>,
 }
 
 #[derive(Deserialize)]
@@ -201,9 +205,17 @@ impl<'a> View<'a> {
         };
         let t = self.lang.texts();
         let scope = Scopes::parse(&request.scope).unwrap_or_default();
+        let apis = app.apis.current(&app.db).await?;
+        let needed = Needed::of(
+            &scope,
+            &request.audiences.0,
+            &apis,
+            &app.config.default_audience,
+        );
         let confirm = Confirm {
             client_name: client.name.clone(),
-            scopes: scope.iter().map(|s| t.scope(s)).collect(),
+            scopes: needed.identity.iter().map(|s| t.scope(s)).collect(),
+            apis: super::consent::api_views(&needed, &apis, t),
         };
         Ok(self.page(display(&request.user_code), None, Some(confirm), None))
     }

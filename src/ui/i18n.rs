@@ -84,6 +84,8 @@ pub struct Texts {
     /// Around an API's name: the scopes below are for it.
     pub consent_api_before: &'static str,
     pub consent_api_after: &'static str,
+    /// An API asked for without scopes.
+    pub consent_api_access: &'static str,
     pub scope_openid: &'static str,
     pub scope_profile: &'static str,
     pub scope_email: &'static str,
@@ -174,6 +176,7 @@ pub static EN: Texts = Texts {
     consent_intro_after: " would like to:",
     consent_api_before: "At ",
     consent_api_after: ":",
+    consent_api_access: "Use it as you",
     scope_openid: "Sign you in with your account",
     scope_profile: "See your name and username",
     scope_email: "See your email address",
@@ -260,6 +263,7 @@ pub static JA: Texts = Texts {
     consent_intro_after: " が次のことを求めています:",
     consent_api_before: "",
     consent_api_after: " で:",
+    consent_api_access: "あなたとして利用する",
     scope_openid: "あなたのアカウントでサインインする",
     scope_profile: "あなたの名前とユーザー名を見る",
     scope_email: "あなたのメールアドレスを見る",

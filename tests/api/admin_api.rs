@@ -198,14 +198,16 @@ db_test!(
             .to_owned();
         let (status, _) = send(&app, &token, Method::GET, "/users", None).await;
         assert_eq!(status, 200);
-        let (status, _) = send(
-            &app,
-            &token,
-            Method::PUT,
-            &format!("/clients/{}", ops.id),
-            Some(json!({"client_name": "Ops", "grant_types": ["client_credentials"]})),
-        )
-        .await;
+        let without = json!({"client_name": "Ops", "grant_types": ["client_credentials"]});
+        // Not from itself (nobody locks the operators out by accident)…
+        let path = format!("/clients/{}", ops.id);
+        let (status, _) = send(&app, &token, Method::PUT, &path, Some(without.clone())).await;
+        assert_eq!(status, 409);
+        let (status, _) = send(&app, &token, Method::DELETE, &path, None).await;
+        assert_eq!(status, 409);
+        // …but from another admin.
+        let other = admin_token(&app).await;
+        let (status, _) = send(&app, &other, Method::PUT, &path, Some(without)).await;
         assert_eq!(status, 200);
         let (status, _) = send(&app, &token, Method::GET, "/users", None).await;
         assert_eq!(status, 403, "the token outlived the client's right");

@@ -636,6 +636,37 @@ db_test!(
             "--json",
         ]);
         assert_eq!(cli.code, 2);
+        // The operator may change what a registered service gets…
+        operator_changes(
+            &app,
+            &client,
+            &[
+                "--scope",
+                "orders:read",
+                "--service-scope",
+                "orders:read",
+                "--service-audience",
+                "https://orders.example.com",
+            ],
+        )
+        .await;
+        let granted = app.access_token(&client, &[]).await;
+        assert_eq!(granted["scope"], "orders:read");
+        assert_eq!(
+            payload(&string(&granted, "access_token"))["aud"],
+            "https://orders.example.com"
+        );
+        // …which an operator's own client has no use for.
+        let own = app.service_client("orders:read").await;
+        let r = app.cli(&[
+            "client",
+            "update",
+            &own.id,
+            "--service-scope",
+            "orders:read",
+            "--json",
+        ]);
+        assert_eq!(r.code, 2);
     }
 );
 
@@ -700,6 +731,13 @@ db_test!(
             .await;
         assert!(step.is_consent(), "{step:?}");
         assert!(step.page_body().contains("<strong>Orders</strong>"));
+        // A token for an API is access to it, even with OpenID scopes only.
+        let silent = AuthRequest::new(&client)
+            .scope("openid")
+            .with("resource", "https://orders.example.com")
+            .with("prompt", "none");
+        let step = browser.authorize(&app, &silent).await;
+        assert_eq!(step.redirect_params()["error"], "consent_required");
     }
 );
 
@@ -730,6 +768,39 @@ db_test!(
             .await;
         assert_eq!(r.status(), 200, "the victim's grant lives");
         assert!(app.audit("authorization_code.reused").await.is_empty());
+
+        // A public client's spent code, replayed by a stranger who has it
+        // (from a log, a Referer) but not the PKCE verifier: refused, and
+        // the grant lives. A wrong verifier does not spend a fresh code.
+        let spa = first_party(&app, crate::browser::spa_settings()).await;
+        let mut request = AuthRequest::new(&spa);
+        request.redirect_uri = "https://spa.example.com/cb".into();
+        let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
+        let mut wrong = request.clone();
+        wrong.verifier = Some(monban::pkce::new_verifier());
+        let r = redeem(&app, &spa, &wrong, &params["code"]).await;
+        assert_eq!(r.status(), 400);
+        let issued = tokens(&app, &spa, &request, &params["code"]).await;
+        let mut stranger = request.clone();
+        stranger.verifier = None;
+        let r = redeem(&app, &spa, &stranger, &params["code"]).await;
+        assert_eq!(r.status(), 400);
+        let r = app
+            .post_form(
+                "/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &string(&issued, "refresh_token")),
+                    ("client_id", &spa.id),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "the SPA's grant lives");
+        assert!(app.audit("authorization_code.reused").await.is_empty());
+        // Its own replay, with the verifier, revokes as RFC 6749 §4.1.2 asks.
+        let r = redeem(&app, &spa, &request, &params["code"]).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(app.audit("authorization_code.reused").await.len(), 1);
     }
 );
 
@@ -955,15 +1026,11 @@ async fn rows(app: &TestApp, sql: &'static str) -> i64 {
 // 9. Every unauthenticated write is bounded.
 db_test!(
     unauthenticated_floods_leave_bounded_rows,
-    [("MONBAN_RATE_LIMIT_LOGIN", "20/min")],
+    [("MONBAN_RATE_LIMIT_AUTHORIZE", "40/min")],
     async |app: TestApp| {
         let client = app.register(web_app_settings()).await;
-        for _ in 0..200 {
-            app.post_form("/end_session", &[("client_id", &client.id), ("state", "x")])
-                .await;
-        }
-        let parked = rows(&app, "SELECT COUNT(*) FROM logout_requests").await;
-        assert!(parked <= 20, "{parked} parked logout requests");
+        // Requests that need no session write none (the limit's burst of 40
+        // is shared by /authorize and logout posts: 15 used here).
         for _ in 0..20 {
             let r = app.get("/account").await;
             assert!(r.status().is_redirection());
@@ -979,14 +1046,35 @@ db_test!(
                 client.id
             ),
         ] {
-            for _ in 0..10 {
-                app.get(&format!("/authorize?{query}")).await;
+            for _ in 0..5 {
+                let r = app.get(&format!("/authorize?{query}")).await;
+                assert_ne!(r.status(), 429);
             }
         }
         assert_eq!(session_rows(&app).await, 0, "no session was needed");
+        // A parked logout is a row: a flood of them stops at the limit, and
+        // the upkeep purges them.
+        for _ in 0..200 {
+            app.post_form("/end_session", &[("client_id", &client.id), ("state", "x")])
+                .await;
+        }
+        let parked = rows(&app, "SELECT COUNT(*) FROM logout_requests").await;
+        assert!(parked <= 25, "{parked} parked logout requests");
+        // A login page needs a session, which lives half an hour at most
+        // unused; a flood of them is stopped by the same limit.
+        let valid = AuthRequest::new(&client).url(&app);
+        for _ in 0..100 {
+            app.http.get(&valid).send().await.unwrap();
+        }
+        let sessions = session_rows(&app).await;
+        assert!(
+            parked + sessions <= 25,
+            "{sessions} sessions and {parked} parked logouts"
+        );
         let later = monban::unix_now() + 86_400;
         monban::server::purge(&app.app, later).await;
         assert_eq!(rows(&app, "SELECT COUNT(*) FROM logout_requests").await, 0);
+        assert_eq!(session_rows(&app).await, 0);
     }
 );
 
@@ -1459,5 +1547,30 @@ db_test!(
             let location = crate::browser::location(&r).unwrap_or_default();
             assert!(location.contains("/logout?rid="), "typ {typ:?}: {location}");
         }
+        // What an ID token is exchanged for ends with the session.
+        let r = app
+            .post_basic(
+                "/token",
+                &client,
+                &[
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:token-exchange",
+                    ),
+                    ("subject_token", &id_token),
+                    (
+                        "subject_token_type",
+                        "urn:ietf:params:oauth:token-type:id_token",
+                    ),
+                ],
+            )
+            .await;
+        let exchanged = string(&r.json::<Value>().await.unwrap(), "access_token");
+        assert_alive(&app, &client, &exchanged).await;
+        let mut url = url::Url::parse(&app.url("/end_session")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", &id_token);
+        browser.get(url.as_str()).await;
+        assert_eq!(app.introspect(&client, &exchanged).await["active"], false);
     }
 );
