@@ -321,7 +321,7 @@ fn validate(
     let target = crate::apis::target(
         &resources,
         &client.audiences,
-        &app.config.default_audience,
+        app.config.issuer.as_str(),
         apis,
     )
     .map_err(|e| refuse("invalid_target", e))?;
@@ -532,7 +532,7 @@ pub async fn decide(
         &wanted,
         &request.audience,
         &apis,
-        &app.config.default_audience,
+        app.config.issuer.as_str(),
     );
     let needs_consent = !client.first_party
         && ((request.prompt.consent && !request.consented) || !needed.covered_by(consent.as_ref()));

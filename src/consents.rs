@@ -17,8 +17,8 @@ pub struct Needed {
     /// OpenID Connect scopes: the user's identity and claims.
     pub identity: Scopes,
     /// Per audience, the scopes its tokens would carry, in the request's
-    /// order: every audience but the server default, with no scope too —
-    /// a token for an API is access to it, which the user grants.
+    /// order: every audience but monban itself (its issuer), with no scope
+    /// too — a token for an API is access to it, which the user grants.
     pub apis: Vec<(String, Scopes)>,
 }
 
@@ -26,9 +26,10 @@ impl Needed {
     /// The pairs a token with `scope` for `audience` stands for: a
     /// registered API that defines scopes gets those of the request it
     /// defines; any other audience every scope of the request that is not
-    /// OpenID Connect's. The server default audience (`default_audience`,
-    /// monban itself) is named only when scopes go to it.
-    pub fn of(scope: &Scopes, audience: &[String], apis: &Apis, default_audience: &str) -> Needed {
+    /// OpenID Connect's. monban itself (`issuer`, the default audience
+    /// unless `MONBAN_DEFAULT_AUDIENCE` names an API) is named only when
+    /// scopes go to it.
+    pub fn of(scope: &Scopes, audience: &[String], apis: &Apis, issuer: &str) -> Needed {
         let identity = Scopes::from_tokens(scope.iter().filter(|s| OIDC_SCOPES.contains(s)))
             .unwrap_or_default();
         let mut per_api = Vec::new();
@@ -43,7 +44,7 @@ impl Needed {
                     .filter(|s| !OIDC_SCOPES.contains(s) && defined.is_none_or(|d| d.contains(s))),
             )
             .unwrap_or_default();
-            if !scopes.is_empty() || aud != default_audience {
+            if !scopes.is_empty() || aud != issuer {
                 per_api.push((aud.clone(), scopes));
             }
         }
@@ -53,10 +54,12 @@ impl Needed {
         }
     }
 
-    /// Whether a stored consent covers every pair.
+    /// Whether a stored consent covers every pair. Without one nothing is
+    /// covered, not even a request that names nothing: a third-party app
+    /// learns who the user is only once the user has said yes.
     pub fn covered_by(&self, consent: Option<&Consent>) -> bool {
         let Some(consent) = consent else {
-            return self.identity.is_empty() && self.apis.is_empty();
+            return false;
         };
         self.identity.iter().all(|s| consent.scopes.0.contains(s))
             && self.apis.iter().all(|(aud, scopes)| {

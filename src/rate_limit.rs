@@ -84,9 +84,10 @@ impl Class {
             Class::Login => per_minute(60),
             Class::Registration => per_minute(30),
             Class::Device => per_minute(120),
-            // A person signs in to a few apps a minute; SSO round trips are
-            // quick, but even a busy portal makes few per address.
-            Class::Authorize => per_minute(300),
+            // Every sign-in and silent renewal of every app counts, per
+            // address: generous for a busy office behind one NAT, and still a
+            // bound on the sessions a flood can create.
+            Class::Authorize => per_minute(600),
         }
     }
 }

@@ -49,9 +49,13 @@ impl PageQuery {
     /// The key the page starts after (any cursor the document's pattern
     /// admits names one: the page after it, maybe empty).
     pub fn after(&self) -> Result<Option<String>, AdminError> {
-        Ok(self
-            .after_bytes()?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        // Text keys hold no NUL (PostgreSQL's text refuses one).
+        Ok(self.after_bytes()?.map(|bytes| {
+            String::from_utf8_lossy(&bytes)
+                .chars()
+                .filter(|c| *c != '\0')
+                .collect()
+        }))
     }
 
     /// The key the page starts after, as bytes.

@@ -174,20 +174,31 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             service_audiences,
         } => {
             let mut client = find(db, &client_id).await?;
+            let mut limit = None;
             if !service_scopes.is_empty() || !service_audiences.is_empty() {
-                if client.service_limit.is_none() {
+                let Some(current) = client.service_limit.clone() else {
                     return Err(CliError::Usage(
                         "--service-scope and --service-audience are for clients that registered \
                          themselves; an operator's client has --scope and --audience"
                             .into(),
                     ));
-                }
-                let limit = ServiceLimit {
-                    scopes: scope_flags(&service_scopes)?,
-                    audiences: dedupe(service_audiences),
                 };
-                clients::check_service_limit(&limit).map_err(|e| CliError::Usage(e.message))?;
-                client.service_limit = Some(limit);
+                // Each flag replaces its own list; the other stays.
+                let changed = ServiceLimit {
+                    scopes: if service_scopes.is_empty() {
+                        current.scopes
+                    } else {
+                        scope_flags(&service_scopes)?
+                    },
+                    audiences: if service_audiences.is_empty() {
+                        current.audiences
+                    } else {
+                        dedupe(service_audiences)
+                    },
+                };
+                clients::check_service_limit(&changed).map_err(|e| CliError::Usage(e.message))?;
+                client.service_limit = Some(changed.clone());
+                limit = Some(changed);
             }
             let mut updated = settings.apply_to(ClientSettings::of(&client))?;
             if confidential {
@@ -206,6 +217,9 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             let secret = clients::apply(&mut client, updated, now);
             if !store::clients::update(db, &client).await? {
                 return Err(CliError::Failed(format!("no client {client_id:?}")));
+            }
+            if let Some(limit) = &limit {
+                store::clients::set_service_limit(db, &client.client_id, limit, now).await?;
             }
             let detail = json!({"new_secret": secret.is_some()});
             record(

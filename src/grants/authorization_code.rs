@@ -75,6 +75,12 @@ pub async fn redeem(
         ));
     }
     check_pkce(&found, verifier)?;
+    // RFC 8707 §2.2: a `resource` outside the grant is refused, before the
+    // code is spent.
+    let audience = match params {
+        Some(params) => narrowed_audience(params, &found.audiences.0)?,
+        None => found.audiences.0.clone(),
+    };
     // One conditional UPDATE: of concurrent redemptions, exactly one wins;
     // the others, which passed the same checks, are replays.
     let Some(code) = store::codes::take(&app.db, &hash, &client.client_id, now).await? else {
@@ -100,10 +106,7 @@ pub async fn redeem(
             user: &user,
             scope: &scope,
             refresh_scope: &scope,
-            audience: match params {
-                Some(params) => narrowed_audience(params, &code.audiences.0)?,
-                None => code.audiences.0.clone(),
-            },
+            audience,
             refresh_audience: code.audiences.0.clone(),
             authentication: &authentication,
             grant_id: code.grant_id,

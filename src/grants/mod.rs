@@ -236,17 +236,14 @@ pub async fn issue_user_tokens(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     // Recorded before any token of it exists: its tokens live with it.
-    store::grants::insert(
-        &app.db,
-        &store::grants::Grant {
-            grant_id: grant.grant_id,
-            user_id: grant.user.id,
-            client_id: grant.client.client_id.clone(),
-            sid: (!grant.offline).then(|| grant.authentication.sid.clone()),
-            created_at: now,
-        },
-    )
-    .await?;
+    let recorded = store::grants::Grant {
+        grant_id: grant.grant_id,
+        user_id: grant.user.id,
+        client_id: grant.client.client_id.clone(),
+        sid: (!grant.offline).then(|| grant.authentication.sid.clone()),
+        created_at: now,
+    };
+    record_grant(app, &recorded, now).await?;
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
     let access = issue_access_token(
         app,
@@ -295,6 +292,26 @@ pub async fn issue_user_tokens(
     response.refresh_token = refresh_token;
     response.id_token = id_token;
     Ok(response)
+}
+
+/// Records a grant. One bound to a session is kept only if the session
+/// still lives once it is recorded: a logout that came between the code
+/// and its redemption (and revoked the session's grants then) ends it too.
+pub async fn record_grant(
+    app: &App,
+    grant: &store::grants::Grant,
+    now: i64,
+) -> Result<(), OAuthError> {
+    store::grants::insert(&app.db, grant).await?;
+    if let Some(sid) = &grant.sid
+        && !store::sessions::is_active(&app.db, sid, now).await?
+    {
+        crate::tokens::revoke_grant(app, grant.grant_id, now).await?;
+        return Err(OAuthError::invalid_grant(
+            "the session this grant belongs to has ended",
+        ));
+    }
+    Ok(())
 }
 
 async fn issue_refresh_token(

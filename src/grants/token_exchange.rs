@@ -110,9 +110,25 @@ pub async fn exchange(
         None => json!({ "sub": actor_sub }),
     };
     // An ID token belongs to no grant; what it is exchanged for lives with
-    // its session, recorded now that the exchange is granted.
+    // its session, recorded now that the exchange is granted — and, for an
+    // app that is not first-party, only for APIs the user consented to it
+    // using (an ID token stands for who signed in, not for access).
     let grant_id = match (subject.grant_id, &subject.sid, subject.user_id) {
         (None, Some(sid), Some(user_id)) => {
+            if !client.first_party {
+                let consent = store::consents::get(&app.db, user_id, &client.client_id).await?;
+                let needed = crate::consents::Needed::of(
+                    &scope,
+                    &target.audience,
+                    &apis,
+                    app.config.issuer.as_str(),
+                );
+                if !needed.covered_by(consent.as_ref()) {
+                    return Err(OAuthError::invalid_target(
+                        "the user has not allowed this client those APIs",
+                    ));
+                }
+            }
             let grant = store::grants::Grant {
                 grant_id: Uuid::now_v7(),
                 user_id,
@@ -120,7 +136,7 @@ pub async fn exchange(
                 sid: Some(sid.clone()),
                 created_at: now,
             };
-            store::grants::insert(&app.db, &grant).await?;
+            super::record_grant(app, &grant, now).await?;
             Some(grant.grant_id)
         }
         (grant_id, _, _) => grant_id,

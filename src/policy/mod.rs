@@ -81,6 +81,9 @@ pub struct Policy {
     /// request's route is not needed.
     pub configured: bool,
     default_deny: bool,
+    /// The APIs behind the gateway: a token must be for one of them
+    /// (`aud`), unless a route names its own. Empty: any audience.
+    audiences: Vec<String>,
     routes: Vec<RouteRule>,
     rego: Option<RegoPolicy>,
 }
@@ -94,6 +97,8 @@ struct RouteRule {
     methods: Vec<String>,
     scopes: Scopes,
     groups: Vec<String>,
+    /// The API (`aud`) this route serves, instead of the file's `audiences`.
+    audiences: Vec<String>,
     deny: bool,
 }
 
@@ -120,9 +125,17 @@ impl RouteRule {
             && (self.methods.is_empty() || self.methods.contains(&route.method))
     }
 
-    fn decide(&self, who: &Principal<'_>) -> Decision {
+    fn decide(&self, who: &Principal<'_>, audiences: &[String]) -> Decision {
         if self.deny {
             return Decision::deny(format!("route {} denies every request", self.number));
+        }
+        let wanted = if self.audiences.is_empty() {
+            audiences
+        } else {
+            &self.audiences
+        };
+        if let Some(denied) = audience_refusal(wanted, who) {
+            return denied;
         }
         let missing: Vec<&str> = self.scopes.not_in(who.scope).collect();
         if !missing.is_empty() {
@@ -143,6 +156,22 @@ impl RouteRule {
     }
 }
 
+/// RFC 9068 §4: a resource server takes only tokens whose `aud` names it:
+/// a token for another API (or for another client's use) is refused here
+/// when the policy names the APIs behind the gateway.
+fn audience_refusal(wanted: &[String], who: &Principal<'_>) -> Option<Decision> {
+    if wanted.is_empty() {
+        return None;
+    }
+    let audience = who.claims.aud.clone().into_list();
+    (!audience.iter().any(|a| wanted.contains(a))).then(|| {
+        Decision::deny(format!(
+            "the token is not for this API (its audience is not one of {})",
+            wanted.join(", ")
+        ))
+    })
+}
+
 impl Policy {
     /// Decides for a token on a route. (Without a policy file every active
     /// token is allowed and no route is needed: see `configured`.)
@@ -151,9 +180,9 @@ impl Policy {
             return Decision::Allow;
         }
         let by_routes = match self.routes.iter().find(|r| r.matches(route)) {
-            Some(rule) => rule.decide(who),
+            Some(rule) => rule.decide(who, &self.audiences),
             None if self.default_deny => Decision::deny("no policy route matches the request"),
-            None => Decision::Allow,
+            None => audience_refusal(&self.audiences, who).unwrap_or(Decision::Allow),
         };
         match (&by_routes, &self.rego) {
             (Decision::Allow, Some(rego)) => match rego.decide(route, who.claims) {
@@ -187,9 +216,13 @@ impl Policy {
             .rego
             .map(|r| RegoPolicy::load(base, &r.files, &r.package))
             .transpose()?;
+        if let Some(bad) = file.audiences.iter().find(|a| !is_audience(a)) {
+            return Err(format!("audiences: {bad:?} is not an audience"));
+        }
         Ok(Policy {
             configured: true,
             default_deny,
+            audiences: file.audiences,
             routes,
             rego,
         })
@@ -204,6 +237,9 @@ impl Policy {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     default: Option<String>,
+    /// The APIs (token audiences) behind the gateway.
+    #[serde(default)]
+    audiences: Vec<String>,
     #[serde(default)]
     route: Vec<RouteSpec>,
     rego: Option<RegoSpec>,
@@ -228,7 +264,14 @@ struct RouteSpec {
     #[serde(default)]
     groups: Vec<String>,
     #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default)]
     deny: bool,
+}
+
+/// An `aud` value a policy may name: 1 to 2000 characters, no spaces.
+fn is_audience(raw: &str) -> bool {
+    (1..=2000).contains(&raw.len()) && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl RouteSpec {
@@ -275,8 +318,15 @@ impl RouteSpec {
         if let Some(bad) = self.groups.iter().find(|g| !crate::types::is_group_name(g)) {
             return Err(problem(format!("group {bad:?} is not a group name")));
         }
-        if self.deny && (!scopes.is_empty() || !self.groups.is_empty()) {
-            return Err(problem("deny = true takes no scopes or groups".to_owned()));
+        if self.deny
+            && (!scopes.is_empty() || !self.groups.is_empty() || !self.audiences.is_empty())
+        {
+            return Err(problem(
+                "deny = true takes no scopes, groups or audiences".to_owned(),
+            ));
+        }
+        if let Some(bad) = self.audiences.iter().find(|a| !is_audience(a)) {
+            return Err(problem(format!("audience {bad:?} is not an audience")));
         }
         Ok(RouteRule {
             number,
@@ -285,6 +335,7 @@ impl RouteSpec {
             methods,
             scopes,
             groups: self.groups,
+            audiences: self.audiences,
             deny: self.deny,
         })
     }
@@ -409,6 +460,35 @@ mod tests {
         path = "/internal"
         deny = true
     "#;
+
+    #[test]
+    fn tokens_for_other_apis_are_refused() {
+        // The tokens here are for https://api.example.com.
+        let p = parse(
+            r#"
+            audiences = ["https://api.example.com"]
+            [[route]]
+            path = "/billing"
+            audiences = ["https://billing.example.com"]
+            [[route]]
+            path = "/"
+        "#,
+        )
+        .unwrap();
+        let get = |path| route("GET", "gw.example.com", path);
+        assert_eq!(decide(&p, &get("/orders"), "", &[]), Decision::Allow);
+        let Decision::Deny(d) = decide(&p, &get("/billing/1"), "", &[]) else {
+            panic!("a route's audiences replace the file's")
+        };
+        assert!(d.reason.contains("billing.example.com"), "{}", d.reason);
+        let elsewhere = parse("audiences = [\"https://other.example.com\"]").unwrap();
+        assert!(matches!(
+            decide(&elsewhere, &get("/anything"), "", &[]),
+            Decision::Deny(_)
+        ));
+        assert!(parse("audiences = [\"has space\"]").is_err());
+        assert!(parse("[[route]]\ndeny = true\naudiences = [\"https://a\"]").is_err());
+    }
 
     #[test]
     fn first_matching_route_decides() {

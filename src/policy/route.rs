@@ -97,20 +97,22 @@ pub fn parse_host(raw: &str) -> Option<String> {
     } else {
         first.split(':').next()?.to_owned()
     };
-    if let Some(address) = without_port
-        .strip_prefix('[')
-        .and_then(|a| a.strip_suffix(']'))
-    {
-        let ok = !address.is_empty()
-            && address
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        return ok.then(|| without_port.to_ascii_lowercase());
+    // IP literals in their one canonical form, as the URL standard reads
+    // them (`[0::1]` is `[::1]`, `167772165` and `0xa.5` are `10.0.0.5`),
+    // so that no spelling of an address dodges a rule for it.
+    if without_port.starts_with('[') {
+        return match url::Host::parse(&without_port) {
+            Ok(url::Host::Ipv6(ip)) => Some(format!("[{ip}]")),
+            _ => None,
+        };
     }
     // A fully qualified name's trailing dot names the same host; any other
     // empty label (`a..b`, `.a`, `a..`) is no host name at all (RFC 1035
     // §2.3.1), or `x.example..` would dodge the rules for `x.example`.
     let name = without_port.strip_suffix('.').unwrap_or(&without_port);
+    if let Ok(url::Host::Ipv4(ip)) = url::Host::parse(name) {
+        return Some(ip.to_string());
+    }
     let ok = name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
@@ -239,6 +241,10 @@ mod tests {
         ] {
             assert_eq!(parse_host(bad), None, "{bad}");
         }
+        // One spelling per address.
+        assert_eq!(parse_host("[0::1]:443").as_deref(), Some("[::1]"));
+        assert_eq!(parse_host("167772165").as_deref(), Some("10.0.0.5"));
+        assert_eq!(parse_host("0xa.5:80").as_deref(), Some("10.0.0.5"));
     }
 
     #[test]

@@ -182,7 +182,7 @@ const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_typ
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
      jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, \
      backchannel_logout_uri = $16, registration_token_hash = $17, updated_at = $18, \
-     application_type = $19, service_limit = $20 WHERE client_id = $1";
+     application_type = $19 WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
 pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
@@ -197,7 +197,22 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
         .bind(&c.registration_token_hash)
         .bind(c.updated_at).bind(c.application_type.as_str())
-        .bind(c.service_limit.as_ref().map(Json))
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const SET_SERVICE_LIMIT: &str = "UPDATE clients SET service_limit = $2, updated_at = $3 \
+     WHERE client_id = $1 AND service_limit IS NOT NULL";
+
+/// Changes what a client that registered itself may get without a user
+/// (a statement of its own: no other update writes it back); false if it
+/// is gone or has no limit.
+pub async fn set_service_limit(
+    db: &Db,
+    client_id: &str,
+    limit: &ServiceLimit,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(SET_SERVICE_LIMIT).bind(client_id).bind(Json(limit)).bind(now)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 

@@ -73,11 +73,14 @@ pub(super) const REVOKE_OTHER_SESSIONS: &str = "UPDATE grants SET revoked_at = $
      WHERE user_id = $1 AND sid IS NOT NULL AND sid <> $2 AND revoked_at IS NULL";
 
 const PURGE: &str = "DELETE FROM grants WHERE created_at < $1 \
-     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.grant_id)";
+     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.grant_id) \
+     AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = grants.grant_id)";
 
-/// Deletes grants made before `before` that no refresh token continues:
-/// nothing of theirs can still be live once their last access token has
-/// expired (the caller passes now minus the longest access-token life).
+/// Deletes grants made before `before` that no refresh or opaque token
+/// continues: nothing of theirs can still be live once their last access
+/// token has expired (the caller passes now minus the longest access-token
+/// life). A revoked grant stays while an opaque token of it is stored, so
+/// that the token cannot outlive it.
 pub async fn purge(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     on_db!(db, p => sqlx::query(PURGE).bind(before).execute(p).await.map(|r| r.rows_affected()))
 }

@@ -49,6 +49,15 @@ pub struct ApiView {
     pub scopes: Vec<String>,
 }
 
+/// What the app may know of the user; a request that names nothing still
+/// tells the app who signed in, and says so.
+pub fn shown_identity(needed: &Needed, t: &Texts) -> Vec<String> {
+    if needed.identity.is_empty() && needed.apis.is_empty() {
+        return vec![t.scope("openid")];
+    }
+    needed.identity.iter().map(|s| t.scope(s)).collect()
+}
+
 /// The APIs of `needed` as a consent page names them (`apis` for their
 /// names), with each one's scopes described in the page's language.
 pub fn api_views(needed: &Needed, apis: &crate::apis::Apis, t: &Texts) -> Vec<ApiView> {
@@ -109,7 +118,7 @@ pub async fn page(
         &shown_scopes(request),
         &request.audience,
         &apis,
-        &app.config.default_audience,
+        app.config.issuer.as_str(),
     );
     let view = ConsentPage {
         lang: request.lang.code(),
@@ -120,7 +129,7 @@ pub async fn page(
         rid,
         client_name: &client.name,
         username,
-        scopes: needed.identity.iter().map(|s| t.scope(s)).collect(),
+        scopes: shown_identity(&needed, t),
         apis: api_views(&needed, &apis, t),
     };
     Ok(render(&view))
@@ -171,7 +180,7 @@ pub async fn post(
                 &shown_scopes(&request),
                 &request.audience,
                 &apis,
-                &app.config.default_audience,
+                app.config.issuer.as_str(),
             );
             let merged = shown.merged_with(earlier.as_ref());
             store::consents::grant(&app.db, login.user_id, &client.client_id, &merged, now).await?;

@@ -210,11 +210,11 @@ impl<'a> View<'a> {
             &scope,
             &request.audiences.0,
             &apis,
-            &app.config.default_audience,
+            app.config.issuer.as_str(),
         );
         let confirm = Confirm {
             client_name: client.name.clone(),
-            scopes: needed.identity.iter().map(|s| t.scope(s)).collect(),
+            scopes: super::consent::shown_identity(&needed, t),
             apis: super::consent::api_views(&needed, &apis, t),
         };
         Ok(self.page(display(&request.user_code), None, Some(confirm), None))

@@ -195,6 +195,28 @@ db_test!(
     }
 );
 
+/// A `private_key_jwt` client with one registered ES256 key; that key and
+/// another one, which monban does not know for it.
+async fn keyed_client(
+    app: &TestApp,
+) -> (
+    String,
+    crate::private_key_jwt::ClientKey,
+    crate::private_key_jwt::ClientKey,
+) {
+    let (registered, other) = (
+        crate::private_key_jwt::client_key(SigningAlg::ES256),
+        crate::private_key_jwt::client_key(SigningAlg::ES256),
+    );
+    let client_id = crate::private_key_jwt::register(
+        app,
+        Some(crate::private_key_jwt::jwk_set(&[&registered])),
+        None,
+    )
+    .await;
+    (client_id, registered, other)
+}
+
 /// `invalid_client` without an invitation to use Basic.
 async fn assert_no_challenge(r: reqwest::Response, why: &str) {
     assert!(r.headers().get("www-authenticate").is_none(), "{why}");
@@ -243,16 +265,7 @@ db_test!(
             ("client_secret", "x"),
         ];
         assert_no_challenge(app.post_form("/token", &unknown).await, "unknown client").await;
-        let (key, other) = (
-            crate::private_key_jwt::client_key(SigningAlg::ES256),
-            crate::private_key_jwt::client_key(SigningAlg::ES256),
-        );
-        let keyed = crate::private_key_jwt::register(
-            &app,
-            Some(crate::private_key_jwt::jwk_set(&[&key])),
-            None,
-        )
-        .await;
+        let (keyed, _, other) = keyed_client(&app).await;
         let assertion =
             crate::private_key_jwt::sign(&other, &crate::private_key_jwt::claims(&app, &keyed));
         assert_no_challenge(
@@ -300,16 +313,7 @@ db_test!(
     openid_client_reads_invalid_client_for_a_wrong_key,
     async |app: TestApp| {
         use base64::Engine;
-        let (registered, other) = (
-            crate::private_key_jwt::client_key(SigningAlg::ES256),
-            crate::private_key_jwt::client_key(SigningAlg::ES256),
-        );
-        let client_id = crate::private_key_jwt::register(
-            &app,
-            Some(crate::private_key_jwt::jwk_set(&[&registered])),
-            None,
-        )
-        .await;
+        let (client_id, registered, other) = keyed_client(&app).await;
         let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
         let run = |key: &crate::private_key_jwt::ClientKey| {
             let pkcs8 = b64(&key.pkcs8);
@@ -738,6 +742,59 @@ db_test!(
             .with("prompt", "none");
         let step = browser.authorize(&app, &silent).await;
         assert_eq!(step.redirect_params()["error"], "consent_required");
+        // An app that asks for nothing at all still needs the user's yes.
+        let r = register(
+            &app,
+            Some(&token),
+            json!({"redirect_uris": [crate::browser::REDIRECT_URI]}),
+        )
+        .await;
+        let quiet = TestClient {
+            id: string(&r.json::<Value>().await.unwrap(), "client_id"),
+            secret: String::new(),
+        };
+        let mut nothing = AuthRequest::new(&quiet).with("prompt", "none");
+        nothing.scope = String::new();
+        let step = browser.authorize(&app, &nothing).await;
+        assert_eq!(step.redirect_params()["error"], "consent_required");
+    }
+);
+
+db_test!(
+    the_gateway_policy_takes_only_tokens_for_its_apis,
+    [
+        ("MONBAN_POLICY_FILE", crate::forward_auth::POLICY),
+        ("MONBAN_TRUSTED_PROXIES", "127.0.0.1"),
+    ],
+    async |app: TestApp| {
+        let ask = |token: String| {
+            let app = &app;
+            async move {
+                app.http
+                    .get(app.url("/forward_auth"))
+                    .header("X-Forwarded-Method", "GET")
+                    .header("X-Forwarded-Uri", "/billing/invoices")
+                    .header("X-Forwarded-Host", "api.example.com")
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        };
+        // A token for monban's default audience, not for billing.
+        let other = app.service_client("").await;
+        let token = string(&app.access_token(&other, &[]).await, "access_token");
+        assert_eq!(ask(token).await, 403);
+        let billing = app
+            .register(ClientSettings {
+                audiences: vec!["https://billing.example.com".into()],
+                ..crate::helpers::service_settings()
+            })
+            .await;
+        let token = string(&app.access_token(&billing, &[]).await, "access_token");
+        assert_eq!(ask(token).await, 200);
     }
 );
 
@@ -797,6 +854,20 @@ db_test!(
             .await;
         assert_eq!(r.status(), 200, "the SPA's grant lives");
         assert!(app.audit("authorization_code.reused").await.is_empty());
+        // A `resource` outside the grant is refused before the code is spent.
+        let fresh = AuthRequest::new(&victim);
+        let code = browser.sign_in(&app, &fresh, "alice", PASSWORD).await["code"].clone();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", fresh.redirect_uri.as_str()),
+            ("resource", "https://elsewhere.example.com"),
+        ];
+        let verifier = fresh.verifier.clone().unwrap();
+        form.push(("code_verifier", &verifier));
+        let r = app.post_basic("/token", &victim, &form).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_target");
+        tokens(&app, &victim, &fresh, &code).await;
         // Its own replay, with the verifier, revokes as RFC 6749 §4.1.2 asks.
         let r = redeem(&app, &spa, &request, &params["code"]).await;
         assert_eq!(r.status(), 400);
@@ -843,25 +914,14 @@ db_test!(
     async |app: TestApp| {
         let alice = app.user("alice", PASSWORD).await;
         let client = first_party(&app, web_app_settings()).await;
-        let refresh = |token: String| {
-            let (app, client) = (&app, &client);
-            async move {
-                app.post_basic(
-                    "/token",
-                    client,
-                    &[("grant_type", "refresh_token"), ("refresh_token", &token)],
-                )
-                .await
-            }
-        };
 
         // Refresh-token reuse.
         let first = signed_in(&app, &Browser::new(), &client, "openid").await;
-        let r = refresh(string(&first, "refresh_token")).await;
+        let r = refresh(&app, &client, &string(&first, "refresh_token")).await;
         assert_eq!(r.status(), 200);
         let second: Value = r.json().await.unwrap();
         assert_alive(&app, &client, &string(&second, "access_token")).await;
-        let r = refresh(string(&first, "refresh_token")).await;
+        let r = refresh(&app, &client, &string(&first, "refresh_token")).await;
         assert_eq!(r.status(), 400, "a reuse");
         for body in [&first, &second] {
             assert_dead(&app, &client, &string(body, "access_token"), "after reuse").await;
@@ -910,6 +970,32 @@ db_test!(
         let issued = signed_in(&app, &Browser::new(), &client, "openid offline_access").await;
         app.cli(&["user", "disable", "alice"]);
         assert_dead(&app, &client, &string(&issued, "access_token"), "disabled").await;
+    }
+);
+
+db_test!(
+    a_code_whose_session_ended_gives_nothing,
+    async |app: TestApp| {
+        let alice = app.user("alice", PASSWORD).await;
+        let client = first_party(&app, web_app_settings()).await;
+        let browser = Browser::new();
+        let request = AuthRequest::new(&client);
+        let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
+        // Signed out everywhere between the code and its redemption.
+        let admin = app.service_client("monban:admin").await;
+        let admin_token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let r = app
+            .http
+            .delete(app.url(&format!("/admin/api/v1/users/{alice}/sessions")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["sessions_ended"], 1);
+        let r = redeem(&app, &client, &request, &params["code"]).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
     }
 );
 

@@ -22,6 +22,7 @@ mod bad_input;
 mod cli;
 mod device;
 mod forward_auth;
+mod fuzz_corpus;
 mod gateways;
 mod hardening;
 mod instances;
