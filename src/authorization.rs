@@ -321,7 +321,7 @@ fn validate(
     let target = crate::apis::target(
         &resources,
         &client.audiences,
-        app.config.issuer.as_str(),
+        &app.config.default_audience,
         apis,
     )
     .map_err(|e| refuse("invalid_target", e))?;

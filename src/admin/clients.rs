@@ -424,15 +424,38 @@ async fn set_groups(app: &App, client_id: &str, groups: &[String]) -> Result<(),
     Ok(())
 }
 
+/// An integer as JSON Schema counts one: any number with a zero fractional
+/// part, `5.0` as well as `5` (JSON Schema Core 2020-12 §4.2.1), which the
+/// document's `integer` promises to take.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_i64() {
+        return Ok(Some(whole));
+    }
+    // Within ±2^53 every whole f64 converts exactly; beyond, no limit of
+    // the API is near.
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!(
+            "{number} is not a whole number within ±2^53"
+        ))),
+    }
+}
+
 /// An initial access token to make (RFC 7591 §3).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationTokenRequest {
     /// Seconds until it expires (1 to 315360000); absent: never.
     #[schema(minimum = 1, maximum = 315_360_000)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub expires_in: Option<i64>,
     /// How many clients it may register (1 to 1000000); absent: unlimited.
     #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub uses: Option<i64>,
     /// Space-separated scopes the clients it registers may have in
     /// client_credentials tokens (never `monban:` ones); absent: none.

@@ -76,10 +76,12 @@ impl From<crate::clients::Invalid> for AdminError {
     }
 }
 
-/// serde names the field in backquotes (`missing field `x``, `unknown
-/// field `x``); the first one is the field.
+/// serde names the field in backquotes after "field" (`missing field
+/// `x``, `unknown field `x``, `duplicate field `x``). Other backquotes
+/// quote a value (`invalid type: string `x``, `unknown variant `x``),
+/// which names no field.
 fn field_in(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
+    let start = message.find("field `")? + "field `".len();
     let len = message.get(start..)?.find('`')?;
     message.get(start..start + len).map(str::to_owned)
 }

@@ -115,6 +115,7 @@ pub async fn redeem(
             nonce: code.nonce.as_deref(),
             // Decided with the code, so that a replay can revoke the JWT.
             access_jti: Some(code.access_jti.clone()),
+            rests_on_consent: !client.first_party,
         },
         now,
     )

@@ -100,6 +100,7 @@ pub async fn exchange(
                     offline: true,
                     nonce: None,
                     access_jti: None,
+                    rests_on_consent: false,
                 },
                 now,
             )

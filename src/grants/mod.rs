@@ -228,6 +228,10 @@ pub struct UserGrant<'a> {
     pub offline: bool,
     pub nonce: Option<&'a str>,
     pub access_jti: Option<String>,
+    /// It stands on the user's stored consent (a third-party app's code),
+    /// so a withdrawal that came meanwhile ends it. A device approval is a
+    /// consent of its own; a refresh continues a grant withdrawal revokes.
+    pub rests_on_consent: bool,
 }
 
 pub async fn issue_user_tokens(
@@ -243,7 +247,7 @@ pub async fn issue_user_tokens(
         sid: (!grant.offline).then(|| grant.authentication.sid.clone()),
         created_at: now,
     };
-    record_grant(app, &recorded, now).await?;
+    record_grant(app, &recorded, grant.rests_on_consent, now).await?;
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
     let access = issue_access_token(
         app,
@@ -294,22 +298,35 @@ pub async fn issue_user_tokens(
     Ok(response)
 }
 
-/// Records a grant. One bound to a session is kept only if the session
-/// still lives once it is recorded: a logout that came between the code
-/// and its redemption (and revoked the session's grants then) ends it too.
+/// Records a grant, and keeps it only if what it rests on still holds once
+/// it is recorded: its session, when it is bound to one (a logout between
+/// the code and its redemption ended it), and the user's consent when it
+/// `rests_on_consent` (withdrawn meanwhile). Whatever ends either revokes the
+/// grants it finds after it has ended it, so one recorded before this
+/// check passes is found.
 pub async fn record_grant(
     app: &App,
     grant: &store::grants::Grant,
+    rests_on_consent: bool,
     now: i64,
 ) -> Result<(), OAuthError> {
     store::grants::insert(&app.db, grant).await?;
-    if let Some(sid) = &grant.sid
-        && !store::sessions::is_active(&app.db, sid, now).await?
-    {
+    let session_ended = match &grant.sid {
+        Some(sid) => !store::sessions::still_active(&app.db, sid, now).await?,
+        None => false,
+    };
+    let consent_withdrawn = rests_on_consent
+        && store::consents::get(&app.db, grant.user_id, &grant.client_id)
+            .await?
+            .is_none();
+    if session_ended || consent_withdrawn {
         crate::tokens::revoke_grant(app, grant.grant_id, now).await?;
-        return Err(OAuthError::invalid_grant(
-            "the session this grant belongs to has ended",
-        ));
+        let why = if session_ended {
+            "the session this grant belongs to has ended"
+        } else {
+            "the user no longer consents to this client"
+        };
+        return Err(OAuthError::invalid_grant(why));
     }
     Ok(())
 }

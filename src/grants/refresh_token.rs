@@ -101,6 +101,7 @@ pub async fn exchange(
             // OIDC Core §12.2: no nonce in ID tokens from a refresh.
             nonce: None,
             access_jti: None,
+            rests_on_consent: false,
         },
         now,
     )

@@ -37,6 +37,9 @@ struct Holder {
     /// The token's own `act`, when it was exchanged before.
     act: Option<Value>,
     exp: i64,
+    /// Issued to the exchanging client itself (its own access token or ID
+    /// token), not handed to it by another app as the token's audience.
+    own: bool,
 }
 
 pub async fn exchange(
@@ -109,26 +112,32 @@ pub async fn exchange(
         Some(prior) => json!({ "sub": actor_sub, "act": prior }),
         None => json!({ "sub": actor_sub }),
     };
+    // A third-party app trading a token of its own reaches only APIs the
+    // user consented to it using: the exchange must not widen what the
+    // consent screen showed (an ID token stands for who signed in, not for
+    // access). A token another app handed it, naming it as audience, is
+    // delegation the operator configured.
+    if subject.own
+        && !client.first_party
+        && let Some(user_id) = subject.user_id
+    {
+        let consent = store::consents::get(&app.db, user_id, &client.client_id).await?;
+        let needed = crate::consents::Needed::of(
+            &scope,
+            &target.audience,
+            &apis,
+            app.config.issuer.as_str(),
+        );
+        if !needed.covered_by(consent.as_ref()) {
+            return Err(OAuthError::invalid_target(
+                "the user has not allowed this client that API with that scope",
+            ));
+        }
+    }
     // An ID token belongs to no grant; what it is exchanged for lives with
-    // its session, recorded now that the exchange is granted — and, for an
-    // app that is not first-party, only for APIs the user consented to it
-    // using (an ID token stands for who signed in, not for access).
+    // its session, recorded now that the exchange is granted.
     let grant_id = match (subject.grant_id, &subject.sid, subject.user_id) {
         (None, Some(sid), Some(user_id)) => {
-            if !client.first_party {
-                let consent = store::consents::get(&app.db, user_id, &client.client_id).await?;
-                let needed = crate::consents::Needed::of(
-                    &scope,
-                    &target.audience,
-                    &apis,
-                    app.config.issuer.as_str(),
-                );
-                if !needed.covered_by(consent.as_ref()) {
-                    return Err(OAuthError::invalid_target(
-                        "the user has not allowed this client those APIs",
-                    ));
-                }
-            }
             let grant = store::grants::Grant {
                 grant_id: Uuid::now_v7(),
                 user_id,
@@ -136,7 +145,16 @@ pub async fn exchange(
                 sid: Some(sid.clone()),
                 created_at: now,
             };
-            super::record_grant(app, &grant, now).await?;
+            // §2.2.2: a subject token no longer good is invalid_request.
+            super::record_grant(app, &grant, !client.first_party, now)
+                .await
+                .map_err(|e| {
+                    if e.code() == crate::error::ErrorCode::InvalidGrant {
+                        OAuthError::invalid_request(format!("subject_token: {}", e.description()))
+                    } else {
+                        e
+                    }
+                })?;
             Some(grant.grant_id)
         }
         (grant_id, _, _) => grant_id,
@@ -215,6 +233,7 @@ async fn read_access_token(
                 groups: c.groups,
                 act: c.act,
                 exp: c.exp,
+                own: c.client_id == client.client_id,
                 sub: c.sub,
             };
             (holder, c.client_id, c.aud.into_list())
@@ -231,6 +250,7 @@ async fn read_access_token(
                 groups: t.groups.map(|g| g.0),
                 act: t.act.map(|a| a.0),
                 exp: t.expires_at,
+                own: t.client_id == client.client_id,
             };
             (holder, t.client_id, t.audiences.0)
         }
@@ -290,6 +310,7 @@ async fn read_id_token(
         groups: None,
         act: None,
         exp: verified.exp,
+        own: true,
     };
     Ok(user_is_active(app, holder).await?)
 }

@@ -216,13 +216,11 @@ impl Policy {
             .rego
             .map(|r| RegoPolicy::load(base, &r.files, &r.package))
             .transpose()?;
-        if let Some(bad) = file.audiences.iter().find(|a| !is_audience(a)) {
-            return Err(format!("audiences: {bad:?} is not an audience"));
-        }
+        let audiences = checked_audiences(file.audiences).map_err(|e| format!("audiences: {e}"))?;
         Ok(Policy {
             configured: true,
             default_deny,
-            audiences: file.audiences,
+            audiences,
             routes,
             rego,
         })
@@ -233,13 +231,28 @@ impl Policy {
     }
 }
 
+/// An `audiences` list as written: left out, any audience (empty); given,
+/// at least one, each an audience. `audiences = []` would read as "any"
+/// while saying "none", so it is refused.
+fn checked_audiences(written: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    let Some(audiences) = written else {
+        return Ok(Vec::new());
+    };
+    if audiences.is_empty() {
+        return Err("audiences = [] names no API; leave it out to take tokens for any".into());
+    }
+    if let Some(bad) = audiences.iter().find(|a| !is_audience(a)) {
+        return Err(format!("{bad:?} is not an audience"));
+    }
+    Ok(audiences)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     default: Option<String>,
     /// The APIs (token audiences) behind the gateway.
-    #[serde(default)]
-    audiences: Vec<String>,
+    audiences: Option<Vec<String>>,
     #[serde(default)]
     route: Vec<RouteSpec>,
     rego: Option<RegoSpec>,
@@ -263,8 +276,7 @@ struct RouteSpec {
     scopes: Vec<String>,
     #[serde(default)]
     groups: Vec<String>,
-    #[serde(default)]
-    audiences: Vec<String>,
+    audiences: Option<Vec<String>>,
     #[serde(default)]
     deny: bool,
 }
@@ -318,15 +330,11 @@ impl RouteSpec {
         if let Some(bad) = self.groups.iter().find(|g| !crate::types::is_group_name(g)) {
             return Err(problem(format!("group {bad:?} is not a group name")));
         }
-        if self.deny
-            && (!scopes.is_empty() || !self.groups.is_empty() || !self.audiences.is_empty())
-        {
+        let audiences = checked_audiences(self.audiences).map_err(problem)?;
+        if self.deny && (!scopes.is_empty() || !self.groups.is_empty() || !audiences.is_empty()) {
             return Err(problem(
                 "deny = true takes no scopes, groups or audiences".to_owned(),
             ));
-        }
-        if let Some(bad) = self.audiences.iter().find(|a| !is_audience(a)) {
-            return Err(problem(format!("audience {bad:?} is not an audience")));
         }
         Ok(RouteRule {
             number,
@@ -335,7 +343,7 @@ impl RouteSpec {
             methods,
             scopes,
             groups: self.groups,
-            audiences: self.audiences,
+            audiences,
             deny: self.deny,
         })
     }
@@ -487,6 +495,8 @@ mod tests {
             Decision::Deny(_)
         ));
         assert!(parse("audiences = [\"has space\"]").is_err());
+        assert!(parse("audiences = []").is_err());
+        assert!(parse("[[route]]\naudiences = []").is_err());
         assert!(parse("[[route]]\ndeny = true\naudiences = [\"https://a\"]").is_err());
     }
 

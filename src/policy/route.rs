@@ -97,12 +97,19 @@ pub fn parse_host(raw: &str) -> Option<String> {
     } else {
         first.split(':').next()?.to_owned()
     };
-    // IP literals in their one canonical form, as the URL standard reads
-    // them (`[0::1]` is `[::1]`, `167772165` and `0xa.5` are `10.0.0.5`),
-    // so that no spelling of an address dodges a rule for it.
+    // IP literals only in their one canonical form: `[0::1]`, `167772165`
+    // or `0xa.5` name an address the gateway's own host matching (nginx
+    // `server_name`, Caddy site addresses) compares as written, so reading
+    // them as `[::1]` or `10.0.0.5` would judge a request by a rule meant
+    // for another virtual host. Refused: such a request is denied.
     if without_port.starts_with('[') {
         return match url::Host::parse(&without_port) {
-            Ok(url::Host::Ipv6(ip)) => Some(format!("[{ip}]")),
+            Ok(url::Host::Ipv6(ip)) => {
+                let canonical = format!("[{ip}]");
+                canonical
+                    .eq_ignore_ascii_case(&without_port)
+                    .then_some(canonical)
+            }
             _ => None,
         };
     }
@@ -110,8 +117,15 @@ pub fn parse_host(raw: &str) -> Option<String> {
     // empty label (`a..b`, `.a`, `a..`) is no host name at all (RFC 1035
     // §2.3.1), or `x.example..` would dodge the rules for `x.example`.
     let name = without_port.strip_suffix('.').unwrap_or(&without_port);
-    if let Ok(url::Host::Ipv4(ip)) = url::Host::parse(name) {
-        return Some(ip.to_string());
+    match url::Host::parse(name) {
+        Ok(url::Host::Ipv4(ip)) => {
+            let canonical = ip.to_string();
+            return (canonical == name).then_some(canonical);
+        }
+        Ok(_) => {}
+        // The URL standard refuses names whose last label is a number but
+        // no IPv4 address (`1.2.3.256`, `1.2.3.4.5`); so does monban.
+        Err(_) => return None,
     }
     let ok = name.len() <= 253
         && name.split('.').all(|label| {
@@ -242,9 +256,21 @@ mod tests {
             assert_eq!(parse_host(bad), None, "{bad}");
         }
         // One spelling per address.
-        assert_eq!(parse_host("[0::1]:443").as_deref(), Some("[::1]"));
-        assert_eq!(parse_host("167772165").as_deref(), Some("10.0.0.5"));
-        assert_eq!(parse_host("0xa.5:80").as_deref(), Some("10.0.0.5"));
+        for other_spelling in [
+            "[0::1]:443",
+            "167772165",
+            "0xa.5:80",
+            "010.0.0.5",
+            "1.2.3.256",
+            "1.2.3.4.5",
+        ] {
+            assert_eq!(parse_host(other_spelling), None, "{other_spelling}");
+        }
+        assert_eq!(parse_host("10.0.0.5:80").as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            parse_host("[2001:DB8::1]").as_deref(),
+            Some("[2001:db8::1]")
+        );
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub async fn find(db: &Db, hash: &[u8]) -> Result<Option<Code>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(FIND).bind(hash).fetch_optional(p).await)
 }
 
+/// A user's codes not yet redeemed stop being redeemable (signed out
+/// everywhere).
+pub(super) const EXPIRE_USER: &str = "UPDATE authorization_codes SET expires_at = $2 \
+     WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2";
+
 const REVOKE: &str = "UPDATE authorization_codes SET revoked_at = $2 WHERE code_hash = $1";
 const REVOKED: &str = "SELECT revoked_at FROM authorization_codes WHERE code_hash = $1";
 

@@ -75,6 +75,11 @@ pub struct Decision<'a> {
     pub amr: &'a [String],
 }
 
+/// A user's approved requests not yet redeemed become denied (signed out
+/// everywhere): the device's next poll is `access_denied`.
+pub(super) const DENY_USER_APPROVED: &str =
+    "UPDATE device_codes SET status = 'denied' WHERE user_id = $1 AND status = 'approved'";
+
 const DECIDE: &str = "UPDATE device_codes SET status = $3, user_id = $4, sid = $5, auth_time = $6, \
      acr = $7, amr = $8 WHERE user_code = $1 AND status = 'pending' AND expires_at > $2 \
      RETURNING client_id, scope";

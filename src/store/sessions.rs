@@ -94,6 +94,20 @@ pub async fn is_active(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error
     Ok(count > 0)
 }
 
+const STILL_ACTIVE: &str =
+    "UPDATE sessions SET expires_at = expires_at WHERE sid = $1 AND expires_at > $2";
+
+/// Whether the SSO session `sid` is still going, read by writing its row:
+/// on PostgreSQL a logout that is ending it (and revoking its grants) in a
+/// transaction not yet committed is waited for, where a `SELECT` would see
+/// the session as it was. Every logout deletes the session row before it
+/// revokes grants, so a grant recorded before this returns `true` is seen
+/// by that revocation.
+pub async fn still_active(db: &Db, sid: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(STILL_ACTIVE).bind(sid).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() > 0))
+}
+
 const COUNT_ACTIVE: &str =
     "SELECT COUNT(*) FROM sessions WHERE sid IS NOT NULL AND expires_at > $1";
 

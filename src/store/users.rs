@@ -195,7 +195,8 @@ pub async fn set_disabled(
 
 /// In a transaction: ends every SSO session of the user and revokes all
 /// their grants, refresh tokens (`offline_access` ones too) and access tokens
-/// (JWT ids remembered); evaluates to the ended sessions.
+/// (JWT ids remembered), codes and approved device requests; evaluates to
+/// the ended sessions.
 macro_rules! sign_out_everywhere {
     ($tx:ident, $id:expr, $now:expr) => {{
         let ended = sqlx::query_scalar(super::sessions::END_USER_RETURNING)
@@ -219,6 +220,17 @@ macro_rules! sign_out_everywhere {
         sqlx::query(super::tokens::REVOKE_USER_ACCESS)
             .bind($id)
             .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        // Codes not yet redeemed and approved device requests not yet
+        // polled would start new grants (offline ones outlive no session).
+        sqlx::query(super::codes::EXPIRE_USER)
+            .bind($id)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(super::devices::DENY_USER_APPROVED)
+            .bind($id)
             .execute(&mut *$tx)
             .await?;
         ended

@@ -1098,3 +1098,38 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    whole_numbers_may_be_written_with_a_fraction,
+    async |app: TestApp| {
+        // JSON Schema's `integer` is any number with a zero fractional part
+        // (found by schemathesis): `2.0` is taken as 2, `2.5` refused.
+        let token = admin_token(&app).await;
+        let body = json!({"uses": 2.0, "expires_in": 3600.0});
+        let (status, made) = send(
+            &app,
+            &token,
+            Method::POST,
+            "/registration-tokens",
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(made["uses"], 2);
+        for body in [json!({"uses": 2.5}), json!({"expires_in": 1e300})] {
+            let (status, answer) = send(
+                &app,
+                &token,
+                Method::POST,
+                "/registration-tokens",
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, 422, "{answer}");
+            assert!(answer["message"].as_str().unwrap().contains("whole number"));
+            // serde names no field for a value of the wrong kind; neither
+            // does the answer (it once named the value).
+            assert!(answer.get("field").is_none_or(Value::is_null), "{answer}");
+        }
+    }
+);

@@ -1660,3 +1660,148 @@ db_test!(
         assert_eq!(app.introspect(&client, &exchanged).await["active"], false);
     }
 );
+
+/// A token-exchange request of `client` for `subject` (of `kind`) at
+/// `resource`, with scope `read` for an access token.
+async fn exchange_own(
+    app: &TestApp,
+    client: &TestClient,
+    subject: &str,
+    kind: &str,
+    resource: &str,
+) -> reqwest::Response {
+    let mut form = vec![
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", subject),
+        ("subject_token_type", kind),
+        ("resource", resource),
+    ];
+    // An ID token stands for who signed in: it exchanges for no scope.
+    if kind.ends_with(":access_token") {
+        form.push(("scope", "read"));
+    }
+    app.post_basic("/token", client, &form).await
+}
+
+db_test!(
+    a_third_party_app_exchanges_only_what_the_user_allowed,
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        let (payroll, orders) = ("https://payroll.example.com", "https://orders.example.com");
+        // Audiences that define no scopes take an ID token's `openid`.
+        let (profile, calendar) = (
+            "https://profile.example.com",
+            "https://calendar.example.com",
+        );
+        for identifier in [payroll, orders] {
+            app.cli(&[
+                "api",
+                "create",
+                "--identifier",
+                identifier,
+                "--scope",
+                "read",
+                "--json",
+            ])
+            .ok_json();
+        }
+        // A third-party app the operator lets reach all four; alice lets it
+        // use payroll and profile only.
+        let client = app
+            .register(ClientSettings {
+                audiences: [payroll, orders, profile, calendar]
+                    .map(str::to_owned)
+                    .to_vec(),
+                scopes: Scopes::parse("read").unwrap(),
+                grant_types: vec![
+                    monban::types::GrantType::AuthorizationCode,
+                    monban::types::GrantType::TokenExchange,
+                ],
+                ..web_app_settings()
+            })
+            .await;
+        let browser = Browser::new();
+        let request = AuthRequest::new(&client)
+            .scope("openid read")
+            .with("resource", payroll)
+            .with("resource", profile);
+        let step = browser.authorize(&app, &request).await;
+        let step = browser.submit_login(&app, &step, "alice", PASSWORD).await;
+        assert!(step.is_consent(), "{step:?}");
+        let step = browser.submit_consent(&app, &step, "allow").await;
+        let issued = tokens(&app, &client, &request, &step.redirect_params()["code"]).await;
+        let access = string(&issued, "access_token");
+        let id_token = string(&issued, "id_token");
+        const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+        const ID: &str = "urn:ietf:params:oauth:token-type:id_token";
+        // Its own tokens, traded for an API alice never allowed it: refused
+        // (RFC 8693 §2.2.2), whichever token it trades.
+        for (subject, kind, resource) in [(&access, ACCESS, orders), (&id_token, ID, calendar)] {
+            let r = exchange_own(&app, &client, subject, kind, resource).await;
+            assert_eq!(r.status(), 400, "{kind}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_target", "{kind}: {body}");
+        }
+        // For what she allowed, the exchange stands.
+        for (subject, kind, resource) in [(&access, ACCESS, payroll), (&id_token, ID, profile)] {
+            let r = exchange_own(&app, &client, subject, kind, resource).await;
+            assert_eq!(r.status(), 200, "{kind}: {}", r.text().await.unwrap());
+        }
+    }
+);
+
+db_test!(
+    a_password_reset_ends_codes_not_yet_redeemed,
+    async |app: TestApp| {
+        let alice = app.user("alice", PASSWORD).await;
+        let client = first_party(&app, web_app_settings()).await;
+        // An offline_access code outlives no session, so only the reset
+        // itself can end it.
+        let request = AuthRequest::new(&client).scope("openid offline_access");
+        let params = Browser::new()
+            .sign_in(&app, &request, "alice", PASSWORD)
+            .await;
+        let admin = app.service_client("monban:admin").await;
+        let admin_token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let r = app
+            .http
+            .post(app.url(&format!("/admin/api/v1/users/{alice}/password")))
+            .bearer_auth(&admin_token)
+            .json(&json!({"password": "a new password nobody knows"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = redeem(&app, &client, &request, &params["code"]).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    }
+);
+
+db_test!(
+    the_configured_default_audience_is_the_code_flows_too,
+    [("MONBAN_DEFAULT_AUDIENCE", "https://everything.example.com")],
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        let client = first_party(&app, web_app_settings()).await;
+        let issued = signed_in(&app, &Browser::new(), &client, "openid offline_access").await;
+        let claims = payload(&string(&issued, "access_token"));
+        assert_eq!(claims["aud"], "https://everything.example.com", "{claims}");
+        // Its refresh keeps to what the client may name.
+        let r = refresh(&app, &client, &string(&issued, "refresh_token")).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        // monban's own issuer is no audience it may ask for.
+        let request = AuthRequest::new(&client)
+            .scope("openid")
+            .with("resource", &app.issuer);
+        let step = Browser::new().authorize(&app, &request).await;
+        assert_eq!(
+            step.redirect_params()["error"],
+            "invalid_target",
+            "{step:?}"
+        );
+    }
+);
