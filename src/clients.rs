@@ -280,6 +280,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.len() > 2000 {
         return Err("longer than 2000 characters".into());
     }
+    no_blanks(uri)?;
     let url = Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err("must not contain a fragment (RFC 6749 §3.1.2)".into());
@@ -295,9 +296,23 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// A URI holds no whitespace or control characters (RFC 3986 §2). The URL
+/// parser drops tabs and newlines and trims the ends, so a URI registered
+/// with them would be matched and called as another string than the one
+/// stored (found by fuzz/redirect_uri: `http://[::1]?\0\x07`).
+fn no_blanks(uri: &str) -> Result<(), String> {
+    match uri.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        Some(c) => Err(format!(
+            "must not contain whitespace or control characters ({c:?})"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// OIDC Back-Channel Logout §2.2: an absolute URI without a fragment, which
 /// monban POSTs to: https, or http to a loopback host (development).
 pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), String> {
+    no_blanks(uri)?;
     let url = Url::parse(uri).map_err(|e| format!("not an absolute URI ({e})"))?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err("must not contain a fragment".into());
@@ -487,6 +502,10 @@ mod tests {
             "/relative",
             "javascript:alert(1)",
             "myapp:/cb",
+            "http://[::1]?\0\x07",
+            "https://app.example.com/c\tb",
+            " https://app.example.com/cb",
+            "https://app.example.com/cb\n",
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }

@@ -1109,6 +1109,15 @@ async fn rows(app: &TestApp, sql: &'static str) -> i64 {
     }
 }
 
+/// How many rows `table` holds (a name from this file, never input).
+async fn table_rows(app: &TestApp, table: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+    match &app.db {
+        store::Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        store::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+    }
+}
+
 // 9. Every unauthenticated write is bounded.
 db_test!(
     unauthenticated_floods_leave_bounded_rows,
@@ -1247,17 +1256,7 @@ db_test!(every_expiring_table_is_purged, async |app: TestApp| {
         "a new table that expires needs a purge (and a place here)"
     );
     for table in &tables {
-        let count = format!("SELECT COUNT(*) FROM {table}");
-        let n: i64 = match &app.db {
-            store::Db::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                .fetch_one(p)
-                .await
-                .unwrap(),
-            store::Db::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                .fetch_one(p)
-                .await
-                .unwrap(),
-        };
+        let n = table_rows(&app, table).await;
         assert!(n > 0, "{table} has a row to purge");
     }
     // Long after: everything has expired (the grants and login failures
@@ -1270,17 +1269,7 @@ db_test!(every_expiring_table_is_purged, async |app: TestApp| {
             .map(String::as_str)
             .chain(["grants", "login_failures", "audit_events"])
     {
-        let count = format!("SELECT COUNT(*) FROM {table}");
-        let n: i64 = match &app.db {
-            store::Db::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                .fetch_one(p)
-                .await
-                .unwrap(),
-            store::Db::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                .fetch_one(p)
-                .await
-                .unwrap(),
-        };
+        let n = table_rows(&app, table).await;
         assert_eq!(n, 0, "{table} after the purge");
     }
 });
