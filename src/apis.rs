@@ -89,9 +89,9 @@ pub fn validate(api: &crate::store::apis::Api) -> Result<(), String> {
 }
 
 /// RFC 8707 §2: a resource is "an absolute URI ... MUST NOT include a
-/// fragment component".
+/// fragment component" (and, as any URI, no blanks: RFC 3986 §2).
 pub fn is_resource_uri(raw: &str) -> bool {
-    url::Url::parse(raw).is_ok() && !raw.contains('#')
+    crate::clients::no_blanks(raw).is_ok() && url::Url::parse(raw).is_ok() && !raw.contains('#')
 }
 
 /// The audience a request asked for, and what registered APIs say of it.

@@ -78,6 +78,7 @@ fn usable_keys(set: &Value) -> Result<Vec<Jwk>, String> {
 
 /// `jwks_uri` must be https, or http to a loopback host (for development).
 pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
+    crate::clients::no_blanks(uri)?;
     let url = Url::parse(uri).map_err(|e| format!("not an absolute URL ({e})"))?;
     match url.scheme() {
         "https" => Ok(()),

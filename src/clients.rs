@@ -300,7 +300,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
 /// parser drops tabs and newlines and trims the ends, so a URI registered
 /// with them would be matched and called as another string than the one
 /// stored (found by fuzz/redirect_uri: `http://[::1]?\0\x07`).
-fn no_blanks(uri: &str) -> Result<(), String> {
+pub fn no_blanks(uri: &str) -> Result<(), String> {
     match uri.chars().find(|c| c.is_control() || c.is_whitespace()) {
         Some(c) => Err(format!(
             "must not contain whitespace or control characters ({c:?})"

@@ -230,7 +230,7 @@ pub struct UserGrant<'a> {
     pub access_jti: Option<String>,
     /// It stands on the user's stored consent (a third-party app's code),
     /// so a withdrawal that came meanwhile ends it. A device approval is a
-    /// consent of its own; a refresh continues a grant withdrawal revokes.
+    /// consent of its own; a refresh continues a grant a withdrawal revokes.
     pub rests_on_consent: bool,
 }
 
@@ -247,7 +247,15 @@ pub async fn issue_user_tokens(
         sid: (!grant.offline).then(|| grant.authentication.sid.clone()),
         created_at: now,
     };
-    record_grant(app, &recorded, grant.rests_on_consent, now).await?;
+    if grant.parent.is_some() {
+        // A refresh continues a recorded grant, whose session it has just
+        // kept alive (by writing the row, as `still_active` would); a
+        // logout revokes the grant. Its session row briefly missing (a
+        // re-login re-keys it) must not end the grant for good.
+        store::grants::insert(&app.db, &recorded).await?;
+    } else {
+        record_grant(app, &recorded, grant.rests_on_consent, now).await?;
+    }
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
     let access = issue_access_token(
         app,

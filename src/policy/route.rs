@@ -92,8 +92,16 @@ pub fn parse_method(raw: &str) -> Option<String> {
 pub fn parse_host(raw: &str) -> Option<String> {
     let first = raw.split(',').next()?.trim();
     let without_port = if let Some(rest) = first.strip_prefix('[') {
-        // [IPv6]:port
-        format!("[{}]", rest.split_once(']')?.0)
+        // [IPv6] or [IPv6]:port, nothing else after the bracket.
+        let (address, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        if !port_ok {
+            return None;
+        }
+        format!("[{address}]")
     } else {
         first.split(':').next()?.to_owned()
     };
@@ -104,8 +112,10 @@ pub fn parse_host(raw: &str) -> Option<String> {
     // for another virtual host. Refused: such a request is denied.
     if without_port.starts_with('[') {
         return match url::Host::parse(&without_port) {
-            Ok(url::Host::Ipv6(ip)) => {
-                let canonical = format!("[{ip}]");
+            // The URL standard's serialisation (RFC 5952, with IPv4-mapped
+            // addresses in hex: `[::ffff:a00:1]`), as browsers send it.
+            Ok(host @ url::Host::Ipv6(_)) => {
+                let canonical = host.to_string();
                 canonical
                     .eq_ignore_ascii_case(&without_port)
                     .then_some(canonical)

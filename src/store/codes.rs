@@ -66,8 +66,9 @@ pub async fn find(db: &Db, hash: &[u8]) -> Result<Option<Code>, sqlx::Error> {
 }
 
 /// A user's codes not yet redeemed stop being redeemable (signed out
-/// everywhere).
-pub(super) const EXPIRE_USER: &str = "UPDATE authorization_codes SET expires_at = $2 \
+/// everywhere): expired at 0, not at now, so that a redemption whose clock
+/// read a moment earlier (or another instance's, behind) cannot take one.
+pub(super) const EXPIRE_USER: &str = "UPDATE authorization_codes SET expires_at = 0 \
      WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2";
 
 const REVOKE: &str = "UPDATE authorization_codes SET revoked_at = $2 WHERE code_hash = $1";
