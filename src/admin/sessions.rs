@@ -171,10 +171,14 @@ pub async fn revoke_consent(
 ) -> Result<StatusCode, AdminError> {
     let now = crate::unix_now();
     find(&app, id).await?;
-    if !store::consents::revoke(&app.db, id, &client_id).await? {
+    let withdrawn = store::consents::revoke(&app.db, id, &client_id).await?;
+    // Revoked even when no consent was left: a retry then completes a
+    // withdrawal whose revocation failed. (Consent first: a grant recorded
+    // meanwhile either sees it gone or is revoked here.)
+    crate::tokens::revoke_user_client(&app, id, &client_id, now).await?;
+    if !withdrawn {
         return Err(AdminError::not_found("consent"));
     }
-    crate::tokens::revoke_user_client(&app, id, &client_id, now).await?;
     let event = admin
         .event(Kind::ConsentRevoked)
         .user(id)

@@ -397,8 +397,11 @@ pub async fn revoke_consent(
         return start_login(&app, &headers, None).await;
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
-    if store::consents::revoke(&app.db, user.id, client_id).await? {
-        crate::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
+    let withdrawn = store::consents::revoke(&app.db, user.id, client_id).await?;
+    // Revoked even when no consent was left: a retry then completes a
+    // withdrawal whose revocation failed.
+    crate::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
+    if withdrawn {
         tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
         let event = Event::new(Kind::ConsentRevoked)
             .by(Actor::User(user.id))
