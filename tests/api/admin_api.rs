@@ -14,13 +14,6 @@ use crate::helpers::{TestApp, TestClient, password_matches};
 const PASSWORD: &str = "correct horse battery staple";
 const ADMIN_SCOPE: &str = "monban:admin";
 
-/// A service client's token with the admin scope.
-async fn admin_token(app: &TestApp) -> String {
-    let admin = app.service_client(ADMIN_SCOPE).await;
-    let body = app.access_token(&admin, &[]).await;
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 /// A request to the admin API (path below `/admin/api/v1`).
 async fn call(
     app: &TestApp,
@@ -206,7 +199,7 @@ db_test!(
         let (status, _) = send(&app, &token, Method::DELETE, &path, None).await;
         assert_eq!(status, 409);
         // …but from another admin.
-        let other = admin_token(&app).await;
+        let other = app.admin_token().await;
         let (status, _) = send(&app, &other, Method::PUT, &path, Some(without)).await;
         assert_eq!(status, 200);
         let (status, _) = send(&app, &token, Method::GET, "/users", None).await;
@@ -229,7 +222,7 @@ db_test!(
         assert_eq!(body["error"], "invalid_client_metadata");
 
         // Errors keep their shape: wrong method, oversized body.
-        let admin = admin_token(&app).await;
+        let admin = app.admin_token().await;
         let (status, body) = send(&app, &admin, Method::PATCH, "/groups", None).await;
         assert_eq!(status, 405);
         assert_eq!(body["error"], "invalid_request");
@@ -361,7 +354,7 @@ db_test!(
 );
 
 db_test!(users_are_managed_through_the_api, async |app: TestApp| {
-    let token = admin_token(&app).await;
+    let token = app.admin_token().await;
     let t = token.as_str();
     let (status, _) = send(
         &app,
@@ -611,7 +604,7 @@ db_test!(users_are_managed_through_the_api, async |app: TestApp| {
 db_test!(
     users_are_listed_in_pages_and_searched,
     async |app: TestApp| {
-        let token = admin_token(&app).await;
+        let token = app.admin_token().await;
         for name in ["ann", "bob", "cat", "dan", "eve"] {
             app.user(name, PASSWORD).await;
         }
@@ -674,7 +667,7 @@ db_test!(
 db_test!(
     sessions_and_consents_are_listed_and_ended,
     async |app: TestApp| {
-        let token = admin_token(&app).await;
+        let token = app.admin_token().await;
         let t = token.as_str();
         let alice = app.user("alice", PASSWORD).await;
         let third = app.register(web_app_settings()).await;
@@ -773,7 +766,7 @@ db_test!(
 );
 
 db_test!(groups_are_managed_through_the_api, async |app: TestApp| {
-    let token = admin_token(&app).await;
+    let token = app.admin_token().await;
     let t = token.as_str();
     let (status, created) = send(
         &app,
@@ -832,7 +825,7 @@ db_test!(groups_are_managed_through_the_api, async |app: TestApp| {
 });
 
 db_test!(clients_are_managed_through_the_api, async |app: TestApp| {
-    let token = admin_token(&app).await;
+    let token = app.admin_token().await;
     let t = token.as_str();
     let metadata = json!({
         "client_id": "reports",
@@ -970,7 +963,7 @@ db_test!(clients_are_managed_through_the_api, async |app: TestApp| {
 db_test!(
     keys_rotate_and_the_audit_log_is_read,
     async |app: TestApp| {
-        let token = admin_token(&app).await;
+        let token = app.admin_token().await;
         let t = token.as_str();
         let (status, keys) = send(&app, t, Method::GET, "/keys", None).await;
         assert_eq!(status, 200);
@@ -1104,7 +1097,7 @@ db_test!(
     async |app: TestApp| {
         // JSON Schema's `integer` is any number with a zero fractional part
         // (found by schemathesis): `2.0` is taken as 2, `2.5` refused.
-        let token = admin_token(&app).await;
+        let token = app.admin_token().await;
         let make = |body: Value| {
             send(
                 &app,

@@ -116,8 +116,7 @@ db_test!(
         ]);
         assert_eq!(bad.code, 2);
         // The admin API.
-        let admin = app.service_client("monban:admin").await;
-        let token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let token = app.admin_token().await;
         let r = app
             .http
             .post(app.url("/admin/api/v1/clients"))
@@ -595,8 +594,7 @@ db_test!(
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["scope"], "payroll:read");
         // The admin API makes such tokens too; operator scopes are refused.
-        let admin = app.service_client("monban:admin").await;
-        let admin_token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let admin_token = app.admin_token().await;
         let make = |body: Value| {
             let (app, admin_token) = (&app, &admin_token);
             async move {
@@ -951,8 +949,7 @@ db_test!(
         // Consent withdrawn (a third-party app), through the admin API.
         let third = app.register(web_app_settings()).await;
         let issued = signed_in(&app, &Browser::new(), &third, "openid").await;
-        let admin = app.service_client("monban:admin").await;
-        let admin_token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let admin_token = app.admin_token().await;
         let r = app
             .http
             .delete(app.url(&format!(
@@ -982,8 +979,7 @@ db_test!(
         let request = AuthRequest::new(&client);
         let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
         // Signed out everywhere between the code and its redemption.
-        let admin = app.service_client("monban:admin").await;
-        let admin_token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let admin_token = app.admin_token().await;
         let r = app
             .http
             .delete(app.url(&format!("/admin/api/v1/users/{alice}/sessions")))
@@ -1753,8 +1749,7 @@ db_test!(
         let params = Browser::new()
             .sign_in(&app, &request, "alice", PASSWORD)
             .await;
-        let admin = app.service_client("monban:admin").await;
-        let admin_token = string(&app.access_token(&admin, &[]).await, "access_token");
+        let admin_token = app.admin_token().await;
         let r = app
             .http
             .post(app.url(&format!("/admin/api/v1/users/{alice}/password")))

@@ -244,6 +244,14 @@ impl TestApp {
         .await
     }
 
+    /// An access token of a fresh service client with `monban:admin`, for
+    /// the admin API.
+    pub async fn admin_token(&self) -> String {
+        let admin = self.service_client("monban:admin").await;
+        let body = self.access_token(&admin, &[]).await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Registers a client with the given settings, as the CLI would.
     pub async fn register(&self, settings: ClientSettings) -> TestClient {
         settings.validate().unwrap();
