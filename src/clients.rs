@@ -199,15 +199,14 @@ impl ClientSettings {
     }
 }
 
-/// Audiences (`aud` values): 1 to 2000 characters, no spaces.
+/// An audience (`aud` value): 1 to 2000 characters, no spaces.
+pub fn is_audience(raw: &str) -> bool {
+    (1..=2000).contains(&raw.len()) && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 fn check_audiences(audiences: &[String]) -> Result<(), Invalid> {
     for audience in audiences {
-        if audience.is_empty()
-            || audience.len() > 2000
-            || audience
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !is_audience(audience) {
             return Err(Invalid::new(
                 "audience",
                 format!("audience {audience:?} must be 1 to 2000 characters without spaces"),

@@ -254,7 +254,9 @@ pub async fn issue_user_tokens(
         // re-login re-keys it) must not end the grant for good.
         store::grants::insert(&app.db, &recorded).await?;
     } else {
-        record_grant(app, &recorded, grant.rests_on_consent, now).await?;
+        if let Some(why) = record_grant(app, &recorded, grant.rests_on_consent, now).await? {
+            return Err(OAuthError::invalid_grant(why));
+        }
     }
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
     let access = issue_access_token(
@@ -311,13 +313,14 @@ pub async fn issue_user_tokens(
 /// the code and its redemption ended it), and the user's consent when it
 /// `rests_on_consent` (withdrawn meanwhile). Whatever ends either revokes the
 /// grants it finds after it has ended it, so one recorded before this
-/// check passes is found.
+/// check passes is found. `Some(why)` when the grant was revoked at once:
+/// the caller answers with the error its grant type calls for.
 pub async fn record_grant(
     app: &App,
     grant: &store::grants::Grant,
     rests_on_consent: bool,
     now: i64,
-) -> Result<(), OAuthError> {
+) -> Result<Option<&'static str>, OAuthError> {
     store::grants::insert(&app.db, grant).await?;
     let session_ended = match &grant.sid {
         Some(sid) => !store::sessions::still_active(&app.db, sid, now).await?,
@@ -327,16 +330,15 @@ pub async fn record_grant(
         && store::consents::get(&app.db, grant.user_id, &grant.client_id)
             .await?
             .is_none();
-    if session_ended || consent_withdrawn {
-        crate::tokens::revoke_grant(app, grant.grant_id, now).await?;
-        let why = if session_ended {
-            "the session this grant belongs to has ended"
-        } else {
-            "the user no longer consents to this client"
-        };
-        return Err(OAuthError::invalid_grant(why));
+    if !session_ended && !consent_withdrawn {
+        return Ok(None);
     }
-    Ok(())
+    crate::tokens::revoke_grant(app, grant.grant_id, now).await?;
+    Ok(Some(if session_ended {
+        "the session this grant belongs to has ended"
+    } else {
+        "the user no longer consents to this client"
+    }))
 }
 
 async fn issue_refresh_token(

@@ -146,15 +146,9 @@ pub async fn exchange(
                 created_at: now,
             };
             // §2.2.2: a subject token no longer good is invalid_request.
-            super::record_grant(app, &grant, !client.first_party, now)
-                .await
-                .map_err(|e| {
-                    if e.code() == crate::error::ErrorCode::InvalidGrant {
-                        OAuthError::invalid_request(format!("subject_token: {}", e.description()))
-                    } else {
-                        e
-                    }
-                })?;
+            if let Some(why) = super::record_grant(app, &grant, !client.first_party, now).await? {
+                return Err(OAuthError::invalid_request(format!("subject_token: {why}")));
+            }
             Some(grant.grant_id)
         }
         (grant_id, _, _) => grant_id,

@@ -241,7 +241,7 @@ fn checked_audiences(written: Option<Vec<String>>) -> Result<Vec<String>, String
     if audiences.is_empty() {
         return Err("audiences = [] names no API; leave it out to take tokens for any".into());
     }
-    if let Some(bad) = audiences.iter().find(|a| !is_audience(a)) {
+    if let Some(bad) = audiences.iter().find(|a| !crate::clients::is_audience(a)) {
         return Err(format!("{bad:?} is not an audience"));
     }
     Ok(audiences)
@@ -279,11 +279,6 @@ struct RouteSpec {
     audiences: Option<Vec<String>>,
     #[serde(default)]
     deny: bool,
-}
-
-/// An `aud` value a policy may name: 1 to 2000 characters, no spaces.
-fn is_audience(raw: &str) -> bool {
-    (1..=2000).contains(&raw.len()) && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl RouteSpec {
