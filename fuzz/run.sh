@@ -8,8 +8,9 @@
 # FUZZ_TARGET_DIR (build directory, default ~/.cache/monban/fuzz-target, kept
 # between runs), FUZZ_PROFILE (release, the default, for real runs; dev for
 # CI's smoke: unoptimised, built in about a third of the time). Installs
-# cargo-fuzz when it is missing. Prints, per target, the executions, the corpus size and whether it crashed; exits 1 on any
-# crash (the input is in fuzz/artifacts/TARGET/).
+# cargo-fuzz when it is missing. Prints, per target, the executions, the
+# corpus size and whether it crashed; exits 1 on any crash (the input is in
+# fuzz/artifacts/TARGET/).
 set -euo pipefail
 cd "$(dirname "$0")"
 
