@@ -265,6 +265,6 @@ pub fn redirect_uri(data: &[u8]) {
             "{requested:?} matched none of {registered:?} but for the port"
         );
         let url = url::Url::parse(requested).expect("absolute");
-        assert!(url.host_str().is_some_and(monban::config::is_loopback_host));
+        assert!(url.host_str().is_some_and(monban::uri::is_loopback_host));
     }
 }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::authorization::OIDC_SCOPES;
 use crate::store::{self, Db, apis::Api};
+use crate::types::OIDC_SCOPES;
 use crate::types::{Scopes, TokenFormat};
 
 pub const TTL: Duration = Duration::from_secs(5);
@@ -91,7 +91,7 @@ pub fn validate(api: &crate::store::apis::Api) -> Result<(), String> {
 /// RFC 8707 §2: a resource is "an absolute URI ... MUST NOT include a
 /// fragment component" (and, as any URI, no blanks: RFC 3986 §2).
 pub fn is_resource_uri(raw: &str) -> bool {
-    crate::clients::no_blanks(raw).is_ok() && url::Url::parse(raw).is_ok() && !raw.contains('#')
+    crate::uri::no_blanks(raw).is_ok() && url::Url::parse(raw).is_ok() && !raw.contains('#')
 }
 
 /// The audience a request asked for, and what registered APIs say of it.

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::app::App;
+use crate::state::App;
 use crate::store::Db;
 use crate::store::audit::{self as store, AuditRow};
 

@@ -5,8 +5,8 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::audit::{self, Event, Kind, Origin};
+use crate::state::App;
 use crate::store::{self, throttle, users::User};
 use crate::types::Secret;
 

@@ -10,17 +10,16 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::app::App;
-use crate::config::is_loopback_host;
+use crate::error::ErrorCode;
 use crate::form::Params;
+use crate::i18n::Lang;
+use crate::page_error::{PageError, Problem};
 use crate::session::{BrowserSession, Login};
+use crate::state::App;
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens;
-use crate::types::{ApplicationType, ClientType, GrantType, Scopes};
-use crate::ui::{Lang, PageError, Problem};
-
-/// Scopes defined by OpenID Connect that every code-flow client may ask for.
-pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+use crate::types::{ApplicationType, ClientType, GrantType, OIDC_SCOPES, Scopes};
+use crate::uri::is_loopback_host;
 
 /// How the response goes back (OAuth 2.0 Multiple Response Types, Form Post
 /// Response Mode).
@@ -91,8 +90,13 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn error(return_to: &ReturnTo, issuer: &str, error: &str, description: &str) -> Response {
-        let mut params = vec![("error", error.to_owned())];
+    pub fn error(
+        return_to: &ReturnTo,
+        issuer: &str,
+        code: ErrorCode,
+        description: &str,
+    ) -> Response {
+        let mut params = vec![("error", code.as_str().to_owned())];
         if !description.is_empty() {
             params.push(("error_description", description.to_owned()));
         }
@@ -118,15 +122,28 @@ impl Response {
 
 /// A refusal to be sent back to the client.
 struct Refusal {
-    error: &'static str,
+    code: ErrorCode,
     description: String,
 }
 
-fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
+fn refuse(code: ErrorCode, description: impl Into<String>) -> Refusal {
     Refusal {
-        error,
+        code,
         description: description.into(),
     }
+}
+
+/// What a parsed authorization request turned out to be.
+pub enum Parsed {
+    Valid(AuthorizationRequest, std::sync::Arc<Client>),
+    /// An error the client is told about (§4.1.2.1): `response` takes it to
+    /// the redirect URI; PAR answers with `code` and `description` (RFC 9126
+    /// §2.3).
+    Refused {
+        response: Response,
+        code: ErrorCode,
+        description: String,
+    },
 }
 
 /// How an authorization request reached monban.
@@ -140,14 +157,13 @@ pub enum Arrival {
 }
 
 /// Parses and validates a request. `Err(PageError)` when the client or its
-/// redirect URI cannot be trusted; `Ok(Err(response))` for errors the client
-/// is told about.
+/// redirect URI cannot be trusted (the error is shown, never redirected).
 pub async fn parse(
     app: &App,
     params: &Params,
     lang: Lang,
     arrival: Arrival,
-) -> Result<Result<(AuthorizationRequest, std::sync::Arc<Client>), Response>, PageError> {
+) -> Result<Parsed, PageError> {
     let page = |problem, detail: &str| {
         PageError::new(problem, detail).in_lang(lang, app.config.issuer.path())
     };
@@ -166,7 +182,7 @@ pub async fn parse(
     let pushed_params;
     let (params, pushed) = match (arrival, one("request_uri")?) {
         (Arrival::Browser, Some(request_uri)) => {
-            let pairs = crate::endpoints::par::take(app, &client, request_uri)
+            let pairs = take_pushed(app, &client, request_uri)
                 .await?
                 .ok_or_else(|| {
                     page(
@@ -212,7 +228,7 @@ pub async fn parse(
     let request = mode
         .map_err(|m| {
             refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("response_mode '{m}' is not supported"),
             )
         })
@@ -222,15 +238,19 @@ pub async fn parse(
                 client.require_pushed_authorization_requests || app.config.require_par;
             if par_required && !pushed {
                 return Err(refuse(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "this client must push its authorization requests (RFC 9126)",
                 ));
             }
             validate(app, params, &client, &apis, return_to.clone(), lang)
         });
     Ok(match request {
-        Ok(request) => Ok((request, client)),
-        Err(r) => Err(Response::error(&return_to, issuer, r.error, &r.description)),
+        Ok(request) => Parsed::Valid(request, client),
+        Err(r) => Parsed::Refused {
+            response: Response::error(&return_to, issuer, r.code, &r.description),
+            code: r.code,
+            description: r.description,
+        },
     })
 }
 
@@ -292,28 +312,33 @@ fn validate(
     let one = |name: &str| {
         params
             .one(name)
-            .map_err(|_| refuse("invalid_request", format!("{name} is repeated")))
+            .map_err(|_| refuse(ErrorCode::InvalidRequest, format!("{name} is repeated")))
     };
     match one("response_type")? {
         Some("code") => {}
         Some(other) => {
             return Err(refuse(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 format!("response_type '{other}' is not supported; use code"),
             ));
         }
-        None => return Err(refuse("invalid_request", "response_type is missing")),
+        None => {
+            return Err(refuse(
+                ErrorCode::InvalidRequest,
+                "response_type is missing",
+            ));
+        }
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(refuse(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "this client may not use the authorization code flow",
         ));
     }
     // OIDC Core §6: request objects are not supported.
     if one("request")?.is_some() {
         return Err(refuse(
-            "request_not_supported",
+            ErrorCode::RequestNotSupported,
             "request objects are not supported",
         ));
     }
@@ -324,11 +349,11 @@ fn validate(
         &app.config.default_audience,
         apis,
     )
-    .map_err(|e| refuse("invalid_target", e))?;
+    .map_err(|e| refuse(ErrorCode::InvalidTarget, e))?;
     let raw_scope = one("scope")?;
     let scope = target
         .scope(requested_scope(raw_scope, client)?, raw_scope.is_some())
-        .map_err(|e| refuse("invalid_scope", e))?;
+        .map_err(|e| refuse(ErrorCode::InvalidScope, e))?;
     let audience = target.audience;
     let code_challenge = pkce_challenge(
         one("code_challenge")?,
@@ -336,16 +361,18 @@ fn validate(
         client,
     )?;
     let prompt = parse_prompt(one("prompt")?)?;
-    let max_age =
-        match one("max_age")? {
-            None => None,
-            Some(raw) => Some(raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-                refuse("invalid_request", "max_age must be a non-negative integer")
-            })?),
-        };
+    let max_age = match one("max_age")? {
+        None => None,
+        Some(raw) => Some(raw.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            refuse(
+                ErrorCode::InvalidRequest,
+                "max_age must be a non-negative integer",
+            )
+        })?),
+    };
     let nonce = one("nonce")?.map(str::to_owned);
     if nonce.as_ref().is_some_and(|n| n.len() > 512) {
-        return Err(refuse("invalid_request", "nonce is too long"));
+        return Err(refuse(ErrorCode::InvalidRequest, "nonce is too long"));
     }
     let login_hint = one("login_hint")?
         .filter(|h| h.len() <= 254)
@@ -389,11 +416,11 @@ pub fn client_may_request(client: &Client, scope: &str) -> bool {
 fn requested_scope(raw: Option<&str>, client: &Client) -> Result<Scopes, Refusal> {
     let requested = match raw {
         None => client.scopes.clone(),
-        Some(raw) => Scopes::parse(raw).map_err(|e| refuse("invalid_scope", e))?,
+        Some(raw) => Scopes::parse(raw).map_err(|e| refuse(ErrorCode::InvalidScope, e))?,
     };
     if let Some(denied) = requested.iter().find(|s| !client_may_request(client, s)) {
         return Err(refuse(
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             format!("scope '{denied}' is not allowed for this client"),
         ));
     }
@@ -403,7 +430,7 @@ fn requested_scope(raw: Option<&str>, client: &Client) -> Result<Scopes, Refusal
             .iter()
             .filter(|s| *s != "offline_access" || offline_allowed),
     )
-    .map_err(|e| refuse("invalid_scope", e))
+    .map_err(|e| refuse(ErrorCode::InvalidScope, e))
 }
 
 /// PKCE (RFC 7636 §4.3): S256 only; required for public clients.
@@ -414,21 +441,21 @@ fn pkce_challenge(
 ) -> Result<Option<String>, Refusal> {
     match (challenge, method) {
         (None, None) if client.client_type == ClientType::Public => Err(refuse(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "public clients must use PKCE (code_challenge with S256)",
         )),
         (None, None) => Ok(None),
         (None, Some(_)) => Err(refuse(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge_method without code_challenge",
         )),
         // §4.3: the default method is plain, which monban does not accept.
         (Some(_), None | Some("plain")) => Err(refuse(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge_method must be S256 (plain is not accepted)",
         )),
         (Some(_), Some(m)) if m != "S256" => Err(refuse(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("code_challenge_method '{m}' is not supported; use S256"),
         )),
         (Some(c), Some(_)) => {
@@ -440,7 +467,7 @@ fn pkce_challenge(
                 Ok(Some(c.to_owned()))
             } else {
                 Err(refuse(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "code_challenge is not a base64url SHA-256 value",
                 ))
             }
@@ -459,7 +486,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, Refusal> {
             "consent" => prompt.consent = true,
             other => {
                 return Err(refuse(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     format!("prompt '{other}' is not supported"),
                 ));
             }
@@ -467,7 +494,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, Refusal> {
     }
     if prompt.none && (prompt.login || prompt.consent) {
         return Err(refuse(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
@@ -483,11 +510,11 @@ pub async fn decide(
     now: i64,
 ) -> Result<Outcome, PageError> {
     let issuer = app.config.issuer.as_str();
-    let refuse = |error: &str, description: &str| {
+    let refuse = |code: ErrorCode, description: &str| {
         Ok(Outcome::Respond(Response::error(
             &request.return_to,
             issuer,
-            error,
+            code,
             description,
         )))
     };
@@ -515,7 +542,7 @@ pub async fn decide(
     };
     let Some(login) = login.filter(|_| !needs_login) else {
         if request.prompt.none {
-            return refuse("login_required", "the user is not logged in");
+            return refuse(ErrorCode::LoginRequired, "the user is not logged in");
         }
         return Ok(Outcome::NeedsLogin);
     };
@@ -539,7 +566,7 @@ pub async fn decide(
     if needs_consent {
         if request.prompt.none {
             return refuse(
-                "consent_required",
+                ErrorCode::ConsentRequired,
                 "the user has not consented to this client",
             );
         }
@@ -618,6 +645,35 @@ async fn issue_code(
         .await
         .map_err(|e| PageError::server(&e))?;
     Ok(code.expose().to_owned())
+}
+
+/// The scopes the page asks about: `offline_access` only where it can be
+/// granted by this consent (with `prompt=consent`, OIDC Core §11).
+pub fn consent_scopes(request: &AuthorizationRequest) -> Scopes {
+    if request.prompt.consent {
+        request.scope.clone()
+    } else {
+        without_offline(&request.scope)
+    }
+}
+
+/// How long a parked request may wait for its login or consent.
+pub const PARKED_FOR: i64 = crate::session::ANONYMOUS_IDLE_TTL;
+
+/// RFC 9126 §2.2: the `request_uri` is a URN with this prefix.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The parameters pushed by `client` under `request_uri`, once.
+async fn take_pushed(
+    app: &App,
+    client: &Client,
+    request_uri: &str,
+) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
+    let Some(reference) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else {
+        return Ok(None);
+    };
+    let hash = tokens::sha256(reference.as_bytes());
+    store::pushed::take(&app.db, &hash, &client.client_id, crate::unix_now()).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::app::App;
 use crate::keys::KeySet;
 use crate::outbound::{Outbound, Trust};
 use crate::session::Login;
@@ -80,29 +79,14 @@ impl Backchannel {
         });
         Backchannel { queue }
     }
-}
 
-/// Tells the clients of the sessions that just ended, from the server.
-/// Never fails the logout: problems are logged.
-pub async fn notify(app: &App, ended: Ended, now: i64) {
-    let keys = app.keys.get();
-    let issuer = app.config.issuer.as_str();
-    for login in crate::session::logins_of(ended) {
-        for client_id in &login.clients {
-            let client = match app.clients.get(&app.db, client_id).await {
-                Ok(found) => found.map(|(client, _)| client),
-                Err(e) => {
-                    tracing::warn!(client_id, error = %e, "back-channel logout: could not read the client");
-                    continue;
-                }
-            };
-            let Some(delivery) = client.and_then(|c| prepare(&keys, issuer, &c, &login, now))
-            else {
-                continue;
-            };
-            if app.backchannel.queue.send(delivery).is_err() {
-                tracing::warn!(client_id, "back-channel logout: delivery task stopped");
-            }
+    /// Queues the logout token of `login` for `client`, if it takes them.
+    pub fn tell(&self, keys: &KeySet, issuer: &str, client: &Client, login: &Login, now: i64) {
+        let Some(delivery) = prepare(keys, issuer, client, login, now) else {
+            return;
+        };
+        if self.queue.send(delivery).is_err() {
+            tracing::warn!(client_id = %client.client_id, "back-channel logout: delivery task stopped");
         }
     }
 }

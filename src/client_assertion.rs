@@ -9,10 +9,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::app::App;
 use crate::client_keys::{self, KeySet};
-use crate::endpoints::{par, token};
 use crate::error::OAuthError;
+use crate::routes;
+use crate::state::App;
 use crate::store::{self, clients::Client};
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT assertion.
@@ -147,8 +147,8 @@ async fn check_claims(
     // URL is still accepted from older clients, and the PAR endpoint URL
     // (RFC 9126 §2: it MUST be).
     let issuer = app.config.issuer.as_str();
-    let token_endpoint = app.config.issuer.endpoint(token::PATH);
-    let par_endpoint = app.config.issuer.endpoint(par::PATH);
+    let token_endpoint = app.config.issuer.endpoint(routes::TOKEN);
+    let par_endpoint = app.config.issuer.endpoint(routes::PAR);
     let aud = match &claims.aud {
         Value::String(aud) => Some(aud.as_str()),
         Value::Array(values) if values.len() == 1 => values.first().and_then(Value::as_str),

@@ -3,19 +3,23 @@
 //! `private_key_jwt` (RFC 7523 §2.2), and `none` for public clients, which
 //! only identify themselves.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode;
 use subtle::ConstantTimeEq;
 
-use crate::app::App;
 use crate::client_assertion::{self, ASSERTION_TYPE};
 use crate::client_cache::Source;
+use crate::cors::CallingClient;
 use crate::error::OAuthError;
-use crate::form::Params;
+use crate::form::{self, Params};
+use crate::rate_limit::Class;
+use crate::state::App;
 use crate::store::clients::Client;
 use crate::tokens::sha256;
 use crate::types::{AuthMethod, Secret};
@@ -246,6 +250,79 @@ async fn refusal(
         return Ok(verdict.err());
     }
     Ok(None)
+}
+
+/// The rate limit of an endpoint where clients authenticate.
+pub trait Endpoint {
+    const LIMIT: Class;
+}
+
+/// `/token`, `/par` and `/revoke`.
+pub enum TokenEndpoint {}
+/// `/introspect`.
+pub enum IntrospectionEndpoint {}
+/// `/device_authorization`.
+pub enum DeviceEndpoint {}
+
+impl Endpoint for TokenEndpoint {
+    const LIMIT: Class = Class::Token;
+}
+impl Endpoint for IntrospectionEndpoint {
+    const LIMIT: Class = Class::Introspection;
+}
+impl Endpoint for DeviceEndpoint {
+    const LIMIT: Class = Class::Device;
+}
+
+/// A form POST of an authenticated client (RFC 6749 §2.3; a public client
+/// names itself): the client, its parameters and the request's headers. The
+/// client's own rate limit is counted, and the CORS layer of the route, if
+/// any, learns who is calling.
+pub struct ClientRequest<E> {
+    pub client: Arc<Client>,
+    pub params: Params,
+    pub headers: HeaderMap,
+    endpoint: PhantomData<E>,
+}
+
+impl<E: Endpoint> FromRequest<Arc<App>> for ClientRequest<E> {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, OAuthError> {
+        let (mut parts, body) = req.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let calling = parts.extensions.get::<CallingClient>().cloned();
+        form::check_content_type(&headers)?;
+        let params = form::read(Request::from_parts(parts, body)).await?;
+        let client = authenticate_request(app, &headers, &params).await?;
+        if let Some(calling) = calling {
+            calling.set(&client);
+        }
+        limit(app, E::LIMIT, &client)?;
+        Ok(ClientRequest {
+            client,
+            params,
+            headers,
+            endpoint: PhantomData,
+        })
+    }
+}
+
+/// Counts a request of a client that proved who it is (a secret or a key):
+/// its own budget, wherever it calls from. Public clients prove nothing —
+/// anyone can send their `client_id` — so only addresses limit them.
+fn limit(app: &App, class: Class, client: &Client) -> Result<(), OAuthError> {
+    if client.token_endpoint_auth_method == AuthMethod::None {
+        return Ok(());
+    }
+    let client_id = client.client_id.as_str();
+    app.rate_limits
+        .check_client(class, client_id)
+        .map_err(|exceeded| {
+            app.metrics.rate_limited(class);
+            tracing::info!(client_id, limit = class.as_str(), "rate limit exceeded");
+            OAuthError::rate_limited(exceeded.retry_after_secs())
+        })
 }
 
 #[cfg(test)]

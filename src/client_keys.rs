@@ -11,8 +11,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use serde_json::Value;
 use url::Url;
 
-use crate::config::is_loopback_host;
 use crate::outbound::{Outbound, Trust};
+use crate::uri::is_loopback_host;
 
 /// A fetched set is used this long before it is fetched again.
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -78,7 +78,7 @@ fn usable_keys(set: &Value) -> Result<Vec<Jwk>, String> {
 
 /// `jwks_uri` must be https, or http to a loopback host (for development).
 pub fn check_jwks_uri(uri: &str) -> Result<(), String> {
-    crate::clients::no_blanks(uri)?;
+    crate::uri::no_blanks(uri)?;
     let url = Url::parse(uri).map_err(|e| format!("not an absolute URL ({e})"))?;
     match url.scheme() {
         "https" => Ok(()),

@@ -6,12 +6,16 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::client_keys;
-use crate::config::is_loopback_host;
+use crate::routes;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens;
 use crate::types::{
     ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, Secret, TokenFormat,
 };
+use crate::uri::{is_loopback_host, no_blanks};
+
+/// The built-in client the account page signs in with.
+pub const ACCOUNT_CLIENT_ID: &str = "monban-account";
 
 /// The settings an operator chooses for a client.
 #[derive(Debug, Clone)]
@@ -295,19 +299,6 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-/// A URI holds no whitespace or control characters (RFC 3986 §2). The URL
-/// parser drops tabs and newlines and trims the ends, so a URI registered
-/// with them would be matched and called as another string than the one
-/// stored (found by fuzz/redirect_uri: `http://[::1]?\0\x07`).
-pub fn no_blanks(uri: &str) -> Result<(), String> {
-    match uri.chars().find(|c| c.is_control() || c.is_whitespace()) {
-        Some(c) => Err(format!(
-            "must not contain whitespace or control characters ({c:?})"
-        )),
-        None => Ok(()),
-    }
-}
-
 /// OIDC Back-Channel Logout §2.2: an absolute URI without a fragment, which
 /// monban POSTs to: https, or http to a loopback host (development).
 pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), String> {
@@ -443,13 +434,12 @@ pub async fn ensure_account_client(
     issuer: &crate::config::Issuer,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    use crate::ui::account;
     let settings = ClientSettings {
         name: "monban account".to_owned(),
         client_type: ClientType::Public,
         application_type: ApplicationType::Web,
         first_party: true,
-        redirect_uris: vec![issuer.endpoint(account::CALLBACK_PATH)],
+        redirect_uris: vec![issuer.endpoint(routes::ACCOUNT_CALLBACK)],
         post_logout_redirect_uris: vec![],
         grant_types: vec![GrantType::AuthorizationCode],
         scopes: Scopes::default(),
@@ -461,7 +451,7 @@ pub async fn ensure_account_client(
         require_par: false,
         backchannel_logout_uri: None,
     };
-    match crate::store::clients::find(db, account::CLIENT_ID).await? {
+    match crate::store::clients::find(db, ACCOUNT_CLIENT_ID).await? {
         Some(existing) if ClientSettings::of(&existing).redirect_uris == settings.redirect_uris => {
             Ok(())
         }
@@ -471,7 +461,7 @@ pub async fn ensure_account_client(
         }
         None => {
             let (mut client, _) = new_client(settings, now);
-            client.client_id = account::CLIENT_ID.to_owned();
+            client.client_id = ACCOUNT_CLIENT_ID.to_owned();
             match crate::store::clients::insert(db, &client).await {
                 Err(e) if crate::store::is_unique_violation(&e) => Ok(()),
                 other => other,

@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::password;
 use crate::types::{Secret, SigningAlg, TokenFormat};
+use crate::uri::is_loopback_host;
 
 /// Every setting monban reads. `.env.example` documents each one (a test
 /// keeps the two in step).
@@ -212,15 +213,8 @@ impl Issuer {
     }
 }
 
-/// `localhost` or a loopback IP literal (brackets allowed).
-pub fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+/// Tolerance for the clocks of monban instances that disagree a little.
+pub const CLOCK_SKEW: i64 = 60;
 
 /// The raw values, with where each came from.
 #[derive(Default)]

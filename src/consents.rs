@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use crate::apis::Apis;
-use crate::authorization::OIDC_SCOPES;
 use crate::store::consents::Consent;
+use crate::types::OIDC_SCOPES;
 use crate::types::Scopes;
 
 /// What a request asks the user to allow.

@@ -14,8 +14,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::App;
-use crate::store::{self, clients::Client};
+use crate::store::{self, Db, clients::Client};
 
 /// How stale the set of allowed origins may be.
 const TTL: Duration = Duration::from_secs(5);
@@ -49,13 +48,21 @@ impl CallingClient {
     }
 }
 
-#[derive(Default)]
+/// The web origins of every registered client, cached for `TTL`.
 pub struct WebOrigins {
+    db: Db,
     cached: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
 }
 
 impl WebOrigins {
-    async fn get(&self, app: &App) -> Arc<HashSet<String>> {
+    pub fn new(db: Db) -> WebOrigins {
+        WebOrigins {
+            db,
+            cached: RwLock::new(None),
+        }
+    }
+
+    async fn get(&self) -> Arc<HashSet<String>> {
         let cached = self
             .cached
             .read()
@@ -66,7 +73,7 @@ impl WebOrigins {
         if let Some(set) = cached {
             return set;
         }
-        let set: HashSet<String> = match store::clients::list(&app.db).await {
+        let set: HashSet<String> = match store::clients::list(&self.db).await {
             Ok(clients) => {
                 web_origins(clients.iter().flat_map(|c| c.redirect_uris.iter())).collect()
             }
@@ -84,7 +91,11 @@ impl WebOrigins {
 
 /// Answers preflights and adds `Access-Control-Allow-Origin` for allowed
 /// origins; other origins get no CORS headers (the browser then refuses).
-pub async fn for_apps(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+pub async fn for_apps(
+    State(web_origins): State<Arc<WebOrigins>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let origin = request
         .headers()
         .get(header::ORIGIN)
@@ -95,7 +106,7 @@ pub async fn for_apps(State(app): State<Arc<App>>, mut request: Request, next: N
     request.extensions_mut().insert(calling.clone());
     let (allowed, mut response) = if preflight {
         let allowed = match &origin {
-            Some(origin) => app.web_origins.get(&app).await.contains(origin),
+            Some(origin) => web_origins.get().await.contains(origin),
             None => false,
         };
         (allowed, StatusCode::NO_CONTENT.into_response())

@@ -8,6 +8,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// Marks a response made from a database error. The metrics layer counts
+/// these (`monban_db_errors_total`); the error types only say what happened.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseFailure;
+
+/// Marks `response` as made from a database error.
+pub fn mark_database_failure(response: &mut Response) {
+    response.extensions_mut().insert(DatabaseFailure);
+}
+
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707
 /// §2 and OIDC Core §3.1.2.6 (the authorization errors are also answered by
 /// the pushed authorization request endpoint, RFC 9126 §2.3).
@@ -27,6 +37,9 @@ pub enum ErrorCode {
     AuthorizationPending,
     SlowDown,
     AccessDenied,
+    /// OIDC Core §3.1.2.6, with `prompt=none`.
+    LoginRequired,
+    ConsentRequired,
     ExpiredToken,
     /// A rate limit (`MONBAN_RATE_LIMIT_*`); no RFC defines a code for
     /// it: the name of RFC 6585 §4's status.
@@ -35,25 +48,6 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    const ALL: &[ErrorCode] = &[
-        ErrorCode::InvalidRequest,
-        ErrorCode::InvalidClient,
-        ErrorCode::InvalidGrant,
-        ErrorCode::UnauthorizedClient,
-        ErrorCode::UnsupportedGrantType,
-        ErrorCode::UnsupportedResponseType,
-        ErrorCode::InvalidScope,
-        ErrorCode::InvalidTarget,
-        ErrorCode::RequestNotSupported,
-        ErrorCode::RequestUriNotSupported,
-        ErrorCode::AuthorizationPending,
-        ErrorCode::SlowDown,
-        ErrorCode::AccessDenied,
-        ErrorCode::ExpiredToken,
-        ErrorCode::TooManyRequests,
-        ErrorCode::ServerError,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
@@ -69,15 +63,12 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ServerError => "server_error",
         }
-    }
-
-    /// The code with this wire name.
-    pub fn from_wire(name: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == name)
     }
 }
 
@@ -92,6 +83,8 @@ pub struct OAuthError {
     /// 401 with a `Basic` challenge: the client authenticated with HTTP
     /// Basic (RFC 6749 §5.2).
     basic_challenge: bool,
+    /// Made from a database error.
+    database: bool,
 }
 
 #[derive(Serialize)]
@@ -112,6 +105,7 @@ impl OAuthError {
             status,
             retry_after: None,
             basic_challenge: false,
+            database: false,
         }
     }
 
@@ -177,8 +171,7 @@ impl OAuthError {
     }
 
     /// 429 with `Retry-After` (RFC 6585 §4).
-    pub fn rate_limited(exceeded: &crate::rate_limit::Exceeded) -> OAuthError {
-        let seconds = exceeded.retry_after_secs();
+    pub fn rate_limited(seconds: u64) -> OAuthError {
         OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(seconds),
@@ -193,6 +186,15 @@ impl OAuthError {
     pub fn server_error(cause: &dyn std::fmt::Display) -> OAuthError {
         tracing::error!(error = %cause, "internal error");
         OAuthError::new(ErrorCode::ServerError, "internal server error")
+    }
+
+    /// A database error met elsewhere (and logged there), answered as
+    /// `server_error` and counted as a database failure.
+    pub fn database_failure() -> OAuthError {
+        OAuthError {
+            database: true,
+            ..OAuthError::new(ErrorCode::ServerError, "internal server error")
+        }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -231,8 +233,10 @@ fn sanitize(description: Cow<'static, str>) -> Cow<'static, str> {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(err: sqlx::Error) -> OAuthError {
-        crate::metrics::database_error();
-        OAuthError::server_error(&err)
+        OAuthError {
+            database: true,
+            ..OAuthError::server_error(&err)
+        }
     }
 }
 
@@ -257,6 +261,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.database {
+            mark_database_failure(&mut response);
         }
         response
     }
@@ -286,6 +293,8 @@ pub struct BearerError {
     error: Option<&'static str>,
     description: Cow<'static, str>,
     scope: Option<Cow<'static, str>>,
+    /// Made from a database error.
+    database: bool,
 }
 
 impl BearerError {
@@ -295,6 +304,7 @@ impl BearerError {
             error: None,
             description: Cow::Borrowed(""),
             scope: None,
+            database: false,
         }
     }
 
@@ -304,6 +314,7 @@ impl BearerError {
             error: Some("invalid_token"),
             description: sanitize(description.into()),
             scope: None,
+            database: false,
         }
     }
 
@@ -326,6 +337,7 @@ impl BearerError {
             error: Some("insufficient_scope"),
             description: sanitize(description.into()),
             scope: scope.map(sanitize),
+            database: false,
         }
     }
 
@@ -336,25 +348,32 @@ impl BearerError {
             error: None,
             description: Cow::Borrowed(""),
             scope: None,
+            database: false,
         }
     }
 }
 
 impl From<sqlx::Error> for BearerError {
     fn from(e: sqlx::Error) -> BearerError {
-        crate::metrics::database_error();
-        BearerError::server(&e)
+        BearerError {
+            database: true,
+            ..BearerError::server(&e)
+        }
     }
 }
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
-            return (
+            let mut response = (
                 self.status,
                 Json(serde_json::json!({"error": "server_error"})),
             )
                 .into_response();
+            if self.database {
+                mark_database_failure(&mut response);
+            }
+            return response;
         }
         let mut challenge = String::from("Bearer realm=\"monban\"");
         if let Some(error) = self.error {

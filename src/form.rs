@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use percent_encoding::percent_decode;
 
 use crate::error::OAuthError;
@@ -100,27 +100,37 @@ pub struct OAuthForm(pub Params);
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     type Rejection = OAuthError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase());
-        if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
-            return Err(OAuthError::invalid_request(
-                "content type must be application/x-www-form-urlencoded",
-            ));
-        }
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                OAuthError::too_large()
-            } else {
-                OAuthError::invalid_request("could not read the request body")
-            }
-        })?;
-        Params::parse(&body).map(OAuthForm)
+    async fn from_request(req: Request, _state: &S) -> Result<Self, OAuthError> {
+        check_content_type(req.headers())?;
+        read(req).await.map(OAuthForm)
     }
+}
+
+/// OAuth requests are `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "content type must be application/x-www-form-urlencoded",
+        ));
+    }
+    Ok(())
+}
+
+/// The form in the body of `req`, within the body limit.
+pub async fn read(req: Request) -> Result<Params, OAuthError> {
+    let body = Bytes::from_request(req, &()).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::too_large()
+        } else {
+            OAuthError::invalid_request("could not read the request body")
+        }
+    })?;
+    Params::parse(&body)
 }
 
 #[cfg(test)]

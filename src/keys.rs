@@ -481,7 +481,7 @@ pub async fn rotate(
         // Registered APIs may give access tokens a longer life.
         let apis = store::apis::all(db).await?;
         let longest = crate::apis::longest_access_ttl(config.longest_signed_token_ttl(), &apis);
-        longest + reload_interval + crate::tokens::CLOCK_SKEW
+        longest + reload_interval + crate::config::CLOCK_SKEW
     };
     let rows = store::keys::all(db).await?;
     check_can_store(&rows, &config.key_encryption)?;

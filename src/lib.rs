@@ -5,7 +5,6 @@
 pub mod accounts;
 pub mod admin;
 pub mod apis;
-pub mod app;
 pub mod apply;
 pub mod audit;
 pub mod authn;
@@ -26,25 +25,35 @@ pub mod endpoints;
 pub mod error;
 pub mod form;
 pub mod grants;
+pub mod i18n;
 pub mod id_token;
 pub mod jwt;
 pub mod key_encryption;
 pub mod keys;
+pub mod layers;
 pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod outbound;
+pub mod page_error;
 pub mod password;
 pub mod phantom;
+pub mod phantom_cache;
 pub mod pkce;
 pub mod policy;
 pub mod rate_limit;
+pub mod router;
+pub mod routes;
 pub mod server;
+pub mod service;
 pub mod session;
+pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod types;
 pub mod ui;
+pub mod uri;
+pub mod user_code;
 
 /// The current time in Unix seconds. Read once per request or command and
 /// passed down, so every decision in it agrees on "now".

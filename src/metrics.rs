@@ -2,28 +2,26 @@
 //! requests and their latency per route and status, tokens issued per grant
 //! type, logins by outcome, rate-limit refusals, and, read at each scrape,
 //! active SSO sessions, the database pool, database errors and signing-key
-//! age. Each `App` has its own recorder (no global state), so several
+//! age. Each server has its own recorder (no global state), so several
 //! servers in one process count apart.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics::{Key, Label, Level, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-use crate::app::App;
+use crate::error::DatabaseFailure;
+use crate::keys::KeySet;
 use crate::rate_limit::Class;
 use crate::store::{self, Db};
 use crate::types::KeyState;
-
-pub const PATH: &str = "/metrics";
 
 const METADATA: Metadata<'static> = Metadata::new("monban", Level::INFO, Some(module_path!()));
 
@@ -43,15 +41,6 @@ const KEY_AGE: &str = "monban_signing_key_age_seconds";
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-
-/// Database errors met by requests, counted process-wide where they are
-/// turned into responses (which have no `App` at hand).
-static DATABASE_ERRORS: AtomicU64 = AtomicU64::new(0);
-
-/// Counts one database error (from the `From<sqlx::Error>` conversions).
-pub fn database_error() {
-    DATABASE_ERRORS.fetch_add(1, Ordering::Relaxed);
-}
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -179,21 +168,20 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges read now.
-    pub async fn render(&self, app: &App) -> String {
+    pub async fn render(&self, db: &Db, keys: &KeySet) -> String {
         let now = crate::unix_now();
-        match store::sessions::count_active(&app.db, now).await {
+        match store::sessions::count_active(db, now).await {
             Ok(n) => self.gauge(ACTIVE_SESSIONS, Vec::new()).set(n as f64),
             Err(e) => tracing::warn!(error = %e, "metrics: could not count sessions"),
         }
-        let (open, idle, max) = pool_state(&app.db);
+        let (open, idle, max) = pool_state(db);
         let state = |s: &str| labels(&[("state", s.to_owned())]);
         self.gauge(POOL_CONNECTIONS, state("idle")).set(idle as f64);
         self.gauge(POOL_CONNECTIONS, state("in_use"))
             .set(open.saturating_sub(idle) as f64);
         self.gauge(POOL_MAX, Vec::new()).set(f64::from(max));
-        self.counter(DB_ERRORS, Vec::new())
-            .absolute(DATABASE_ERRORS.load(Ordering::Relaxed));
-        let keys = app.keys.get();
+        // Present from the first scrape, before any error.
+        self.counter(DB_ERRORS, Vec::new()).increment(0);
         for key in keys.keys() {
             if let Some(activated) = key.activated_at.filter(|_| key.state == KeyState::Active) {
                 let labels = labels(&[("alg", key.alg.to_string())]);
@@ -211,8 +199,9 @@ fn pool_state(db: &Db) -> (usize, usize, u32) {
 }
 
 /// Middleware: counts every routed request and its latency, labelled with
-/// the route's pattern (never the raw path: bounded label values).
-pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+/// the route's pattern (never the raw path: bounded label values), and the
+/// responses made from database errors.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
@@ -221,8 +210,10 @@ pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) ->
     let method = method_label(request.method());
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    app.metrics
-        .request(&route, &method, response.status().as_u16(), seconds);
+    metrics.request(&route, &method, response.status().as_u16(), seconds);
+    if response.extensions().get::<DatabaseFailure>().is_some() {
+        metrics.counter(DB_ERRORS, Vec::new()).increment(1);
+    }
     response
 }
 
@@ -243,17 +234,4 @@ fn method_label(method: &Method) -> String {
     } else {
         "other".to_owned()
     }
-}
-
-/// `GET /metrics`: Prometheus text format 0.0.4.
-pub async fn handler(State(app): State<Arc<App>>) -> Response {
-    let body = app.metrics.render(&app).await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response()
 }

@@ -10,18 +10,14 @@
 //! every request. A cached token is checked against the database again every
 //! `RECHECK`; revoking it through this instance drops it at once.
 
-use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
-
-use crate::app::App;
 use crate::keys::KeyError;
-use crate::tokens::{
-    self, ACCESS_TOKEN_TYP, AccessClaims, ActiveToken, Audience, PresentedToken, TypeHint,
-};
+use crate::phantom_cache::Cached;
+use crate::service::tokens::{self, ActiveToken};
+use crate::state::App;
+use crate::tokens::{ACCESS_TOKEN_TYP, AccessClaims, Audience, PresentedToken, TypeHint};
 use crate::types::Scopes;
 
 /// How long a cached phantom is trusted before its opaque token is looked up
@@ -52,59 +48,14 @@ impl Bearer {
     }
 }
 
-struct Cached {
-    claims: AccessClaims,
-    jwt: Arc<str>,
-    checked: Instant,
-}
-
-/// Phantom JWTs by opaque token (its SHA-256), least recently used first out.
-pub struct PhantomCache {
-    entries: Option<Mutex<LruCache<[u8; 32], Arc<Cached>>>>,
-    /// Bumped by every revocation, so that a lookup that raced one does not
-    /// put its phantom back.
-    generation: AtomicU64,
-}
-
-impl PhantomCache {
-    /// A cache of `capacity` entries; 0 turns it off.
-    pub fn new(capacity: usize) -> PhantomCache {
-        PhantomCache {
-            entries: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut LruCache<[u8; 32], Arc<Cached>>) -> R) -> Option<R> {
-        let entries = self.entries.as_ref()?;
-        let mut guard = entries.lock().unwrap_or_else(|p| p.into_inner());
-        Some(f(&mut guard))
-    }
-
-    /// Drops the phantom of one opaque token (it was revoked here).
-    pub fn forget(&self, opaque_hash: &[u8]) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(key) = <[u8; 32]>::try_from(opaque_hash) {
-            self.with(|c| c.pop(&key));
-        }
-    }
-
-    /// Drops every phantom (tokens were revoked in bulk here: a grant, a
-    /// user's consent).
-    pub fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.with(LruCache::clear);
-    }
-}
-
 /// The active access token behind `token`, if it is one.
 pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sqlx::Error> {
-    let generation = app.phantoms.generation.load(Ordering::SeqCst);
+    let generation = app.phantoms.generation();
     let is_jwt = token.bytes().filter(|&b| b == b'.').count() == 2;
     let opaque_hash: Option<[u8; 32]> = if is_jwt {
         None
     } else {
-        tokens::sha256(token.as_bytes()).try_into().ok()
+        crate::tokens::sha256(token.as_bytes()).try_into().ok()
     };
     if let Some(hash) = opaque_hash
         && let Some(bearer) = from_cache(app, &hash, now).await?
@@ -155,7 +106,7 @@ pub async fn find(app: &App, token: &str, now: i64) -> Result<Option<Bearer>, sq
 /// A cached phantom still worth handing out, re-checked against the
 /// database every `RECHECK`.
 async fn from_cache(app: &App, hash: &[u8; 32], now: i64) -> Result<Option<Bearer>, sqlx::Error> {
-    let Some(Some(entry)) = app.phantoms.with(|c| c.get(hash).cloned()) else {
+    let Some(entry) = app.phantoms.get(hash) else {
         return Ok(None);
     };
     // Half its lifetime left, or the upstream might get it nearly expired.
@@ -165,7 +116,7 @@ async fn from_cache(app: &App, hash: &[u8; 32], now: i64) -> Result<Option<Beare
         return Ok(None);
     }
     if entry.checked.elapsed() >= RECHECK {
-        let generation = app.phantoms.generation.load(Ordering::SeqCst);
+        let generation = app.phantoms.generation();
         let still_active = tokens::is_opaque_active(&app.db, hash, now).await?
             && app
                 .clients
@@ -176,15 +127,13 @@ async fn from_cache(app: &App, hash: &[u8; 32], now: i64) -> Result<Option<Beare
             app.phantoms.forget(hash);
             return Ok(None);
         }
-        let rechecked = Arc::new(Cached {
+        let rechecked = Cached {
             claims: entry.claims.clone(),
             jwt: Arc::clone(&entry.jwt),
             checked: Instant::now(),
-        });
+        };
         // Not put back if a revocation came in meanwhile.
-        if app.phantoms.generation.load(Ordering::SeqCst) == generation {
-            app.phantoms.with(|c| c.put(*hash, rechecked));
-        }
+        app.phantoms.put(*hash, rechecked, generation);
     }
     Ok(Some(Bearer {
         claims: entry.claims.clone(),
@@ -205,16 +154,14 @@ pub fn jwt(app: &App, bearer: Bearer) -> Result<Arc<str>, KeyError> {
         .get()
         .sign(app.config.signing_alg, ACCESS_TOKEN_TYP, &bearer.claims)?
         .into();
-    let revoked_since = app.phantoms.generation.load(Ordering::SeqCst) != bearer.generation;
-    if let Some(hash) = bearer.opaque_hash
-        && !revoked_since
-    {
-        let entry = Arc::new(Cached {
+    if let Some(hash) = bearer.opaque_hash {
+        let entry = Cached {
             claims: bearer.claims,
             jwt: Arc::clone(&signed),
             checked: Instant::now(),
-        });
-        app.phantoms.with(|c| c.put(hash, entry));
+        };
+        // Not cached if a revocation came in since the lookup.
+        app.phantoms.put(hash, entry, bearer.generation);
     }
     Ok(signed)
 }

@@ -7,19 +7,10 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use lru::LruCache;
-
-use crate::app::App;
-use crate::error::OAuthError;
-use crate::store::clients::Client;
-use crate::types::AuthMethod;
 
 /// What a limit protects; each has its own setting and its own counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -249,94 +240,6 @@ impl RateLimiter {
         }
         arrivals.put(key, arrival + interval);
         Ok(())
-    }
-}
-
-/// Counts a request of a client that proved who it is (a secret or a key):
-/// its own budget, wherever it calls from. Public clients prove nothing —
-/// anyone can send their `client_id` — so only addresses limit them.
-pub fn per_client(app: &App, class: Class, client: &Client) -> Result<(), OAuthError> {
-    if client.token_endpoint_auth_method == AuthMethod::None {
-        return Ok(());
-    }
-    let client_id = client.client_id.as_str();
-    app.rate_limits
-        .check_client(class, client_id)
-        .map_err(|exceeded| {
-            app.metrics.rate_limited(class);
-            tracing::info!(client_id, limit = class.as_str(), "rate limit exceeded");
-            OAuthError::rate_limited(&exceeded)
-        })
-}
-
-/// What the `by_address` middleware guards: a class, on API routes (every
-/// request counts, JSON errors) or page routes (only form posts count:
-/// showing a page costs little; errors as a page) — or browser
-/// navigations that may write a row (every request counts; errors as a
-/// page).
-#[derive(Clone)]
-pub struct Guard {
-    app: Arc<App>,
-    class: Class,
-    page: bool,
-    every_method: bool,
-}
-
-impl Guard {
-    pub fn api(app: &Arc<App>, class: Class) -> Guard {
-        Guard {
-            app: Arc::clone(app),
-            class,
-            page: false,
-            every_method: true,
-        }
-    }
-
-    pub fn page(app: &Arc<App>, class: Class) -> Guard {
-        Guard {
-            app: Arc::clone(app),
-            class,
-            page: true,
-            every_method: false,
-        }
-    }
-
-    pub fn navigation(app: &Arc<App>, class: Class) -> Guard {
-        Guard {
-            app: Arc::clone(app),
-            class,
-            page: true,
-            every_method: true,
-        }
-    }
-}
-
-/// Middleware: limits the requests of each client address (as far as it can
-/// be trusted, `net::client_ip`) to the guarded class's rate.
-pub async fn by_address(State(guard): State<Guard>, request: Request, next: Next) -> Response {
-    let Guard {
-        app,
-        class,
-        page,
-        every_method,
-    } = guard;
-    if !every_method && request.method() != Method::POST {
-        return next.run(request).await;
-    }
-    let peer = crate::net::peer_ip(request.extensions());
-    let ip = crate::net::client_ip(peer, request.headers(), &app.config.trusted_proxies);
-    let Err(exceeded) = app.rate_limits.check_address(class, ip) else {
-        return next.run(request).await;
-    };
-    app.metrics.rate_limited(class);
-    tracing::info!(client = %ip, limit = class.as_str(), "rate limit exceeded");
-    if page {
-        let lang = crate::ui::lang_of(request.headers());
-        crate::ui::PageError::too_many_requests(&exceeded)
-            .in_lang(lang, app.config.issuer.path())
-            .into_response()
-    } else {
-        OAuthError::rate_limited(&exceeded).into_response()
     }
 }
 

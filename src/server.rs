@@ -15,15 +15,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::app::{self, App};
 use crate::audit::{self, Actor, Event, Kind};
 use crate::client_cache::ClientCache;
 use crate::config::Config;
 use crate::key_encryption::SealError;
 use crate::keys::{self, KeyError, KeySet, Keys};
 use crate::password::{self, Passwords};
-use crate::phantom::PhantomCache;
+use crate::phantom_cache::PhantomCache;
 use crate::policy::Policies;
+use crate::router;
+use crate::routes;
+use crate::state::App;
 use crate::store::batch::BatchWriter;
 use crate::store::{self, ConnectError, Db, users};
 use crate::types::Secret;
@@ -124,6 +126,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     let config_rate_limits = config.rate_limits.clone();
     let outbound = crate::outbound::Outbound::new(config.outbound_allow_networks.clone())
         .map_err(StartError::Outbound)?;
+    let web_origins = Arc::new(crate::cors::WebOrigins::new(db.clone()));
     let app = App {
         config,
         access_tokens: BatchWriter::start(db.clone()),
@@ -133,7 +136,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         clients: ClientCache::default(),
         passwords,
         dummy_hash: tokio::sync::OnceCell::new(),
-        web_origins: crate::cors::WebOrigins::default(),
+        web_origins,
         metadata,
         phantoms: PhantomCache::new(config_phantom_cache),
         apis: crate::apis::ApiCache::default(),
@@ -141,7 +144,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         remote_keys: crate::client_keys::RemoteKeys::new(outbound.clone()),
         backchannel: crate::backchannel::Backchannel::start(outbound.clone()),
         outbound,
-        metrics: crate::metrics::Metrics::default(),
+        metrics: Arc::new(crate::metrics::Metrics::default()),
         rate_limits: crate::rate_limit::RateLimiter::new(config_rate_limits),
     };
     Ok((Arc::new(app), bootstrap))
@@ -186,7 +189,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
-    let router = app::router(Arc::clone(&app));
+    let router = router::router(Arc::clone(&app));
     // HTTP/1.1: what proxies and gateways speak to an auth service. (HTTP/2
     // version sniffing would wait for a first byte without any timeout.)
     let mut http = http1::Builder::new();
@@ -250,8 +253,8 @@ pub async fn serve(
 pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
     let router = axum::Router::new()
         .route(
-            crate::metrics::PATH,
-            axum::routing::get(crate::metrics::handler),
+            routes::METRICS,
+            axum::routing::get(crate::endpoints::metrics::handler),
         )
         .with_state(app);
     if let Err(e) = axum::serve(listener, router).await {
@@ -328,7 +331,7 @@ pub async fn purge(app: &App, now: i64) {
             "grants nothing continues",
             store::grants::purge(
                 &app.db,
-                now - longest_access_ttl - crate::tokens::CLOCK_SKEW,
+                now - longest_access_ttl - crate::config::CLOCK_SKEW,
             )
             .await,
         ),

@@ -134,7 +134,7 @@ const PENDING: &str = "pending";
 /// Authorization requests a session may have waiting at once (tabs).
 const MAX_PENDING: usize = 8;
 /// How long a session nobody has logged in to lives unused: as long as a
-/// parked request may wait for its login (`authorize::PARKED_FOR`), so the
+/// parked request may wait for its login (`authorization::PARKED_FOR`), so the
 /// rows of visitors who never log in go soon.
 pub const ANONYMOUS_IDLE_TTL: i64 = 30 * 60;
 

@@ -158,6 +158,12 @@ impl SigningAlg {
     }
 }
 
+/// Scopes defined by OpenID Connect that every code-flow client may ask for.
+pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+/// The scope that gives a token the admin API (with the admin group).
+pub const ADMIN_SCOPE: &str = "monban:admin";
+
 /// A space-delimited list of scope tokens (RFC 6749 §3.3), deduplicated,
 /// in first-seen order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

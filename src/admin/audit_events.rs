@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::paging::{Page, PageQuery};
-use crate::app::App;
 use crate::audit::Kind;
+use crate::state::App;
 use crate::store::audit::{self as store, AuditRow, Filter};
 
 #[derive(Debug, Serialize, ToSchema)]

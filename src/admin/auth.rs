@@ -11,14 +11,13 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::error::AdminError;
-use crate::app::App;
 use crate::audit::{Actor, Origin};
 use crate::error::bearer_token;
+use crate::service::tokens::{self, ActiveToken};
+use crate::state::App;
 use crate::store;
-use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
-use crate::types::Scopes;
-
-pub const ADMIN_SCOPE: &str = "monban:admin";
+use crate::tokens::{PresentedToken, TypeHint};
+use crate::types::{ADMIN_SCOPE, Scopes};
 /// The group whose members may administer monban.
 pub const ADMIN_GROUP: &str = "admin";
 
@@ -136,6 +135,15 @@ impl Admin {
     }
 
     /// An audit event of this caller's, from where it called.
+    /// This caller as the operator of a shared operation.
+    pub fn operator<'a>(&'a self, app: &'a App) -> crate::service::Operator<'a> {
+        crate::service::Operator {
+            actor: self.actor.clone(),
+            origin: Some(&self.origin),
+            runs_in: crate::service::RunsIn::Server(app),
+        }
+    }
+
     pub fn event(&self, kind: crate::audit::Kind) -> crate::audit::Event {
         crate::audit::Event::new(kind)
             .by(self.actor.clone())

@@ -16,9 +16,9 @@ use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::paging::{Page, PageQuery};
 use super::{AdminJson, AdminPath};
-use crate::app::App;
 use crate::audit::{self, Kind};
 use crate::clients::{self, ClientSettings, Invalid};
+use crate::state::App;
 use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::store::groups::Membership;
@@ -316,10 +316,10 @@ pub async fn replace(
         ));
     }
     let settings = metadata.settings()?;
-    if admin.is_client(&client_id) && !settings.scopes.contains(super::auth::ADMIN_SCOPE) {
+    if admin.is_client(&client_id) && !settings.scopes.contains(crate::types::ADMIN_SCOPE) {
         return Err(AdminError::Conflict(format!(
             "a client cannot take {} from itself: another admin must",
-            super::auth::ADMIN_SCOPE
+            crate::types::ADMIN_SCOPE
         )));
     }
     super::groups_exist(&app, &metadata.groups).await?;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::ADMIN_SCOPE;
+use crate::types::ADMIN_SCOPE;
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,6 +43,8 @@ pub enum AdminError {
         message: String,
     },
     Server,
+    /// A database error: answered as `Server`, counted by the metrics layer.
+    Database,
 }
 
 impl AdminError {
@@ -65,8 +67,8 @@ impl AdminError {
 
 impl From<sqlx::Error> for AdminError {
     fn from(e: sqlx::Error) -> AdminError {
-        crate::metrics::database_error();
-        AdminError::server(&e)
+        tracing::error!(error = %e, "database error");
+        AdminError::Database
     }
 }
 
@@ -116,6 +118,7 @@ impl From<PathRejection> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
+        let database = matches!(self, AdminError::Database);
         let (status, error, message, field) = match self {
             AdminError::Unauthenticated { presented, message } => {
                 let challenge = if presented {
@@ -174,14 +177,14 @@ impl IntoResponse for AdminError {
                 message,
                 field,
             ),
-            AdminError::Server => (
+            AdminError::Server | AdminError::Database => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 "internal server error".to_owned(),
                 None,
             ),
         };
-        (
+        let mut response = (
             status,
             Json(ErrorBody {
                 error,
@@ -189,7 +192,11 @@ impl IntoResponse for AdminError {
                 field,
             }),
         )
-            .into_response()
+            .into_response();
+        if database {
+            crate::error::mark_database_failure(&mut response);
+        }
+        response
     }
 }
 

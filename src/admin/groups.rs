@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::{AdminJson, AdminPath};
-use crate::app::App;
 use crate::audit::{self, Kind};
+use crate::state::App;
 use crate::store;
 use crate::types::is_group_name;
 

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use super::AdminJson;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
-use crate::app::App;
 use crate::audit::{self, Kind};
 use crate::keys::{self, KeySet, RotateError, RotateMode};
+use crate::state::App;
 use crate::store;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -22,8 +22,9 @@ use utoipa::{Modify, OpenApi as _};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::App;
 use crate::config::Issuer;
+use crate::routes::{ADMIN_API, ADMIN_API_DOCS, ADMIN_API_OPENAPI};
+use crate::state::App;
 use crate::store;
 
 pub mod audit_events;
@@ -37,10 +38,6 @@ pub mod sessions;
 pub mod users;
 
 use error::AdminError;
-
-pub const PREFIX: &str = "/admin/api/v1";
-pub const OPENAPI_PATH: &str = "/admin/api/openapi.json";
-pub const DOCS_PATH: &str = "/admin/api/docs";
 
 /// Swagger UI's own script and styles, from this server only.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -206,24 +203,24 @@ fn routes() -> OpenApiRouter<Arc<App>> {
 /// Everything under `/admin/api`: the API, its document and Swagger UI.
 pub fn router(issuer: &Issuer) -> Router<Arc<App>> {
     let (api, mut openapi) = api();
-    openapi.servers = Some(vec![Server::new(issuer.endpoint(PREFIX))]);
+    openapi.servers = Some(vec![Server::new(issuer.endpoint(ADMIN_API))]);
     let document = Bytes::from(openapi.to_json().unwrap_or_default());
     // No validator badge: it would send the document's URL to swagger.io.
     let docs_config =
-        utoipa_swagger_ui::Config::new([issuer.endpoint(OPENAPI_PATH)]).validator_url("none");
-    let docs: Router<Arc<App>> = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH)
+        utoipa_swagger_ui::Config::new([issuer.endpoint(ADMIN_API_OPENAPI)]).validator_url("none");
+    let docs: Router<Arc<App>> = utoipa_swagger_ui::SwaggerUi::new(ADMIN_API_DOCS)
         .config(docs_config)
         .into();
     let docs = docs.layer(axum::middleware::map_response(docs_csp));
     Router::new()
         .nest(
-            PREFIX,
+            ADMIN_API,
             api.fallback(not_found)
                 .method_not_allowed_fallback(method_not_allowed)
                 .layer(axum::middleware::map_response(no_store)),
         )
         .route(
-            OPENAPI_PATH,
+            ADMIN_API_OPENAPI,
             get(move || {
                 let document = document.clone();
                 async move {
@@ -276,10 +273,11 @@ pub async fn call(
     body: Option<serde_json::Value>,
 ) -> (axum::http::StatusCode, serde_json::Value) {
     use tower::ServiceExt;
-    let router = IN_PROCESS.get_or_init(|| Router::new().nest(PREFIX, api().0.fallback(not_found)));
+    let router =
+        IN_PROCESS.get_or_init(|| Router::new().nest(ADMIN_API, api().0.fallback(not_found)));
     let mut request = axum::http::Request::builder()
         .method(method)
-        .uri(format!("{PREFIX}{path}"));
+        .uri(format!("{ADMIN_API}{path}"));
     if body.is_some() {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }

@@ -14,9 +14,9 @@ use super::AdminPath;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::users::find;
-use crate::app::App;
 use crate::audit::{self, Kind};
-use crate::{backchannel, session, store};
+use crate::state::App;
+use crate::{session, store};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
@@ -84,7 +84,7 @@ pub async fn end_all(
     find(&app, id).await?;
     let ended = store::sessions::end_all_of_user(&app.db, id, now).await?;
     let sessions_ended = ended.len();
-    backchannel::notify(&app, ended, now).await;
+    crate::service::sessions::notify_backchannel(&app, ended, now).await;
     let detail = json!({"sessions": sessions_ended});
     audit::record(
         &app.db,
@@ -112,7 +112,7 @@ pub async fn end_one(
         return Err(AdminError::not_found("session"));
     }
     let ended = store::sessions::end(&app.db, &sid, now).await?;
-    backchannel::notify(&app, ended, now).await;
+    crate::service::sessions::notify_backchannel(&app, ended, now).await;
     let detail = json!({"sessions": 1, "sid": sid});
     audit::record(
         &app.db,
@@ -175,7 +175,7 @@ pub async fn revoke_consent(
     // Revoked even when no consent was left: a retry then completes a
     // withdrawal whose revocation failed. (Consent first: a grant recorded
     // meanwhile either sees it gone or is revoked here.)
-    crate::tokens::revoke_user_client(&app, id, &client_id, now).await?;
+    crate::service::tokens::revoke_user_client(&app, id, &client_id, now).await?;
     if !withdrawn {
         return Err(AdminError::not_found("consent"));
     }

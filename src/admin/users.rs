@@ -16,13 +16,14 @@ use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::paging::{Page, PageQuery};
 use super::{AdminJson, AdminPath};
-use crate::app::App;
+use crate::accounts;
 use crate::audit::{self, Kind};
 use crate::password;
+use crate::service;
+use crate::state::App;
 use crate::store::groups::Membership;
 use crate::store::{self, users::User};
 use crate::types::Secret;
-use crate::{accounts, backchannel};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
@@ -292,15 +293,7 @@ pub async fn update(
         not_yourself(&admin, id, "disable")?;
     }
     if let Some(disabled) = patch.disabled.filter(|d| *d != user.disabled) {
-        let (_, ended) = store::users::set_disabled(&app.db, id, disabled, now).await?;
-        let kind = if disabled {
-            Kind::UserDisabled
-        } else {
-            Kind::UserEnabled
-        };
-        let detail = json!({"sessions_ended": ended.len()});
-        audit::record(&app.db, admin.event(kind).user(id).detail(detail), now).await;
-        backchannel::notify(&app, ended, now).await;
+        service::users::set_disabled(&admin.operator(&app), &user, disabled, now).await?;
     }
     let user = find(&app, id).await?;
     Ok(Json(detail(&app, user).await?))
@@ -318,16 +311,7 @@ pub async fn delete(
     let now = crate::unix_now();
     not_yourself(&admin, id, "delete")?;
     let user = find(&app, id).await?;
-    let ended = store::sessions::end_all_of_user(&app.db, id, now).await?;
-    store::users::delete(&app.db, id).await?;
-    backchannel::notify(&app, ended, now).await;
-    let detail = json!({"username": user.username});
-    audit::record(
-        &app.db,
-        admin.event(Kind::UserDeleted).user(id).detail(detail),
-        now,
-    )
-    .await;
+    service::users::delete(&admin.operator(&app), &user, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -375,18 +359,8 @@ pub async fn reset_password(
         .hash(&password)
         .await
         .map_err(|e| AdminError::server(&e))?;
-    let ended = store::users::reset_password(&app.db, id, &hash, now).await?;
-    app.phantoms.clear();
-    store::throttle::clear(&app.db, &crate::authn::username_subject(&user.username)).await?;
-    let sessions_ended = ended.len();
-    backchannel::notify(&app, ended, now).await;
-    let detail = json!({"reset": true, "sessions_ended": sessions_ended});
-    audit::record(
-        &app.db,
-        admin.event(Kind::PasswordChanged).user(id).detail(detail),
-        now,
-    )
-    .await;
+    let sessions_ended =
+        service::users::set_password(&admin.operator(&app), &user, &hash, now).await?;
     Ok(Json(PasswordResetDone {
         password: generated.then(|| password.expose().to_owned()),
         sessions_ended,

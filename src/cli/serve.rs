@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use super::{CliError, Output};
 use crate::config::Config;
+use crate::routes;
 use crate::server::{self, Bootstrap};
 
 pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
@@ -21,7 +22,7 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
         apply_at_start(&db, path).await?;
     }
     let (app, bootstrap) = server::prepare(config, db).await?;
-    let account = app.config.issuer.endpoint(crate::ui::account::PATH);
+    let account = app.config.issuer.endpoint(routes::ACCOUNT);
     report(&bootstrap, &account, json);
     let listener = TcpListener::bind(listen)
         .await
@@ -116,7 +117,7 @@ fn report(bootstrap: &Bootstrap, account: &str, json: bool) {
 /// SIGHUP re-reads `MONBAN_POLICY_FILE`; a file that does not load is
 /// reported and the policy in force stays.
 #[cfg(unix)]
-async fn reload_policy_on_sighup(app: std::sync::Arc<crate::app::App>) {
+async fn reload_policy_on_sighup(app: std::sync::Arc<crate::state::App>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP: the policy file will not be reloaded");

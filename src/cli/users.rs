@@ -4,9 +4,10 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, read_password_stdin, record, set, table};
-use crate::audit::{Event, Kind};
+use crate::audit::{Actor, Event, Kind};
 use crate::config::Config;
 use crate::password::{self, Passwords};
+use crate::service::{self, Operator, RunsIn};
 use crate::store::{self, Db, groups, groups::Membership, throttle, users, users::User};
 use crate::types::is_group_name;
 use crate::unix_now;
@@ -169,27 +170,19 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
                 .hash(&password)
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?;
-            users::set_password(db, user.id, &hash, now).await?;
-            record(db, Event::new(Kind::PasswordChanged).user(user.id)).await;
-            Ok(done(&user, "password set"))
+            // As an operator's reset anywhere: signed out, tokens revoked.
+            service::users::set_password(&operator(db, config), &user, &hash, now).await?;
+            Ok(done(&user, "password set; signed out everywhere"))
         }
         UserCommand::Disable { user } => {
             let user = find(db, &user).await?;
-            let (_, ended) = users::set_disabled(db, user.id, true, now).await?;
-            let detail = json!({"sessions_ended": ended.len()});
-            record(
-                db,
-                Event::new(Kind::UserDisabled).user(user.id).detail(detail),
-            )
-            .await;
             // Apps with back-channel logout hear that the sessions ended.
-            crate::backchannel::notify_now(db, config, ended, now).await;
+            service::users::set_disabled(&operator(db, config), &user, true, now).await?;
             Ok(done(&user, "disabled"))
         }
         UserCommand::Enable { user } => {
             let user = find(db, &user).await?;
-            users::set_disabled(db, user.id, false, now).await?;
-            record(db, Event::new(Kind::UserEnabled).user(user.id)).await;
+            service::users::set_disabled(&operator(db, config), &user, false, now).await?;
             Ok(done(&user, "enabled"))
         }
         UserCommand::Unlock { user } => {
@@ -200,13 +193,7 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
         }
         UserCommand::Delete { user } => {
             let user = find(db, &user).await?;
-            users::delete(db, user.id).await?;
-            let detail = json!({"username": user.username});
-            record(
-                db,
-                Event::new(Kind::UserDeleted).user(user.id).detail(detail),
-            )
-            .await;
+            service::users::delete(&operator(db, config), &user, now).await?;
             Ok(done(&user, "deleted"))
         }
         UserCommand::Group(UserGroupCommand::Add { user, group }) => {
@@ -270,6 +257,15 @@ pub async fn group(db: &Db, command: GroupCommand) -> Result<Output, CliError> {
                 format!("deleted group {name}"),
             ))
         }
+    }
+}
+
+/// The CLI as the operator of account changes.
+fn operator<'a>(db: &'a Db, config: &'a Config) -> Operator<'a> {
+    Operator {
+        actor: Actor::Cli,
+        origin: None,
+        runs_in: RunsIn::Command { db, config },
     }
 }
 

@@ -14,18 +14,13 @@ use base64::Engine;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::app::App;
-use crate::authorization::{self, Arrival, AuthorizationRequest, Outcome, ResponseMode};
+use crate::authorization::{self, Arrival, AuthorizationRequest, Outcome, Parsed, ResponseMode};
 use crate::form::Params;
+use crate::routes::AUTHORIZE;
 use crate::session::BrowserSession;
+use crate::state::App;
 use crate::store::clients::Client;
 use crate::ui::{self, Lang, PageError, PageForm, Problem, Texts};
-
-pub const PATH: &str = "/authorize";
-pub const RESUME_PATH: &str = "/authorize/resume";
-
-/// How long a parked request may wait for its login or consent.
-pub const PARKED_FOR: i64 = crate::session::ANONYMOUS_IDLE_TTL;
 
 pub async fn get(
     State(app): State<Arc<App>>,
@@ -46,8 +41,8 @@ pub async fn get(
     let lang = Lang::negotiate(ui_locales, accept);
     let (request, client) =
         match authorization::parse(&app, &params, lang, Arrival::Browser).await? {
-            Ok(parsed) => parsed,
-            Err(response) => return Ok(respond(&app, response, lang)),
+            Parsed::Valid(request, client) => (request, client),
+            Parsed::Refused { response, .. } => return Ok(respond(&app, response, lang)),
         };
     if let Some(acr) = &request.acr_values {
         // Recorded: monban has one way to sign in (a password, acr "1").
@@ -63,7 +58,7 @@ pub async fn post(State(app): State<Arc<App>>, PageForm(params): PageForm) -> Re
     for (name, value) in params.pairs() {
         query.append_pair(name, value);
     }
-    let location = format!("{}{PATH}?{}", app.config.issuer.path(), query.finish());
+    let location = format!("{}{AUTHORIZE}?{}", app.config.issuer.path(), query.finish());
     Redirect::to(&location).into_response()
 }
 
@@ -96,7 +91,7 @@ pub async fn parked_request(
     let prefix = app.config.issuer.path();
     let expired = || PageError::new(Problem::Expired, "").in_lang(ui::lang_of(headers), prefix);
     let request: AuthorizationRequest = session
-        .parked(rid, PARKED_FOR, now)
+        .parked(rid, authorization::PARKED_FOR, now)
         .await?
         .ok_or_else(expired)?;
     let Some((client, _)) = app.clients.get(&app.db, &request.client_id).await? else {

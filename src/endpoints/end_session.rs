@@ -1,24 +1,24 @@
-//! RP-Initiated Logout 1.0 (`end_session_endpoint`): ends the SSO session
-//! for every client, then returns to the client's registered
-//! `post_logout_redirect_uri` — or, for anything not registered exactly,
-//! shows monban's "signed out" page and never redirects.
+//! Logout: RP-Initiated Logout 1.0 (`end_session_endpoint`) and its
+//! confirmation (`/logout`). It ends the SSO session for every client, then
+//! returns to the client's registered `post_logout_redirect_uri` — or, for
+//! anything not registered exactly, shows monban's "signed out" page and
+//! never redirects.
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::app::App;
 use crate::form::Params;
 use crate::id_token;
+use crate::routes::{self, END_SESSION};
 use crate::session::BrowserSession;
+use crate::state::App;
 use crate::store;
 use crate::ui::{self, Lang, PageError, PageForm, Problem};
-
-pub const PATH: &str = "/end_session";
 
 /// Where to go once signed out: a registered post-logout redirect URI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,20 +90,20 @@ pub async fn get(
             if hint.sid.as_deref() == Some(login.sid.as_str())
                 || hint.sub == login.user_id.to_string() =>
         {
-            end(&app, &session, &login.sid, now).await?;
+            crate::service::sessions::sign_out(&app, &session, &login.sid, now).await?;
             Ok(finish(&app, &after))
         }
         // Someone is signed in here: ask before signing them out.
         (Some(_), _) => {
             let rid = session.park(&after, now).await?;
-            Ok(Redirect::to(&format!("{prefix}{}?rid={rid}", ui::logout::PATH)).into_response())
+            Ok(Redirect::to(&format!("{prefix}{}?rid={rid}", routes::LOGOUT)).into_response())
         }
         // No session cookie (e.g. it did not come along): the hint's sid
         // names the session to end.
         (None, Some(hint)) => {
             if let Some(sid) = &hint.sid {
                 let ended = store::sessions::end(&app.db, sid, now).await?;
-                crate::backchannel::notify(&app, ended, now).await;
+                crate::service::sessions::notify_backchannel(&app, ended, now).await;
             }
             Ok(finish(&app, &after))
         }
@@ -131,22 +131,8 @@ pub async fn post(
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     store::logouts::park(&app.db, &id, &pairs, now + PARKED_FOR).await?;
-    let location = format!("{}{PATH}?{PARKED}={id}", app.config.issuer.path());
+    let location = format!("{}{END_SESSION}?{PARKED}={id}", app.config.issuer.path());
     Ok(Redirect::to(&location).into_response())
-}
-
-/// Ends the SSO session `sid` everywhere, and in this browser.
-pub async fn end(
-    app: &App,
-    session: &BrowserSession,
-    sid: &str,
-    now: i64,
-) -> Result<(), PageError> {
-    let ended = store::sessions::end(&app.db, sid, now).await?;
-    session.log_out().await?;
-    crate::backchannel::notify(app, ended, now).await;
-    tracing::info!(sid, "signed out");
-    Ok(())
 }
 
 /// Back to the client, or the "signed out" page.
@@ -161,4 +147,89 @@ pub fn finish(app: &App, after: &AfterLogout) -> Response {
         url.query_pairs_mut().append_pair("state", state);
     }
     Redirect::to(url.as_str()).into_response()
+}
+
+/// How long a logout request waits for its confirmation.
+const CONFIRM_WITHIN: i64 = 30 * 60;
+
+#[derive(Deserialize)]
+pub struct ConfirmRid {
+    rid: String,
+}
+
+/// `GET /logout?rid=`: asks whether to sign out.
+pub async fn confirm(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(ConfirmRid { rid }): Query<ConfirmRid>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let session = BrowserSession::new(session);
+    let after = parked_logout(&app, &session, &rid, &headers, now).await?;
+    let Some(login) = session.login(now).await? else {
+        return Ok(finish(&app, &after));
+    };
+    let username = store::users::find_by_id(&app.db, login.user_id)
+        .await?
+        .map(|u| u.username);
+    let csrf = session.csrf_token().await?;
+    Ok(ui::logout::confirmation(
+        &app, after.lang, csrf, &rid, username,
+    ))
+}
+
+/// `POST /logout`: the answer.
+pub async fn decide(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let prefix = app.config.issuer.path();
+    let bad = |detail: &str| {
+        PageError::new(Problem::BadRequest, detail).in_lang(ui::lang_of(&headers), prefix)
+    };
+    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
+    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
+    let session = BrowserSession::new(session);
+    let after = parked_logout(&app, &session, rid, &headers, now).await?;
+    if !session
+        .csrf_matches(field("csrf")?.unwrap_or_default())
+        .await?
+    {
+        return Err(
+            PageError::new(Problem::Expired, "CSRF token mismatch").in_lang(after.lang, prefix)
+        );
+    }
+    match field("decision")? {
+        Some("logout") => {
+            if let Some(login) = session.login(now).await? {
+                crate::service::sessions::sign_out(&app, &session, &login.sid, now).await?;
+            }
+            Ok(finish(&app, &after))
+        }
+        Some("stay") => {
+            session.unpark(rid).await?;
+            Ok(Redirect::to(&format!("{prefix}{}", routes::ACCOUNT)).into_response())
+        }
+        _ => Err(bad("decision must be logout or stay")),
+    }
+}
+
+async fn parked_logout(
+    app: &App,
+    session: &BrowserSession,
+    rid: &str,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<AfterLogout, PageError> {
+    session
+        .parked(rid, CONFIRM_WITHIN, now)
+        .await?
+        .ok_or_else(|| {
+            PageError::new(Problem::Expired, "")
+                .in_lang(ui::lang_of(headers), app.config.issuer.path())
+        })
 }

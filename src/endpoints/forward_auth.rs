@@ -16,12 +16,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::App;
 use crate::error::{BearerError, bearer_token};
 use crate::phantom::{self, Bearer};
 use crate::policy::{Decision, Principal, Route};
-
-pub const PATH: &str = "/forward_auth";
+use crate::state::App;
 
 pub async fn handler(
     State(app): State<Arc<App>>,

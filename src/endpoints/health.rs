@@ -7,10 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::app::App;
-
-pub const LIVE_PATH: &str = "/healthz";
-pub const READY_PATH: &str = "/readyz";
+use crate::state::App;
 
 /// The process is up.
 pub async fn live() -> Json<serde_json::Value> {

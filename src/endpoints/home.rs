@@ -9,11 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{jwks, metadata};
-use crate::app::App;
-
-pub const PATH: &str = "/";
-pub const CSS_PATH: &str = "/static/monban.css";
+use super::metadata;
+use crate::routes;
+use crate::state::App;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
@@ -30,7 +28,7 @@ pub async fn handler(State(app): State<Arc<App>>) -> HomePage {
         static_prefix: issuer.path().to_owned(),
         issuer: issuer.as_str().to_owned(),
         metadata_url: metadata::url(issuer),
-        jwks_url: issuer.endpoint(jwks::PATH),
+        jwks_url: issuer.endpoint(routes::JWKS),
     }
 }
 

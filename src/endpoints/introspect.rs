@@ -15,15 +15,13 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::no_store;
-use crate::app::App;
-use crate::client_auth;
-use crate::error::OAuthError;
-use crate::form::OAuthForm;
-use crate::rate_limit::{self, Class};
-use crate::tokens::{self, ActiveToken, Audience, PresentedToken};
-use crate::types::{ClientType, SigningAlg};
 
-pub const PATH: &str = "/introspect";
+use crate::client_auth::{ClientRequest, IntrospectionEndpoint};
+use crate::error::OAuthError;
+use crate::service::tokens::{self, ActiveToken};
+use crate::state::App;
+use crate::tokens::{Audience, PresentedToken};
+use crate::types::{ClientType, SigningAlg};
 
 /// RFC 7662 §2.2 response members.
 #[derive(Serialize, Default)]
@@ -59,13 +57,16 @@ pub struct Introspection {
 
 pub async fn handler(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
+    request: ClientRequest<IntrospectionEndpoint>,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
+    let ClientRequest {
+        client,
+        params,
+        headers,
+        ..
+    } = request;
     let presented = PresentedToken::from_params(&params)?;
-    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    rate_limit::per_client(&app, Class::Introspection, &client)?;
     // §2.1: the endpoint "MUST also require some form of authorization";
     // a public client cannot authenticate, so it cannot introspect.
     if client.client_type == ClientType::Public {
@@ -83,7 +84,7 @@ pub async fn handler(
         iss: issuer,
         aud: &client.client_id,
         iat: now,
-        jti: tokens::new_jti(),
+        jti: crate::tokens::new_jti(),
         token_introspection: &answer,
     };
     let jwt = app

@@ -8,9 +8,8 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::public_json;
-use crate::app::App;
 
-pub const PATH: &str = "/jwks";
+use crate::state::App;
 
 pub async fn handler(State(app): State<Arc<App>>) -> Response {
     public_json(app.keys.get().jwks(), app.config.jwks_max_age)

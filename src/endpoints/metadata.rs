@@ -9,20 +9,12 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 
-use super::{
-    authorize, device, end_session, introspect, jwks, par, public_json, register, revoke, token,
-    userinfo,
-};
-use crate::app::App;
-use crate::authorization::OIDC_SCOPES;
+use super::{introspect, public_json};
 use crate::client_assertion;
 use crate::config::{Config, Issuer};
-
-/// RFC 8414 §3: the well-known suffix. For an issuer with a path, §3.1 puts
-/// the path after it: `/.well-known/oauth-authorization-server/auth`.
-pub const PATH: &str = "/.well-known/oauth-authorization-server";
-/// OIDC Discovery §4: appended to the issuer, path included.
-pub const OPENID_PATH: &str = "/.well-known/openid-configuration";
+use crate::routes::{self, OAUTH_METADATA};
+use crate::state::App;
+use crate::types::OIDC_SCOPES;
 
 /// Where the RFC 8414 metadata of `issuer` lives (§3.1).
 pub fn url(issuer: &Issuer) -> String {
@@ -30,7 +22,7 @@ pub fn url(issuer: &Issuer) -> String {
         .as_str()
         .strip_suffix(issuer.path())
         .unwrap_or(issuer.as_str());
-    format!("{origin}{PATH}{}", issuer.path())
+    format!("{origin}{OAUTH_METADATA}{}", issuer.path())
 }
 
 pub fn document(config: &Config) -> Bytes {
@@ -50,19 +42,19 @@ pub fn document(config: &Config) -> Bytes {
     let assertion_algs = client_assertion::ALGORITHMS;
     let doc = json!({
         "issuer": issuer.as_str(),
-        "authorization_endpoint": issuer.endpoint(authorize::PATH),
-        "token_endpoint": issuer.endpoint(token::PATH),
-        "userinfo_endpoint": issuer.endpoint(userinfo::PATH),
-        "jwks_uri": issuer.endpoint(jwks::PATH),
-        "end_session_endpoint": issuer.endpoint(end_session::PATH),
-        "introspection_endpoint": issuer.endpoint(introspect::PATH),
-        "revocation_endpoint": issuer.endpoint(revoke::PATH),
+        "authorization_endpoint": issuer.endpoint(routes::AUTHORIZE),
+        "token_endpoint": issuer.endpoint(routes::TOKEN),
+        "userinfo_endpoint": issuer.endpoint(routes::USERINFO),
+        "jwks_uri": issuer.endpoint(routes::JWKS),
+        "end_session_endpoint": issuer.endpoint(routes::END_SESSION),
+        "introspection_endpoint": issuer.endpoint(routes::INTROSPECT),
+        "revocation_endpoint": issuer.endpoint(routes::REVOKE),
         // RFC 8628 §4.
-        "device_authorization_endpoint": issuer.endpoint(device::PATH),
+        "device_authorization_endpoint": issuer.endpoint(routes::DEVICE_AUTHORIZATION),
         // RFC 8414 §2, RFC 7591.
-        "registration_endpoint": issuer.endpoint(register::PATH),
+        "registration_endpoint": issuer.endpoint(routes::REGISTER),
         // RFC 9126 §5.
-        "pushed_authorization_request_endpoint": issuer.endpoint(par::PATH),
+        "pushed_authorization_request_endpoint": issuer.endpoint(routes::PAR),
         "require_pushed_authorization_requests": config.require_par,
         "scopes_supported": OIDC_SCOPES,
         "response_types_supported": ["code"],

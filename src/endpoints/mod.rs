@@ -1,10 +1,11 @@
-//! One file per endpoint: its `PATH` and its handler, citing its spec.
+//! One file per endpoint: its handler, citing its spec (paths: `routes`).
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 pub mod authorize;
+pub mod consent;
 pub mod device;
 pub mod end_session;
 pub mod forward_auth;
@@ -12,7 +13,9 @@ pub mod health;
 pub mod home;
 pub mod introspect;
 pub mod jwks;
+pub mod login;
 pub mod metadata;
+pub mod metrics;
 pub mod par;
 pub mod register;
 pub mod revoke;

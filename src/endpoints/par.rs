@@ -5,29 +5,22 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::no_store;
-use crate::app::App;
-use crate::authorization::{self, Arrival};
-use crate::client_auth;
-use crate::cors::CallingClient;
+
+use crate::authorization::{self, Arrival, Parsed};
+use crate::client_auth::{ClientRequest, TokenEndpoint};
 use crate::error::{ErrorCode, OAuthError};
-use crate::form::{OAuthForm, Params};
-use crate::rate_limit::{self, Class};
+use crate::form::Params;
+use crate::state::App;
 use crate::store::{self, clients::Client};
 use crate::tokens;
-use crate::ui::Lang;
-
-pub const PATH: &str = "/par";
-
-/// RFC 9126 §2.2: the `request_uri` is a URN with this prefix.
-const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+use crate::ui::{Lang, Problem};
 
 /// Seconds a pushed request waits for the browser (§2.2: "short").
 pub const LIFETIME: i64 = 60;
@@ -39,15 +32,11 @@ const CLIENT_AUTH_PARAMS: [&str; 3] =
 
 pub async fn handler(
     State(app): State<Arc<App>>,
-    Extension(calling): Extension<CallingClient>,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
+    // §2: the client authenticates as at the token endpoint.
+    request: ClientRequest<TokenEndpoint>,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
-    // §2: the client authenticates as at the token endpoint.
-    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    calling.set(&client);
-    rate_limit::per_client(&app, Class::Token, &client)?;
+    let ClientRequest { client, params, .. } = request;
     // §2.1: a pushed request must not itself refer to one.
     if params.one("request_uri")?.is_some() {
         return Err(OAuthError::invalid_request(
@@ -57,9 +46,18 @@ pub async fn handler(
     let request = authorization_request(&params, &client);
     // The same validation as at /authorize; errors come back as JSON (§2.3).
     match authorization::parse(&app, &request, Lang::default(), Arrival::Pushed).await {
+        Err(page) if page.problem == Problem::Server => {
+            return Err(if page.database {
+                OAuthError::database_failure()
+            } else {
+                OAuthError::with_code(ErrorCode::ServerError, "internal server error")
+            });
+        }
         Err(page) => return Err(OAuthError::invalid_request(page.detail)),
-        Ok(Err(refusal)) => return Err(refusal_error(&refusal)),
-        Ok(Ok(_)) => {}
+        Ok(Parsed::Refused {
+            code, description, ..
+        }) => return Err(OAuthError::with_code(code, description)),
+        Ok(Parsed::Valid(..)) => {}
     }
     let (reference, hash) = tokens::random_secret();
     let pairs: Vec<(String, String)> = request
@@ -68,7 +66,7 @@ pub async fn handler(
         .collect();
     store::pushed::insert(&app.db, &hash, &client.client_id, &pairs, now + LIFETIME).await?;
     let body = json!({
-        "request_uri": format!("{REQUEST_URI_PREFIX}{}", reference.expose()),
+        "request_uri": format!("{}{}", authorization::REQUEST_URI_PREFIX, reference.expose()),
         "expires_in": LIFETIME,
     });
     // §2.2: 201 Created.
@@ -88,31 +86,4 @@ fn authorization_request(params: &Params, client: &Client) -> Params {
         pairs.push(("client_id".to_owned(), client.client_id.clone()));
     }
     Params::from_pairs(pairs)
-}
-
-/// An authorization error (meant for the redirect URI) as a JSON answer.
-fn refusal_error(refusal: &authorization::Response) -> OAuthError {
-    let value = |name: &str| {
-        refusal
-            .params
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let code = ErrorCode::from_wire(&value("error")).unwrap_or(ErrorCode::InvalidRequest);
-    OAuthError::with_code(code, value("error_description"))
-}
-
-/// The parameters pushed by `client` under `request_uri`, once.
-pub async fn take(
-    app: &App,
-    client: &Client,
-    request_uri: &str,
-) -> Result<Option<Vec<(String, String)>>, sqlx::Error> {
-    let Some(reference) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else {
-        return Ok(None);
-    };
-    let hash = tokens::sha256(reference.as_bytes());
-    store::pushed::take(&app.db, &hash, &client.client_id, crate::unix_now()).await
 }

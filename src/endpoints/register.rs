@@ -16,20 +16,18 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::no_store;
-use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::clients::{self, ClientSettings, check_redirect_uri};
 use crate::error::BearerError;
 use crate::outbound::Outbound;
+use crate::routes::REGISTER;
+use crate::state::App;
 use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens::{self, sha256};
 use crate::types::{
     ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, Secret,
 };
-
-pub const PATH: &str = "/register";
-pub const CLIENT_PATH: &str = "/register/{client_id}";
 
 /// The client metadata monban understands (RFC 7591 §2, OIDC Registration
 /// §2, RFC 9126 §6, Back-Channel Logout §2.2). Anything else is ignored
@@ -506,7 +504,7 @@ fn describe(app: &App, client: &Client, secret: Option<&Secret>) -> Value {
         "registration_client_uri": app
             .config
             .issuer
-            .endpoint(&format!("{PATH}/{}", client.client_id)),
+            .endpoint(&format!("{REGISTER}/{}", client.client_id)),
     });
     let mut set = |key: &str, value: Value| {
         if let Some(object) = body.as_object_mut() {

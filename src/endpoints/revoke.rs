@@ -5,36 +5,28 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::no_store;
-use crate::app::App;
-use crate::audit::{self, Actor, Event, Kind, Origin};
-use crate::client_auth;
-use crate::cors::CallingClient;
-use crate::error::OAuthError;
-use crate::form::OAuthForm;
-use crate::rate_limit::{self, Class};
-use crate::store;
-use crate::tokens::{self, ActiveToken, PresentedToken};
 
-pub const PATH: &str = "/revoke";
+use crate::audit::{self, Actor, Event, Kind, Origin};
+use crate::client_auth::{ClientRequest, TokenEndpoint};
+use crate::error::OAuthError;
+use crate::service::tokens::{self, ActiveToken};
+use crate::state::App;
+use crate::store;
+use crate::tokens::PresentedToken;
 
 pub async fn handler(
     State(app): State<Arc<App>>,
-    Extension(calling): Extension<CallingClient>,
     origin: Origin,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
+    request: ClientRequest<TokenEndpoint>,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
+    let ClientRequest { client, params, .. } = request;
     let presented = PresentedToken::from_params(&params)?;
-    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    calling.set(&client);
-    rate_limit::per_client(&app, Class::Token, &client)?;
     // §2.2: "invalid tokens do not cause an error response".
     let Some(found) = tokens::find_active(&app, &presented, now).await? else {
         return Ok(no_store(StatusCode::OK));
@@ -63,10 +55,10 @@ pub async fn handler(
         ActiveToken::Jwt(claims) => {
             store::tokens::revoke_jti(&app.db, &claims.jti, &claims.client_id, claims.exp).await?;
         }
-        ActiveToken::Opaque(t) => crate::tokens::revoke_access(&app, &t.token_hash, now).await?,
+        ActiveToken::Opaque(t) => tokens::revoke_access(&app, &t.token_hash, now).await?,
         // §2.1: revoking a refresh token SHOULD also invalidate the access
         // tokens of the same grant.
-        ActiveToken::Refresh(t) => crate::tokens::revoke_grant(&app, t.family_id, now).await?,
+        ActiveToken::Refresh(t) => tokens::revoke_grant(&app, t.family_id, now).await?,
     }
     tracing::info!(client_id = %client.client_id, "token revoked");
     audit::record(&app.db, event, now).await;

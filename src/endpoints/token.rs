@@ -3,37 +3,27 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::no_store;
-use crate::app::App;
-use crate::audit::Origin;
-use crate::client_auth;
-use crate::cors::CallingClient;
-use crate::error::OAuthError;
-use crate::form::OAuthForm;
-use crate::grants;
-use crate::rate_limit::{self, Class};
-use crate::types::GrantType;
 
-pub const PATH: &str = "/token";
+use crate::audit::Origin;
+use crate::client_auth::{ClientRequest, TokenEndpoint};
+use crate::error::OAuthError;
+use crate::grants;
+use crate::state::App;
+use crate::types::GrantType;
 
 pub async fn handler(
     State(app): State<Arc<App>>,
-    Extension(calling): Extension<CallingClient>,
     origin: Origin,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
+    request: ClientRequest<TokenEndpoint>,
 ) -> Result<Response, OAuthError> {
     let now = crate::unix_now();
+    let ClientRequest { client, params, .. } = request;
     let grant_type = params.required("grant_type")?;
-    let client = client_auth::authenticate_request(&app, &headers, &params).await?;
-    calling.set(&client);
-    rate_limit::per_client(&app, Class::Token, &client)?;
     let response = match grant_type.parse::<GrantType>() {
         Ok(GrantType::AuthorizationCode) => {
             grants::authorization_code::exchange(&app, &client, &params, now).await?

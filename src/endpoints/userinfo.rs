@@ -11,15 +11,15 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::no_store;
-use crate::app::App;
+
 use crate::claims::{self, UserClaims};
 use crate::cors::CallingClient;
 use crate::error::{BearerError, bearer_token};
+use crate::service::tokens::{self, ActiveToken};
+use crate::state::App;
 use crate::store;
-use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
+use crate::tokens::{PresentedToken, TypeHint};
 use crate::types::Scopes;
-
-pub const PATH: &str = "/userinfo";
 
 #[derive(Serialize)]
 struct UserInfo {

@@ -4,11 +4,11 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::app::App;
 use crate::audit::{self, Event, Kind};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::pkce;
+use crate::state::App;
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens::sha256;
 use crate::types::{ClientType, GrantType, Scopes};
@@ -123,7 +123,7 @@ pub async fn redeem(
     // A replay of the code while these were being issued could not revoke
     // them yet: it marked the code, so they are revoked now.
     if store::codes::is_revoked(&app.db, &code.code_hash).await? {
-        crate::tokens::revoke_grant(app, code.grant_id, now).await?;
+        crate::service::tokens::revoke_grant(app, code.grant_id, now).await?;
         return Err(OAuthError::invalid_grant(
             "the authorization code has already been used",
         ));
@@ -154,7 +154,7 @@ async fn replayed(
     }
     tracing::warn!(client_id = %code.client_id, "authorization code used twice: revoking the tokens issued from it");
     store::codes::revoke(&app.db, &code.code_hash, now).await?;
-    crate::tokens::revoke_grant(app, code.grant_id, now).await?;
+    crate::service::tokens::revoke_grant(app, code.grant_id, now).await?;
     let event = Event::new(Kind::AuthorizationCodeReused)
         .client(&code.client_id)
         .user(code.user_id)

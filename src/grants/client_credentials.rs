@@ -1,9 +1,9 @@
 //! Client credentials grant, RFC 6749 §4.4: a confidential client gets an
 //! access token for itself.
 
-use crate::app::App;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::state::App;
 use crate::store::clients::Client;
 use crate::types::{ClientType, GrantType, Scopes};
 

@@ -3,9 +3,9 @@
 
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
+use crate::state::App;
 use crate::store::{self, clients::Client};
 use crate::tokens::sha256;
 use crate::types::{GrantType, Scopes};

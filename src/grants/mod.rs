@@ -5,11 +5,11 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::claims;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::id_token::{self, IdClaims};
+use crate::state::App;
 use crate::store::{self, clients::Client, tokens::AccessToken, tokens::RefreshToken, users::User};
 use crate::tokens::{self, ACCESS_TOKEN_TYP, AccessClaims, Audience};
 use crate::types::{GrantType, Scopes, TokenFormat};
@@ -333,7 +333,7 @@ pub async fn record_grant(
     if !session_ended && !consent_withdrawn {
         return Ok(None);
     }
-    crate::tokens::revoke_grant(app, grant.grant_id, now).await?;
+    crate::service::tokens::revoke_grant(app, grant.grant_id, now).await?;
     Ok(Some(if session_ended {
         "the session this grant belongs to has ended"
     } else {

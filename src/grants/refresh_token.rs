@@ -5,11 +5,11 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::audit::{self, Event, Kind, Origin};
 use crate::authorization::client_may_request;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::state::App;
 use crate::store::{self, clients::Client, tokens::RefreshToken};
 use crate::tokens::sha256;
 use crate::types::{GrantType, Scopes};
@@ -111,7 +111,7 @@ pub async fn exchange(
     // will revoke the active refresh token"). This request still won the
     // rotation and gets its answer; the tokens in it are already dead.
     if store::tokens::is_grant_revoked(&app.db, token.family_id).await? {
-        crate::tokens::revoke_grant(app, token.family_id, now).await?;
+        crate::service::tokens::revoke_grant(app, token.family_id, now).await?;
     }
     Ok(response)
 }
@@ -179,7 +179,7 @@ async fn reuse_or_refuse(
         return Ok(token);
     }
     tracing::warn!(client_id = %client.client_id, "refresh token reused: revoking its family (RFC 9700 §4.14.2)");
-    crate::tokens::revoke_grant(app, token.family_id, now).await?;
+    crate::service::tokens::revoke_grant(app, token.family_id, now).await?;
     let mut event = Event::new(Kind::RefreshTokenReused)
         .client(&client.client_id)
         .from(origin)

@@ -8,12 +8,13 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::authorization::client_may_request;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::service::tokens::{self, ActiveToken};
+use crate::state::App;
 use crate::store::{self, clients::Client};
-use crate::tokens::{self, ActiveToken, PresentedToken, TypeHint};
+use crate::tokens::{PresentedToken, TypeHint};
 use crate::types::{ClientType, GrantType, Scopes};
 
 use super::{AccessGrant, TokenResponse, issue_access_token, token_response};

@@ -17,22 +17,19 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{Lang, PageError, PageForm, Problem, Texts, lang_of, render};
-use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authn;
-use crate::endpoints::{authorize, end_session};
+use crate::clients::ACCOUNT_CLIENT_ID;
 use crate::grants::authorization_code;
 use crate::password;
 use crate::pkce;
+use crate::routes::{self, ACCOUNT, ACCOUNT_CALLBACK};
+use crate::service::{self, Operator, RunsIn};
 use crate::session::BrowserSession;
+use crate::state::App;
 use crate::store::{self, users::User};
 use crate::types::Secret;
 use crate::{id_token, keys, tokens};
-
-pub const PATH: &str = "/account";
-pub const CALLBACK_PATH: &str = "/account/callback";
-/// The built-in client the account page signs in with.
-pub const CLIENT_ID: &str = "monban-account";
 
 /// The cookie that carries the account page's own login while it is in
 /// progress (not the session: a visit without one then writes nothing).
@@ -153,7 +150,7 @@ pub async fn start_login(
     let lang = lang_of(headers);
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
-        .append_pair("client_id", CLIENT_ID)
+        .append_pair("client_id", ACCOUNT_CLIENT_ID)
         .append_pair("redirect_uri", &callback_uri(app))
         .append_pair("scope", "openid profile email groups")
         .append_pair("state", &flow.state)
@@ -162,7 +159,12 @@ pub async fn start_login(
         .append_pair("code_challenge_method", "S256")
         .append_pair("ui_locales", lang.code())
         .finish();
-    let location = format!("{}{}?{}", app.config.issuer.path(), authorize::PATH, query);
+    let location = format!(
+        "{}{}?{}",
+        app.config.issuer.path(),
+        routes::AUTHORIZE,
+        query
+    );
     let mut response = Redirect::to(&location).into_response();
     set_flow_cookie(app, &mut response, Some(&flow));
     Ok(response)
@@ -178,7 +180,7 @@ fn set_flow_cookie(app: &App, response: &mut Response, flow: Option<&Flow>) {
         .map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
         .unwrap_or_default();
     let max_age = if flow.is_some() {
-        authorize::PARKED_FOR
+        crate::authorization::PARKED_FOR
     } else {
         0
     };
@@ -186,7 +188,7 @@ fn set_flow_cookie(app: &App, response: &mut Response, flow: Option<&Flow>) {
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(app.config.issuer.as_str().starts_with("https://"))
-        .path(format!("{}{CALLBACK_PATH}", app.config.issuer.path()))
+        .path(format!("{}{ACCOUNT_CALLBACK}", app.config.issuer.path()))
         .max_age(Duration::seconds(max_age))
         .build();
     if let Ok(value) = axum::http::HeaderValue::from_str(&cookie.to_string()) {
@@ -228,7 +230,7 @@ fn is_local_path(path: &str) -> bool {
 }
 
 pub fn callback_uri(app: &App) -> String {
-    app.config.issuer.endpoint(CALLBACK_PATH)
+    app.config.issuer.endpoint(ACCOUNT_CALLBACK)
 }
 
 #[derive(Deserialize)]
@@ -267,7 +269,7 @@ pub async fn callback(
         return Err(failed(&error));
     }
     let code = callback.code.ok_or_else(|| failed("code is missing"))?;
-    let Some((client, _)) = app.clients.get(&app.db, CLIENT_ID).await? else {
+    let Some((client, _)) = app.clients.get(&app.db, ACCOUNT_CLIENT_ID).await? else {
         return Err(
             PageError::new(Problem::UnknownClient, "the account client is missing")
                 .in_lang(lang, prefix),
@@ -288,7 +290,9 @@ pub async fn callback(
     let verified = tokens
         .id_token
         .as_deref()
-        .and_then(|t| id_token::verify(&keys, app.config.issuer.as_str(), CLIENT_ID, t, now))
+        .and_then(|t| {
+            id_token::verify(&keys, app.config.issuer.as_str(), ACCOUNT_CLIENT_ID, t, now)
+        })
         .filter(|v| v.nonce.as_deref() == Some(flow.nonce.as_str()))
         .ok_or_else(|| failed("the ID token did not verify"))?;
     let (Ok(user_id), Some(sid)) = (verified.sub.parse::<Uuid>(), verified.sid) else {
@@ -296,7 +300,7 @@ pub async fn callback(
     };
     let signed_in = SignedIn { user_id, sid };
     session.inner.insert(SIGNED_IN, &signed_in).await?;
-    let then = flow.then.unwrap_or_else(|| PATH.to_owned());
+    let then = flow.then.unwrap_or_else(|| ACCOUNT.to_owned());
     let mut response = Redirect::to(&format!("{prefix}{then}")).into_response();
     set_flow_cookie(&app, &mut response, None);
     Ok(response)
@@ -366,22 +370,21 @@ pub async fn change_password(
         .hash(&Secret::new(new))
         .await
         .map_err(|e| PageError::server(&e))?;
-    store::users::set_password(&app.db, user.id, &hash, now).await?;
     // Whoever else is signed in with the old password is signed out.
-    let mut ended_sessions = 0;
-    if let Some(login) = session.login(now).await? {
-        let ended = store::sessions::end_others_of_user(&app.db, user.id, &login.sid, now).await?;
-        ended_sessions = ended.len();
-        crate::backchannel::notify(&app, ended, now).await;
-    }
-    let event = Event::new(Kind::PasswordChanged)
-        .by(Actor::User(user.id))
-        .user(user.id)
-        .from(&origin)
-        .detail(json!({"sessions_ended": ended_sessions}));
-    audit::record(&app.db, event, now).await;
+    let login = session.login(now).await?;
+    let operator = Operator {
+        actor: Actor::User(user.id),
+        origin: Some(&origin),
+        runs_in: RunsIn::Server(&app),
+    };
+    let sid = login.as_ref().map(|l| l.sid.as_str());
+    service::users::change_own_password(&operator, &user, &hash, sid, now).await?;
     tracing::info!(user = %user.username, "password changed on the account page; other sessions ended");
-    Ok(Redirect::to(&format!("{}{PATH}?done=password", app.config.issuer.path())).into_response())
+    Ok(Redirect::to(&format!(
+        "{}{ACCOUNT}?done=password",
+        app.config.issuer.path()
+    ))
+    .into_response())
 }
 
 pub async fn revoke_consent(
@@ -400,7 +403,7 @@ pub async fn revoke_consent(
     let withdrawn = store::consents::revoke(&app.db, user.id, client_id).await?;
     // Revoked even when no consent was left: a retry then completes a
     // withdrawal whose revocation failed.
-    crate::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
+    crate::service::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
     if withdrawn {
         tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
         let event = Event::new(Kind::ConsentRevoked)
@@ -410,7 +413,11 @@ pub async fn revoke_consent(
             .from(&origin);
         audit::record(&app.db, event, now).await;
     }
-    Ok(Redirect::to(&format!("{}{PATH}?done=revoked", app.config.issuer.path())).into_response())
+    Ok(Redirect::to(&format!(
+        "{}{ACCOUNT}?done=revoked",
+        app.config.issuer.path()
+    ))
+    .into_response())
 }
 
 /// "Sign out everywhere": every SSO session of the user, this one included.
@@ -435,7 +442,7 @@ pub async fn end_all_sessions(
         .from(&origin)
         .detail(json!({"sessions": ended.len(), "on": "account page"}));
     audit::record(&app.db, event, now).await;
-    crate::backchannel::notify(&app, ended, now).await;
+    crate::service::sessions::notify_backchannel(&app, ended, now).await;
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }
 
@@ -453,7 +460,7 @@ pub async fn log_out(
         .is_some()
         && let Some(login) = session.login(now).await?
     {
-        end_session::end(&app, &session, &login.sid, now).await?;
+        crate::service::sessions::sign_out(&app, &session, &login.sid, now).await?;
     }
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }

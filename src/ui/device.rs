@@ -14,17 +14,17 @@ use tower_sessions::Session;
 
 use super::account::{action, signed_in_user, start_login};
 use super::{Lang, PageError, PageForm, Texts, lang_of, render};
-use crate::app::App;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::consents::Needed;
-use crate::endpoints::device::{display, normalize};
+use crate::routes::DEVICE;
 use crate::session::BrowserSession;
+use crate::state::App;
 use crate::store::clients::Client;
 use crate::store::devices::{Decision, DeviceCode};
 use crate::store::{self, users::User};
 use crate::types::Scopes;
+use crate::user_code::{display, normalize};
 
-pub const PATH: &str = "/device";
 /// Wrong codes a user may type within `WRONG_WINDOW` seconds.
 const MAX_WRONG: i64 = 5;
 const WRONG_WINDOW: i64 = 15 * 60;
@@ -69,8 +69,8 @@ pub async fn get(
     let session = BrowserSession::new(session);
     let Some(user) = signed_in_user(&app, &session, now).await? else {
         let then = match &user_code {
-            Some(code) => format!("{PATH}?user_code={}", display(&normalize(code))),
-            None => PATH.to_owned(),
+            Some(code) => format!("{DEVICE}?user_code={}", display(&normalize(code))),
+            None => DEVICE.to_owned(),
         };
         return start_login(&app, &headers, Some(then)).await;
     };
@@ -92,7 +92,7 @@ pub async fn post(
     let now = crate::unix_now();
     let session = BrowserSession::new(session);
     let Some(user) = action(&app, &session, &form, &headers, now).await? else {
-        return start_login(&app, &headers, Some(PATH.to_owned())).await;
+        return start_login(&app, &headers, Some(DEVICE.to_owned())).await;
     };
     let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
     let typed = form.one("user_code").ok().flatten().unwrap_or_default();
@@ -101,7 +101,7 @@ pub async fn post(
         Some(decision) => decision == "allow",
     };
     let Some(login) = session.login(now).await? else {
-        return start_login(&app, &headers, Some(PATH.to_owned())).await;
+        return start_login(&app, &headers, Some(DEVICE.to_owned())).await;
     };
     // An answer names its code too: it is found (and counted) like one
     // typed to look up, or a guesser would skip the lookup and approve.
@@ -179,7 +179,7 @@ impl<'a> View<'a> {
             lang: self.lang.code(),
             t: self.lang.texts(),
             static_prefix: self.prefix,
-            action: format!("{}{PATH}", self.prefix),
+            action: format!("{}{DEVICE}", self.prefix),
             csrf: self.csrf.clone(),
             username: self.username,
             user_code,

@@ -1,6 +1,6 @@
-//! monban's own pages: login, consent, logout, account, errors. Each page is
-//! an askama view; this module holds what they share: the page error, the
-//! form extractor and the language choice.
+//! monban's own pages: login, consent, logout, account, device, admin,
+//! errors. Each page is an askama view; this module holds what they share:
+//! the error page, the form extractor and the language of a page.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -14,86 +14,11 @@ pub mod account;
 pub mod admin;
 pub mod consent;
 pub mod device;
-pub mod i18n;
 pub mod login;
 pub mod logout;
 
-pub use i18n::{Lang, Texts};
-
-/// What went wrong, as the error page tells a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Problem {
-    UnknownClient,
-    BadRedirectUri,
-    BadRequest,
-    Expired,
-    /// A rate limit; the error carries when to try again.
-    TooManyRequests,
-    Server,
-}
-
-/// An error shown on monban's own error page (never redirected: used when
-/// the client or its redirect URI cannot be trusted, or for page forms).
-#[derive(Debug)]
-pub struct PageError {
-    pub problem: Problem,
-    /// For developers: which rule failed. Never a secret.
-    pub detail: String,
-    pub lang: Lang,
-    pub static_prefix: String,
-    /// Seconds for `Retry-After`, with `TooManyRequests`.
-    pub retry_after: Option<u64>,
-}
-
-impl PageError {
-    pub fn new(problem: Problem, detail: impl Into<String>) -> PageError {
-        PageError {
-            problem,
-            detail: detail.into(),
-            lang: Lang::En,
-            static_prefix: String::new(),
-            retry_after: None,
-        }
-    }
-
-    /// 429 with `Retry-After` (RFC 6585 §4).
-    pub fn too_many_requests(exceeded: &crate::rate_limit::Exceeded) -> PageError {
-        PageError {
-            retry_after: Some(exceeded.retry_after_secs()),
-            ..PageError::new(Problem::TooManyRequests, exceeded.class.as_str())
-        }
-    }
-
-    pub fn server(cause: &dyn std::fmt::Display) -> PageError {
-        tracing::error!(error = %cause, "internal error");
-        PageError::new(Problem::Server, "")
-    }
-
-    pub fn in_lang(mut self, lang: Lang, static_prefix: &str) -> PageError {
-        self.lang = lang;
-        static_prefix.clone_into(&mut self.static_prefix);
-        self
-    }
-}
-
-impl From<sqlx::Error> for PageError {
-    fn from(e: sqlx::Error) -> PageError {
-        crate::metrics::database_error();
-        PageError::server(&e)
-    }
-}
-
-impl From<tower_sessions::session::Error> for PageError {
-    fn from(e: tower_sessions::session::Error) -> PageError {
-        PageError::server(&e)
-    }
-}
-
-impl From<crate::session::SessionError> for PageError {
-    fn from(e: crate::session::SessionError) -> PageError {
-        PageError::server(&e)
-    }
-}
+pub use crate::i18n::{Lang, Texts};
+pub use crate::page_error::{PageError, Problem};
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -131,6 +56,9 @@ impl IntoResponse for PageError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.database {
+            crate::error::mark_database_failure(&mut response);
         }
         response
     }

@@ -13,7 +13,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// A browser signed in to the admin pages as `username` (an admin when
 /// `admin`), on `page`.
-async fn signed_in(app: &TestApp, username: &str, admin: bool, page: &str) -> (Browser, Step) {
+pub async fn signed_in(app: &TestApp, username: &str, admin: bool, page: &str) -> (Browser, Step) {
     let id = app.user(username, PASSWORD).await;
     if admin {
         let _ = store::groups::insert(&app.db, "admin", monban::unix_now()).await;
@@ -29,7 +29,7 @@ async fn signed_in(app: &TestApp, username: &str, admin: bool, page: &str) -> (B
 }
 
 /// Posts a form of the page at `step` and follows where it leads.
-async fn post(
+pub async fn post(
     app: &TestApp,
     browser: &Browser,
     step: &Step,

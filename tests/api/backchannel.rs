@@ -302,3 +302,117 @@ db_test!(
         assert_eq!(claims["sub"], id["sub"]);
     }
 );
+
+/// Who changes the account.
+#[derive(Debug, Clone, Copy)]
+enum FrontEnd {
+    Cli,
+    AdminApi,
+    AdminPages,
+}
+
+/// What they do to it.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Delete,
+    Disable,
+    SetPassword,
+}
+
+/// `change` made to `username` (id `id`) through `front`.
+async fn make_change(app: &TestApp, front: FrontEnd, change: Change, username: &str, id: &str) {
+    match front {
+        FrontEnd::Cli => {
+            let run = match change {
+                Change::Delete => app.cli(&["user", "delete", username, "--json"]),
+                Change::Disable => app.cli(&["user", "disable", username, "--json"]),
+                Change::SetPassword => app.cli_with_stdin(
+                    &[
+                        "user",
+                        "set-password",
+                        username,
+                        "--password-stdin",
+                        "--json",
+                    ],
+                    Some("an operator's new passphrase\n"),
+                ),
+            };
+            run.ok_json();
+        }
+        FrontEnd::AdminApi => {
+            let token = app.admin_token().await;
+            let url = app.url(&format!("/admin/api/v1/users/{id}"));
+            let http = reqwest::Client::new();
+            let request = match change {
+                Change::Delete => http.delete(&url),
+                Change::Disable => http
+                    .patch(&url)
+                    .json(&serde_json::json!({"disabled": true})),
+                Change::SetPassword => http.post(format!("{url}/password")),
+            };
+            let r = request.bearer_auth(token).send().await.unwrap();
+            assert!(
+                r.status().is_success(),
+                "{front:?} {change:?}: {}",
+                r.status()
+            );
+        }
+        FrontEnd::AdminPages => {
+            let admin = format!("admin-{username}");
+            let path = format!("/admin/users/{id}");
+            let (browser, step) = crate::admin_pages::signed_in(app, &admin, true, &path).await;
+            let form: &[(&str, &str)] = match change {
+                Change::Delete => &[("action", "delete"), ("confirm", "yes")],
+                Change::Disable => &[("action", "disable")],
+                Change::SetPassword => &[("action", "reset")],
+            };
+            let done = crate::admin_pages::post(app, &browser, &step, &path, form).await;
+            assert!(done.status() < 400, "{front:?} {change:?}: {done:?}");
+        }
+    }
+}
+
+// One rule whoever makes the change: deleting or disabling a user, or an
+// operator setting their password, ends every session of theirs (the apps
+// hear of it by back-channel logout) and revokes their tokens, offline
+// access included.
+db_test!(
+    account_changes_sign_the_user_out_whoever_makes_them,
+    async |app: TestApp| {
+        let rx = receiver(vec![], Duration::ZERO).await;
+        let client = rp(&app, Some(&rx)).await;
+        let mut delivered = 0;
+        for front in [FrontEnd::Cli, FrontEnd::AdminApi, FrontEnd::AdminPages] {
+            for change in [Change::Delete, Change::Disable, Change::SetPassword] {
+                let username = format!("{front:?}-{change:?}").to_lowercase();
+                let id = app.user(&username, PASSWORD).await.to_string();
+                let browser = Browser::new();
+                let request = AuthRequest::new(&client).scope("openid offline_access");
+                let params = browser.sign_in(&app, &request, &username, PASSWORD).await;
+                let body = tokens(&app, &client, &request, &params["code"]).await;
+                let id_token = body["id_token"].as_str().unwrap();
+                let claims = crate::sso::verify_id_token(&app, id_token, &client.id).await;
+                let refresh = body["refresh_token"].as_str().unwrap();
+                assert_eq!(app.introspect(&client, refresh).await["active"], true);
+
+                make_change(&app, front, change, &username, &id).await;
+
+                let why = format!("{front:?} {change:?}");
+                delivered += 1;
+                let received = rx.wait_for(delivered).await;
+                let logout = verify_logout_token(&app, &received[delivered - 1], &client.id).await;
+                assert_eq!(logout["sid"], claims["sid"], "{why}");
+                assert_eq!(
+                    app.introspect(&client, refresh).await["active"],
+                    false,
+                    "{why}: the offline refresh token dies"
+                );
+                let sid = claims["sid"].as_str().unwrap();
+                let live = monban::store::sessions::is_active(&app.db, sid, monban::unix_now())
+                    .await
+                    .unwrap();
+                assert!(!live, "{why}: the session ended");
+            }
+        }
+    }
+);

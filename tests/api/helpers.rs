@@ -7,9 +7,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use monban::app::App;
 use monban::clients::{self, ClientSettings};
 use monban::config::{Config, Sources};
+use monban::state::App;
 use monban::store::{self, Db, keys::KeyRow};
 use monban::types::{
     ApplicationType, AuthMethod, ClientType, GrantType, KeyState, Scopes, SigningAlg, TokenFormat,

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use tower_sessions::Session;
 
 use super::{Frame, Page, Saved, Visit, at, enter, field, optional, query, with_status};
-use crate::app::App;
 use crate::audit::Origin;
+use crate::state::App;
 use crate::ui::{PageForm, render};
 
 struct ClientRow {

@@ -15,10 +15,11 @@ use tower_sessions::Session;
 
 use super::{Lang, PageError, Problem, lang_of, render};
 use crate::admin::auth::{ADMIN_GROUP, Vouched};
-use crate::app::App;
 use crate::audit::{Actor, Origin};
 use crate::form::Params;
+use crate::routes::ADMIN;
 use crate::session::BrowserSession;
+use crate::state::App;
 use crate::store;
 
 pub mod clients;
@@ -27,8 +28,6 @@ mod texts;
 pub mod users;
 
 pub use texts::AdminTexts;
-
-pub const PATH: &str = "/admin";
 
 /// What every admin page shows around its content.
 pub struct Frame {
@@ -126,7 +125,7 @@ pub async fn enter(
     let session = BrowserSession::new(session);
     let lang = lang_of(headers);
     let Some(user) = super::account::signed_in_user(&app, &session, now).await? else {
-        let then = Some(format!("{PATH}{here}"));
+        let then = Some(format!("{ADMIN}{here}"));
         let login = super::account::start_login(&app, headers, then).await?;
         return Err(Leave::To(Box::new(login)));
     };
@@ -243,7 +242,7 @@ impl Visit {
     pub fn saved(&self, page: &str) -> Response {
         let separator = if page.contains('?') { '&' } else { '?' };
         Redirect::to(&format!(
-            "{}{PATH}{page}{separator}saved=1",
+            "{}{ADMIN}{page}{separator}saved=1",
             self.frame.prefix
         ))
         .into_response()

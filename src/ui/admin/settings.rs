@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tower_sessions::Session;
 
 use super::{Frame, Page, Saved, Visit, at, enter, field, query, time};
-use crate::app::App;
 use crate::audit::Origin;
+use crate::state::App;
 use crate::ui::{PageForm, render};
 
 struct GroupRow {

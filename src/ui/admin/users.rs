@@ -11,8 +11,8 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{Frame, Page, Saved, Visit, at, each, enter, field, optional, query, with_status};
-use crate::app::App;
 use crate::audit::Origin;
+use crate::state::App;
 use crate::ui::{PageForm, render};
 
 struct UserRow {

@@ -1,0 +1,135 @@
+//! The login form's handlers. A successful login starts the SSO session
+//! (with a new session id: no fixation) and resumes the authorization
+//! request that led here.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::authorize;
+use crate::audit::{self, Actor, Event, Kind, Origin};
+use crate::authn;
+use crate::authorization::AuthorizationRequest;
+use crate::routes;
+use crate::session::{BrowserSession, Login};
+use crate::state::App;
+use crate::tokens;
+use crate::types::Secret;
+use crate::ui::{self, PageError, PageForm, Problem, login};
+
+#[derive(Deserialize)]
+pub struct Rid {
+    rid: Option<String>,
+}
+
+pub async fn get(
+    State(app): State<Arc<App>>,
+    session: Session,
+    headers: HeaderMap,
+    Query(Rid { rid }): Query<Rid>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    // Without a request to continue, the account page is where one signs in.
+    let Some(rid) = rid else {
+        return Ok(
+            Redirect::to(&format!("{}{}", app.config.issuer.path(), routes::ACCOUNT))
+                .into_response(),
+        );
+    };
+    let session = BrowserSession::new(session);
+    let (request, client) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
+    let hint = request.login_hint.clone().unwrap_or_default();
+    login::page(&app, &session, &request, &rid, &client.name, &hint, None).await
+}
+
+pub async fn post(
+    State(app): State<Arc<App>>,
+    session: Session,
+    origin: Origin,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let bad = |detail: &str| {
+        PageError::new(Problem::BadRequest, detail)
+            .in_lang(ui::lang_of(&headers), app.config.issuer.path())
+    };
+    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
+    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
+    let session = BrowserSession::new(session);
+    let (request, client) = authorize::parked_request(&app, &session, rid, &headers, now).await?;
+    let username = field("username")?.unwrap_or_default();
+    let t = request.lang.texts();
+    if !session
+        .csrf_matches(field("csrf")?.unwrap_or_default())
+        .await?
+    {
+        return login::page(
+            &app,
+            &session,
+            &request,
+            rid,
+            &client.name,
+            username,
+            Some(t.form_expired.to_owned()),
+        )
+        .await;
+    }
+    let password = Secret::new(field("password")?.unwrap_or_default().to_owned());
+    let checked = authn::check(&app, username, &password, &origin, now)
+        .await
+        .map_err(|e| PageError::server(&e))?;
+    let user = match checked {
+        Ok(user) => user,
+        Err(refused) => {
+            tracing::info!(username, client = %origin.ip, reason = ?refused, "login failed");
+            let message = login::refusal(t, &refused, t.wrong_credentials);
+            return login::page(
+                &app,
+                &session,
+                &request,
+                rid,
+                &client.name,
+                username,
+                Some(message),
+            )
+            .await;
+        }
+    };
+    // The same user logging in again (prompt=login, max_age) keeps the SSO
+    // session: its sid, and with it the refresh tokens of the other apps.
+    let earlier = session.login(now).await?.filter(|l| l.user_id == user.id);
+    let login = Login {
+        user_id: user.id,
+        sid: earlier
+            .as_ref()
+            .map_or_else(tokens::new_jti, |l| l.sid.clone()),
+        auth_time: now,
+        amr: vec!["pwd".to_owned()],
+        acr: "1".to_owned(),
+        ends_at: now + app.config.session_max_ttl,
+        touched_at: now,
+        clients: earlier.map(|l| l.clients).unwrap_or_default(),
+        user_agent: origin.user_agent.clone(),
+        ip: Some(origin.ip.to_string()),
+    };
+    session.log_in(&login, app.config.session_idle_ttl).await?;
+    let request = AuthorizationRequest {
+        logged_in: true,
+        ..request
+    };
+    session.repark(rid, &request).await?;
+    tracing::info!(user = %user.username, client = %origin.ip, "login");
+    let event = Event::new(Kind::LoginSucceeded)
+        .by(Actor::User(user.id))
+        .user(user.id)
+        .client(&client.client_id)
+        .from(&origin)
+        .detail(serde_json::json!({"username": user.username, "sid": login.sid}));
+    audit::record(&app.db, event, now).await;
+    authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
+}
