@@ -115,8 +115,8 @@ pub fn generate(alg: SigningAlg, state: KeyState, now: i64) -> Result<KeyRow, Ke
     let public_jwk = serde_json::to_value(&jwk).map_err(|e| failed(&e))?;
     Ok(KeyRow {
         kid,
-        alg: alg.as_str().to_owned(),
-        state: state.as_str().to_owned(),
+        alg,
+        state,
         private_key: pkcs8,
         public_jwk: Json(public_jwk),
         created_at: now,
@@ -155,8 +155,7 @@ impl SigningKey {
             reason,
         };
         let private_key = encryption.open(&row.kid, &row.private_key)?;
-        let alg: SigningAlg = row.alg.parse().map_err(bad)?;
-        let state: KeyState = row.state.parse().map_err(bad)?;
+        let (alg, state) = (row.alg, row.state);
         let jwk: Jwk =
             serde_json::from_value(row.public_jwk.0.clone()).map_err(|e| bad(e.to_string()))?;
         let encoding = match alg {
@@ -191,7 +190,7 @@ pub struct KeySet {
     keys: Vec<SigningKey>,
     jwks: axum::body::Bytes,
     /// (kid, state) of each key: tells whether a reload changed anything.
-    fingerprint: Vec<(String, String)>,
+    fingerprint: Vec<(String, &'static str)>,
 }
 
 #[derive(Serialize)]
@@ -268,10 +267,10 @@ impl KeySet {
     }
 }
 
-fn fingerprint(rows: &[KeyRow]) -> Vec<(String, String)> {
+fn fingerprint(rows: &[KeyRow]) -> Vec<(String, &'static str)> {
     let mut fp: Vec<_> = rows
         .iter()
-        .map(|r| (r.kid.clone(), r.state.clone()))
+        .map(|r| (r.kid.clone(), r.state.as_str()))
         .collect();
     fp.sort();
     fp
@@ -367,10 +366,7 @@ pub async fn ensure(
     check_can_store(&rows, encryption)?;
     let mut created = Vec::new();
     for &alg in algs {
-        let has = |state: KeyState| {
-            rows.iter()
-                .any(|r| r.alg == alg.as_str() && r.state == state.as_str())
-        };
+        let has = |state: KeyState| rows.iter().any(|r| r.alg == alg && r.state == state);
         let mut missing = Vec::new();
         if !has(KeyState::Active) {
             missing.push(KeyState::Active);
@@ -485,10 +481,7 @@ pub async fn rotate(
     };
     let rows = store::keys::all(db).await?;
     check_can_store(&rows, &config.key_encryption)?;
-    let nexts: Vec<&KeyRow> = rows
-        .iter()
-        .filter(|r| r.state == KeyState::Next.as_str())
-        .collect();
+    let nexts: Vec<&KeyRow> = rows.iter().filter(|r| r.state == KeyState::Next).collect();
     if nexts.is_empty() {
         return Err(RotateError::NoNextKey);
     }
@@ -501,10 +494,7 @@ pub async fn rotate(
             if published_for < wait {
                 let safe = next.created_at + wait;
                 return Err(RotateError::TooEarly {
-                    alg: next.alg.parse().map_err(|reason| KeyError::Stored {
-                        kid: next.kid.clone(),
-                        reason,
-                    })?,
+                    alg: next.alg,
                     kid: next.kid.clone(),
                     published_for,
                     max_age: jwks_max_age,
@@ -517,13 +507,10 @@ pub async fn rotate(
     }
     let mut plan = Vec::new();
     for next in nexts {
-        let alg: SigningAlg = next.alg.parse().map_err(|reason| KeyError::Stored {
-            kid: next.kid.clone(),
-            reason,
-        })?;
+        let alg = next.alg;
         let retired_kid = rows
             .iter()
-            .find(|r| r.alg == next.alg && r.state == KeyState::Active.as_str())
+            .find(|r| r.alg == next.alg && r.state == KeyState::Active)
             .map(|r| r.kid.clone());
         let encryption = config.key_encryption.clone();
         let new_next = tokio::task::spawn_blocking(move || {

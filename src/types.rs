@@ -60,6 +60,15 @@ macro_rules! wire_enum {
 }
 
 wire_enum! {
+    /// Where a device authorization request stands (RFC 8628 §3.4–3.5).
+    pub enum DeviceStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Denied = "denied",
+    }
+}
+
+wire_enum! {
     /// OAuth 2.0 grant types a client may be allowed to use (RFC 7591 §2 names).
     pub enum GrantType {
         AuthorizationCode = "authorization_code",

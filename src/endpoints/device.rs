@@ -19,7 +19,7 @@ use crate::routes;
 use crate::state::App;
 use crate::store::{self, clients::Client, devices::DeviceCode};
 use crate::tokens;
-use crate::types::{GrantType, Scopes};
+use crate::types::{DeviceStatus, GrantType, Scopes};
 use crate::user_code;
 
 /// Seconds the user has to answer.
@@ -60,7 +60,7 @@ pub async fn handler(
         client_id: client.client_id.clone(),
         scope: scope.to_string(),
         audiences: sqlx::types::Json(target.audience),
-        status: "pending".to_owned(),
+        status: DeviceStatus::Pending,
         user_id: None,
         sid: None,
         auth_time: None,

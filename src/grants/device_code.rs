@@ -8,7 +8,7 @@ use crate::form::Params;
 use crate::state::App;
 use crate::store::{self, clients::Client};
 use crate::tokens::sha256;
-use crate::types::{GrantType, Scopes};
+use crate::types::{DeviceStatus, GrantType, Scopes};
 
 use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens};
 
@@ -36,8 +36,8 @@ pub async fn exchange(
             "the device code has expired; start again",
         ));
     }
-    match request.status.as_str() {
-        "pending" => {
+    match request.status {
+        DeviceStatus::Pending => {
             let too_soon = request
                 .polled_at
                 .is_some_and(|at| now - at < request.poll_interval);
@@ -55,16 +55,16 @@ pub async fn exchange(
                 )
             })
         }
-        "denied" => {
-            store::devices::take(&app.db, &hash, "denied").await?;
+        DeviceStatus::Denied => {
+            store::devices::take(&app.db, &hash, DeviceStatus::Denied).await?;
             Err(OAuthError::with_code(
                 ErrorCode::AccessDenied,
                 "the user denied the request",
             ))
         }
-        "approved" => {
+        DeviceStatus::Approved => {
             // Redeemed once: a second poll finds nothing.
-            if !store::devices::take(&app.db, &hash, "approved").await? {
+            if !store::devices::take(&app.db, &hash, DeviceStatus::Approved).await? {
                 return Err(OAuthError::invalid_grant("unknown device_code"));
             }
             let user = match request.user_id {
@@ -105,12 +105,6 @@ pub async fn exchange(
                 now,
             )
             .await
-        }
-        // Only "approved" is an approval; a state monban does not know (a
-        // row written by something else) never is.
-        other => {
-            tracing::error!(status = other, "a device request in an unknown state");
-            Err(OAuthError::invalid_grant("the device code cannot be used"))
         }
     }
 }

@@ -6,6 +6,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Db, on_db};
+use crate::types::DeviceStatus;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct DeviceCode {
@@ -14,7 +15,9 @@ pub struct DeviceCode {
     pub client_id: String,
     pub scope: String,
     pub audiences: Json<Vec<String>>,
-    pub status: String,
+    /// An unknown status is a decoding error: only `approved` approves.
+    #[sqlx(try_from = "String")]
+    pub status: DeviceStatus,
     pub user_id: Option<Uuid>,
     pub sid: Option<String>,
     pub auth_time: Option<i64>,
@@ -44,7 +47,7 @@ const INSERT: &str = concat!(
 pub async fn insert(db: &Db, d: &DeviceCode) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(INSERT)
         .bind(&d.device_code_hash).bind(&d.user_code).bind(&d.client_id).bind(&d.scope)
-        .bind(&d.audiences).bind(&d.status).bind(d.user_id).bind(&d.sid).bind(d.auth_time)
+        .bind(&d.audiences).bind(d.status.as_str()).bind(d.user_id).bind(&d.sid).bind(d.auth_time)
         .bind(&d.acr).bind(&d.amr).bind(d.poll_interval).bind(d.polled_at).bind(d.expires_at)
         .bind(d.created_at)
         .execute(p).await.map(|r| r.rows_affected() == 1))
@@ -92,8 +95,12 @@ pub async fn decide(
     d: &Decision<'_>,
     now: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let status = if d.approve { "approved" } else { "denied" };
-    on_db!(db, p => sqlx::query_as(DECIDE).bind(user_code).bind(now).bind(status).bind(d.user_id)
+    let status = if d.approve {
+        DeviceStatus::Approved
+    } else {
+        DeviceStatus::Denied
+    };
+    on_db!(db, p => sqlx::query_as(DECIDE).bind(user_code).bind(now).bind(status.as_str()).bind(d.user_id)
         .bind(d.sid).bind(d.auth_time).bind(d.acr).bind(Json(d.amr))
         .fetch_optional(p).await)
 }
@@ -130,8 +137,12 @@ pub async fn polled(
 const TAKE: &str = "DELETE FROM device_codes WHERE device_code_hash = $1 AND status = $2";
 
 /// Removes an answered request, once: true for the one caller that did.
-pub async fn take(db: &Db, device_code_hash: &[u8], status: &str) -> Result<bool, sqlx::Error> {
-    on_db!(db, p => sqlx::query(TAKE).bind(device_code_hash).bind(status)
+pub async fn take(
+    db: &Db,
+    device_code_hash: &[u8],
+    status: DeviceStatus,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(TAKE).bind(device_code_hash).bind(status.as_str())
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 

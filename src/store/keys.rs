@@ -5,12 +5,17 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::{Db, in_tx, on_db};
+use crate::types::{KeyState, SigningAlg};
 
+/// A stored key; an algorithm or state this version does not know is a
+/// decoding error, never a default.
 #[derive(Clone, FromRow)]
 pub struct KeyRow {
     pub kid: String,
-    pub alg: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub alg: SigningAlg,
+    #[sqlx(try_from = "String")]
+    pub state: KeyState,
     /// PKCS#8 DER.
     pub private_key: Vec<u8>,
     pub public_jwk: Json<serde_json::Value>,
@@ -36,8 +41,8 @@ macro_rules! bind_new_key {
     ($query:expr, $key:expr) => {
         $query
             .bind(&$key.kid)
-            .bind(&$key.alg)
-            .bind(&$key.state)
+            .bind($key.alg.as_str())
+            .bind($key.state.as_str())
             .bind(&$key.private_key)
             .bind(&$key.public_jwk)
             .bind($key.created_at)
