@@ -178,7 +178,7 @@ fn form_decode(raw: &str) -> Option<String> {
 /// body) and returns it. A failure after the client sent an
 /// `Authorization` header is a 401 with a `Basic` challenge, any other a
 /// 400 (`OAuthError::challenging_basic`).
-pub async fn authenticate_request(
+async fn authenticate_request(
     app: &App,
     headers: &HeaderMap,
     params: &Params,

@@ -94,18 +94,6 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
         .map_err(|_| OAuthError::invalid_request("request body is not valid UTF-8"))
 }
 
-/// Extractor for an OAuth form body; every rejection is an OAuth error.
-pub struct OAuthForm(pub Params);
-
-impl<S: Send + Sync> FromRequest<S> for OAuthForm {
-    type Rejection = OAuthError;
-
-    async fn from_request(req: Request, _state: &S) -> Result<Self, OAuthError> {
-        check_content_type(req.headers())?;
-        read(req).await.map(OAuthForm)
-    }
-}
-
 /// OAuth requests are `application/x-www-form-urlencoded` (RFC 6749 §3.2).
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
     let content_type = headers
