@@ -314,6 +314,9 @@ pub fn check_backchannel_logout_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// What `is_client_id` takes, for people.
+pub const CLIENT_ID_RULE: &str = "1 to 128 characters of letters, digits and . _ ~ : -";
+
 /// Client ids an operator may choose (`monban apply`, the admin API):
 /// 1–128 characters, URL- and header-safe.
 pub fn is_client_id(id: &str) -> bool {

@@ -456,6 +456,18 @@ pub enum RotateMode {
     Withdraw,
 }
 
+impl RotateMode {
+    /// The names the admin API and pages take: `safe`, `force`, `now`.
+    pub fn parse(raw: &str) -> Result<RotateMode, String> {
+        match raw {
+            "safe" => Ok(RotateMode::Safe),
+            "force" => Ok(RotateMode::Force),
+            "now" => Ok(RotateMode::Withdraw),
+            other => Err(format!("{other:?}: expected safe, force or now")),
+        }
+    }
+}
+
 /// Rotates every algorithm that has a `next` key, in one transaction:
 /// next → active, active → retired, and a new next. `RotateMode::Safe`
 /// refuses while a next key has been published for less than

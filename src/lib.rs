@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod page_error;
+pub mod paging;
 pub mod password;
 pub mod phantom;
 pub mod phantom_cache;

@@ -173,6 +173,9 @@ pub const OIDC_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "off
 /// The scope that gives a token the admin API (with the admin group).
 pub const ADMIN_SCOPE: &str = "monban:admin";
 
+/// The group whose members may administer monban.
+pub const ADMIN_GROUP: &str = "admin";
+
 /// A space-delimited list of scope tokens (RFC 6749 §3.3), deduplicated,
 /// in first-seen order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

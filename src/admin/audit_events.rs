@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
-use super::paging::{Page, PageQuery};
 use crate::audit::Kind;
+use crate::paging::{Page, PageQuery};
+use crate::service;
 use crate::state::App;
-use crate::store::audit::{self as store, AuditRow, Filter};
+use crate::store::audit::AuditRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventView {
@@ -81,26 +82,6 @@ fn event_types() -> utoipa::openapi::Object {
     super::one_of(Kind::ALL.iter().map(|k| k.as_str()))
 }
 
-/// A time in Unix seconds (not before 1970), named when it is not one.
-fn unix_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, AdminError> {
-    match parsed::<i64>(field, raw)? {
-        Some(t) if t < 0 => Err(AdminError::invalid(
-            field,
-            format!("{field} must be a Unix time from 0"),
-        )),
-        t => Ok(t),
-    }
-}
-
-/// A query parameter that must parse, named when it does not.
-fn parsed<T: std::str::FromStr>(field: &str, raw: Option<&str>) -> Result<Option<T>, AdminError> {
-    raw.map(|v| {
-        v.parse()
-            .map_err(|_| AdminError::invalid(field, format!("{field} is not valid: {v:?}")))
-    })
-    .transpose()
-}
-
 #[utoipa::path(get, path = "/audit-events", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Page<AuditEventView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
@@ -111,41 +92,17 @@ pub async fn list(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page<AuditEventView>>, AdminError> {
     let Query(query) = query?;
-    if let Some(client_id) = &query.client_id
-        && !crate::clients::is_client_id(client_id)
-    {
-        return Err(AdminError::invalid(
-            "client_id",
-            "1 to 128 characters of letters, digits and . _ ~ : -",
-        ));
-    }
-    if let Some(kind) = &query.kind
-        && Kind::parse(kind).is_none()
-    {
-        return Err(AdminError::invalid(
-            "type",
-            format!("{kind:?} is not an event type"),
-        ));
-    }
+    let search = service::audit::Search {
+        since: query.since.as_deref(),
+        until: query.until.as_deref(),
+        kind: query.kind.as_deref(),
+        user_id: query.user_id.as_deref(),
+        client_id: query.client_id.as_deref(),
+    };
     let paging = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
     };
-    let limit = paging.limit()?;
-    let before_id = paging
-        .after_bytes()?
-        .map(|id| Uuid::from_slice(&id))
-        .transpose()
-        .map_err(|_| AdminError::invalid("cursor", "not a cursor of this API"))?;
-    let filter = Filter {
-        since: unix_time("since", query.since.as_deref())?,
-        until: unix_time("until", query.until.as_deref())?,
-        user_id: parsed("user_id", query.user_id.as_deref())?,
-        kind: query.kind,
-        client_id: query.client_id,
-        before_id,
-    };
-    let rows = store::list(&app.db, &filter, limit + 1).await?;
-    let page = Page::of(rows, limit, |row| *row.id.as_bytes());
+    let page = service::audit::search(&app.db, &search, &paging).await?;
     Ok(Json(page.map(AuditEventView::from)))
 }

@@ -17,18 +17,7 @@ use crate::service::tokens::{self, ActiveToken};
 use crate::state::App;
 use crate::store;
 use crate::tokens::{PresentedToken, TypeHint};
-use crate::types::{ADMIN_SCOPE, Scopes};
-/// The group whose members may administer monban.
-pub const ADMIN_GROUP: &str = "admin";
-
-/// A caller the admin pages vouch for, in-process: a signed-in member of
-/// the admin group (checked by the pages on every request). It travels as
-/// a request extension, which nothing from the network can set.
-#[derive(Debug, Clone)]
-pub struct Vouched {
-    pub actor: Actor,
-    pub origin: Origin,
-}
+use crate::types::{ADMIN_GROUP, ADMIN_SCOPE, Scopes};
 
 /// An authorised caller: who it is (for the audit log) and from where.
 pub struct Admin {
@@ -40,12 +29,6 @@ impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Admin, AdminError> {
-        if let Some(vouched) = parts.extensions.get::<Vouched>() {
-            return Ok(Admin {
-                actor: vouched.actor.clone(),
-                origin: vouched.origin.clone(),
-            });
-        }
         let now = crate::unix_now();
         let unauthenticated = |presented, message: &'static str| AdminError::Unauthenticated {
             presented,

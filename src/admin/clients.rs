@@ -9,19 +9,17 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
-use super::paging::{Page, PageQuery};
 use super::{AdminJson, AdminPath};
-use crate::audit::{self, Kind};
 use crate::clients::{self, ClientSettings, Invalid};
+use crate::paging::{Page, PageQuery};
+use crate::service;
 use crate::state::App;
-use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
-use crate::store::groups::Membership;
 use crate::types::{
     ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat,
 };
@@ -232,9 +230,7 @@ pub async fn list(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page<ClientView>>, AdminError> {
     let Query(paging) = query?;
-    let limit = paging.limit()?;
-    let rows = store::clients::page(&app.db, paging.after()?.as_deref(), limit + 1).await?;
-    let page = Page::of(rows, limit, |c| c.client_id.clone());
+    let page = service::clients::page(&app.db, &paging).await?;
     Ok(Json(page.map(|c| ClientView::of(&c, None))))
 }
 
@@ -247,33 +243,13 @@ pub async fn create(
     State(app): State<Arc<App>>,
     AdminJson(metadata): AdminJson<ClientMetadata>,
 ) -> Result<Response, AdminError> {
-    let now = crate::unix_now();
-    let settings = metadata.settings()?;
-    super::groups_exist(&app, &metadata.groups).await?;
-    let (mut client, secret) = clients::new_client(settings, now);
-    if let Some(id) = &metadata.client_id {
-        if !clients::is_client_id(id) {
-            return Err(AdminError::invalid(
-                "client_id",
-                "1 to 128 characters of letters, digits and . _ ~ : -",
-            ));
-        }
-        client.client_id.clone_from(id);
-    }
-    store::clients::insert(&app.db, &client)
-        .await
-        .map_err(|e| {
-            if store::is_unique_violation(&e) {
-                AdminError::Conflict(format!("a client {:?} already exists", client.client_id))
-            } else {
-                e.into()
-            }
-        })?;
-    set_groups(&app, &client.client_id, &metadata.groups).await?;
-    let client = reload(&app, &client.client_id).await?;
-    let detail = json!({"name": client.name, "via": "admin api"});
-    let event = admin.event(Kind::ClientCreated).client(&client.client_id);
-    audit::record(&app.db, event.detail(detail), now).await;
+    let new = service::clients::NewClient {
+        client_id: metadata.client_id.as_deref(),
+        settings: metadata.settings()?,
+        groups: &metadata.groups,
+    };
+    let operator = admin.operator(&app);
+    let (client, secret) = service::clients::create(&operator, new, crate::unix_now()).await?;
     let body = ClientView::of(&client, secret.as_ref());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -303,8 +279,7 @@ pub async fn replace(
     AdminPath(client_id): AdminPath<String>,
     AdminJson(metadata): AdminJson<ClientMetadata>,
 ) -> Result<Json<ClientView>, AdminError> {
-    let now = crate::unix_now();
-    let mut client = find(&app, &client_id).await?;
+    let client = find(&app, &client_id).await?;
     if metadata
         .client_id
         .as_ref()
@@ -316,22 +291,13 @@ pub async fn replace(
         ));
     }
     let settings = metadata.settings()?;
-    if admin.is_client(&client_id) && !settings.scopes.contains(crate::types::ADMIN_SCOPE) {
-        return Err(AdminError::Conflict(format!(
-            "a client cannot take {} from itself: another admin must",
-            crate::types::ADMIN_SCOPE
-        )));
-    }
-    super::groups_exist(&app, &metadata.groups).await?;
-    let secret = clients::apply(&mut client, settings, now);
-    if !store::clients::update(&app.db, &client).await? {
-        return Err(AdminError::not_found("client"));
-    }
-    set_groups(&app, &client_id, &metadata.groups).await?;
-    let client = reload(&app, &client_id).await?;
-    let detail = json!({"new_secret": secret.is_some(), "via": "admin api"});
-    let event = admin.event(Kind::ClientUpdated).client(&client_id);
-    audit::record(&app.db, event.detail(detail), now).await;
+    let also = service::clients::Also {
+        groups: Some(&metadata.groups),
+        service_limit: None,
+    };
+    let operator = admin.operator(&app);
+    let (client, secret) =
+        service::clients::update(&operator, client, settings, also, crate::unix_now()).await?;
     Ok(Json(ClientView::of(&client, secret.as_ref())))
 }
 
@@ -344,17 +310,7 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     AdminPath(client_id): AdminPath<String>,
 ) -> Result<StatusCode, AdminError> {
-    if admin.is_client(&client_id) {
-        return Err(AdminError::Conflict(
-            "a client cannot delete itself: another admin must".into(),
-        ));
-    }
-    if !store::clients::delete(&app.db, &client_id).await? {
-        return Err(AdminError::not_found("client"));
-    }
-    app.clients.load(&app.db, &client_id).await?;
-    let event = admin.event(Kind::ClientDeleted).client(&client_id);
-    audit::record(&app.db, event, crate::unix_now()).await;
+    service::clients::delete(&admin.operator(&app), &client_id, crate::unix_now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -375,20 +331,8 @@ pub async fn rotate_secret(
     State(app): State<Arc<App>>,
     AdminPath(client_id): AdminPath<String>,
 ) -> Result<Json<NewSecret>, AdminError> {
-    let now = crate::unix_now();
-    let mut client = find(&app, &client_id).await?;
-    if !client.token_endpoint_auth_method.uses_secret() {
-        return Err(AdminError::Conflict(format!(
-            "the client uses {} and has no secret",
-            client.token_endpoint_auth_method
-        )));
-    }
-    let secret = clients::rotate_secret(&mut client);
-    client.updated_at = now;
-    store::clients::update(&app.db, &client).await?;
-    app.clients.load(&app.db, &client_id).await?;
-    let event = admin.event(Kind::ClientSecretRotated).client(&client_id);
-    audit::record(&app.db, event, now).await;
+    let operator = admin.operator(&app);
+    let secret = service::clients::rotate_secret(&operator, &client_id, crate::unix_now()).await?;
     Ok(Json(NewSecret {
         client_id,
         client_secret: secret.expose().to_owned(),
@@ -396,32 +340,7 @@ pub async fn rotate_secret(
 }
 
 async fn find(app: &App, client_id: &str) -> Result<Client, AdminError> {
-    store::clients::find(&app.db, client_id)
-        .await?
-        .ok_or_else(|| AdminError::not_found("client"))
-}
-
-/// The client as stored now; this instance's cache is refreshed with it.
-async fn reload(app: &App, client_id: &str) -> Result<Client, AdminError> {
-    app.clients.load(&app.db, client_id).await?;
-    find(app, client_id).await
-}
-
-/// Makes the client's groups exactly `groups`.
-async fn set_groups(app: &App, client_id: &str, groups: &[String]) -> Result<(), AdminError> {
-    let current = store::groups::of_client(&app.db, client_id).await?;
-    for group in groups.iter().filter(|g| !current.contains(g)) {
-        if store::groups::add_client(&app.db, client_id, group).await? == Membership::NoSuchGroup {
-            return Err(AdminError::invalid(
-                "groups",
-                format!("no group named {group:?}"),
-            ));
-        }
-    }
-    for group in current.iter().filter(|g| !groups.contains(g)) {
-        store::groups::remove_client(&app.db, client_id, group).await?;
-    }
-    Ok(())
+    Ok(service::clients::find(&app.db, client_id).await?)
 }
 
 /// An integer as JSON Schema counts one: any number with a zero fractional
@@ -490,34 +409,19 @@ pub async fn create_registration_token(
     State(app): State<Arc<App>>,
     AdminJson(request): AdminJson<RegistrationTokenRequest>,
 ) -> Result<Response, AdminError> {
-    let now = crate::unix_now();
-    if request
-        .expires_in
-        .is_some_and(|s| !(1..=315_360_000).contains(&s))
-    {
-        return Err(AdminError::invalid("expires_in", "1 to 315360000 seconds"));
-    }
-    if request.uses.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
-        return Err(AdminError::invalid("uses", "1 to 1000000"));
-    }
-    let limit = ServiceLimit {
-        scopes: Scopes::parse(request.scope.as_deref().unwrap_or_default())
-            .map_err(|e| AdminError::invalid("scope", e))?,
-        audiences: request.audience,
+    let request = service::clients::RegistrationToken {
+        limit: ServiceLimit {
+            scopes: Scopes::parse(request.scope.as_deref().unwrap_or_default())
+                .map_err(|e| AdminError::invalid("scope", e))?,
+            audiences: request.audience,
+        },
+        uses: request.uses,
+        expires_in: request.expires_in,
     };
-    clients::check_service_limit(&limit)?;
-    let expires_at = request.expires_in.map(|s| now + s);
-    let token =
-        clients::issue_initial_token(&app.db, &limit, request.uses, expires_at, now).await?;
-    let detail = json!({
-        "expires_at": expires_at,
-        "uses": request.uses,
-        "scope": limit.scopes.to_string(),
-        "audience": limit.audiences,
-        "via": "admin api",
-    });
-    let event = admin.event(Kind::RegistrationTokenCreated);
-    audit::record(&app.db, event.detail(detail), now).await;
+    let operator = admin.operator(&app);
+    let (token, expires_at) =
+        service::clients::issue_registration_token(&operator, &request, crate::unix_now()).await?;
+    let limit = request.limit;
     let body = RegistrationToken {
         initial_access_token: token.expose().to_owned(),
         expires_at,

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::service::Refused;
 use crate::types::ADMIN_SCOPE;
 
 /// The body of every error answer.
@@ -34,6 +35,7 @@ pub enum AdminError {
     },
     /// A valid token that does not carry the admin right (403).
     Forbidden(Cow<'static, str>),
+    /// What is missing, said in full.
     NotFound(String),
     Conflict(String),
     /// A body over the server's limit (413).
@@ -55,8 +57,9 @@ impl AdminError {
         }
     }
 
-    pub fn not_found(what: impl Into<String>) -> AdminError {
-        AdminError::NotFound(what.into())
+    /// "no such `what`".
+    pub fn not_found(what: &str) -> AdminError {
+        AdminError::NotFound(format!("no such {what}"))
     }
 
     pub fn server(cause: &dyn std::fmt::Display) -> AdminError {
@@ -69,6 +72,24 @@ impl From<sqlx::Error> for AdminError {
     fn from(e: sqlx::Error) -> AdminError {
         tracing::error!(error = %e, "database error");
         AdminError::Database
+    }
+}
+
+impl From<crate::paging::BadPage> for AdminError {
+    fn from(e: crate::paging::BadPage) -> AdminError {
+        AdminError::invalid(e.field, e.message)
+    }
+}
+
+impl From<Refused> for AdminError {
+    fn from(refused: Refused) -> AdminError {
+        match refused {
+            Refused::NotFound(message) => AdminError::NotFound(message),
+            Refused::Conflict(message) => AdminError::Conflict(message),
+            Refused::Invalid { field, message } => AdminError::invalid(field, message),
+            Refused::Failed(cause) => AdminError::server(&cause),
+            Refused::Database(e) => e.into(),
+        }
     }
 }
 
@@ -158,12 +179,7 @@ impl IntoResponse for AdminError {
                 }
                 return response;
             }
-            AdminError::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no such {what}"),
-                None,
-            ),
+            AdminError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message, None),
             AdminError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message, None),
             AdminError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

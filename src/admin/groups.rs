@@ -8,17 +8,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::{AdminJson, AdminPath};
-use crate::audit::{self, Kind};
 use crate::state::App;
-use crate::store;
-use crate::types::is_group_name;
+use crate::{service, store};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupView {
@@ -66,24 +63,7 @@ pub async fn create(
     State(app): State<Arc<App>>,
     AdminJson(new): AdminJson<NewGroup>,
 ) -> Result<Response, AdminError> {
-    let now = crate::unix_now();
-    if !is_group_name(&new.name) {
-        return Err(AdminError::invalid(
-            "name",
-            "1 to 64 characters of letters, digits and . _ - :",
-        ));
-    }
-    store::groups::insert(&app.db, &new.name, now)
-        .await
-        .map_err(|e| {
-            if store::is_unique_violation(&e) {
-                AdminError::Conflict(format!("group {:?} already exists", new.name))
-            } else {
-                e.into()
-            }
-        })?;
-    let detail = json!({"group": new.name});
-    audit::record(&app.db, admin.event(Kind::GroupCreated).detail(detail), now).await;
+    service::groups::create(&admin.operator(&app), &new.name, crate::unix_now()).await?;
     let body = GroupDetail {
         name: new.name,
         users: Vec::new(),
@@ -139,11 +119,6 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     AdminPath(name): AdminPath<String>,
 ) -> Result<StatusCode, AdminError> {
-    if !store::groups::delete(&app.db, &name).await? {
-        return Err(AdminError::not_found("group"));
-    }
-    let detail = json!({"group": name});
-    let now = crate::unix_now();
-    audit::record(&app.db, admin.event(Kind::GroupDeleted).detail(detail), now).await;
+    service::groups::delete(&admin.operator(&app), &name, crate::unix_now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,16 +5,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AdminJson;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
-use crate::audit::{self, Kind};
-use crate::keys::{self, KeySet, RotateError, RotateMode};
+use crate::keys::RotateMode;
+use crate::service;
 use crate::state::App;
-use crate::store;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
@@ -38,9 +36,7 @@ pub async fn list(
     _admin: Admin,
     State(app): State<Arc<App>>,
 ) -> Result<Json<Vec<KeyView>>, AdminError> {
-    let rows = store::keys::all(&app.db).await?;
-    let set =
-        KeySet::from_rows(&rows, &app.config.key_encryption).map_err(|e| AdminError::server(&e))?;
+    let set = service::keys::list(&app.db, &app.config).await?;
     Ok(Json(
         set.keys()
             .iter()
@@ -98,33 +94,11 @@ pub async fn rotate(
 ) -> Result<Json<RotateDone>, AdminError> {
     let now = crate::unix_now();
     let mode = match request.mode.as_deref() {
-        None | Some("safe") => RotateMode::Safe,
-        Some("force") => RotateMode::Force,
-        Some("now") => RotateMode::Withdraw,
-        Some(other) => {
-            return Err(AdminError::invalid(
-                "mode",
-                format!("{other:?}: expected safe, force or now"),
-            ));
-        }
+        None => RotateMode::Safe,
+        Some(raw) => RotateMode::parse(raw).map_err(|e| AdminError::invalid("mode", e))?,
     };
-    let rotations = keys::rotate(&app.db, &app.config, mode, now)
-        .await
-        .map_err(|e| match e {
-            RotateError::TooEarly { .. } => AdminError::Conflict(e.to_string()),
-            other => AdminError::server(&other),
-        })?;
-    if app
-        .keys
-        .reload(&app.db)
-        .await
-        .map_err(|e| AdminError::server(&e))?
-    {
-        app.phantoms.clear();
-    }
+    let rotations = service::keys::rotate(&admin.operator(&app), mode, now).await?;
     let withdrawn = mode == RotateMode::Withdraw;
-    let detail = json!({"rotated": rotations, "withdrawn": withdrawn, "via": "admin api"});
-    audit::record(&app.db, admin.event(Kind::KeysRotated).detail(detail), now).await;
     Ok(Json(RotateDone {
         rotated: rotations
             .into_iter()

@@ -25,7 +25,6 @@ use utoipa_axum::routes;
 use crate::config::Issuer;
 use crate::routes::{ADMIN_API, ADMIN_API_DOCS, ADMIN_API_OPENAPI};
 use crate::state::App;
-use crate::store;
 
 pub mod audit_events;
 pub mod auth;
@@ -33,7 +32,6 @@ pub mod clients;
 pub mod error;
 pub mod groups;
 pub mod keys;
-pub mod paging;
 pub mod sessions;
 pub mod users;
 
@@ -258,47 +256,6 @@ async fn method_not_allowed() -> Response {
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-/// The API's routes without their document, built once (for `call`).
-static IN_PROCESS: std::sync::OnceLock<Router<Arc<App>>> = std::sync::OnceLock::new();
-
-/// Calls the admin API in-process as `caller` (the admin pages work through
-/// the API this way: the same checks, errors and audit events). `path` is
-/// below `/admin/api/v1` and may carry a query. Returns the status and the
-/// JSON body (`null` when there is none).
-pub async fn call(
-    app: &Arc<App>,
-    caller: auth::Vouched,
-    method: axum::http::Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> (axum::http::StatusCode, serde_json::Value) {
-    use tower::ServiceExt;
-    let router =
-        IN_PROCESS.get_or_init(|| Router::new().nest(ADMIN_API, api().0.fallback(not_found)));
-    let mut request = axum::http::Request::builder()
-        .method(method)
-        .uri(format!("{ADMIN_API}{path}"));
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let body = body.map_or_else(Vec::new, |b| b.to_string().into_bytes());
-    let Ok(mut request) = request.body(axum::body::Body::from(body)) else {
-        return (axum::http::StatusCode::BAD_REQUEST, serde_json::Value::Null);
-    };
-    request.extensions_mut().insert(caller);
-    let Ok(response) = router
-        .clone()
-        .with_state(Arc::clone(app))
-        .oneshot(request)
-        .await;
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
-    let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    (status, value)
-}
-
 /// A JSON body whose problems are answered as admin errors naming the
 /// field. An empty body reads as `{}` (for operations whose fields are all
 /// optional).
@@ -351,21 +308,6 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AdminPa
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AdminError> {
         let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
         Ok(AdminPath(value))
-    }
-}
-
-/// Refuses group names that do not exist (the field is `groups`).
-async fn groups_exist(app: &App, groups: &[String]) -> Result<(), AdminError> {
-    let existing = store::groups::list(&app.db).await?;
-    match groups
-        .iter()
-        .find(|g| !existing.iter().any(|e| &e.name == *g))
-    {
-        Some(missing) => Err(AdminError::invalid(
-            "groups",
-            format!("no group named {missing:?}"),
-        )),
-        None => Ok(()),
     }
 }
 

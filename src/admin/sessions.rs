@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -14,9 +13,8 @@ use super::AdminPath;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::users::find;
-use crate::audit::{self, Kind};
 use crate::state::App;
-use crate::{session, store};
+use crate::{service, store};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
@@ -43,12 +41,12 @@ pub async fn list(
     AdminPath(id): AdminPath<Uuid>,
 ) -> Result<Json<Vec<SessionView>>, AdminError> {
     find(&app, id).await?;
-    let sessions = store::sessions::of_user(&app.db, id, crate::unix_now()).await?;
+    let sessions = service::sessions::of_user(&app.db, id, crate::unix_now()).await?;
     Ok(Json(
         sessions
             .into_iter()
             .map(|s| {
-                let login = session::login_of(&s.data.0);
+                let login = s.login;
                 SessionView {
                     sid: s.sid,
                     auth_time: login.as_ref().map(|l| l.auth_time),
@@ -80,18 +78,9 @@ pub async fn end_all(
     State(app): State<Arc<App>>,
     AdminPath(id): AdminPath<Uuid>,
 ) -> Result<Json<Ended>, AdminError> {
-    let now = crate::unix_now();
     find(&app, id).await?;
-    let ended = store::sessions::end_all_of_user(&app.db, id, now).await?;
-    let sessions_ended = ended.len();
-    crate::service::sessions::notify_backchannel(&app, ended, now).await;
-    let detail = json!({"sessions": sessions_ended});
-    audit::record(
-        &app.db,
-        admin.event(Kind::SessionsEnded).user(id).detail(detail),
-        now,
-    )
-    .await;
+    let operator = admin.operator(&app);
+    let sessions_ended = service::sessions::end_all(&operator, id, crate::unix_now()).await?;
     Ok(Json(Ended { sessions_ended }))
 }
 
@@ -105,21 +94,9 @@ pub async fn end_one(
     State(app): State<Arc<App>>,
     AdminPath((id, sid)): AdminPath<(Uuid, String)>,
 ) -> Result<StatusCode, AdminError> {
-    let now = crate::unix_now();
     find(&app, id).await?;
-    let sessions = store::sessions::of_user(&app.db, id, now).await?;
-    if !sessions.iter().any(|s| s.sid == sid) {
-        return Err(AdminError::not_found("session"));
-    }
-    let ended = store::sessions::end(&app.db, &sid, now).await?;
-    crate::service::sessions::notify_backchannel(&app, ended, now).await;
-    let detail = json!({"sessions": 1, "sid": sid});
-    audit::record(
-        &app.db,
-        admin.event(Kind::SessionsEnded).user(id).detail(detail),
-        now,
-    )
-    .await;
+    let operator = admin.operator(&app);
+    service::sessions::end_one(&operator, id, &sid, crate::unix_now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -169,20 +146,8 @@ pub async fn revoke_consent(
     State(app): State<Arc<App>>,
     AdminPath((id, client_id)): AdminPath<(Uuid, String)>,
 ) -> Result<StatusCode, AdminError> {
-    let now = crate::unix_now();
     find(&app, id).await?;
-    let withdrawn = store::consents::revoke(&app.db, id, &client_id).await?;
-    // Revoked even when no consent was left: a retry then completes a
-    // withdrawal whose revocation failed. (Consent first: a grant recorded
-    // meanwhile either sees it gone or is revoked here.)
-    crate::service::tokens::revoke_user_client(&app, id, &client_id, now).await?;
-    if !withdrawn {
-        return Err(AdminError::not_found("consent"));
-    }
-    let event = admin
-        .event(Kind::ConsentRevoked)
-        .user(id)
-        .client(&client_id);
-    audit::record(&app.db, event, now).await;
+    let operator = admin.operator(&app);
+    service::consents::revoke(&operator, id, &client_id, crate::unix_now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,20 +8,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
-use super::paging::{Page, PageQuery};
 use super::{AdminJson, AdminPath};
-use crate::accounts;
-use crate::audit::{self, Kind};
-use crate::password;
+use crate::paging::{Page, PageQuery};
 use crate::service;
 use crate::state::App;
-use crate::store::groups::Membership;
 use crate::store::{self, users::User};
 use crate::types::Secret;
 
@@ -79,15 +74,8 @@ pub async fn list(
         limit: search.limit,
         cursor: search.cursor,
     };
-    let limit = paging.limit()?;
-    if search.q.as_ref().is_some_and(|q| q.chars().count() > 254) {
-        return Err(AdminError::invalid("q", "at most 254 characters"));
-    }
-    let q = search.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let rows = store::users::page(&app.db, q, paging.after()?.as_deref(), limit + 1).await?;
-    Ok(Json(
-        Page::of(rows, limit, |u| u.username.clone()).map(UserView::from),
-    ))
+    let page = service::users::search(&app.db, search.q.as_deref(), &paging).await?;
+    Ok(Json(page.map(UserView::from)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,60 +119,20 @@ pub async fn create(
     State(app): State<Arc<App>>,
     AdminJson(new): AdminJson<NewUser>,
 ) -> Result<Response, AdminError> {
-    let now = crate::unix_now();
-    let username =
-        accounts::username(&new.username).map_err(|e| AdminError::invalid("username", e))?;
-    let email = new
-        .email
-        .as_deref()
-        .map(accounts::email)
-        .transpose()
-        .map_err(|e| AdminError::invalid("email", e))?;
-    let name = new
-        .name
-        .as_deref()
-        .map(accounts::display_name)
-        .transpose()
-        .map_err(|e| AdminError::invalid("name", e))?;
-    let (password, generated) = match new.password {
-        Some(p) => {
-            password::check_policy(&p).map_err(|e| AdminError::invalid("password", e))?;
-            (Secret::new(p), false)
-        }
-        None => (password::generate(), true),
+    let draft = service::users::NewUser {
+        username: &new.username,
+        email: new.email.as_deref(),
+        name: new.name.as_deref(),
+        password: new.password.map(Secret::new),
+        groups: &new.groups,
     };
-    super::groups_exist(&app, &new.groups).await?;
-    let hash = app
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(|e| AdminError::server(&e))?;
-    let draft = store::users::NewUser {
-        username: &username,
-        email: email.as_deref(),
-        name: name.as_deref(),
-        password_hash: &hash,
-    };
-    let user = store::users::insert(&app.db, &draft, now)
-        .await
-        .map_err(|e| taken(e, "a user with that username or email already exists"))?;
-    let detail = json!({"username": user.username});
-    audit::record(
-        &app.db,
-        admin.event(Kind::UserCreated).user(user.id).detail(detail),
-        now,
-    )
-    .await;
-    for group in &new.groups {
-        if store::groups::add_member(&app.db, user.id, group).await? == Membership::Changed {
-            let event = admin.event(Kind::GroupMemberAdded).user(user.id);
-            audit::record(&app.db, event.detail(json!({"group": group})), now).await;
-        }
-    }
+    let operator = admin.operator(&app);
+    let created =
+        service::users::create(&operator, &app.passwords, draft, crate::unix_now()).await?;
     let body = CreatedUser {
-        groups: store::groups::of_user(&app.db, user.id).await?,
-        user: user.into(),
-        password: generated.then(|| password.expose().to_owned()),
+        groups: created.groups,
+        user: created.user.into(),
+        password: created.password.map(|p| p.expose().to_owned()),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -214,18 +162,12 @@ pub async fn show(
 }
 
 async fn detail(app: &App, user: User) -> Result<UserDetail, AdminError> {
-    let now = crate::unix_now();
-    let subject = crate::authn::username_subject(&user.username);
-    let since = now - crate::authn::ACCOUNT_WINDOW;
-    let [(failures, start), _] =
-        store::throttle::failures(&app.db, (&subject, since), ("", now)).await?;
-    let locked_until = (failures >= crate::authn::ACCOUNT_MAX_FAILURES)
-        .then_some(start + crate::authn::ACCOUNT_WINDOW);
+    let detail = service::users::detail(&app.db, user, crate::unix_now()).await?;
     Ok(UserDetail {
-        groups: store::groups::of_user(&app.db, user.id).await?,
-        user: user.into(),
-        failed_logins: failures,
-        locked_until,
+        user: detail.user.into(),
+        groups: detail.groups,
+        failed_logins: detail.failed_logins,
+        locked_until: detail.locked_until,
     })
 }
 
@@ -263,37 +205,16 @@ pub async fn update(
 ) -> Result<Json<UserDetail>, AdminError> {
     let now = crate::unix_now();
     let user = find(&app, id).await?;
-    let email = match patch.email {
-        None => user.email.clone(),
-        Some(None) => None,
-        Some(Some(raw)) => {
-            Some(accounts::email(&raw).map_err(|e| AdminError::invalid("email", e))?)
-        }
-    };
-    let name = match patch.name {
-        None => user.name.clone(),
-        Some(None) => None,
-        Some(Some(raw)) => {
-            Some(accounts::display_name(&raw).map_err(|e| AdminError::invalid("name", e))?)
-        }
-    };
-    if email != user.email || name != user.name {
-        store::users::update_profile(&app.db, &user, email.as_deref(), name.as_deref(), now)
-            .await
-            .map_err(|e| taken(e, "another user has that email"))?;
-        let detail = json!({"email": email, "name": name});
-        audit::record(
-            &app.db,
-            admin.event(Kind::UserUpdated).user(id).detail(detail),
-            now,
-        )
-        .await;
-    }
+    let operator = admin.operator(&app);
+    let email = patch.email.as_ref().map(Option::as_deref);
+    let name = patch.name.as_ref().map(Option::as_deref);
     if patch.disabled == Some(true) {
-        not_yourself(&admin, id, "disable")?;
+        // Refused before anything changes.
+        operator.not_yourself(user.id, "disable")?;
     }
-    if let Some(disabled) = patch.disabled.filter(|d| *d != user.disabled) {
-        service::users::set_disabled(&admin.operator(&app), &user, disabled, now).await?;
+    service::users::update_profile(&operator, &user, email, name, now).await?;
+    if let Some(disabled) = patch.disabled {
+        service::users::set_disabled(&operator, &user, disabled, now).await?;
     }
     let user = find(&app, id).await?;
     Ok(Json(detail(&app, user).await?))
@@ -308,10 +229,8 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     AdminPath(id): AdminPath<Uuid>,
 ) -> Result<StatusCode, AdminError> {
-    let now = crate::unix_now();
-    not_yourself(&admin, id, "delete")?;
     let user = find(&app, id).await?;
-    service::users::delete(&admin.operator(&app), &user, now).await?;
+    service::users::delete(&admin.operator(&app), &user, crate::unix_now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -345,25 +264,20 @@ pub async fn reset_password(
     AdminPath(id): AdminPath<Uuid>,
     AdminJson(reset): AdminJson<PasswordReset>,
 ) -> Result<Json<PasswordResetDone>, AdminError> {
-    let now = crate::unix_now();
     let user = find(&app, id).await?;
-    let (password, generated) = match reset.password {
-        Some(p) => {
-            password::check_policy(&p).map_err(|e| AdminError::invalid("password", e))?;
-            (Secret::new(p), false)
-        }
-        None => (password::generate(), true),
-    };
-    let hash = app
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(|e| AdminError::server(&e))?;
-    let sessions_ended =
-        service::users::set_password(&admin.operator(&app), &user, &hash, now).await?;
+    let password = reset.password.map(Secret::new);
+    let operator = admin.operator(&app);
+    let set = service::users::set_password(
+        &operator,
+        &app.passwords,
+        &user,
+        password,
+        crate::unix_now(),
+    )
+    .await?;
     Ok(Json(PasswordResetDone {
-        password: generated.then(|| password.expose().to_owned()),
-        sessions_ended,
+        password: set.generated.map(|p| p.expose().to_owned()),
+        sessions_ended: set.sessions_ended,
     }))
 }
 
@@ -390,9 +304,9 @@ pub async fn join(
     State(app): State<Arc<App>>,
     AdminPath((id, group)): AdminPath<(Uuid, String)>,
 ) -> Result<StatusCode, AdminError> {
-    find(&app, id).await?;
-    let result = store::groups::add_member(&app.db, id, &group).await?;
-    membership_changed(&app, &admin, id, &group, result, Kind::GroupMemberAdded).await
+    let user = find(&app, id).await?;
+    service::users::join(&admin.operator(&app), &user, &group, crate::unix_now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/users/{id}/groups/{group}", tag = "users",
@@ -405,57 +319,11 @@ pub async fn leave(
     State(app): State<Arc<App>>,
     AdminPath((id, group)): AdminPath<(Uuid, String)>,
 ) -> Result<StatusCode, AdminError> {
-    find(&app, id).await?;
-    if group == crate::admin::auth::ADMIN_GROUP {
-        not_yourself(&admin, id, "take out of the admin group")?;
-    }
-    let result = store::groups::remove_member(&app.db, id, &group).await?;
-    membership_changed(&app, &admin, id, &group, result, Kind::GroupMemberRemoved).await
-}
-
-/// An admin cannot lock themselves out (and so perhaps everyone): another
-/// admin must do it.
-fn not_yourself(admin: &Admin, id: Uuid, what: &str) -> Result<(), AdminError> {
-    if admin.actor == crate::audit::Actor::User(id) {
-        return Err(AdminError::Conflict(format!(
-            "you cannot {what} yourself; another admin can"
-        )));
-    }
-    Ok(())
-}
-
-/// Answers a membership change (404 for a group that does not exist) and
-/// audits it when something changed.
-async fn membership_changed(
-    app: &App,
-    admin: &Admin,
-    id: Uuid,
-    group: &str,
-    result: Membership,
-    kind: Kind,
-) -> Result<StatusCode, AdminError> {
-    match result {
-        Membership::NoSuchGroup => Err(AdminError::not_found(format!("group {group:?}"))),
-        Membership::Changed => {
-            let event = admin.event(kind).user(id).detail(json!({"group": group}));
-            audit::record(&app.db, event, crate::unix_now()).await;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Membership::Unchanged => Ok(StatusCode::NO_CONTENT),
-    }
+    let user = find(&app, id).await?;
+    service::users::leave(&admin.operator(&app), &user, &group, crate::unix_now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn find(app: &App, id: Uuid) -> Result<User, AdminError> {
-    store::users::find_by_id(&app.db, id)
-        .await?
-        .ok_or_else(|| AdminError::not_found("user"))
-}
-
-/// A unique violation is a conflict; anything else a server error.
-fn taken(e: sqlx::Error, message: &str) -> AdminError {
-    if store::is_unique_violation(&e) {
-        AdminError::Conflict(message.to_owned())
-    } else {
-        e.into()
-    }
+    Ok(service::users::find(&app.db, id).await?)
 }

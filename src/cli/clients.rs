@@ -4,11 +4,11 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{CliError, Output, fields, record, set, table};
-use crate::audit::{Event, Kind};
-use crate::clients::{self, ClientSettings};
+use super::{CliError, Output, fields, set, table};
+use crate::clients::ClientSettings;
+use crate::config::Config;
+use crate::service;
 use crate::store::clients::{Client, ServiceLimit};
-use crate::store::groups::{self, Membership};
 use crate::store::{self, Db};
 use crate::types::{
     ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat,
@@ -146,22 +146,18 @@ pub struct ClientArgs {
     backchannel_logout_uri: Option<String>,
 }
 
-pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
+pub async fn run(db: &Db, config: &Config, command: ClientCommand) -> Result<Output, CliError> {
     let now = unix_now();
+    let operator = super::operator(db, config);
+    let op = &operator;
     match command {
         ClientCommand::Create(args) => {
-            let settings = args.into_new()?;
-            settings.validate().map_err(CliError::Usage)?;
-            let (client, secret) = clients::new_client(settings, now);
-            store::clients::insert(db, &client).await?;
-            let detail = json!({"name": client.name});
-            record(
-                db,
-                Event::new(Kind::ClientCreated)
-                    .client(&client.client_id)
-                    .detail(detail),
-            )
-            .await;
+            let new = service::clients::NewClient {
+                client_id: None,
+                settings: args.into_new()?,
+                groups: &[],
+            };
+            let (client, secret) = service::clients::create(op, new, now).await?;
             Ok(describe(&client, secret.as_ref(), "created"))
         }
         ClientCommand::Update {
@@ -173,7 +169,7 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             service_scopes,
             service_audiences,
         } => {
-            let mut client = find(db, &client_id).await?;
+            let client = find(db, &client_id).await?;
             let mut limit = None;
             if !service_scopes.is_empty() || !service_audiences.is_empty() {
                 let Some(current) = client.service_limit.clone() else {
@@ -184,7 +180,7 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                     ));
                 };
                 // Each flag replaces its own list; the other stays.
-                let changed = ServiceLimit {
+                limit = Some(ServiceLimit {
                     scopes: if service_scopes.is_empty() {
                         current.scopes
                     } else {
@@ -195,10 +191,7 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                     } else {
                         dedupe(service_audiences)
                     },
-                };
-                clients::check_service_limit(&changed).map_err(|e| CliError::Usage(e.message))?;
-                client.service_limit = Some(changed.clone());
-                limit = Some(changed);
+                });
             }
             let mut updated = settings.apply_to(ClientSettings::of(&client))?;
             if confidential {
@@ -213,22 +206,11 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             if no_require_par {
                 updated.require_par = false;
             }
-            updated.validate().map_err(CliError::Usage)?;
-            let secret = clients::apply(&mut client, updated, now);
-            if !store::clients::update(db, &client).await? {
-                return Err(CliError::Failed(format!("no client {client_id:?}")));
-            }
-            if let Some(limit) = &limit {
-                store::clients::set_service_limit(db, &client.client_id, limit, now).await?;
-            }
-            let detail = json!({"new_secret": secret.is_some()});
-            record(
-                db,
-                Event::new(Kind::ClientUpdated)
-                    .client(&client.client_id)
-                    .detail(detail),
-            )
-            .await;
+            let also = service::clients::Also {
+                groups: None,
+                service_limit: limit,
+            };
+            let (client, secret) = service::clients::update(op, client, updated, also, now).await?;
             Ok(describe(&client, secret.as_ref(), "updated"))
         }
         ClientCommand::List => {
@@ -248,36 +230,18 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             Ok(describe(&client, None, ""))
         }
         ClientCommand::Delete { client_id } => {
-            if !store::clients::delete(db, &client_id).await? {
-                return Err(CliError::Failed(format!("no client {client_id:?}")));
-            }
-            record(db, Event::new(Kind::ClientDeleted).client(&client_id)).await;
+            service::clients::delete(op, &client_id, now).await?;
             Ok(Output::new(
                 json!({"client_id": client_id, "deleted": true}),
                 format!("deleted client {client_id}"),
             ))
         }
         ClientCommand::RotateSecret { client_id } => {
-            let mut client = find(db, &client_id).await?;
-            if !client.token_endpoint_auth_method.uses_secret() {
-                return Err(CliError::Failed(format!(
-                    "client {client_id} uses {} and has no secret",
-                    client.token_endpoint_auth_method
-                )));
-            }
-            let secret = clients::rotate_secret(&mut client);
-            client.updated_at = now;
-            store::clients::update(db, &client).await?;
-            record(
-                db,
-                Event::new(Kind::ClientSecretRotated).client(&client.client_id),
-            )
-            .await;
+            let secret = service::clients::rotate_secret(op, &client_id, now).await?;
             Ok(Output::new(
-                json!({"client_id": client.client_id, "client_secret": secret.expose()}),
+                json!({"client_id": client_id, "client_secret": secret.expose()}),
                 format!(
-                    "client_id      {}\nclient_secret  {}\n(shown only this once; running servers stop accepting the old secret within 5 seconds)",
-                    client.client_id,
+                    "client_id      {client_id}\nclient_secret  {}\n(shown only this once; running servers stop accepting the old secret within 5 seconds)",
                     secret.expose()
                 ),
             ))
@@ -288,24 +252,17 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
             scopes,
             audiences,
         }) => {
-            let limit = ServiceLimit {
-                scopes: scope_flags(&scopes)?,
-                audiences: dedupe(audiences),
+            let request = service::clients::RegistrationToken {
+                limit: ServiceLimit {
+                    scopes: scope_flags(&scopes)?,
+                    audiences: dedupe(audiences),
+                },
+                uses,
+                expires_in,
             };
-            clients::check_service_limit(&limit).map_err(|e| CliError::Usage(e.message))?;
-            let expires_at = expires_in.map(|s| now + s);
-            let token = clients::issue_initial_token(db, &limit, uses, expires_at, now).await?;
-            let detail = json!({
-                "expires_at": expires_at,
-                "uses": uses,
-                "scope": limit.scopes.to_string(),
-                "audience": limit.audiences,
-            });
-            record(
-                db,
-                Event::new(Kind::RegistrationTokenCreated).detail(detail),
-            )
-            .await;
+            let (token, expires_at) =
+                service::clients::issue_registration_token(op, &request, now).await?;
+            let limit = request.limit;
             let limits = match (expires_at, uses) {
                 (None, None) => "no expiry, unlimited uses".to_owned(),
                 (Some(at), None) => format!("expires at {at} (Unix time), unlimited uses"),
@@ -345,29 +302,13 @@ pub async fn run(db: &Db, command: ClientCommand) -> Result<Output, CliError> {
                 ClientGroupCommand::Remove { client_id, group } => (client_id, group, false),
             };
             let client = find(db, &client_id).await?;
-            let result = if adding {
-                groups::add_client(db, &client.client_id, &group).await?
-            } else {
-                groups::remove_client(db, &client.client_id, &group).await?
+            let changed = service::clients::set_group(op, &client, &group, adding, now).await?;
+            let what = match (adding, changed) {
+                (true, true) => "added to",
+                (true, false) => "already in",
+                (false, true) => "removed from",
+                (false, false) => "was not in",
             };
-            let (what, changed) = match (result, adding) {
-                (Membership::NoSuchGroup, _) => {
-                    return Err(CliError::Failed(format!("no group named {group:?}")));
-                }
-                (Membership::Changed, true) => ("added to", true),
-                (Membership::Unchanged, true) => ("already in", false),
-                (Membership::Changed, false) => ("removed from", true),
-                (Membership::Unchanged, false) => ("was not in", false),
-            };
-            if changed {
-                let kind = if adding {
-                    Kind::GroupMemberAdded
-                } else {
-                    Kind::GroupMemberRemoved
-                };
-                let event = Event::new(kind).client(&client.client_id);
-                record(db, event.detail(json!({"group": group}))).await;
-            }
             Ok(Output::new(
                 json!({"client_id": client.client_id, "group": group, "changed": changed}),
                 format!(

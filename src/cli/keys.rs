@@ -3,11 +3,11 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{CliError, Output, record, table};
-use crate::audit::{Event, Kind};
+use super::{CliError, Output, table};
 use crate::config::Config;
-use crate::keys::{self, KeySet, RotateMode, rfc3339};
-use crate::store::{self, Db};
+use crate::keys::{RotateMode, rfc3339};
+use crate::service;
+use crate::store::Db;
 use crate::unix_now;
 
 #[derive(Subcommand)]
@@ -32,8 +32,7 @@ pub enum KeysCommand {
 pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Output, CliError> {
     match command {
         KeysCommand::List => {
-            let set = KeySet::from_rows(&store::keys::all(db).await?, &config.key_encryption)
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let set = service::keys::list(db, config).await?;
             let time = |t: Option<i64>| t.map(rfc3339);
             let rows: Vec<Value> = set
                 .keys()
@@ -69,9 +68,8 @@ pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Outpu
                 (true, false) => RotateMode::Force,
                 (false, false) => RotateMode::Safe,
             };
-            let rotations = keys::rotate(db, config, mode, unix_now())
-                .await
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let operator = super::operator(db, config);
+            let rotations = service::keys::rotate(&operator, mode, unix_now()).await?;
             let text = rotations
                 .iter()
                 .map(|r| {
@@ -100,8 +98,6 @@ pub async fn run(db: &Db, config: &Config, command: KeysCommand) -> Result<Outpu
                 "\nrunning servers sign with the new key within a few seconds"
             };
             let withdrawn = mode == RotateMode::Withdraw;
-            let detail = json!({"rotated": rotations, "withdrawn": withdrawn});
-            record(db, Event::new(Kind::KeysRotated).detail(detail)).await;
             Ok(Output::new(
                 json!({"rotated": rotations, "withdrawn": withdrawn}),
                 text + note,

@@ -94,6 +94,19 @@ impl CliError {
     }
 }
 
+impl From<crate::service::Refused> for CliError {
+    fn from(refused: crate::service::Refused) -> CliError {
+        use crate::service::Refused;
+        match refused {
+            Refused::Invalid { field, message } => CliError::Usage(format!("{field}: {message}")),
+            Refused::NotFound(message) | Refused::Conflict(message) | Refused::Failed(message) => {
+                CliError::Failed(message)
+            }
+            Refused::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for CliError {
     fn from(e: sqlx::Error) -> CliError {
         CliError::Failed(format!("database error: {e}"))
@@ -215,8 +228,12 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
         Command::User(cmd) => {
             with_db(&config, async |db| users::user(db, &config, cmd).await).await
         }
-        Command::Group(cmd) => with_db(&config, async |db| users::group(db, cmd).await).await,
-        Command::Client(cmd) => with_db(&config, async |db| clients::run(db, cmd).await).await,
+        Command::Group(cmd) => {
+            with_db(&config, async |db| users::group(db, &config, cmd).await).await
+        }
+        Command::Client(cmd) => {
+            with_db(&config, async |db| clients::run(db, &config, cmd).await).await
+        }
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
         Command::Api(cmd) => with_db(&config, async |db| apis::run(db, cmd).await).await,
         Command::Apply(args) => with_db(&config, async |db| apply::run(db, args).await).await,
@@ -235,6 +252,15 @@ async fn with_db(
 }
 
 /// Writes an operator's change to the audit log (actor `cli`).
+/// The CLI as the operator of a shared operation (`service`).
+fn operator<'a>(db: &'a Db, config: &'a Config) -> crate::service::Operator<'a> {
+    crate::service::Operator {
+        actor: crate::audit::Actor::Cli,
+        origin: None,
+        runs_in: crate::service::RunsIn::Command { db, config },
+    }
+}
+
 async fn record(db: &Db, event: crate::audit::Event) {
     let event = event.by(crate::audit::Actor::Cli);
     crate::audit::record(db, event, crate::unix_now()).await;

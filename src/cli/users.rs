@@ -3,15 +3,12 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{CliError, Output, fields, read_password_stdin, record, set, table};
-use crate::audit::{Actor, Event, Kind};
+use super::{CliError, Output, fields, operator, read_password_stdin, set, table};
 use crate::config::Config;
-use crate::password::{self, Passwords};
-use crate::service::{self, Operator, RunsIn};
-use crate::store::{self, Db, groups, groups::Membership, throttle, users, users::User};
-use crate::types::is_group_name;
+use crate::password::Passwords;
+use crate::service;
+use crate::store::{Db, groups, users, users::User};
 use crate::unix_now;
-use crate::{accounts, authn};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -78,43 +75,25 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
             name,
             password_stdin,
         } => {
-            let username = check_username(&username)?;
-            let email = email.map(|e| check_email(&e)).transpose()?;
-            let name = name.map(|n| check_display_name(&n)).transpose()?;
-            let (password, generated) = if password_stdin {
-                (read_password_stdin().await?, false)
+            let password = if password_stdin {
+                Some(read_password_stdin().await?)
             } else {
-                (password::generate(), true)
+                None
             };
-            let hash = Passwords::new(1)
-                .hash(&password)
-                .await
-                .map_err(|e| CliError::Failed(e.to_string()))?;
-            let new = users::NewUser {
+            let new = service::users::NewUser {
                 username: &username,
                 email: email.as_deref(),
                 name: name.as_deref(),
-                password_hash: &hash,
+                password,
+                groups: &[],
             };
-            let user = users::insert(db, &new, now).await.map_err(|e| {
-                if store::is_unique_violation(&e) {
-                    CliError::Failed(format!(
-                        "a user with username {username:?} or that email already exists"
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
-            record(
-                db,
-                Event::new(Kind::UserCreated)
-                    .user(user.id)
-                    .detail(json!({"username": user.username})),
-            )
-            .await;
+            let passwords = Passwords::new(1);
+            let created =
+                service::users::create(&operator(db, config), &passwords, new, now).await?;
+            let user = created.user;
             let mut out = json!({"id": user.id, "username": user.username});
             let mut text = format!("created user {} ({})", user.username, user.id);
-            if generated {
+            if let Some(password) = created.password {
                 set(&mut out, "password", json!(password.expose()));
                 text.push_str(&format!(
                     "\npassword: {}\n(shown only this once)",
@@ -131,22 +110,12 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
         }
         UserCommand::Show { user } => {
             let user = find(db, &user).await?;
-            let mut out = json!(user);
-            set(
-                &mut out,
-                "groups",
-                json!(groups::of_user(db, user.id).await?),
-            );
+            let detail = service::users::detail(db, user, now).await?;
+            let mut out = json!(detail.user);
+            set(&mut out, "groups", json!(detail.groups));
             // Login throttling of this username (see authn).
-            let now = unix_now();
-            let subject = authn::username_subject(&user.username);
-            let since = now - authn::ACCOUNT_WINDOW;
-            let [(failures, start), _] =
-                throttle::failures(db, (&subject, since), ("", now)).await?;
-            let locked =
-                (failures >= authn::ACCOUNT_MAX_FAILURES).then_some(start + authn::ACCOUNT_WINDOW);
-            set(&mut out, "failed_logins", json!(failures));
-            set(&mut out, "locked_until", json!(locked));
+            set(&mut out, "failed_logins", json!(detail.failed_logins));
+            set(&mut out, "locked_until", json!(detail.locked_until));
             let text = fields(
                 &out,
                 &[
@@ -166,12 +135,10 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
         UserCommand::SetPassword { user, .. } => {
             let user = find(db, &user).await?;
             let password = read_password_stdin().await?;
-            let hash = Passwords::new(1)
-                .hash(&password)
-                .await
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let passwords = Passwords::new(1);
             // As an operator's reset anywhere: signed out, tokens revoked.
-            service::users::set_password(&operator(db, config), &user, &hash, now).await?;
+            let operator = operator(db, config);
+            service::users::set_password(&operator, &passwords, &user, Some(password), now).await?;
             Ok(done(&user, "password set; signed out everywhere"))
         }
         UserCommand::Disable { user } => {
@@ -187,8 +154,7 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
         }
         UserCommand::Unlock { user } => {
             let user = find(db, &user).await?;
-            throttle::clear(db, &authn::username_subject(&user.username)).await?;
-            record(db, Event::new(Kind::AccountUnlocked).user(user.id)).await;
+            service::users::unlock(&operator(db, config), &user, now).await?;
             Ok(done(&user, "unlocked"))
         }
         UserCommand::Delete { user } => {
@@ -198,41 +164,28 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
         }
         UserCommand::Group(UserGroupCommand::Add { user, group }) => {
             let user = find(db, &user).await?;
-            let result = groups::add_member(db, user.id, &group).await?;
-            if result == Membership::Changed {
-                let event = Event::new(Kind::GroupMemberAdded).user(user.id);
-                record(db, event.detail(json!({"group": group}))).await;
-            }
-            membership(&user, &group, result, "added to", "already in")
+            let changed = service::users::join(&operator(db, config), &user, &group, now).await?;
+            Ok(membership(&user, &group, changed, "added to", "already in"))
         }
         UserCommand::Group(UserGroupCommand::Remove { user, group }) => {
             let user = find(db, &user).await?;
-            let result = groups::remove_member(db, user.id, &group).await?;
-            if result == Membership::Changed {
-                let event = Event::new(Kind::GroupMemberRemoved).user(user.id);
-                record(db, event.detail(json!({"group": group}))).await;
-            }
-            membership(&user, &group, result, "removed from", "was not in")
+            let changed = service::users::leave(&operator(db, config), &user, &group, now).await?;
+            Ok(membership(
+                &user,
+                &group,
+                changed,
+                "removed from",
+                "was not in",
+            ))
         }
     }
 }
 
-pub async fn group(db: &Db, command: GroupCommand) -> Result<Output, CliError> {
+pub async fn group(db: &Db, config: &Config, command: GroupCommand) -> Result<Output, CliError> {
+    let now = unix_now();
     match command {
         GroupCommand::Create { name } => {
-            let name = check_group_name(&name)?;
-            groups::insert(db, &name, unix_now()).await.map_err(|e| {
-                if store::is_unique_violation(&e) {
-                    CliError::Failed(format!("group {name:?} already exists"))
-                } else {
-                    e.into()
-                }
-            })?;
-            record(
-                db,
-                Event::new(Kind::GroupCreated).detail(json!({"group": name})),
-            )
-            .await;
+            service::groups::create(&operator(db, config), &name, now).await?;
             Ok(Output::new(
                 json!({"name": name}),
                 format!("created group {name}"),
@@ -244,28 +197,12 @@ pub async fn group(db: &Db, command: GroupCommand) -> Result<Output, CliError> {
             Ok(Output::new(Value::Array(rows), text))
         }
         GroupCommand::Delete { name } => {
-            if !groups::delete(db, &name).await? {
-                return Err(CliError::Failed(format!("no group named {name:?}")));
-            }
-            record(
-                db,
-                Event::new(Kind::GroupDeleted).detail(json!({"group": name})),
-            )
-            .await;
+            service::groups::delete(&operator(db, config), &name, now).await?;
             Ok(Output::new(
                 json!({"name": name, "deleted": true}),
                 format!("deleted group {name}"),
             ))
         }
-    }
-}
-
-/// The CLI as the operator of account changes.
-fn operator<'a>(db: &'a Db, config: &'a Config) -> Operator<'a> {
-    Operator {
-        actor: Actor::Cli,
-        origin: None,
-        runs_in: RunsIn::Command { db, config },
     }
 }
 
@@ -282,44 +219,10 @@ fn done(user: &User, what: &str) -> Output {
     )
 }
 
-fn membership(
-    user: &User,
-    group: &str,
-    result: Membership,
-    changed: &str,
-    unchanged: &str,
-) -> Result<Output, CliError> {
-    let (what, did_change) = match result {
-        Membership::NoSuchGroup => {
-            return Err(CliError::Failed(format!("no group named {group:?}")));
-        }
-        Membership::Changed => (changed, true),
-        Membership::Unchanged => (unchanged, false),
-    };
-    Ok(Output::new(
-        json!({"username": user.username, "group": group, "changed": did_change}),
+fn membership(user: &User, group: &str, changed: bool, did: &str, was: &str) -> Output {
+    let what = if changed { did } else { was };
+    Output::new(
+        json!({"username": user.username, "group": group, "changed": changed}),
         format!("user {} {what} group {group}", user.username),
-    ))
-}
-
-fn check_username(raw: &str) -> Result<String, CliError> {
-    accounts::username(raw).map_err(|e| CliError::Usage(format!("--username: {e}")))
-}
-
-fn check_email(raw: &str) -> Result<String, CliError> {
-    accounts::email(raw).map_err(|e| CliError::Usage(format!("--email: {e}")))
-}
-
-fn check_display_name(raw: &str) -> Result<String, CliError> {
-    accounts::display_name(raw).map_err(|e| CliError::Usage(format!("--name: {e}")))
-}
-
-fn check_group_name(raw: &str) -> Result<String, CliError> {
-    if is_group_name(raw) {
-        Ok(raw.to_owned())
-    } else {
-        Err(CliError::Usage(
-            "group names are 1 to 64 characters of letters, digits and . _ - :".into(),
-        ))
-    }
+    )
 }

@@ -1,18 +1,101 @@
 //! The operations the front ends share (endpoints, pages, the admin API,
 //! the CLI): each takes who performs it and where (`Operator`) and `now`,
-//! keeps the rules that go with it in one place, and writes its audit event.
+//! keeps the rules that go with it in one place, writes its audit event,
+//! and says why it refused (`Refused`), which each front end words its own
+//! way (the admin API's JSON errors, a page's message, the CLI's exit).
 
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Event, Kind, Origin};
+use crate::audit::{Actor, Event, Kind, Origin};
 use crate::config::Config;
+use crate::page_error::PageError;
 use crate::state::App;
-use crate::store::Db;
 use crate::store::sessions::Ended;
+use crate::store::{self, Db};
 
+pub mod audit;
+pub mod clients;
+pub mod consents;
+pub mod groups;
+pub mod keys;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+
+/// Why an operation did not happen; nothing changed.
+#[derive(Debug)]
+pub enum Refused {
+    /// What it names does not exist (the message says what).
+    NotFound(String),
+    /// It contradicts what exists: a name taken, an admin locking themselves
+    /// out.
+    Conflict(String),
+    /// A value that is not valid.
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// Something failed inside (the cause, for the log).
+    Failed(String),
+    Database(sqlx::Error),
+}
+
+/// What an operation answers.
+pub type Outcome<T> = Result<T, Refused>;
+
+impl Refused {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Refused {
+        Refused::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// A unique violation is `message` as a conflict; any other error a
+    /// database failure.
+    pub fn taken(e: sqlx::Error, message: impl Into<String>) -> Refused {
+        if store::is_unique_violation(&e) {
+            Refused::Conflict(message.into())
+        } else {
+            Refused::Database(e)
+        }
+    }
+}
+
+impl From<crate::paging::BadPage> for Refused {
+    fn from(e: crate::paging::BadPage) -> Refused {
+        Refused::invalid(e.field, e.message)
+    }
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(e: sqlx::Error) -> Refused {
+        Refused::Database(e)
+    }
+}
+
+/// On a page, a refusal where none is expected (a read, a change of one's
+/// own) is a failure inside.
+impl From<Refused> for PageError {
+    fn from(refused: Refused) -> PageError {
+        match refused {
+            Refused::Database(e) => e.into(),
+            Refused::Failed(cause) => PageError::server(&cause),
+            other => PageError::server(&other),
+        }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::NotFound(m) | Refused::Conflict(m) | Refused::Invalid { message: m, .. } => {
+                f.write_str(m)
+            }
+            Refused::Failed(_) | Refused::Database(_) => f.write_str("internal error"),
+        }
+    }
+}
 
 /// Who performs an operation, and where it runs.
 pub struct Operator<'a> {
@@ -37,6 +120,30 @@ impl Operator<'_> {
         }
     }
 
+    pub fn config(&self) -> &Config {
+        match &self.runs_in {
+            RunsIn::Server(app) => &app.config,
+            RunsIn::Command { config, .. } => config,
+        }
+    }
+
+    /// The signing keys changed: this server signs with the new ones at
+    /// once (running servers reload theirs within 5 seconds), and its
+    /// cached phantom tokens, signed with the old, go.
+    pub async fn reload_keys(&self) -> Outcome<()> {
+        if let RunsIn::Server(app) = &self.runs_in {
+            let changed = app
+                .keys
+                .reload(&app.db)
+                .await
+                .map_err(|e| Refused::Failed(e.to_string()))?;
+            if changed {
+                app.phantoms.clear();
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the clients of sessions that just ended: queued in the server;
     /// from a command, delivered before it exits.
     pub async fn notify_backchannel(&self, ended: Ended, now: i64) {
@@ -48,6 +155,15 @@ impl Operator<'_> {
         }
     }
 
+    /// A client changed: this server's cache takes it at once (a command's
+    /// change reaches running servers within the cache's 5 seconds).
+    pub async fn reload_client(&self, client_id: &str) -> Result<(), sqlx::Error> {
+        if let RunsIn::Server(app) = &self.runs_in {
+            app.clients.load(&app.db, client_id).await?;
+        }
+        Ok(())
+    }
+
     /// Tokens were revoked in bulk: this server's cached phantoms go at once
     /// (other instances re-check theirs within `phantom::RECHECK`).
     pub fn forget_phantoms(&self) {
@@ -56,12 +172,33 @@ impl Operator<'_> {
         }
     }
 
+    /// An audit event of `kind` by this operator, from where it acts.
+    pub fn event(&self, kind: Kind) -> Event {
+        let event = Event::new(kind).by(self.actor.clone());
+        match self.origin {
+            Some(origin) => event.from(origin),
+            None => event,
+        }
+    }
+
     /// Records `kind` about `user`, by this operator.
     pub async fn record(&self, kind: Kind, user: Uuid, detail: serde_json::Value, now: i64) {
-        let mut event = Event::new(kind).by(self.actor.clone()).user(user);
-        if let Some(origin) = self.origin {
-            event = event.from(origin);
+        self.log(self.event(kind).user(user).detail(detail), now)
+            .await;
+    }
+
+    pub async fn log(&self, event: Event, now: i64) {
+        crate::audit::record(self.db(), event, now).await;
+    }
+
+    /// An admin cannot `what` themselves (and so perhaps lock everyone
+    /// out): another admin must.
+    pub fn not_yourself(&self, user: Uuid, what: &str) -> Outcome<()> {
+        if self.actor == Actor::User(user) {
+            return Err(Refused::Conflict(format!(
+                "you cannot {what} yourself; another admin can"
+            )));
         }
-        audit::record(self.db(), event.detail(detail), now).await;
+        Ok(())
     }
 }

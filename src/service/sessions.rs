@@ -1,11 +1,63 @@
-//! SSO sessions ending: whoever ends them, the clients signed in to them
-//! hear of it (OIDC Back-Channel Logout).
+//! SSO sessions, and their ending: whoever ends them, the clients signed
+//! in to them hear of it (OIDC Back-Channel Logout).
 
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Operator, Outcome, Refused};
+use crate::audit::Kind;
 use crate::page_error::PageError;
-use crate::session::BrowserSession;
+use crate::session::{BrowserSession, Login};
 use crate::state::App;
-use crate::store;
 use crate::store::sessions::Ended;
+use crate::store::{self, Db};
+
+/// A user's SSO session that has not expired.
+pub struct UserSession {
+    pub sid: String,
+    /// When it ends if unused.
+    pub expires_at: i64,
+    /// How the user signed in, and where (none for a session whose data
+    /// cannot be read).
+    pub login: Option<Login>,
+}
+
+/// `user_id`'s SSO sessions, the latest to expire first.
+pub async fn of_user(db: &Db, user_id: Uuid, now: i64) -> Outcome<Vec<UserSession>> {
+    let sessions = store::sessions::of_user(db, user_id, now).await?;
+    Ok(sessions
+        .into_iter()
+        .map(|s| UserSession {
+            login: crate::session::login_of(&s.data.0),
+            sid: s.sid,
+            expires_at: s.expires_at,
+        })
+        .collect())
+}
+
+/// An operator ends one SSO session of `user_id`.
+pub async fn end_one(op: &Operator<'_>, user_id: Uuid, sid: &str, now: i64) -> Outcome<()> {
+    let db = op.db();
+    let sessions = store::sessions::of_user(db, user_id, now).await?;
+    if !sessions.iter().any(|s| s.sid == sid) {
+        return Err(Refused::NotFound("no such session".into()));
+    }
+    let ended = store::sessions::end(db, sid, now).await?;
+    op.notify_backchannel(ended, now).await;
+    let detail = json!({"sessions": 1, "sid": sid});
+    op.record(Kind::SessionsEnded, user_id, detail, now).await;
+    Ok(())
+}
+
+/// An operator ends every SSO session of `user_id`; returns how many.
+pub async fn end_all(op: &Operator<'_>, user_id: Uuid, now: i64) -> Outcome<usize> {
+    let ended = store::sessions::end_all_of_user(op.db(), user_id, now).await?;
+    let sessions_ended = ended.len();
+    op.notify_backchannel(ended, now).await;
+    let detail = json!({"sessions": sessions_ended});
+    op.record(Kind::SessionsEnded, user_id, detail, now).await;
+    Ok(sessions_ended)
+}
 
 /// Tells the clients of the sessions that just ended, from the server.
 /// Never fails the logout: problems are logged.

@@ -22,18 +22,6 @@ pub async fn revoke_grant(app: &App, family_id: uuid::Uuid, now: i64) -> Result<
     Ok(())
 }
 
-/// Revokes a user's tokens for one client (consent withdrawn).
-pub async fn revoke_user_client(
-    app: &App,
-    user_id: uuid::Uuid,
-    client_id: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    store::tokens::revoke_user_client(&app.db, user_id, client_id, now).await?;
-    app.phantoms.clear();
-    Ok(())
-}
-
 /// A presented token found active.
 #[derive(Debug)]
 pub enum ActiveToken {

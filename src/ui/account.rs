@@ -24,7 +24,7 @@ use crate::grants::authorization_code;
 use crate::password;
 use crate::pkce;
 use crate::routes::{self, ACCOUNT, ACCOUNT_CALLBACK};
-use crate::service::{self, Operator, RunsIn};
+use crate::service::{self, Operator, Refused, RunsIn};
 use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store::{self, users::User};
@@ -400,18 +400,18 @@ pub async fn revoke_consent(
         return start_login(&app, &headers, None).await;
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
-    let withdrawn = store::consents::revoke(&app.db, user.id, client_id).await?;
-    // Revoked even when no consent was left: a retry then completes a
-    // withdrawal whose revocation failed.
-    crate::service::tokens::revoke_user_client(&app, user.id, client_id, now).await?;
-    if withdrawn {
-        tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
-        let event = Event::new(Kind::ConsentRevoked)
-            .by(Actor::User(user.id))
-            .user(user.id)
-            .client(client_id)
-            .from(&origin);
-        audit::record(&app.db, event, now).await;
+    let operator = Operator {
+        actor: Actor::User(user.id),
+        origin: Some(&origin),
+        runs_in: RunsIn::Server(&app),
+    };
+    match service::consents::revoke(&operator, user.id, client_id, now).await {
+        Ok(()) => {
+            tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
+        }
+        // Nothing to withdraw (a second click): the page says it is done.
+        Err(Refused::NotFound(_)) => {}
+        Err(other) => return Err(other.into()),
     }
     Ok(Redirect::to(&format!(
         "{}{ACCOUNT}?done=revoked",

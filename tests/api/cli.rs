@@ -139,6 +139,20 @@ db_test!(user_lifecycle, async |app: TestApp| {
     )
     .ok_json();
     assert!(password_matches(&app.db, id, "a brand new passphrase").await);
+    // The password policy holds for operators as for everyone.
+    let weak = app.cli_with_stdin(
+        &[
+            "user",
+            "set-password",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("short\n"),
+    );
+    assert_eq!(weak.code, 2);
+    assert!(weak.error().contains("at least 12"), "{}", weak.stderr);
+    assert!(password_matches(&app.db, id, "a brand new passphrase").await);
 
     let list = app.cli(&["user", "list", "--json"]).ok_json();
     let names: Vec<&str> = list

@@ -33,6 +33,7 @@ const BELOW_STATE: &[&str] = &[
     "password.rs",
     "rate_limit.rs",
     "form.rs",
+    "paging.rs",
     "error.rs",
     "routes.rs",
     "types.rs",
@@ -140,6 +141,26 @@ fn pages_never_call_into_endpoints() {
         .flat_map(|f| naming(f, &["endpoints", "router", "layers"]))
         .collect();
     assert!(wrong.is_empty(), "pages calling up:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_service_layer_serves_every_front_end_and_knows_none() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let front_ends = ["admin", "ui", "cli", "endpoints", "router", "server", "layers"];
+    let mut wrong: Vec<String> = files(&src.join("service"))
+        .iter()
+        .flat_map(|f| naming(f, &front_ends))
+        .collect();
+    // The admin API is a front end beside the others, not a layer under
+    // them: the pages and the CLI act through `service`, never through it.
+    for front_end in ["ui", "cli", "endpoints"] {
+        wrong.extend(
+            files(&src.join(front_end))
+                .iter()
+                .flat_map(|f| naming(f, &["admin"])),
+        );
+    }
+    assert!(wrong.is_empty(), "front ends mixed:\n{}", wrong.join("\n"));
 }
 
 #[test]

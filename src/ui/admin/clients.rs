@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::{Frame, Page, Saved, Visit, at, enter, field, optional, query, with_status};
+use super::{Frame, Page, Saved, Visit, enter, field, optional, query, with_status};
 use crate::audit::Origin;
+use crate::clients::ClientSettings;
+use crate::form::Params;
+use crate::paging::PageQuery;
+use crate::service::{self, Outcome, Refused};
 use crate::state::App;
+use crate::store::clients::Client;
+use crate::types::{ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret};
 use crate::ui::{PageForm, render};
 
 struct ClientRow {
@@ -30,30 +35,24 @@ struct ClientRow {
 }
 
 impl ClientRow {
-    fn of(v: &Value) -> ClientRow {
-        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        let list = |k: &str| {
-            v[k].as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default()
-        };
-        let auth_method = text("token_endpoint_auth_method");
+    fn of(client: &Client) -> ClientRow {
+        let words = |items: &[String]| items.join(" ");
         ClientRow {
-            path: encode(&text("client_id")),
-            client_id: text("client_id"),
-            name: text("client_name"),
-            grant_types: list("grant_types"),
-            has_secret: auth_method.starts_with("client_secret"),
-            auth_method,
-            scope: text("scope"),
-            redirect_uris: list("redirect_uris"),
-            first_party: at(v, "first_party").as_bool().unwrap_or(false),
-            groups: list("groups"),
+            path: encode(&client.client_id),
+            client_id: client.client_id.clone(),
+            name: client.name.clone(),
+            grant_types: client
+                .grant_types
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            has_secret: client.token_endpoint_auth_method.uses_secret(),
+            auth_method: client.token_endpoint_auth_method.to_string(),
+            scope: client.scopes.to_string(),
+            redirect_uris: words(&client.redirect_uris),
+            first_party: client.first_party,
+            groups: words(&client.groups),
         }
     }
 }
@@ -87,19 +86,91 @@ pub async fn list(
     list_page(visit, listing.cursor.unwrap_or_default(), None).await
 }
 
-async fn list_page(mut visit: Visit, cursor: String, error: Option<String>) -> Page {
-    let path = format!("/clients?{}", query(&[("cursor", &cursor)]));
-    let (clients, next) = visit.page(&path, ClientRow::of).await;
+async fn list_page(mut visit: Visit, cursor: String, refused: Option<Refused>) -> Page {
+    let paging = PageQuery {
+        limit: None,
+        cursor: Some(cursor).filter(|c| !c.is_empty()),
+    };
+    let (clients, next) = match service::clients::page(&visit.app.db, &paging).await {
+        Ok(page) => (page.items, page.next_cursor),
+        Err(refused) => {
+            visit.show_refusal(refused)?;
+            (Vec::new(), None)
+        }
+    };
     let next = next.map(|c| query(&[("cursor", &c)]));
-    if error.is_some() {
-        visit.frame.error = error;
+    if let Some(refused) = refused {
+        visit.show_refusal(refused)?;
     }
     Ok(render(&ClientsPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
-        clients,
+        clients: clients.iter().map(ClientRow::of).collect(),
         next,
     }))
+}
+
+/// The three kinds of client the page registers.
+enum ClientKind {
+    /// A service calling APIs as itself (client_credentials, a secret).
+    Service,
+    /// A web app with a back end (the code flow, a secret).
+    Web,
+    /// A browser or native app (the code flow with PKCE, no secret).
+    Public,
+}
+
+impl ClientKind {
+    fn of(raw: &str) -> Option<ClientKind> {
+        Some(match raw {
+            "service" => ClientKind::Service,
+            "web" => ClientKind::Web,
+            "public" => ClientKind::Public,
+            _ => return None,
+        })
+    }
+
+    /// The settings of a client of this kind with the form's fields.
+    fn settings(self, form: &Params) -> Outcome<ClientSettings> {
+        let code_flow = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+        let (client_type, auth_method, grant_types) = match self {
+            ClientKind::Service => (
+                ClientType::Confidential,
+                AuthMethod::ClientSecretBasic,
+                vec![GrantType::ClientCredentials],
+            ),
+            ClientKind::Web => (
+                ClientType::Confidential,
+                AuthMethod::ClientSecretBasic,
+                code_flow,
+            ),
+            ClientKind::Public => (ClientType::Public, AuthMethod::None, code_flow),
+        };
+        let redirect_uris = field(form, "redirect_uris")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(ClientSettings {
+            name: field(form, "client_name").to_owned(),
+            client_type,
+            application_type: ApplicationType::Web,
+            first_party: field(form, "first_party") == "true",
+            redirect_uris,
+            post_logout_redirect_uris: Vec::new(),
+            grant_types,
+            scopes: Scopes::parse(field(form, "scope"))
+                .map_err(|e| Refused::invalid("scope", e))?,
+            audiences: Vec::new(),
+            auth_method,
+            access_token_format: None,
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
+            backchannel_logout_uri: None,
+        })
+    }
 }
 
 /// `POST /admin/clients`: registers a client of one of three kinds and
@@ -113,37 +184,24 @@ pub async fn create(
 ) -> Page {
     let visit = enter(app, session, &headers, origin, "/clients", "clients").await?;
     visit.check_csrf(&form).await?;
-    let redirect_uris: Vec<&str> = field(&form, "redirect_uris")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut body = json!({
-        "client_name": field(&form, "client_name"),
-        "client_id": optional(&form, "client_id"),
-        "redirect_uris": redirect_uris,
-        "scope": optional(&form, "scope"),
-        "first_party": field(&form, "first_party") == "true",
-    });
-    let kind = match field(&form, "kind") {
-        "public" => Some(("none", vec!["authorization_code", "refresh_token"])),
-        "web" => Some((
-            "client_secret_basic",
-            vec!["authorization_code", "refresh_token"],
-        )),
-        "service" => Some(("client_secret_basic", vec!["client_credentials"])),
-        _ => None,
+    let client_id = optional(&form, "client_id");
+    let created = match ClientKind::of(field(&form, "kind")) {
+        None => Err(Refused::invalid("kind", visit.frame.t.unknown_action)),
+        Some(kind) => match kind.settings(&form) {
+            Ok(settings) => {
+                let new = service::clients::NewClient {
+                    client_id: client_id.as_deref(),
+                    settings,
+                    groups: &[],
+                };
+                service::clients::create(&visit.operator(), new, crate::unix_now()).await
+            }
+            Err(refused) => Err(refused),
+        },
     };
-    if let (Some((method, grants)), Some(object)) = (kind, body.as_object_mut()) {
-        object.insert("token_endpoint_auth_method".into(), json!(method));
-        object.insert("grant_types".into(), json!(grants));
-    }
-    match visit.api(Method::POST, "/clients", Some(body)).await {
-        Ok(created) => {
-            let secret = at(&created, "client_secret").as_str().map(str::to_owned);
-            detail_page(visit, created, secret)
-        }
-        Err(e) => list_page(visit, String::new(), Some(e)).await,
+    match created {
+        Ok((client, secret)) => detail_page(visit, &client, secret),
+        Err(refused) => list_page(visit, String::new(), Some(refused)).await,
     }
 }
 
@@ -156,15 +214,15 @@ struct ClientPage<'a> {
     secret: Option<String>,
 }
 
-fn detail_page(mut visit: Visit, client: Value, secret: Option<String>) -> Page {
+fn detail_page(mut visit: Visit, client: &Client, secret: Option<Secret>) -> Page {
     if secret.is_some() {
         visit.frame.saved = true;
     }
     Ok(render(&ClientPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
-        client: ClientRow::of(&client),
-        secret,
+        client: ClientRow::of(client),
+        secret: secret.map(|s| s.expose().to_owned()),
     }))
 }
 
@@ -184,10 +242,10 @@ pub async fn show(
     let here = format!("/clients/{}", encode(&client_id));
     let mut visit = enter(app, session, &headers, origin, &here, "clients").await?;
     visit.frame.saved = saved.is_set();
-    match visit.api(Method::GET, &here, None).await {
-        Ok(client) => detail_page(visit, client, None),
-        Err(e) => with_status(
-            list_page(visit, String::new(), Some(e)).await,
+    match service::clients::find(&visit.app.db, &client_id).await {
+        Ok(client) => detail_page(visit, &client, None),
+        Err(refused) => with_status(
+            list_page(visit, String::new(), Some(refused)).await,
             StatusCode::NOT_FOUND,
         ),
     }
@@ -206,33 +264,33 @@ pub async fn act(
     let here = format!("/clients/{}", encode(&client_id));
     let mut visit = enter(app, session, &headers, origin, &here, "clients").await?;
     visit.check_csrf(&form).await?;
-    let outcome = match field(&form, "action") {
-        "rotate" => visit
-            .api(Method::POST, &format!("{here}/secret"), None)
+    let now = crate::unix_now();
+    let secret = match field(&form, "action") {
+        "rotate" => service::clients::rotate_secret(&visit.operator(), &client_id, now)
             .await
-            .map(|done| at(&done, "client_secret").as_str().map(str::to_owned)),
+            .map(Some),
         "delete" => {
-            let deleted = match visit.confirmed(&form) {
-                Ok(()) => visit.api(Method::DELETE, &here, None).await,
-                Err(e) => Err(e),
+            let deleted = match visit.confirm(&form) {
+                Ok(()) => service::clients::delete(&visit.operator(), &client_id, now).await,
+                Err(refused) => Err(refused),
             };
             match deleted {
-                Ok(_) => return Ok(visit.saved("/clients")),
+                Ok(()) => return Ok(visit.saved("/clients")),
                 // Stay on the client's page, saying why.
-                Err(e) => Err(e),
+                Err(refused) => Err(refused),
             }
         }
-        _ => Err(visit.frame.t.unknown_action.to_owned()),
+        _ => Err(Refused::Conflict(visit.frame.t.unknown_action.to_owned())),
     };
-    let secret = match outcome {
+    let secret = match secret {
         Ok(secret) => secret,
-        Err(e) => {
-            visit.frame.error = Some(e);
+        Err(refused) => {
+            visit.show_refusal(refused)?;
             None
         }
     };
-    match visit.api(Method::GET, &here, None).await {
-        Ok(client) => detail_page(visit, client, secret),
-        Err(e) => list_page(visit, String::new(), Some(e)).await,
+    match service::clients::find(&visit.app.db, &client_id).await {
+        Ok(client) => detail_page(visit, &client, secret),
+        Err(refused) => list_page(visit, String::new(), Some(refused)).await,
     }
 }

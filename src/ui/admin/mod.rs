@@ -1,26 +1,26 @@
 //! The admin pages (`/admin`): server-rendered, usable without JavaScript,
 //! CSRF-protected, in English and Japanese. They sign in like the account
 //! page (through monban's own login), let in members of the `admin` group
-//! only (checked on every request), and act through the admin API
-//! in-process (`admin::call`): the same rules, errors and audit events as
-//! the API, with the person as the actor.
+//! only (checked on every request), and act through the service layer
+//! (`service`): the same rules, refusals and audit events as the API and
+//! the CLI, with the person as the actor.
 
 use std::sync::Arc;
 
 use askama::Template;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::Value;
 use tower_sessions::Session;
 
 use super::{Lang, PageError, Problem, lang_of, render};
-use crate::admin::auth::{ADMIN_GROUP, Vouched};
 use crate::audit::{Actor, Origin};
 use crate::form::Params;
 use crate::routes::ADMIN;
+use crate::service::{Operator, Refused, RunsIn};
 use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store;
+use crate::types::ADMIN_GROUP;
 
 pub mod clients;
 pub mod settings;
@@ -43,12 +43,12 @@ pub struct Frame {
     pub error: Option<String>,
 }
 
-/// A signed-in admin on a page: the frame, and the caller the API is
-/// asked as.
+/// A signed-in admin on a page: the frame, and who acts from where.
 pub struct Visit {
     pub app: Arc<App>,
     pub frame: Frame,
-    caller: Vouched,
+    actor: Actor,
+    origin: Origin,
     session: BrowserSession,
 }
 
@@ -96,6 +96,13 @@ impl From<tower_sessions::session::Error> for Leave {
 impl From<crate::session::SessionError> for Leave {
     fn from(e: crate::session::SessionError) -> Leave {
         Leave::Error(e.into())
+    }
+}
+
+/// A read that failed inside (reads refuse nothing else).
+impl From<Refused> for Leave {
+    fn from(refused: Refused) -> Leave {
+        Leave::Error(refused.into())
     }
 }
 
@@ -149,37 +156,38 @@ pub async fn enter(
         saved: false,
         error: None,
     };
-    let caller = Vouched {
-        actor: Actor::User(user.id),
-        origin,
-    };
     Ok(Visit {
         app,
         frame,
-        caller,
+        actor: Actor::User(user.id),
+        origin,
         session,
     })
 }
 
 impl Visit {
-    /// Calls the admin API as this admin; the body on success, else the
-    /// API's message (shown on the page).
-    pub async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let (status, value) =
-            crate::admin::call(&self.app, self.caller.clone(), method, path, body).await;
-        if status.is_success() {
-            Ok(value)
-        } else {
-            Err(at(&value, "message")
-                .as_str()
-                .unwrap_or(self.frame.t.request_failed)
-                .to_owned())
+    /// This admin, as the operator of what the page does.
+    pub fn operator(&self) -> Operator<'_> {
+        Operator {
+            actor: self.actor.clone(),
+            origin: Some(&self.origin),
+            runs_in: RunsIn::Server(&self.app),
         }
+    }
+
+    /// What a refused operation shows on the page: its reason; a failure
+    /// inside is an error page instead.
+    pub fn reason(&self, refused: Refused) -> Result<String, Leave> {
+        match refused {
+            Refused::Database(_) | Refused::Failed(_) => Err(refused.into()),
+            refused => Ok(refused.to_string()),
+        }
+    }
+
+    /// A refused operation's reason, shown on the page.
+    pub fn show_refusal(&mut self, refused: Refused) -> Result<(), Leave> {
+        self.frame.error = Some(self.reason(refused)?);
+        Ok(())
     }
 
     /// Checks a posted form's CSRF token.
@@ -198,43 +206,13 @@ impl Visit {
         }
     }
 
-    /// The rows of a list the API answers (a JSON array); on failure none,
-    /// and the API's message shown on the page.
-    pub async fn rows<T>(&mut self, path: &str, row: impl Fn(&Value) -> T) -> Vec<T> {
-        match self.api(Method::GET, path, None).await {
-            Ok(list) => each(&list, row),
-            Err(e) => {
-                self.frame.error = Some(e);
-                Vec::new()
-            }
-        }
-    }
-
-    /// A page of rows (`items`) and the cursor that continues it
-    /// (`next_cursor`); on failure none, and the API's message shown.
-    pub async fn page<T>(
-        &mut self,
-        path: &str,
-        row: impl Fn(&Value) -> T,
-    ) -> (Vec<T>, Option<String>) {
-        match self.api(Method::GET, path, None).await {
-            Ok(page) => (
-                each(at(&page, "items"), row),
-                at(&page, "next_cursor").as_str().map(str::to_owned),
-            ),
-            Err(e) => {
-                self.frame.error = Some(e);
-                (Vec::new(), None)
-            }
-        }
-    }
-
-    /// Whether a destructive form was confirmed ("I am sure").
-    pub fn confirmed(&self, form: &Params) -> Result<(), String> {
+    /// Refuses a destructive form that was not confirmed ("I am sure"), as
+    /// an operation would.
+    pub fn confirm(&self, form: &Params) -> Result<(), Refused> {
         if field(form, "confirm") == "yes" {
             Ok(())
         } else {
-            Err(self.frame.t.not_confirmed.to_owned())
+            Err(Refused::Conflict(self.frame.t.not_confirmed.to_owned()))
         }
     }
 
@@ -251,18 +229,6 @@ impl Visit {
     pub fn static_prefix(&self) -> &str {
         self.app.config.issuer.path()
     }
-}
-
-/// Each item of a JSON array made a row (none when it is not an array).
-pub fn each<T>(list: &Value, row: impl Fn(&Value) -> T) -> Vec<T> {
-    list.as_array()
-        .map(|items| items.iter().map(row).collect())
-        .unwrap_or_default()
-}
-
-/// A field of a JSON answer (`null` when absent).
-pub fn at<'a>(value: &'a Value, key: &str) -> &'a Value {
-    value.get(key).unwrap_or(&Value::Null)
 }
 
 /// A form field, empty when absent or repeated.

@@ -4,15 +4,18 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tower_sessions::Session;
 
-use super::{Frame, Page, Saved, Visit, at, enter, field, query, time};
+use super::{Frame, Page, Saved, Visit, enter, field, query, time};
 use crate::audit::Origin;
+use crate::keys::RotateMode;
+use crate::paging::PageQuery;
+use crate::service::Refused;
 use crate::state::App;
 use crate::ui::{PageForm, render};
+use crate::{service, store};
 
 struct GroupRow {
     name: String,
@@ -40,13 +43,15 @@ pub async fn groups(
     groups_page(visit).await
 }
 
-async fn groups_page(mut visit: Visit) -> Page {
-    let groups = visit
-        .rows("/groups", |g| GroupRow {
-            name: at(g, "name").as_str().unwrap_or_default().to_owned(),
-            members: at(g, "members").as_i64().unwrap_or(0),
+async fn groups_page(visit: Visit) -> Page {
+    let groups = store::groups::list(&visit.app.db)
+        .await?
+        .into_iter()
+        .map(|g| GroupRow {
+            name: g.name,
+            members: g.members,
         })
-        .await;
+        .collect();
     Ok(render(&GroupsPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
@@ -65,24 +70,19 @@ pub async fn change_group(
     let mut visit = enter(app, session, &headers, origin, "/groups", "groups").await?;
     visit.check_csrf(&form).await?;
     let name = field(&form, "name");
-    let result = match field(&form, "action") {
-        "create" => {
-            let body = json!({"name": name});
-            visit.api(Method::POST, "/groups", Some(body)).await
+    let now = crate::unix_now();
+    let done = match field(&form, "action") {
+        "create" => service::groups::create(&visit.operator(), name, now).await,
+        "delete" => service::groups::delete(&visit.operator(), name, now).await,
+        _ => {
+            visit.frame.error = Some(visit.frame.t.unknown_action.to_owned());
+            return groups_page(visit).await;
         }
-        "delete" => {
-            let encoded =
-                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-            visit
-                .api(Method::DELETE, &format!("/groups/{encoded}"), None)
-                .await
-        }
-        _ => Err(visit.frame.t.unknown_action.to_owned()),
     };
-    match result {
-        Ok(_) => Ok(visit.saved("/groups")),
-        Err(e) => {
-            visit.frame.error = Some(e);
+    match done {
+        Ok(()) => Ok(visit.saved("/groups")),
+        Err(refused) => {
+            visit.show_refusal(refused)?;
             groups_page(visit).await
         }
     }
@@ -116,18 +116,18 @@ pub async fn keys(
     keys_page(visit).await
 }
 
-async fn keys_page(mut visit: Visit) -> Page {
-    let keys = visit
-        .rows("/keys", |k| {
-            let text = |f: &str| at(k, f).as_str().unwrap_or_default().to_owned();
-            KeyRow {
-                kid: text("kid"),
-                alg: text("alg"),
-                state: text("state"),
-                created: time(at(k, "created_at").as_i64().unwrap_or(0)),
-            }
+async fn keys_page(visit: Visit) -> Page {
+    let set = service::keys::list(&visit.app.db, &visit.app.config).await?;
+    let keys = set
+        .keys()
+        .iter()
+        .map(|k| KeyRow {
+            kid: k.kid.clone(),
+            alg: k.alg.to_string(),
+            state: k.state.to_string(),
+            created: time(k.created_at),
         })
-        .await;
+        .collect();
     Ok(render(&KeysPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
@@ -145,15 +145,19 @@ pub async fn rotate(
 ) -> Page {
     let mut visit = enter(app, session, &headers, origin, "/keys", "keys").await?;
     visit.check_csrf(&form).await?;
-    let body = json!({"mode": field(&form, "mode")});
-    let rotated = match visit.confirmed(&form) {
-        Ok(()) => visit.api(Method::POST, "/keys/rotate", Some(body)).await,
-        Err(e) => Err(e),
+    let rotated = match visit.confirm(&form) {
+        Ok(()) => match RotateMode::parse(field(&form, "mode")) {
+            Ok(mode) => service::keys::rotate(&visit.operator(), mode, crate::unix_now())
+                .await
+                .map(|_| ()),
+            Err(e) => Err(Refused::invalid("mode", e)),
+        },
+        Err(refused) => Err(refused),
     };
     match rotated {
-        Ok(_) => Ok(visit.saved("/keys")),
-        Err(e) => {
-            visit.frame.error = Some(e);
+        Ok(()) => Ok(visit.saved("/keys")),
+        Err(refused) => {
+            visit.show_refusal(refused)?;
             keys_page(visit).await
         }
     }
@@ -208,21 +212,39 @@ pub async fn audit(
         ("user_id", user.as_str()),
         ("client_id", client.as_str()),
     ];
-    let mut with_cursor = pairs.to_vec();
-    with_cursor.push(("cursor", &cursor));
-    let path = format!("/audit-events?{}", query(&with_cursor));
-    let text = |e: &Value, k: &str| at(e, k).as_str().unwrap_or("—").to_owned();
-    let (events, next) = visit
-        .page(&path, |e| EventRow {
-            at: time(at(e, "at").as_i64().unwrap_or(0)),
-            kind: text(e, "type"),
-            actor: text(e, "actor"),
-            user: text(e, "user_id"),
-            client: text(e, "client_id"),
-            address: text(e, "ip"),
-            detail: at(e, "detail").to_string(),
+    fn given(v: &str) -> Option<&str> {
+        Some(v).filter(|v| !v.is_empty())
+    }
+    let search = service::audit::Search {
+        kind: given(&kind),
+        user_id: given(&user),
+        client_id: given(&client),
+        ..Default::default()
+    };
+    let paging = PageQuery {
+        limit: None,
+        cursor: given(&cursor).map(str::to_owned),
+    };
+    let (events, next) = match service::audit::search(&visit.app.db, &search, &paging).await {
+        Ok(page) => (page.items, page.next_cursor),
+        Err(refused) => {
+            visit.show_refusal(refused)?;
+            (Vec::new(), None)
+        }
+    };
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let events = events
+        .into_iter()
+        .map(|e| EventRow {
+            at: time(e.at),
+            kind: e.kind,
+            actor: or_dash(e.actor),
+            user: or_dash(e.user_id.map(|id| id.to_string())),
+            client: or_dash(e.client_id),
+            address: or_dash(e.ip),
+            detail: e.detail.0.to_string(),
         })
-        .await;
+        .collect();
     let next = next.map(|c| {
         let mut next = pairs.to_vec();
         next.push(("cursor", &c));

@@ -75,7 +75,6 @@ pub struct AdminTexts {
     pub no: &'static str,
     pub sure: &'static str,
     pub not_confirmed: &'static str,
-    pub request_failed: &'static str,
     pub unknown_action: &'static str,
 }
 
@@ -151,7 +150,6 @@ static EN: AdminTexts = AdminTexts {
     no: "no",
     sure: "I am sure",
     not_confirmed: "Tick “I am sure” to do this.",
-    request_failed: "The request failed.",
     unknown_action: "Unknown action.",
 };
 
@@ -227,7 +225,6 @@ static JA: AdminTexts = AdminTexts {
     no: "いいえ",
     sure: "実行してよい",
     not_confirmed: "実行するには「実行してよい」にチェックしてください。",
-    request_failed: "リクエストに失敗しました。",
     unknown_action: "不明な操作です。",
 };
 

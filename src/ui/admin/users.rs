@@ -4,15 +4,19 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Frame, Page, Saved, Visit, at, each, enter, field, optional, query, with_status};
+use super::{Frame, Page, Saved, Visit, enter, field, optional, query, with_status};
 use crate::audit::Origin;
+use crate::form::Params;
+use crate::paging::PageQuery;
+use crate::service::{self, Outcome, Refused};
 use crate::state::App;
+use crate::store::{self, users::User};
+use crate::types::Secret;
 use crate::ui::{PageForm, render};
 
 struct UserRow {
@@ -24,14 +28,13 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn of(v: &Value) -> UserRow {
-        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    fn of(user: User) -> UserRow {
         UserRow {
-            id: text("id"),
-            username: text("username"),
-            email: text("email"),
-            name: text("name"),
-            disabled: at(v, "disabled").as_bool().unwrap_or(false),
+            id: user.id.to_string(),
+            username: user.username,
+            email: user.email.unwrap_or_default(),
+            name: user.name.unwrap_or_default(),
+            disabled: user.disabled,
         }
     }
 }
@@ -46,7 +49,7 @@ struct UsersPage<'a> {
     next: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct Listing {
     q: Option<String>,
     cursor: Option<String>,
@@ -65,21 +68,29 @@ pub async fn list(
     list_page(visit, listing, None).await
 }
 
-async fn list_page(mut visit: Visit, listing: Listing, error: Option<String>) -> Page {
+async fn list_page(mut visit: Visit, listing: Listing, refused: Option<Refused>) -> Page {
     visit.frame.saved = listing.saved.is_some();
     let q = listing.q.unwrap_or_default();
-    let cursor = listing.cursor.unwrap_or_default();
-    let path = format!("/users?{}", query(&[("q", &q), ("cursor", &cursor)]));
-    let (users, next) = visit.page(&path, UserRow::of).await;
+    let paging = PageQuery {
+        limit: None,
+        cursor: listing.cursor.filter(|c| !c.is_empty()),
+    };
+    let (users, next) = match service::users::search(&visit.app.db, Some(&q), &paging).await {
+        Ok(page) => (page.items, page.next_cursor),
+        Err(refused) => {
+            visit.show_refusal(refused)?;
+            (Vec::new(), None)
+        }
+    };
     let next = next.map(|c| query(&[("q", &q), ("cursor", &c)]));
-    if error.is_some() {
-        visit.frame.error = error;
+    if let Some(refused) = refused {
+        visit.show_refusal(refused)?;
     }
     Ok(render(&UsersPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
         q,
-        users,
+        users: users.into_iter().map(UserRow::of).collect(),
         next,
     }))
 }
@@ -95,27 +106,28 @@ pub async fn create(
 ) -> Page {
     let visit = enter(app, session, &headers, origin, "/users", "users").await?;
     visit.check_csrf(&form).await?;
-    let body = json!({
-        "username": field(&form, "username"),
-        "email": optional(&form, "email"),
-        "name": optional(&form, "name"),
+    let email = optional(&form, "email");
+    let name = optional(&form, "name");
+    let new = service::users::NewUser {
+        username: field(&form, "username"),
+        email: email.as_deref(),
+        name: name.as_deref(),
         // A chosen password exactly as typed (spaces count).
-        "password": Some(field(&form, "password")).filter(|p| !p.is_empty()),
-    });
-    match visit.api(Method::POST, "/users", Some(body)).await {
-        Ok(created) => {
-            let id = at(&created, "id").as_str().unwrap_or_default().to_owned();
-            let password = at(&created, "password").as_str().map(str::to_owned);
-            detail_page(visit, &id, password).await
-        }
-        Err(e) => {
-            let listing = Listing {
-                q: None,
-                cursor: None,
-                saved: None,
-            };
-            list_page(visit, listing, Some(e)).await
-        }
+        password: Some(field(&form, "password"))
+            .filter(|p| !p.is_empty())
+            .map(|p| Secret::new(p.to_owned())),
+        groups: &[],
+    };
+    let created = service::users::create(
+        &visit.operator(),
+        &visit.app.passwords,
+        new,
+        crate::unix_now(),
+    )
+    .await;
+    match created {
+        Ok(created) => detail_page(visit, created.user.id, created.password).await,
+        Err(refused) => list_page(visit, Listing::default(), Some(refused)).await,
     }
 }
 
@@ -156,80 +168,105 @@ pub async fn show(
     let here = format!("/users/{id}");
     let mut visit = enter(app, session, &headers, origin, &here, "users").await?;
     visit.frame.saved = saved.is_set();
-    detail_page(visit, &id.to_string(), None).await
+    detail_page(visit, id, None).await
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn detail_page(mut visit: Visit, id: &str, password: Option<String>) -> Page {
-    let user = match visit.api(Method::GET, &format!("/users/{id}"), None).await {
+/// The user's page (a 404 with the list when there is no such user);
+/// `password`, a generated one, is shown once.
+async fn detail_page(mut visit: Visit, id: Uuid, password: Option<Secret>) -> Page {
+    let db = &visit.app.db;
+    let now = crate::unix_now();
+    let user = match service::users::find(db, id).await {
         Ok(user) => user,
-        Err(e) => {
-            let listing = Listing {
-                q: None,
-                cursor: None,
-                saved: None,
-            };
-            return with_status(
-                list_page(visit, listing, Some(e)).await,
-                StatusCode::NOT_FOUND,
-            );
+        Err(refused) => {
+            let page = list_page(visit, Listing::default(), Some(refused)).await;
+            return with_status(page, StatusCode::NOT_FOUND);
         }
     };
-    let groups = strings(at(&user, "groups"));
-    let all_groups = visit
-        .api(Method::GET, "/groups", None)
-        .await
-        .unwrap_or_default();
-    let other_groups = all_groups
-        .as_array()
-        .map(|gs| {
-            gs.iter()
-                .filter_map(|g| at(g, "name").as_str())
-                .filter(|g| !groups.iter().any(|mine| mine == g))
-                .map(str::to_owned)
-                .collect()
+    let groups = store::groups::of_user(db, id).await?;
+    let other_groups = store::groups::list(db)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .filter(|g| !groups.contains(g))
+        .collect();
+    let sessions = service::sessions::of_user(db, id, now)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let login = s.login.as_ref();
+            let or_dash = |v: Option<&String>| v.cloned().unwrap_or_else(|| "—".into());
+            SessionRow {
+                user_agent: or_dash(login.and_then(|l| l.user_agent.as_ref())),
+                address: or_dash(login.and_then(|l| l.ip.as_ref())),
+                clients: login.map(|l| l.clients.join(", ")).unwrap_or_default(),
+                sid: s.sid,
+            }
         })
-        .unwrap_or_default();
-    let sessions = visit
-        .api(Method::GET, &format!("/users/{id}/sessions"), None)
-        .await
-        .unwrap_or_default();
-    let consents = visit
-        .api(Method::GET, &format!("/users/{id}/consents"), None)
-        .await
-        .unwrap_or_default();
-    let sessions = each(&sessions, |s| SessionRow {
-        sid: at(s, "sid").as_str().unwrap_or_default().to_owned(),
-        user_agent: at(s, "user_agent").as_str().unwrap_or("—").to_owned(),
-        address: at(s, "ip").as_str().unwrap_or("—").to_owned(),
-        clients: strings(at(s, "clients")).join(", "),
-    });
-    let consents = each(&consents, |c| ConsentRow {
-        client_id: at(c, "client_id").as_str().unwrap_or_default().to_owned(),
-        scopes: strings(at(c, "scopes")).join(" "),
-    });
+        .collect();
+    let consents = store::consents::of_user(db, id)
+        .await?
+        .into_iter()
+        .map(|c| ConsentRow {
+            client_id: c.client_id,
+            scopes: c.scopes.0.to_string(),
+        })
+        .collect();
     if password.is_some() {
         visit.frame.saved = true;
     }
     Ok(render(&UserPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
-        user: UserRow::of(&user),
-        password,
+        user: UserRow::of(user),
+        password: password.map(|p| p.expose().to_owned()),
         groups,
         other_groups,
         sessions,
         consents,
     }))
+}
+
+/// What a form on a user's page asks for (its `action`).
+enum Action {
+    Profile,
+    Disable,
+    Enable,
+    ResetPassword,
+    Join,
+    Leave,
+    EndSession,
+    EndAllSessions,
+    RevokeConsent,
+    Delete,
+}
+
+impl Action {
+    fn of(form: &Params) -> Option<Action> {
+        Some(match field(form, "action") {
+            "profile" => Action::Profile,
+            "disable" => Action::Disable,
+            "enable" => Action::Enable,
+            "reset" => Action::ResetPassword,
+            "join" => Action::Join,
+            "leave" => Action::Leave,
+            "end" => Action::EndSession,
+            "end-all" => Action::EndAllSessions,
+            "revoke" => Action::RevokeConsent,
+            "delete" => Action::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// What an action leads to.
+enum Done {
+    /// Back to the user's page, saying it was saved.
+    Saved,
+    /// The user's page with a generated password, once.
+    Password(Option<Secret>),
+    /// The user is gone: back to the list.
+    Deleted,
 }
 
 /// `POST /admin/users/{id}`: one `action` on the user.
@@ -244,76 +281,64 @@ pub async fn act(
     let here = format!("/users/{id}");
     let mut visit = enter(app, session, &headers, origin, &here, "users").await?;
     visit.check_csrf(&form).await?;
-    let user = format!("/users/{id}");
-    let encode = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    let Some(action) = Action::of(&form) else {
+        visit.frame.error = Some(visit.frame.t.unknown_action.to_owned());
+        return detail_page(visit, id, None).await;
     };
-    let result = match field(&form, "action") {
-        "profile" => {
-            let body = json!({"email": optional(&form, "email"), "name": optional(&form, "name")});
-            visit.api(Method::PATCH, &user, Some(body)).await
-        }
-        "disable" => {
-            let body = json!({"disabled": true});
-            visit.api(Method::PATCH, &user, Some(body)).await
-        }
-        "enable" => {
-            let body = json!({"disabled": false});
-            visit.api(Method::PATCH, &user, Some(body)).await
-        }
-        "reset" => {
-            let path = format!("{user}/password");
-            return match visit.api(Method::POST, &path, None).await {
-                Ok(done) => {
-                    let password = at(&done, "password").as_str().map(str::to_owned);
-                    detail_page(visit, &id.to_string(), password).await
-                }
-                Err(e) => {
-                    visit.frame.error = Some(e);
-                    detail_page(visit, &id.to_string(), None).await
-                }
-            };
-        }
-        "join" => {
-            let path = format!("{user}/groups/{}", encode(field(&form, "group")));
-            visit.api(Method::PUT, &path, None).await
-        }
-        "leave" => {
-            let path = format!("{user}/groups/{}", encode(field(&form, "group")));
-            visit.api(Method::DELETE, &path, None).await
-        }
-        "end" => {
-            let path = format!("{user}/sessions/{}", encode(field(&form, "sid")));
-            visit.api(Method::DELETE, &path, None).await
-        }
-        "end-all" => {
-            let path = format!("{user}/sessions");
-            visit.api(Method::DELETE, &path, None).await
-        }
-        "revoke" => {
-            let path = format!("{user}/consents/{}", encode(field(&form, "client_id")));
-            visit.api(Method::DELETE, &path, None).await
-        }
-        "delete" => {
-            let deleted = match visit.confirmed(&form) {
-                Ok(()) => visit.api(Method::DELETE, &user, None).await,
-                Err(e) => Err(e),
-            };
-            return match deleted {
-                Ok(_) => Ok(visit.saved("/users")),
-                Err(e) => {
-                    visit.frame.error = Some(e);
-                    detail_page(visit, &id.to_string(), None).await
-                }
-            };
-        }
-        _ => Err(visit.frame.t.unknown_action.to_owned()),
-    };
-    match result {
-        Ok(_) => Ok(visit.saved(&here)),
-        Err(e) => {
-            visit.frame.error = Some(e);
-            detail_page(visit, &id.to_string(), None).await
+    match perform(&visit, id, action, &form).await {
+        Ok(Done::Saved) => Ok(visit.saved(&here)),
+        Ok(Done::Password(password)) => detail_page(visit, id, password).await,
+        Ok(Done::Deleted) => Ok(visit.saved("/users")),
+        Err(refused) => {
+            visit.show_refusal(refused)?;
+            detail_page(visit, id, None).await
         }
     }
+}
+
+async fn perform(visit: &Visit, id: Uuid, action: Action, form: &Params) -> Outcome<Done> {
+    let now = crate::unix_now();
+    let operator = visit.operator();
+    let op = &operator;
+    let user = service::users::find(&visit.app.db, id).await?;
+    match action {
+        Action::Profile => {
+            let email = optional(form, "email");
+            let name = optional(form, "name");
+            let (email, name) = (Some(email.as_deref()), Some(name.as_deref()));
+            service::users::update_profile(op, &user, email, name, now).await?;
+        }
+        Action::Disable => {
+            service::users::set_disabled(op, &user, true, now).await?;
+        }
+        Action::Enable => {
+            service::users::set_disabled(op, &user, false, now).await?;
+        }
+        Action::ResetPassword => {
+            let passwords = &visit.app.passwords;
+            let set = service::users::set_password(op, passwords, &user, None, now).await?;
+            return Ok(Done::Password(set.generated));
+        }
+        Action::Join => {
+            service::users::join(op, &user, field(form, "group"), now).await?;
+        }
+        Action::Leave => {
+            service::users::leave(op, &user, field(form, "group"), now).await?;
+        }
+        Action::EndSession => {
+            service::sessions::end_one(op, id, field(form, "sid"), now).await?;
+        }
+        Action::EndAllSessions => {
+            service::sessions::end_all(op, id, now).await?;
+        }
+        Action::RevokeConsent => {
+            service::consents::revoke(op, id, field(form, "client_id"), now).await?;
+        }
+        Action::Delete => {
+            visit.confirm(form)?;
+            service::users::delete(op, &user, now).await?;
+            return Ok(Done::Deleted);
+        }
+    }
+    Ok(Done::Saved)
 }

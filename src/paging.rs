@@ -6,7 +6,12 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::AdminError;
+/// A `limit` or `cursor` that is not one.
+#[derive(Debug)]
+pub struct BadPage {
+    pub field: &'static str,
+    pub message: &'static str,
+}
 
 /// Cursors: base64url without padding, read leniently (left-over bits of
 /// the last character ignored), so that every string of the documented
@@ -35,20 +40,20 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    pub fn limit(&self) -> Result<i64, AdminError> {
+    pub fn limit(&self) -> Result<i64, BadPage> {
         match self.limit.as_deref().map(str::parse::<i64>) {
             None => Ok(DEFAULT_LIMIT),
             Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(AdminError::invalid(
-                "limit",
-                "limit must be a number from 1 to 200",
-            )),
+            Some(_) => Err(BadPage {
+                field: "limit",
+                message: "limit must be a number from 1 to 200",
+            }),
         }
     }
 
     /// The key the page starts after (any cursor the document's pattern
     /// admits names one: the page after it, maybe empty).
-    pub fn after(&self) -> Result<Option<String>, AdminError> {
+    pub fn after(&self) -> Result<Option<String>, BadPage> {
         // Text keys hold no NUL (PostgreSQL's text refuses one).
         Ok(self.after_bytes()?.map(|bytes| {
             String::from_utf8_lossy(&bytes)
@@ -59,14 +64,14 @@ impl PageQuery {
     }
 
     /// The key the page starts after, as bytes.
-    pub fn after_bytes(&self) -> Result<Option<Vec<u8>>, AdminError> {
+    pub fn after_bytes(&self) -> Result<Option<Vec<u8>>, BadPage> {
         let Some(cursor) = &self.cursor else {
             return Ok(None);
         };
-        CURSOR
-            .decode(cursor)
-            .map(Some)
-            .map_err(|_| AdminError::invalid("cursor", "not a cursor of this API"))
+        CURSOR.decode(cursor).map(Some).map_err(|_| BadPage {
+            field: "cursor",
+            message: "not a cursor of this API",
+        })
     }
 }
 

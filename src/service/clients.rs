@@ -1,0 +1,262 @@
+//! OAuth clients as operators change them (the CLI, the admin API, the
+//! admin pages): each change is checked by the settings' one rule
+//! (`ClientSettings::check`), refreshes this server's client cache (other
+//! instances within 5 seconds), and is audited. A secret is returned once,
+//! to the change that made it.
+
+use serde_json::json;
+
+use super::{Operator, Outcome, Refused};
+use crate::audit::{Actor, Kind};
+use crate::clients::{self, ClientSettings};
+use crate::paging::{Page, PageQuery};
+use crate::store::clients::{Client, ServiceLimit};
+use crate::store::groups::Membership;
+use crate::store::{self, Db};
+use crate::types::{ADMIN_SCOPE, Secret};
+
+impl From<clients::Invalid> for Refused {
+    fn from(e: clients::Invalid) -> Refused {
+        Refused::invalid(e.field, e.message)
+    }
+}
+
+/// A page of clients in client_id order.
+pub async fn page(db: &Db, paging: &PageQuery) -> Outcome<Page<Client>> {
+    let limit = paging.limit()?;
+    let rows = store::clients::page(db, paging.after()?.as_deref(), limit + 1).await?;
+    Ok(Page::of(rows, limit, |c| c.client_id.clone()))
+}
+
+/// The client `client_id`.
+pub async fn find(db: &Db, client_id: &str) -> Outcome<Client> {
+    store::clients::find(db, client_id)
+        .await?
+        .ok_or_else(|| Refused::NotFound(format!("no client {client_id:?}")))
+}
+
+/// A client to register.
+pub struct NewClient<'a> {
+    /// Chosen, or generated when `None`.
+    pub client_id: Option<&'a str>,
+    pub settings: ClientSettings,
+    /// The groups of a service client (each must exist).
+    pub groups: &'a [String],
+}
+
+/// Registers a client; a confidential one's secret comes back once.
+pub async fn create(
+    op: &Operator<'_>,
+    new: NewClient<'_>,
+    now: i64,
+) -> Outcome<(Client, Option<Secret>)> {
+    let db = op.db();
+    new.settings.check()?;
+    super::groups::all_exist(db, new.groups).await?;
+    let (mut client, secret) = clients::new_client(new.settings, now);
+    if let Some(id) = new.client_id {
+        if !clients::is_client_id(id) {
+            return Err(Refused::invalid("client_id", clients::CLIENT_ID_RULE));
+        }
+        id.clone_into(&mut client.client_id);
+    }
+    store::clients::insert(db, &client).await.map_err(|e| {
+        Refused::taken(e, format!("a client {:?} already exists", client.client_id))
+    })?;
+    set_groups(db, &client.client_id, new.groups).await?;
+    let client = reload(op, &client.client_id).await?;
+    let event = op.event(Kind::ClientCreated).client(&client.client_id);
+    op.log(event.detail(json!({"name": client.name})), now)
+        .await;
+    Ok((client, secret))
+}
+
+/// What an update changes besides the settings.
+#[derive(Default)]
+pub struct Also<'a> {
+    /// The client's groups, made exactly these (`None`: kept).
+    pub groups: Option<&'a [String]>,
+    /// What a client that registered itself may get without a user.
+    pub service_limit: Option<ServiceLimit>,
+}
+
+/// Gives `client` new settings. A client that comes to need a secret gets
+/// one (returned once); a client cannot take the admin scope from itself.
+pub async fn update(
+    op: &Operator<'_>,
+    mut client: Client,
+    settings: ClientSettings,
+    also: Also<'_>,
+    now: i64,
+) -> Outcome<(Client, Option<Secret>)> {
+    let db = op.db();
+    settings.check()?;
+    if op.actor == Actor::Client(client.client_id.clone()) && !settings.scopes.contains(ADMIN_SCOPE)
+    {
+        return Err(Refused::Conflict(format!(
+            "a client cannot take {ADMIN_SCOPE} from itself: another admin must"
+        )));
+    }
+    if let Some(groups) = also.groups {
+        super::groups::all_exist(db, groups).await?;
+    }
+    if let Some(limit) = &also.service_limit {
+        if client.service_limit.is_none() {
+            return Err(Refused::invalid(
+                "service_limit",
+                "only a client that registered itself has one",
+            ));
+        }
+        clients::check_service_limit(limit)?;
+    }
+    let secret = clients::apply(&mut client, settings, now);
+    if !store::clients::update(db, &client).await? {
+        return Err(gone(&client.client_id));
+    }
+    if let Some(limit) = &also.service_limit {
+        store::clients::set_service_limit(db, &client.client_id, limit, now).await?;
+    }
+    if let Some(groups) = also.groups {
+        set_groups(db, &client.client_id, groups).await?;
+    }
+    let client = reload(op, &client.client_id).await?;
+    let event = op.event(Kind::ClientUpdated).client(&client.client_id);
+    op.log(event.detail(json!({"new_secret": secret.is_some()})), now)
+        .await;
+    Ok((client, secret))
+}
+
+/// Deletes a client and every token issued to it; a client cannot delete
+/// itself.
+pub async fn delete(op: &Operator<'_>, client_id: &str, now: i64) -> Outcome<()> {
+    if op.actor == Actor::Client(client_id.to_owned()) {
+        return Err(Refused::Conflict(
+            "a client cannot delete itself: another admin must".into(),
+        ));
+    }
+    if !store::clients::delete(op.db(), client_id).await? {
+        return Err(gone(client_id));
+    }
+    op.reload_client(client_id).await?;
+    op.log(op.event(Kind::ClientDeleted).client(client_id), now)
+        .await;
+    Ok(())
+}
+
+/// Replaces a confidential client's secret; the old one stops working at
+/// once here, within 5 seconds on other instances.
+pub async fn rotate_secret(op: &Operator<'_>, client_id: &str, now: i64) -> Outcome<Secret> {
+    let mut client = find(op.db(), client_id).await?;
+    if !client.token_endpoint_auth_method.uses_secret() {
+        return Err(Refused::Conflict(format!(
+            "client {client_id} uses {} and has no secret",
+            client.token_endpoint_auth_method
+        )));
+    }
+    let secret = clients::rotate_secret(&mut client);
+    client.updated_at = now;
+    store::clients::update(op.db(), &client).await?;
+    op.reload_client(client_id).await?;
+    op.log(op.event(Kind::ClientSecretRotated).client(client_id), now)
+        .await;
+    Ok(secret)
+}
+
+/// Puts a service client in `group` (`adding`) or takes it out; `false`
+/// when nothing changed.
+pub async fn set_group(
+    op: &Operator<'_>,
+    client: &Client,
+    group: &str,
+    adding: bool,
+    now: i64,
+) -> Outcome<bool> {
+    let db = op.db();
+    let (result, kind) = if adding {
+        let result = store::groups::add_client(db, &client.client_id, group).await?;
+        (result, Kind::GroupMemberAdded)
+    } else {
+        let result = store::groups::remove_client(db, &client.client_id, group).await?;
+        (result, Kind::GroupMemberRemoved)
+    };
+    match result {
+        Membership::NoSuchGroup => Err(super::groups::no_such(group)),
+        Membership::Unchanged => Ok(false),
+        Membership::Changed => {
+            op.reload_client(&client.client_id).await?;
+            let event = op.event(kind).client(&client.client_id);
+            op.log(event.detail(json!({"group": group})), now).await;
+            Ok(true)
+        }
+    }
+}
+
+/// An initial access token to make.
+pub struct RegistrationToken {
+    /// What the clients it registers may get without a user.
+    pub limit: ServiceLimit,
+    /// How many clients it may register (`None`: unlimited).
+    pub uses: Option<i64>,
+    /// Seconds it lives (`None`: until revoked).
+    pub expires_in: Option<i64>,
+}
+
+/// An initial access token for dynamic registration (RFC 7591 §3), shown
+/// once, and when it expires.
+pub async fn issue_registration_token(
+    op: &Operator<'_>,
+    request: &RegistrationToken,
+    now: i64,
+) -> Outcome<(Secret, Option<i64>)> {
+    let RegistrationToken {
+        limit,
+        uses,
+        expires_in,
+    } = request;
+    let uses = *uses;
+    if expires_in.is_some_and(|s| !(1..=315_360_000).contains(&s)) {
+        return Err(Refused::invalid("expires_in", "1 to 315360000 seconds"));
+    }
+    let expires_at = expires_in.map(|s| now + s);
+    if uses.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+        return Err(Refused::invalid("uses", "1 to 1000000"));
+    }
+    clients::check_service_limit(limit)?;
+    let token = clients::issue_initial_token(op.db(), limit, uses, expires_at, now).await?;
+    let detail = json!({
+        "expires_at": expires_at,
+        "uses": uses,
+        "scope": limit.scopes.to_string(),
+        "audience": limit.audiences,
+    });
+    op.log(op.event(Kind::RegistrationTokenCreated).detail(detail), now)
+        .await;
+    Ok((token, expires_at))
+}
+
+fn gone(client_id: &str) -> Refused {
+    Refused::NotFound(format!("no client {client_id:?}"))
+}
+
+/// The client as stored now, this server's cache refreshed with it.
+async fn reload(op: &Operator<'_>, client_id: &str) -> Outcome<Client> {
+    op.reload_client(client_id).await?;
+    find(op.db(), client_id).await
+}
+
+/// Makes the client's groups exactly `groups`.
+async fn set_groups(db: &Db, client_id: &str, groups: &[String]) -> Outcome<()> {
+    let current = store::groups::of_client(db, client_id).await?;
+    for group in groups.iter().filter(|g| !current.contains(g)) {
+        if store::groups::add_client(db, client_id, group).await? == Membership::NoSuchGroup {
+            return Err(Refused::invalid(
+                "groups",
+                format!("no group named {group:?}"),
+            ));
+        }
+    }
+    for group in current.iter().filter(|g| !groups.contains(g)) {
+        store::groups::remove_client(db, client_id, group).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Consents withdrawn, by the user on the account page or by an operator.
+
+use uuid::Uuid;
+
+use super::{Operator, Outcome, Refused};
+use crate::audit::Kind;
+use crate::store;
+
+/// Withdraws `user_id`'s consent to `client_id` and revokes the tokens the
+/// client holds for them. The tokens are revoked even when no consent was
+/// left, so a retry completes a withdrawal whose revocation failed; the
+/// consent goes first, so a grant recorded meanwhile either sees it gone or
+/// is revoked here.
+pub async fn revoke(op: &Operator<'_>, user_id: Uuid, client_id: &str, now: i64) -> Outcome<()> {
+    let db = op.db();
+    let withdrawn = store::consents::revoke(db, user_id, client_id).await?;
+    store::tokens::revoke_user_client(db, user_id, client_id, now).await?;
+    op.forget_phantoms();
+    if !withdrawn {
+        return Err(Refused::NotFound("no such consent".into()));
+    }
+    let event = op
+        .event(Kind::ConsentRevoked)
+        .user(user_id)
+        .client(client_id);
+    op.log(event, now).await;
+    Ok(())
+}
