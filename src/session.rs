@@ -184,6 +184,21 @@ impl From<tower_sessions::session::Error> for SessionError {
     }
 }
 
+/// A handler takes the browser's session typed (the session layer must be
+/// on its route, or this is a 500).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BrowserSession {
+    type Rejection = <Session as axum::extract::FromRequestParts<S>>::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<BrowserSession, Self::Rejection> {
+        Session::from_request_parts(parts, state)
+            .await
+            .map(BrowserSession::new)
+    }
+}
+
 impl BrowserSession {
     pub fn new(inner: Session) -> BrowserSession {
         BrowserSession { inner }

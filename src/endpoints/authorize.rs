@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::authorization::{self, Arrival, AuthorizationRequest, Outcome, Parsed, ResponseMode};
 use crate::form::Params;
@@ -24,7 +23,7 @@ use crate::ui::{self, Lang, PageError, PageForm, Problem, Texts};
 
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
@@ -48,7 +47,6 @@ pub async fn get(
         // Recorded: monban has one way to sign in (a password, acr "1").
         tracing::info!(client_id = %client.client_id, acr_values = %acr, "acr_values requested");
     }
-    let session = BrowserSession::new(session);
     proceed(&app, &session, &request, &client, None, now).await
 }
 
@@ -70,12 +68,11 @@ pub struct Resume {
 /// Continues a parked request after a login or a consent.
 pub async fn resume(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(Resume { rid }): Query<Resume>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
     let (request, client) = parked_request(&app, &session, &rid, &headers, now).await?;
     proceed(&app, &session, &request, &client, Some(rid), now).await
 }

@@ -8,7 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::authorize;
 use crate::audit::{self, Actor, Event, Kind, Origin};
@@ -19,7 +18,7 @@ use crate::routes::AUTHORIZE_RESUME;
 use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store;
-use crate::ui::{self, PageError, PageForm, Problem, consent};
+use crate::ui::{PageError, PagePost, consent};
 
 #[derive(Deserialize)]
 pub struct Rid {
@@ -28,12 +27,11 @@ pub struct Rid {
 
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(Rid { rid }): Query<Rid>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
     let (request, client) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
     let Some(login) = session.login(now).await? else {
         return Ok(resume(&app, &rid));
@@ -46,32 +44,19 @@ pub async fn get(
 
 pub async fn post(
     State(app): State<Arc<App>>,
-    session: Session,
     origin: Origin,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let prefix = app.config.issuer.path();
-    let bad = |detail: &str| {
-        PageError::new(Problem::BadRequest, detail).in_lang(ui::lang_of(&headers), prefix)
-    };
-    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
-    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
-    let session = BrowserSession::new(session);
-    let (request, client) = authorize::parked_request(&app, &session, rid, &headers, now).await?;
-    if !session
-        .csrf_matches(field("csrf")?.unwrap_or_default())
-        .await?
-    {
-        return Err(
-            PageError::new(Problem::Expired, "CSRF token mismatch").in_lang(request.lang, prefix)
-        );
-    }
+    let session = &post.session;
+    let rid = post.required("rid")?;
+    let (request, client) = authorize::parked_request(&app, session, rid, &headers, now).await?;
+    post.check_csrf(request.lang).await?;
     let Some(login) = session.login(now).await? else {
         return Ok(resume(&app, rid));
     };
-    match field("decision")? {
+    match post.field("decision")? {
         Some("allow") => {
             let earlier = store::consents::get(&app.db, login.user_id, &client.client_id).await?;
             let apis = app.apis.current(&app.db).await?;
@@ -99,7 +84,7 @@ pub async fn post(
                     "resources": merged.1,
                 }));
             audit::record(&app.db, event, now).await;
-            authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
+            authorize::proceed(&app, session, &request, &client, Some(rid.to_owned()), now).await
         }
         Some("deny") => {
             session.unpark(rid).await?;
@@ -112,7 +97,7 @@ pub async fn post(
             );
             Ok(authorize::respond(&app, response, request.lang))
         }
-        _ => Err(bad("decision must be allow or deny")),
+        _ => Err(post.bad("decision must be allow or deny")),
     }
 }
 

@@ -10,7 +10,6 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
 
 use crate::form::Params;
 use crate::id_token;
@@ -18,7 +17,7 @@ use crate::routes::{self, END_SESSION};
 use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store;
-use crate::ui::{self, Lang, PageError, PageForm, Problem};
+use crate::ui::{self, Lang, PageError, PageForm, PagePost, Problem};
 
 /// Where to go once signed out: a registered post-logout redirect URI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,7 +29,7 @@ pub struct AfterLogout {
 
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
@@ -82,7 +81,6 @@ pub async fn get(
         lang,
     };
 
-    let session = BrowserSession::new(session);
     let login = session.login(now).await?;
     match (&login, &hint) {
         // The RP vouches, with an ID token of this very session: no question.
@@ -160,12 +158,11 @@ pub struct ConfirmRid {
 /// `GET /logout?rid=`: asks whether to sign out.
 pub async fn confirm(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(ConfirmRid { rid }): Query<ConfirmRid>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
     let after = parked_logout(&app, &session, &rid, &headers, now).await?;
     let Some(login) = session.login(now).await? else {
         return Ok(finish(&app, &after));
@@ -182,39 +179,27 @@ pub async fn confirm(
 /// `POST /logout`: the answer.
 pub async fn decide(
     State(app): State<Arc<App>>,
-    session: Session,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let prefix = app.config.issuer.path();
-    let bad = |detail: &str| {
-        PageError::new(Problem::BadRequest, detail).in_lang(ui::lang_of(&headers), prefix)
-    };
-    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
-    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
-    let session = BrowserSession::new(session);
-    let after = parked_logout(&app, &session, rid, &headers, now).await?;
-    if !session
-        .csrf_matches(field("csrf")?.unwrap_or_default())
-        .await?
-    {
-        return Err(
-            PageError::new(Problem::Expired, "CSRF token mismatch").in_lang(after.lang, prefix)
-        );
-    }
-    match field("decision")? {
+    let session = &post.session;
+    let rid = post.required("rid")?;
+    let after = parked_logout(&app, session, rid, &headers, now).await?;
+    post.check_csrf(after.lang).await?;
+    match post.field("decision")? {
         Some("logout") => {
             if let Some(login) = session.login(now).await? {
-                crate::service::sessions::sign_out(&app, &session, &login.sid, now).await?;
+                crate::service::sessions::sign_out(&app, session, &login.sid, now).await?;
             }
             Ok(finish(&app, &after))
         }
         Some("stay") => {
             session.unpark(rid).await?;
-            Ok(Redirect::to(&format!("{prefix}{}", routes::ACCOUNT)).into_response())
+            let account = format!("{}{}", app.config.issuer.path(), routes::ACCOUNT);
+            Ok(Redirect::to(&account).into_response())
         }
-        _ => Err(bad("decision must be logout or stay")),
+        _ => Err(post.bad("decision must be logout or stay")),
     }
 }
 

@@ -8,7 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::authorize;
 use crate::audit::{self, Actor, Event, Kind, Origin};
@@ -19,7 +18,7 @@ use crate::session::{BrowserSession, Login};
 use crate::state::App;
 use crate::tokens;
 use crate::types::Secret;
-use crate::ui::{self, PageError, PageForm, Problem, login};
+use crate::ui::{PageError, PagePost, login};
 
 #[derive(Deserialize)]
 pub struct Rid {
@@ -28,7 +27,7 @@ pub struct Rid {
 
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(Rid { rid }): Query<Rid>,
 ) -> Result<Response, PageError> {
@@ -40,7 +39,6 @@ pub async fn get(
                 .into_response(),
         );
     };
-    let session = BrowserSession::new(session);
     let (request, client) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
     let hint = request.login_hint.clone().unwrap_or_default();
     login::page(&app, &session, &request, &rid, &client.name, &hint, None).await
@@ -48,29 +46,20 @@ pub async fn get(
 
 pub async fn post(
     State(app): State<Arc<App>>,
-    session: Session,
     origin: Origin,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let bad = |detail: &str| {
-        PageError::new(Problem::BadRequest, detail)
-            .in_lang(ui::lang_of(&headers), app.config.issuer.path())
-    };
-    let field = |name: &str| form.one(name).map_err(|_| bad("repeated field"));
-    let rid = field("rid")?.ok_or_else(|| bad("rid is missing"))?;
-    let session = BrowserSession::new(session);
-    let (request, client) = authorize::parked_request(&app, &session, rid, &headers, now).await?;
-    let username = field("username")?.unwrap_or_default();
+    let session = &post.session;
+    let rid = post.required("rid")?;
+    let (request, client) = authorize::parked_request(&app, session, rid, &headers, now).await?;
+    let username = post.field("username")?.unwrap_or_default();
     let t = request.lang.texts();
-    if !session
-        .csrf_matches(field("csrf")?.unwrap_or_default())
-        .await?
-    {
+    if !post.csrf_ok().await? {
         return login::page(
             &app,
-            &session,
+            session,
             &request,
             rid,
             &client.name,
@@ -79,7 +68,7 @@ pub async fn post(
         )
         .await;
     }
-    let password = Secret::new(field("password")?.unwrap_or_default().to_owned());
+    let password = Secret::new(post.field("password")?.unwrap_or_default().to_owned());
     let checked = authn::check(&app, username, &password, &origin, now)
         .await
         .map_err(|e| PageError::server(&e))?;
@@ -90,7 +79,7 @@ pub async fn post(
             let message = login::refusal(t, &refused, t.wrong_credentials);
             return login::page(
                 &app,
-                &session,
+                session,
                 &request,
                 rid,
                 &client.name,
@@ -131,5 +120,5 @@ pub async fn post(
         .from(&origin)
         .detail(serde_json::json!({"username": user.username, "sid": login.sid}));
     audit::record(&app.db, event, now).await;
-    authorize::proceed(&app, &session, &request, &client, Some(rid.to_owned()), now).await
+    authorize::proceed(&app, session, &request, &client, Some(rid.to_owned()), now).await
 }

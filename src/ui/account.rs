@@ -13,10 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::{Lang, PageError, PageForm, Problem, Texts, lang_of, render};
+use super::{Lang, PageError, PagePost, Problem, Texts, lang_of, render};
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authn;
 use crate::clients::ACCOUNT_CLIENT_ID;
@@ -95,12 +94,11 @@ pub struct Done {
 
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(Done { done }): Query<Done>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
     let Some(user) = signed_in_user(&app, &session, now).await? else {
         return start_login(&app, &headers, None).await;
     };
@@ -245,7 +243,7 @@ pub struct Callback {
 /// redeems the code with its PKCE verifier, checks the ID token's nonce.
 pub async fn callback(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(callback): Query<Callback>,
 ) -> Result<Response, PageError> {
@@ -253,7 +251,6 @@ pub async fn callback(
     let lang = lang_of(&headers);
     let prefix = app.config.issuer.path();
     let failed = |detail: &str| PageError::new(Problem::BadRequest, detail).in_lang(lang, prefix);
-    let session = BrowserSession::new(session);
     let Some(flow) = flow_of(&headers).filter(|f| {
         callback
             .state
@@ -306,35 +303,21 @@ pub async fn callback(
     Ok(response)
 }
 
-/// The signed-in user and the checked form of an account action.
-pub async fn action(
-    app: &App,
-    session: &BrowserSession,
-    form: &crate::form::Params,
-    headers: &HeaderMap,
-    now: i64,
-) -> Result<Option<User>, PageError> {
-    let prefix = app.config.issuer.path();
-    let csrf = form
-        .one("csrf")
-        .map_err(|_| PageError::new(Problem::BadRequest, "repeated field"))?;
-    if !session.csrf_matches(csrf.unwrap_or_default()).await? {
-        return Err(PageError::new(Problem::Expired, "CSRF token mismatch")
-            .in_lang(lang_of(headers), prefix));
-    }
-    signed_in_user(app, session, now).await
+/// The signed-in user of an account action, its CSRF token checked.
+pub async fn action(app: &App, post: &PagePost, now: i64) -> Result<Option<User>, PageError> {
+    post.check_csrf(post.lang).await?;
+    signed_in_user(app, &post.session, now).await
 }
 
 pub async fn change_password(
     State(app): State<Arc<App>>,
-    session: Session,
     origin: Origin,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
-    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+    let (session, form) = (&post.session, &post.form);
+    let Some(user) = action(&app, &post, now).await? else {
         return start_login(&app, &headers, None).await;
     };
     let lang = lang_of(&headers);
@@ -363,7 +346,7 @@ pub async fn change_password(
         None
     };
     if error.is_some() {
-        return page(&app, &session, &user, lang, None, error, now).await;
+        return page(&app, session, &user, lang, None, error, now).await;
     }
     let hash = app
         .passwords
@@ -389,14 +372,13 @@ pub async fn change_password(
 
 pub async fn revoke_consent(
     State(app): State<Arc<App>>,
-    session: Session,
     origin: Origin,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
-    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+    let form = &post.form;
+    let Some(user) = action(&app, &post, now).await? else {
         return start_login(&app, &headers, None).await;
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
@@ -423,14 +405,13 @@ pub async fn revoke_consent(
 /// "Sign out everywhere": every SSO session of the user, this one included.
 pub async fn end_all_sessions(
     State(app): State<Arc<App>>,
-    session: Session,
     origin: Origin,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
-    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+    let session = &post.session;
+    let Some(user) = action(&app, &post, now).await? else {
         return start_login(&app, &headers, None).await;
     };
     let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
@@ -449,18 +430,15 @@ pub async fn end_all_sessions(
 /// Signs this browser out (the SSO session, for every app).
 pub async fn log_out(
     State(app): State<Arc<App>>,
-    session: Session,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
-    if action(&app, &session, &form, &headers, now)
-        .await?
-        .is_some()
+    let session = &post.session;
+    if action(&app, &post, now).await?.is_some()
         && let Some(login) = session.login(now).await?
     {
-        crate::service::sessions::sign_out(&app, &session, &login.sid, now).await?;
+        crate::service::sessions::sign_out(&app, session, &login.sid, now).await?;
     }
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }

@@ -10,10 +10,9 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::account::{action, signed_in_user, start_login};
-use super::{Lang, PageError, PageForm, Texts, lang_of, render};
+use super::{Lang, PageError, PagePost, Texts, lang_of, render};
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::consents::Needed;
 use crate::routes::DEVICE;
@@ -61,12 +60,11 @@ pub struct Entered {
 /// the request to confirm.
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     headers: HeaderMap,
     Query(Entered { user_code }): Query<Entered>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
     let Some(user) = signed_in_user(&app, &session, now).await? else {
         let then = match &user_code {
             Some(code) => format!("{DEVICE}?user_code={}", display(&normalize(code))),
@@ -84,17 +82,16 @@ pub async fn get(
 /// A typed code (→ the request to confirm), or the user's answer.
 pub async fn post(
     State(app): State<Arc<App>>,
-    session: Session,
     origin: Origin,
     headers: HeaderMap,
-    PageForm(form): PageForm,
+    post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
-    let Some(user) = action(&app, &session, &form, &headers, now).await? else {
+    let (session, form) = (&post.session, &post.form);
+    let Some(user) = action(&app, &post, now).await? else {
         return start_login(&app, &headers, Some(DEVICE.to_owned())).await;
     };
-    let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
+    let view = View::new(&app, session, &user, lang_of(&headers)).await?;
     let typed = form.one("user_code").ok().flatten().unwrap_or_default();
     let approve = match form.one("decision").ok().flatten() {
         None => return view.look_up(&app, typed, now).await,

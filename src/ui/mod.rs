@@ -1,14 +1,18 @@
 //! monban's own pages: login, consent, logout, account, device, admin,
 //! errors. Each page is an askama view; this module holds what they share:
-//! the error page, the form extractor and the language of a page.
+//! the error page, the form extractors and the language of a page.
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use std::sync::Arc;
+
 use crate::form::Params;
+use crate::session::BrowserSession;
+use crate::state::App;
 
 pub mod account;
 pub mod admin;
@@ -115,5 +119,74 @@ impl<S: Send + Sync> FromRequest<S> for PageForm {
         Params::parse(&body)
             .map(PageForm)
             .map_err(|_| PageError::new(Problem::BadRequest, "malformed form"))
+    }
+}
+
+/// A form POSTed by one of monban's pages, with the browser's session: its
+/// fields read strictly (a repeated one is a 400, in the page's language)
+/// and its CSRF token checked against the session when the handler asks.
+pub struct PagePost {
+    pub session: BrowserSession,
+    pub form: Params,
+    /// From `Accept-Language` (a page of an authorization request may know
+    /// better).
+    pub lang: Lang,
+    /// The issuer's path, which error pages link under.
+    prefix: String,
+}
+
+impl FromRequest<Arc<App>> for PagePost {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let session = BrowserSession::from_request_parts(&mut parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let lang = lang_of(&parts.headers);
+        let prefix = app.config.issuer.path().to_owned();
+        let req = Request::from_parts(parts, body);
+        let PageForm(form) = PageForm::from_request(req, app)
+            .await
+            .map_err(|e| e.in_lang(lang, &prefix).into_response())?;
+        Ok(PagePost {
+            session,
+            form,
+            lang,
+            prefix,
+        })
+    }
+}
+
+impl PagePost {
+    /// A 400 page saying `detail`.
+    pub fn bad(&self, detail: &str) -> PageError {
+        PageError::new(Problem::BadRequest, detail).in_lang(self.lang, &self.prefix)
+    }
+
+    /// A field; `None` when absent.
+    pub fn field(&self, name: &str) -> Result<Option<&str>, PageError> {
+        self.form.one(name).map_err(|_| self.bad("repeated field"))
+    }
+
+    /// A field that must be there.
+    pub fn required(&self, name: &str) -> Result<&str, PageError> {
+        self.field(name)?
+            .ok_or_else(|| self.bad(&format!("{name} is missing")))
+    }
+
+    /// Whether the form carries this session's CSRF token.
+    pub async fn csrf_ok(&self) -> Result<bool, PageError> {
+        let token = self.field("csrf")?.unwrap_or_default();
+        Ok(self.session.csrf_matches(token).await?)
+    }
+
+    /// The CSRF check as an error page in `lang` ("the form expired").
+    pub async fn check_csrf(&self, lang: Lang) -> Result<(), PageError> {
+        if self.csrf_ok().await? {
+            Ok(())
+        } else {
+            Err(PageError::new(Problem::Expired, "CSRF token mismatch").in_lang(lang, &self.prefix))
+        }
     }
 }

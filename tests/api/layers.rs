@@ -146,7 +146,15 @@ fn pages_never_call_into_endpoints() {
 #[test]
 fn the_service_layer_serves_every_front_end_and_knows_none() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let front_ends = ["admin", "ui", "cli", "endpoints", "router", "server", "layers"];
+    let front_ends = [
+        "admin",
+        "ui",
+        "cli",
+        "endpoints",
+        "router",
+        "server",
+        "layers",
+    ];
     let mut wrong: Vec<String> = files(&src.join("service"))
         .iter()
         .flat_map(|f| naming(f, &front_ends))

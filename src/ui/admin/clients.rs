@@ -7,7 +7,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::{Frame, Page, Saved, Visit, enter, field, optional, query, with_status};
 use crate::audit::Origin;
@@ -15,6 +14,7 @@ use crate::clients::ClientSettings;
 use crate::form::Params;
 use crate::paging::PageQuery;
 use crate::service::{self, Outcome, Refused};
+use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store::clients::Client;
 use crate::types::{ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret};
@@ -75,7 +75,7 @@ pub struct Listing {
 /// `GET /admin/clients`.
 pub async fn list(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Query(listing): Query<Listing>,
@@ -177,7 +177,7 @@ impl ClientKind {
 /// shows it, with its secret once.
 pub async fn create(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
@@ -233,7 +233,7 @@ fn encode(s: &str) -> String {
 /// `GET /admin/clients/{client_id}` (never shows a secret).
 pub async fn show(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -255,7 +255,7 @@ pub async fn show(
 /// once) or `delete`.
 pub async fn act(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Path(client_id): Path<String>,

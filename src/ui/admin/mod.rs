@@ -10,7 +10,6 @@ use std::sync::Arc;
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use tower_sessions::Session;
 
 use super::{Lang, PageError, Problem, lang_of, render};
 use crate::audit::{Actor, Origin};
@@ -122,14 +121,13 @@ pub type Page = Result<Response, Leave>;
 /// (returning to `here`) or the page saying it is not allowed.
 pub async fn enter(
     app: Arc<App>,
-    session: Session,
+    session: BrowserSession,
     headers: &HeaderMap,
     origin: Origin,
     here: &str,
     section: &'static str,
 ) -> Result<Visit, Leave> {
     let now = crate::unix_now();
-    let session = BrowserSession::new(session);
     let lang = lang_of(headers);
     let Some(user) = super::account::signed_in_user(&app, &session, now).await? else {
         let then = Some(format!("{ADMIN}{here}"));
@@ -282,7 +280,7 @@ impl Saved {
 /// `GET /admin`.
 pub async fn home(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
 ) -> Page {

@@ -6,13 +6,13 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::{Frame, Page, Saved, Visit, enter, field, query, time};
 use crate::audit::Origin;
 use crate::keys::RotateMode;
 use crate::paging::PageQuery;
 use crate::service::Refused;
+use crate::session::BrowserSession;
 use crate::state::App;
 use crate::ui::{PageForm, render};
 use crate::{service, store};
@@ -33,7 +33,7 @@ struct GroupsPage<'a> {
 /// `GET /admin/groups`.
 pub async fn groups(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Query(saved): Query<Saved>,
@@ -62,7 +62,7 @@ async fn groups_page(visit: Visit) -> Page {
 /// `POST /admin/groups`: `create` or `delete` one.
 pub async fn change_group(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
@@ -106,7 +106,7 @@ struct KeysPage<'a> {
 /// `GET /admin/keys`.
 pub async fn keys(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Query(saved): Query<Saved>,
@@ -138,7 +138,7 @@ async fn keys_page(visit: Visit) -> Page {
 /// `POST /admin/keys`: rotates in the chosen mode.
 pub async fn rotate(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
@@ -197,7 +197,7 @@ pub struct AuditFilter {
 /// `GET /admin/audit`: the audit log, newest first, filtered.
 pub async fn audit(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Query(filter): Query<AuditFilter>,

@@ -6,7 +6,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{Frame, Page, Saved, Visit, enter, field, optional, query, with_status};
@@ -14,6 +13,7 @@ use crate::audit::Origin;
 use crate::form::Params;
 use crate::paging::PageQuery;
 use crate::service::{self, Outcome, Refused};
+use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store::{self, users::User};
 use crate::types::Secret;
@@ -59,7 +59,7 @@ pub struct Listing {
 /// `GET /admin/users`: a page of users, searched.
 pub async fn list(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Query(listing): Query<Listing>,
@@ -99,7 +99,7 @@ async fn list_page(mut visit: Visit, listing: Listing, refused: Option<Refused>)
 /// password, once).
 pub async fn create(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
@@ -159,7 +159,7 @@ struct UserPage<'a> {
 /// `GET /admin/users/{id}`.
 pub async fn show(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
@@ -272,7 +272,7 @@ enum Done {
 /// `POST /admin/users/{id}`: one `action` on the user.
 pub async fn act(
     State(app): State<Arc<App>>,
-    session: Session,
+    session: BrowserSession,
     origin: Origin,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
