@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -94,14 +95,11 @@ pub struct Done {
 
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    SignedInUser { user, session }: SignedInUser,
     headers: HeaderMap,
     Query(Done { done }): Query<Done>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let Some(user) = signed_in_user(&app, &session, now).await? else {
-        return start_login(&app, &headers, None).await;
-    };
     let lang = lang_of(&headers);
     let message = match done.as_deref() {
         Some("password") => Some(lang.texts().password_changed),
@@ -109,6 +107,44 @@ pub async fn get(
         _ => None,
     };
     page(&app, &session, &user, lang, message, None, now).await
+}
+
+/// The person signed in to monban's own pages (account, device, admin)
+/// while their SSO session lasts. Otherwise the browser is sent to sign in
+/// and comes back to the page it asked for: take it on routes whose path
+/// is a page (an account action's POST checks its form first, `action`).
+pub struct SignedInUser {
+    pub user: User,
+    pub session: BrowserSession,
+}
+
+impl FromRequestParts<Arc<App>> for SignedInUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<SignedInUser, Response> {
+        let session = BrowserSession::from_request_parts(parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let now = crate::unix_now();
+        match signed_in_user(app, &session, now).await {
+            Ok(Some(user)) => Ok(SignedInUser { user, session }),
+            Ok(None) => {
+                // A page's own address, below the issuer (a GET keeps its
+                // query: the device page's user_code).
+                let page = if parts.method == Method::GET {
+                    parts.uri.path_and_query().map(|p| p.as_str())
+                } else {
+                    Some(parts.uri.path())
+                };
+                let then = page.map(str::to_owned);
+                Err(start_login(app, &parts.headers, then).await.into_response())
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
 }
 
 /// The user the account page signed in, while their SSO session lasts.

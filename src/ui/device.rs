@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::account::{action, signed_in_user, start_login};
+use super::account::{SignedInUser, action, start_login};
 use super::{Lang, PageError, PagePost, Texts, lang_of, render};
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::consents::Needed;
@@ -60,18 +60,11 @@ pub struct Entered {
 /// the request to confirm.
 pub async fn get(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    SignedInUser { user, session }: SignedInUser,
     headers: HeaderMap,
     Query(Entered { user_code }): Query<Entered>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let Some(user) = signed_in_user(&app, &session, now).await? else {
-        let then = match &user_code {
-            Some(code) => format!("{DEVICE}?user_code={}", display(&normalize(code))),
-            None => DEVICE.to_owned(),
-        };
-        return start_login(&app, &headers, Some(then)).await;
-    };
     let view = View::new(&app, &session, &user, lang_of(&headers)).await?;
     match user_code {
         None => Ok(view.entry(String::new(), None)),

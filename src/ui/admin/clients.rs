@@ -14,10 +14,10 @@ use crate::clients::ClientSettings;
 use crate::form::Params;
 use crate::paging::PageQuery;
 use crate::service::{self, Outcome, Refused};
-use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store::clients::Client;
 use crate::types::{ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret};
+use crate::ui::account::SignedInUser;
 use crate::ui::{PageForm, render};
 
 struct ClientRow {
@@ -75,12 +75,12 @@ pub struct Listing {
 /// `GET /admin/clients`.
 pub async fn list(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Query(listing): Query<Listing>,
 ) -> Page {
-    let visit = enter(app, session, &headers, origin, "/clients", "clients").await?;
+    let visit = enter(app, signed, &headers, origin, "clients").await?;
     let mut visit = visit;
     visit.frame.saved = listing.saved.is_some();
     list_page(visit, listing.cursor.unwrap_or_default(), None).await
@@ -177,12 +177,12 @@ impl ClientKind {
 /// shows it, with its secret once.
 pub async fn create(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Page {
-    let visit = enter(app, session, &headers, origin, "/clients", "clients").await?;
+    let visit = enter(app, signed, &headers, origin, "clients").await?;
     visit.check_csrf(&form).await?;
     let client_id = optional(&form, "client_id");
     let created = match ClientKind::of(field(&form, "kind")) {
@@ -233,14 +233,13 @@ fn encode(s: &str) -> String {
 /// `GET /admin/clients/{client_id}` (never shows a secret).
 pub async fn show(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Path(client_id): Path<String>,
     Query(saved): Query<Saved>,
 ) -> Page {
-    let here = format!("/clients/{}", encode(&client_id));
-    let mut visit = enter(app, session, &headers, origin, &here, "clients").await?;
+    let mut visit = enter(app, signed, &headers, origin, "clients").await?;
     visit.frame.saved = saved.is_set();
     match service::clients::find(&visit.app.db, &client_id).await {
         Ok(client) => detail_page(visit, &client, None),
@@ -255,14 +254,13 @@ pub async fn show(
 /// once) or `delete`.
 pub async fn act(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Path(client_id): Path<String>,
     PageForm(form): PageForm,
 ) -> Page {
-    let here = format!("/clients/{}", encode(&client_id));
-    let mut visit = enter(app, session, &headers, origin, &here, "clients").await?;
+    let mut visit = enter(app, signed, &headers, origin, "clients").await?;
     visit.check_csrf(&form).await?;
     let now = crate::unix_now();
     let secret = match field(&form, "action") {

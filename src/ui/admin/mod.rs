@@ -11,6 +11,7 @@ use askama::Template;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::account::SignedInUser;
 use super::{Lang, PageError, Problem, lang_of, render};
 use crate::audit::{Actor, Origin};
 use crate::form::Params;
@@ -117,23 +118,16 @@ impl IntoResponse for Leave {
 /// What an admin page handler answers.
 pub type Page = Result<Response, Leave>;
 
-/// Lets a signed-in admin in: the visit, or `Leave::To` the login
-/// (returning to `here`) or the page saying it is not allowed.
+/// Lets a signed-in admin in (`SignedInUser` sent anyone else to sign in):
+/// the visit, or `Leave::To` the page saying it is not allowed.
 pub async fn enter(
     app: Arc<App>,
-    session: BrowserSession,
+    SignedInUser { user, session }: SignedInUser,
     headers: &HeaderMap,
     origin: Origin,
-    here: &str,
     section: &'static str,
 ) -> Result<Visit, Leave> {
-    let now = crate::unix_now();
     let lang = lang_of(headers);
-    let Some(user) = super::account::signed_in_user(&app, &session, now).await? else {
-        let then = Some(format!("{ADMIN}{here}"));
-        let login = super::account::start_login(&app, headers, then).await?;
-        return Err(Leave::To(Box::new(login)));
-    };
     let groups = store::groups::of_user(&app.db, user.id).await?;
     if !groups.iter().any(|g| g == ADMIN_GROUP) {
         let page = Denied {
@@ -280,11 +274,11 @@ impl Saved {
 /// `GET /admin`.
 pub async fn home(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
 ) -> Page {
-    let visit = enter(app, session, &headers, origin, "", "").await?;
+    let visit = enter(app, signed, &headers, origin, "").await?;
     Ok(render(&Home {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),

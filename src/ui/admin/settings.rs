@@ -12,8 +12,8 @@ use crate::audit::Origin;
 use crate::keys::RotateMode;
 use crate::paging::PageQuery;
 use crate::service::Refused;
-use crate::session::BrowserSession;
 use crate::state::App;
+use crate::ui::account::SignedInUser;
 use crate::ui::{PageForm, render};
 use crate::{service, store};
 
@@ -33,12 +33,12 @@ struct GroupsPage<'a> {
 /// `GET /admin/groups`.
 pub async fn groups(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Query(saved): Query<Saved>,
 ) -> Page {
-    let mut visit = enter(app, session, &headers, origin, "/groups", "groups").await?;
+    let mut visit = enter(app, signed, &headers, origin, "groups").await?;
     visit.frame.saved = saved.is_set();
     groups_page(visit).await
 }
@@ -62,12 +62,12 @@ async fn groups_page(visit: Visit) -> Page {
 /// `POST /admin/groups`: `create` or `delete` one.
 pub async fn change_group(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Page {
-    let mut visit = enter(app, session, &headers, origin, "/groups", "groups").await?;
+    let mut visit = enter(app, signed, &headers, origin, "groups").await?;
     visit.check_csrf(&form).await?;
     let name = field(&form, "name");
     let now = crate::unix_now();
@@ -106,12 +106,12 @@ struct KeysPage<'a> {
 /// `GET /admin/keys`.
 pub async fn keys(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Query(saved): Query<Saved>,
 ) -> Page {
-    let mut visit = enter(app, session, &headers, origin, "/keys", "keys").await?;
+    let mut visit = enter(app, signed, &headers, origin, "keys").await?;
     visit.frame.saved = saved.is_set();
     keys_page(visit).await
 }
@@ -138,12 +138,12 @@ async fn keys_page(visit: Visit) -> Page {
 /// `POST /admin/keys`: rotates in the chosen mode.
 pub async fn rotate(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Page {
-    let mut visit = enter(app, session, &headers, origin, "/keys", "keys").await?;
+    let mut visit = enter(app, signed, &headers, origin, "keys").await?;
     visit.check_csrf(&form).await?;
     let rotated = match visit.confirm(&form) {
         Ok(()) => match RotateMode::parse(field(&form, "mode")) {
@@ -197,12 +197,12 @@ pub struct AuditFilter {
 /// `GET /admin/audit`: the audit log, newest first, filtered.
 pub async fn audit(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Query(filter): Query<AuditFilter>,
 ) -> Page {
-    let mut visit = enter(app, session, &headers, origin, "/audit", "audit").await?;
+    let mut visit = enter(app, signed, &headers, origin, "audit").await?;
     let kind = filter.kind.unwrap_or_default();
     let user = filter.user_id.unwrap_or_default();
     let client = filter.client_id.unwrap_or_default();

@@ -13,10 +13,10 @@ use crate::audit::Origin;
 use crate::form::Params;
 use crate::paging::PageQuery;
 use crate::service::{self, Outcome, Refused};
-use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store::{self, users::User};
 use crate::types::Secret;
+use crate::ui::account::SignedInUser;
 use crate::ui::{PageForm, render};
 
 struct UserRow {
@@ -59,12 +59,12 @@ pub struct Listing {
 /// `GET /admin/users`: a page of users, searched.
 pub async fn list(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Query(listing): Query<Listing>,
 ) -> Page {
-    let visit = enter(app, session, &headers, origin, "/users", "users").await?;
+    let visit = enter(app, signed, &headers, origin, "users").await?;
     list_page(visit, listing, None).await
 }
 
@@ -99,12 +99,12 @@ async fn list_page(mut visit: Visit, listing: Listing, refused: Option<Refused>)
 /// password, once).
 pub async fn create(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     PageForm(form): PageForm,
 ) -> Page {
-    let visit = enter(app, session, &headers, origin, "/users", "users").await?;
+    let visit = enter(app, signed, &headers, origin, "users").await?;
     visit.check_csrf(&form).await?;
     let email = optional(&form, "email");
     let name = optional(&form, "name");
@@ -159,14 +159,13 @@ struct UserPage<'a> {
 /// `GET /admin/users/{id}`.
 pub async fn show(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
     Query(saved): Query<Saved>,
 ) -> Page {
-    let here = format!("/users/{id}");
-    let mut visit = enter(app, session, &headers, origin, &here, "users").await?;
+    let mut visit = enter(app, signed, &headers, origin, "users").await?;
     visit.frame.saved = saved.is_set();
     detail_page(visit, id, None).await
 }
@@ -272,14 +271,14 @@ enum Done {
 /// `POST /admin/users/{id}`: one `action` on the user.
 pub async fn act(
     State(app): State<Arc<App>>,
-    session: BrowserSession,
+    signed: SignedInUser,
     origin: Origin,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
     PageForm(form): PageForm,
 ) -> Page {
     let here = format!("/users/{id}");
-    let mut visit = enter(app, session, &headers, origin, &here, "users").await?;
+    let mut visit = enter(app, signed, &headers, origin, "users").await?;
     visit.check_csrf(&form).await?;
     let Some(action) = Action::of(&form) else {
         visit.frame.error = Some(visit.frame.t.unknown_action.to_owned());
