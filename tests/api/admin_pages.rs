@@ -1,6 +1,7 @@
 //! The admin pages (`/admin`): signed in through monban's own login,
 //! members of the admin group only, CSRF-protected forms, English and
-//! Japanese, acting through the admin API (so the API's audit events).
+//! Japanese, acting through the same operations as the admin API and the
+//! CLI (src/service: the same rules and audit events).
 //! Chromium drives them too (tests/api/chromium.rs).
 
 use monban::store;
@@ -355,3 +356,38 @@ db_test!(the_admin_pages_speak_japanese, async |app: TestApp| {
     let unknown = browser.get(&app.url("/admin/clients/nope")).await;
     assert_eq!(unknown.status(), 404);
 });
+
+db_test!(
+    an_admin_cannot_lock_themselves_out_on_the_pages_either,
+    async |app: TestApp| {
+        // The rule the API keeps (admin_api.rs), held by the one operation
+        // the pages call too.
+        let (browser, users) = signed_in(&app, "root", true, "/admin/users").await;
+        let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
+        let page = format!("/admin/users/{}", root.id);
+        let own = browser
+            .follow(&app, browser.get(&app.url(&page)).await)
+            .await;
+        assert!(own.is_page(&page), "{own:?}");
+        for form in [
+            vec![("action", "disable")],
+            vec![("action", "delete"), ("confirm", "yes")],
+            vec![("action", "leave"), ("group", "admin")],
+        ] {
+            let refused = post(&app, &browser, &own, &page, &form).await;
+            assert!(
+                refused.page_body().contains("yourself"),
+                "{form:?}: {refused:?}"
+            );
+        }
+        let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
+        assert!(!root.disabled);
+        let groups = store::groups::of_user(&app.db, root.id).await.unwrap();
+        assert_eq!(groups, ["admin"]);
+        // Still signed in and let in.
+        let again = browser
+            .follow(&app, browser.get(&app.url("/admin/users")).await)
+            .await;
+        assert!(again.is_page("/admin/users"), "{again:?} {users:?}");
+    }
+);
