@@ -13,14 +13,15 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::endpoints::{
-    authorize, consent, device, end_session, forward_auth, health, home, introspect, jwks, login,
-    metadata, metrics as metrics_endpoint, par, register, revoke, token, userinfo,
+    authorize, consent, device, device_verification, end_session, forward_auth, health, home,
+    introspect, jwks, login, metadata, metrics as metrics_endpoint, par, register, revoke, token,
+    userinfo,
 };
 use crate::layers::{self, Guard, limited};
 use crate::rate_limit::Class;
 use crate::routes;
 use crate::state::App;
-use crate::ui::{account, admin as admin_pages, device as device_page};
+use crate::ui::{account, admin as admin_pages};
 use crate::{cors, form, metrics, net};
 
 pub fn router(app: Arc<App>) -> Router {
@@ -67,7 +68,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             routes::DEVICE,
             limited(
-                get(device_page::get).post(device_page::post),
+                get(device_verification::get).post(device_verification::post),
                 page(Class::Device),
             ),
         )

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 pub mod authorize;
 pub mod consent;
 pub mod device;
+pub mod device_verification;
 pub mod end_session;
 pub mod forward_auth;
 pub mod health;
