@@ -169,6 +169,59 @@ pub struct Login {
     pub ip: Option<String>,
 }
 
+/// A way the user proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Password,
+}
+
+impl Factor {
+    /// Its `amr` value (RFC 8176 §2).
+    pub fn amr(self) -> &'static str {
+        match self {
+            Factor::Password => "pwd",
+        }
+    }
+}
+
+/// Where a login happened, as the account page shows it.
+pub struct Device {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Login {
+    /// `user_id` signed in with `factors` now. The same user signing in
+    /// again (`prompt=login`, `max_age`) keeps the SSO session (`earlier`):
+    /// its sid, and with it the refresh tokens of the other apps.
+    pub fn new(
+        user_id: Uuid,
+        factors: &[Factor],
+        earlier: Option<Login>,
+        device: Device,
+        max_ttl: i64,
+        now: i64,
+    ) -> Login {
+        let earlier = earlier.filter(|l| l.user_id == user_id);
+        Login {
+            user_id,
+            sid: earlier
+                .as_ref()
+                .map_or_else(tokens::new_jti, |l| l.sid.clone()),
+            auth_time: now,
+            amr: factors.iter().map(|f| f.amr().to_owned()).collect(),
+            // One level today: a password (OIDC Core §2 leaves the values
+            // to the provider).
+            acr: "1".to_owned(),
+            ends_at: now + max_ttl,
+            touched_at: now,
+            clients: earlier.map(|l| l.clients).unwrap_or_default(),
+            user_agent: device.user_agent,
+            ip: device.ip,
+        }
+    }
+}
+
 /// Typed access to monban's state in a tower-sessions `Session`.
 pub struct BrowserSession {
     pub inner: Session,

@@ -138,9 +138,7 @@ enum Lookup {
     /// Boxed: a request is large beside the other answers.
     Found(Box<DeviceCode>, Arc<Client>),
     /// Too many wrong codes: none is looked up for this many minutes.
-    Throttled {
-        minutes: i64,
-    },
+    Throttled { minutes: i64 },
     /// No pending request has this code.
     Unknown,
 }

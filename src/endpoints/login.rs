@@ -14,9 +14,8 @@ use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authn;
 use crate::authorization::AuthorizationRequest;
 use crate::routes;
-use crate::session::{BrowserSession, Login};
+use crate::session::{BrowserSession, Device, Factor, Login};
 use crate::state::App;
-use crate::tokens;
 use crate::types::Secret;
 use crate::ui::{PageError, PagePost, login};
 
@@ -89,23 +88,13 @@ pub async fn post(
             .await;
         }
     };
-    // The same user logging in again (prompt=login, max_age) keeps the SSO
-    // session: its sid, and with it the refresh tokens of the other apps.
-    let earlier = session.login(now).await?.filter(|l| l.user_id == user.id);
-    let login = Login {
-        user_id: user.id,
-        sid: earlier
-            .as_ref()
-            .map_or_else(tokens::new_jti, |l| l.sid.clone()),
-        auth_time: now,
-        amr: vec!["pwd".to_owned()],
-        acr: "1".to_owned(),
-        ends_at: now + app.config.session_max_ttl,
-        touched_at: now,
-        clients: earlier.map(|l| l.clients).unwrap_or_default(),
+    let device = Device {
         user_agent: origin.user_agent.clone(),
         ip: Some(origin.ip.to_string()),
     };
+    let earlier = session.login(now).await?;
+    let max_ttl = app.config.session_max_ttl;
+    let login = Login::new(user.id, &[Factor::Password], earlier, device, max_ttl, now);
     session.log_in(&login, app.config.session_idle_ttl).await?;
     let request = AuthorizationRequest {
         logged_in: true,
