@@ -293,7 +293,7 @@ pub async fn replace(
     let settings = metadata.settings()?;
     let also = service::clients::Also {
         groups: Some(&metadata.groups),
-        service_limit: None,
+        ..Default::default()
     };
     let operator = admin.operator(&app);
     let (client, secret) =

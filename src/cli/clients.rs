@@ -207,8 +207,8 @@ pub async fn run(db: &Db, config: &Config, command: ClientCommand) -> Result<Out
                 updated.require_par = false;
             }
             let also = service::clients::Also {
-                groups: None,
                 service_limit: limit,
+                ..Default::default()
             };
             let (client, secret) = service::clients::update(op, client, updated, also, now).await?;
             Ok(describe(&client, secret.as_ref(), "updated"))

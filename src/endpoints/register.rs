@@ -21,6 +21,7 @@ use crate::clients::{self, ClientSettings, check_redirect_uri};
 use crate::error::BearerError;
 use crate::outbound::Outbound;
 use crate::routes::REGISTER;
+use crate::service::{self, Operator, Refused, RunsIn};
 use crate::state::App;
 use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
@@ -210,7 +211,7 @@ pub async fn update(
     body: axum::body::Bytes,
 ) -> Result<Response, RegistrationError> {
     let now = crate::unix_now();
-    let mut client = managed_client(&app, &client_id, &headers).await?;
+    let client = managed_client(&app, &client_id, &headers).await?;
     let metadata = parse(&body)?;
     if metadata.client_id.as_deref() != Some(client.client_id.as_str()) {
         return Err(metadata_error(
@@ -244,14 +245,16 @@ pub async fn update(
     settings.audiences = current.audiences;
     settings.access_token_format = current.access_token_format;
     settings.first_party = current.first_party;
-    let secret = clients::apply(&mut client, settings, now);
-    let token = new_registration_token(&app, &mut client).await?;
-    let event = Event::new(Kind::ClientUpdated)
-        .by(Actor::Client(client.client_id.clone()))
-        .client(&client.client_id)
-        .from(&origin)
-        .detail(json!({"via": "registration", "new_secret": secret.is_some()}));
-    audit::record(&app.db, event, now).await;
+    // RFC 7592 §3: the answer carries a new registration access token.
+    let (token, hash) = tokens::random_secret();
+    let also = service::clients::Also {
+        registration_token_hash: Some(hash),
+        ..Default::default()
+    };
+    let (client, secret) =
+        service::clients::update(&itself(&app, &client, &origin), client, settings, also, now)
+            .await
+            .map_err(refused)?;
     let mut body = describe(&app, &client, secret.as_ref());
     with_registration_token(&mut body, &token);
     Ok(no_store(Json(body)))
@@ -265,16 +268,32 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, RegistrationError> {
     let client = managed_client(&app, &client_id, &headers).await?;
-    store::clients::delete(&app.db, &client.client_id).await?;
-    app.clients.load(&app.db, &client.client_id).await?;
+    let operator = itself(&app, &client, &origin);
+    service::clients::delete(&operator, &client.client_id, crate::unix_now())
+        .await
+        .map_err(refused)?;
     tracing::info!(client_id = %client.client_id, "client deleted through RFC 7592");
-    let event = Event::new(Kind::ClientDeleted)
-        .by(Actor::Client(client.client_id.clone()))
-        .client(&client.client_id)
-        .from(&origin)
-        .detail(json!({"via": "registration"}));
-    audit::record(&app.db, event, crate::unix_now()).await;
     Ok(no_store(StatusCode::NO_CONTENT))
+}
+
+/// The client managing itself (RFC 7592), as the operator of the change.
+fn itself<'a>(app: &'a App, client: &Client, origin: &'a Origin) -> Operator<'a> {
+    Operator {
+        actor: Actor::Client(client.client_id.clone()),
+        origin: Some(origin),
+        runs_in: RunsIn::Server(app),
+    }
+}
+
+/// A refused change of a client's own registration: its metadata is not
+/// valid (RFC 7591 §3.2.2), or it is gone (RFC 7592 §2: 401).
+fn refused(refused: Refused) -> RegistrationError {
+    match refused {
+        Refused::Invalid { message, .. } | Refused::Conflict(message) => metadata_error(message),
+        Refused::NotFound(_) => invalid_token("no such client"),
+        Refused::Failed(cause) => RegistrationError::Token(BearerError::server(&cause)),
+        Refused::Database(e) => e.into(),
+    }
 }
 
 /// The client named in the path, if the request carries its registration

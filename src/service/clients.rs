@@ -78,6 +78,8 @@ pub struct Also<'a> {
     pub groups: Option<&'a [String]>,
     /// What a client that registered itself may get without a user.
     pub service_limit: Option<ServiceLimit>,
+    /// A new hash of its registration access token (RFC 7592 §3).
+    pub registration_token_hash: Option<Vec<u8>>,
 }
 
 /// Gives `client` new settings. A client that comes to need a secret gets
@@ -91,8 +93,8 @@ pub async fn update(
 ) -> Outcome<(Client, Option<Secret>)> {
     let db = op.db();
     settings.check()?;
-    if op.actor == Actor::Client(client.client_id.clone()) && !settings.scopes.contains(ADMIN_SCOPE)
-    {
+    let itself = op.actor == Actor::Client(client.client_id.clone());
+    if itself && client.scopes.contains(ADMIN_SCOPE) && !settings.scopes.contains(ADMIN_SCOPE) {
         return Err(Refused::Conflict(format!(
             "a client cannot take {ADMIN_SCOPE} from itself: another admin must"
         )));
@@ -110,6 +112,9 @@ pub async fn update(
         clients::check_service_limit(limit)?;
     }
     let secret = clients::apply(&mut client, settings, now);
+    if let Some(hash) = also.registration_token_hash {
+        client.registration_token_hash = Some(hash);
+    }
     if !store::clients::update(db, &client).await? {
         return Err(gone(&client.client_id));
     }
@@ -126,10 +131,13 @@ pub async fn update(
     Ok((client, secret))
 }
 
-/// Deletes a client and every token issued to it; a client cannot delete
-/// itself.
+/// Deletes a client and every token issued to it. A client holding the
+/// admin scope cannot delete itself (another admin must); one that
+/// registered itself may (RFC 7592 §2.3), and never holds that scope.
 pub async fn delete(op: &Operator<'_>, client_id: &str, now: i64) -> Outcome<()> {
-    if op.actor == Actor::Client(client_id.to_owned()) {
+    if op.actor == Actor::Client(client_id.to_owned())
+        && find(op.db(), client_id).await?.scopes.contains(ADMIN_SCOPE)
+    {
         return Err(Refused::Conflict(
             "a client cannot delete itself: another admin must".into(),
         ));

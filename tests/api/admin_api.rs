@@ -463,12 +463,7 @@ db_test!(users_are_managed_through_the_api, async |app: TestApp| {
     );
 
     // Disable: her session ends and she cannot log in; enable again.
-    let client = app
-        .register(ClientSettings {
-            first_party: true,
-            ..web_app_settings()
-        })
-        .await;
+    let client = app.first_party_web_app().await;
     let browser = Browser::new();
     browser
         .sign_in(&app, &AuthRequest::new(&client), "carol", password)

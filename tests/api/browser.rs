@@ -310,6 +310,18 @@ pub fn spa_settings() -> ClientSettings {
     }
 }
 
+impl TestApp {
+    /// A registered first-party web app (no consent asked), the client most
+    /// code-flow tests sign in to.
+    pub async fn first_party_web_app(&self) -> TestClient {
+        self.register(ClientSettings {
+            first_party: true,
+            ..web_app_settings()
+        })
+        .await
+    }
+}
+
 /// Redeems a code at the token endpoint as the client would.
 pub async fn redeem(
     app: &TestApp,

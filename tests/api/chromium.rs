@@ -188,28 +188,30 @@ async fn rp_query(browser: &Client) -> std::collections::HashMap<String, String>
         .collect()
 }
 
+/// Waits until the page shows `what` (fantoccini's default wait).
+async fn wait_for(browser: &Client, what: Locator<'_>) {
+    browser.wait().for_element(what).await.unwrap();
+}
+
+async fn click(browser: &Client, what: Locator<'_>) {
+    browser.find(what).await.unwrap().click().await.unwrap();
+}
+
+async fn type_into(browser: &Client, field: Locator<'_>, text: &str) {
+    browser
+        .find(field)
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Signs in on the login page the browser shows.
 async fn log_in(browser: &Client, username: &str, password: &str) {
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(browser, Locator::Id("username"), username).await;
+    type_into(browser, Locator::Id("password"), password).await;
+    click(browser, Locator::Css("button[type=submit]")).await;
 }
 
 db_test!(
@@ -229,32 +231,14 @@ db_test!(
             .goto(&authorize_url(&app, rp, &third_party, &[]))
             .await
             .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("username"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("username")).await;
         assert!(browser.source().await.unwrap().contains("Expense Reports"));
         screenshot(&app, &browser, "login-en").await;
         log_in(&browser, "alice", PASSWORD).await;
-        browser
-            .wait()
-            .for_element(Locator::Css("button[value=allow]"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Css("button[value=allow]")).await;
         screenshot(&app, &browser, "consent-en").await;
-        browser
-            .find(Locator::Css("button[value=allow]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("query"))
-            .await
-            .unwrap();
+        click(&browser, Locator::Css("button[value=allow]")).await;
+        wait_for(&browser, Locator::Id("query")).await;
         let query = rp_query(&browser).await;
         assert!(query.contains_key("code"), "{query:?}");
         assert_eq!(query["state"], "xyz");
@@ -265,11 +249,7 @@ db_test!(
             .goto(&authorize_url(&app, rp, &first_party, &[]))
             .await
             .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("query"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("query")).await;
         assert!(rp_query(&browser).await.contains_key("code"));
 
         // Japanese pages (a fresh login is asked for with prompt=login).
@@ -282,33 +262,15 @@ db_test!(
             ))
             .await
             .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("username"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("username")).await;
         assert!(browser.source().await.unwrap().contains("サインイン"));
         screenshot(&app, &browser, "login-ja").await;
         log_in(&browser, "alice", PASSWORD).await;
-        browser
-            .wait()
-            .for_element(Locator::Css("button[value=allow]"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Css("button[value=allow]")).await;
         assert!(browser.source().await.unwrap().contains("許可する"));
         screenshot(&app, &browser, "consent-ja").await;
-        browser
-            .find(Locator::Css("button[value=allow]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("query"))
-            .await
-            .unwrap();
+        click(&browser, Locator::Css("button[value=allow]")).await;
+        wait_for(&browser, Locator::Id("query")).await;
 
         // Logout, confirmed on monban's page, back to the RP.
         let mut logout = url::Url::parse(&app.url("/end_session")).unwrap();
@@ -321,23 +283,9 @@ db_test!(
             )
             .append_pair("state", "bye");
         browser.goto(logout.as_str()).await.unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Css("button[value=logout]"))
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css("button[value=logout]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("query"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Css("button[value=logout]")).await;
+        click(&browser, Locator::Css("button[value=logout]")).await;
+        wait_for(&browser, Locator::Id("query")).await;
         assert_eq!(rp_query(&browser).await["state"], "bye");
 
         // Signed out: prompt=none says login_required.
@@ -350,11 +298,7 @@ db_test!(
             ))
             .await
             .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("query"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("query")).await;
         assert_eq!(rp_query(&browser).await["error"], "login_required");
         browser.close().await.unwrap();
     }
@@ -377,43 +321,16 @@ db_test!(
 
         // The admin pages send the browser through monban's own login.
         browser.goto(&app.url("/admin/clients")).await.unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("username"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("username")).await;
         log_in(&browser, "root", PASSWORD).await;
-        browser
-            .wait()
-            .for_element(Locator::Id("client_name"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("client_name")).await;
         screenshot(&app, &browser, "admin-clients-en").await;
 
         // A service client, created with the form (no JavaScript needed).
-        browser
-            .find(Locator::Id("client_name"))
-            .await
-            .unwrap()
-            .send_keys("Billing")
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Id("client_id"))
-            .await
-            .unwrap()
-            .send_keys("billing")
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Css(
-                "form[action$='/admin/clients'] button[type=submit]",
-            ))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&browser, Locator::Id("client_name"), "Billing").await;
+        type_into(&browser, Locator::Id("client_id"), "billing").await;
+        let create = "form[action$='/admin/clients'] button[type=submit]";
+        click(&browser, Locator::Css(create)).await;
         let secret = browser
             .wait()
             .for_element(Locator::Id("client-secret"))
@@ -435,11 +352,7 @@ db_test!(
             .goto(&app.url("/admin/clients/billing"))
             .await
             .unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Id("client-id"))
-            .await
-            .unwrap();
+        wait_for(&browser, Locator::Id("client-id")).await;
         let page = browser.source().await.unwrap();
         assert!(page.contains("Billing"));
         assert!(!page.contains(&secret), "the secret is shown once only");

@@ -3,7 +3,6 @@
 //! its own ID token checks (signature, issuer, audience, nonce, at_hash),
 //! userinfo, refresh.
 
-use monban::clients::ClientSettings;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
@@ -12,7 +11,7 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
-use crate::browser::{Browser, REDIRECT_URI, web_app_settings};
+use crate::browser::{Browser, REDIRECT_URI};
 use crate::db_test;
 use crate::helpers::TestApp;
 
@@ -20,12 +19,7 @@ db_test!(
     the_openidconnect_crate_signs_in_and_refreshes,
     async |app: TestApp| {
         app.user("alice", "correct horse battery staple").await;
-        let registered = app
-            .register(ClientSettings {
-                first_party: true,
-                ..web_app_settings()
-            })
-            .await;
+        let registered = app.first_party_web_app().await;
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .build()

@@ -1,7 +1,6 @@
 //! Logout (RP-Initiated Logout 1.0), offline access (OIDC Core §11) and the
 //! account page.
 
-use monban::clients::ClientSettings;
 use serde_json::Value;
 
 use crate::browser::{AuthRequest, Browser, Step, hidden, tokens, web_app_settings};
@@ -10,14 +9,6 @@ use crate::helpers::{TestApp, TestClient, password_matches};
 
 const PASSWORD: &str = "correct horse battery staple";
 const SIGNED_OUT: &str = "https://app.example.com/signed-out";
-
-async fn first_party(app: &TestApp) -> TestClient {
-    app.register(ClientSettings {
-        first_party: true,
-        ..web_app_settings()
-    })
-    .await
-}
 
 /// Signs in and returns the token response.
 async fn sign_in(
@@ -45,8 +36,8 @@ db_test!(
     rp_initiated_logout_ends_the_session_for_every_client,
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
-        let other = first_party(&app).await;
+        let client = app.first_party_web_app().await;
+        let other = app.first_party_web_app().await;
         let browser = Browser::new();
         let body = sign_in(&app, &browser, &client, "openid", &[]).await;
         let other_body = sign_in(&app, &browser, &other, "openid", &[]).await;
@@ -84,7 +75,7 @@ db_test!(
     unregistered_post_logout_redirects_are_never_followed,
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         let body = sign_in(&app, &browser, &client, "openid", &[]).await;
         let id_token = body["id_token"].as_str().unwrap();
@@ -113,7 +104,7 @@ db_test!(
 
 db_test!(logout_without_a_hint_asks_first, async |app: TestApp| {
     app.user("alice", PASSWORD).await;
-    let client = first_party(&app).await;
+    let client = app.first_party_web_app().await;
     let browser = Browser::new();
     sign_in(&app, &browser, &client, "openid", &[]).await;
     let url = logout_url(
@@ -163,7 +154,7 @@ db_test!(
     a_cross_site_logout_post_finds_the_session_by_sid,
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         let body = sign_in(&app, &browser, &client, "openid", &[]).await;
         let id_token = body["id_token"].as_str().unwrap();
@@ -192,7 +183,7 @@ db_test!(
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
         let third = app.register(web_app_settings()).await;
-        let first = first_party(&app).await;
+        let first = app.first_party_web_app().await;
         let browser = Browser::new();
         // Third party, no prompt=consent: offline_access is dropped.
         let body = sign_in(&app, &browser, &third, "openid offline_access", &[]).await;
@@ -320,7 +311,7 @@ db_test!(
         other
             .follow(&app, other.get(&app.url("/account")).await)
             .await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         other
             .sign_in(
                 &app,
@@ -390,7 +381,7 @@ db_test!(account_actions_need_the_csrf_token, async |app: TestApp| {
 
 db_test!(an_access_token_is_no_logout_hint, async |app: TestApp| {
     app.user("alice", PASSWORD).await;
-    let client = first_party(&app).await;
+    let client = app.first_party_web_app().await;
     let browser = Browser::new();
     let body = sign_in(&app, &browser, &client, "openid", &[]).await;
     let access = body["access_token"].as_str().unwrap();
@@ -404,7 +395,7 @@ db_test!(
     changing_the_password_signs_out_other_sessions,
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let other = Browser::new();
         other
             .sign_in(&app, &AuthRequest::new(&client), "alice", PASSWORD)

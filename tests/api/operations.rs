@@ -1,22 +1,13 @@
 //! Operations: the audit log, Prometheus metrics, JSON logs and rate limits.
 
-use monban::clients::ClientSettings;
 use monban::store::audit::{self as audit_store, Filter};
 use serde_json::{Value, json};
 
-use crate::browser::{AuthRequest, Browser, USER_AGENT, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, USER_AGENT, tokens};
 use crate::db_test;
 use crate::helpers::{Backend, Served, TestApp, TestDatabase, free_port};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-async fn first_party(app: &TestApp) -> crate::helpers::TestClient {
-    app.register(ClientSettings {
-        first_party: true,
-        ..web_app_settings()
-    })
-    .await
-}
 
 /// Every audit event, as the JSON the log would show.
 async fn all_events(app: &TestApp) -> String {
@@ -30,7 +21,7 @@ db_test!(
     failed_logins_and_lockouts_are_audited,
     async |app: TestApp| {
         let alice = app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         let login = browser.authorize(&app, &AuthRequest::new(&client)).await;
         assert!(login.is_login());
@@ -94,7 +85,7 @@ db_test!(
     refresh_token_reuse_and_revocations_are_audited,
     async |app: TestApp| {
         let bob = app.user("bob", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         let request = AuthRequest::new(&client).scope("openid offline_access");
         let params = browser.sign_in(&app, &request, "bob", PASSWORD).await;
@@ -293,7 +284,7 @@ db_test!(
             app.access_token(&service, &[]).await;
         }
         app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         let login = browser.authorize(&app, &AuthRequest::new(&client)).await;
         browser.submit_login(&app, &login, "alice", "not it").await;
@@ -588,7 +579,7 @@ db_test!(
         // The login page: showing it is free; the third post is refused,
         // on a page in the browser's language.
         app.user("alice", PASSWORD).await;
-        let client = first_party(&app).await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         let login = browser.authorize(&app, &AuthRequest::new(&client)).await;
         for _ in 0..2 {

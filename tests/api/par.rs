@@ -71,12 +71,7 @@ async fn open(app: &TestApp, browser: &Browser, client_id: &str, request_uri: &s
 
 db_test!(a_pushed_request_signs_the_user_in, async |app: TestApp| {
     app.user("alice", PASSWORD).await;
-    let client = app
-        .register(ClientSettings {
-            first_party: true,
-            ..web_app_settings()
-        })
-        .await;
+    let client = app.first_party_web_app().await;
     let request = AuthRequest::new(&client).scope("openid profile");
     let request_uri = pushed(&app, &client, &request).await;
     assert_eq!(app.count("pushed_requests").await, 1);

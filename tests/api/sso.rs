@@ -118,12 +118,7 @@ db_test!(
     prompt_none_max_age_and_prompt_login,
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
-        let client = app
-            .register(ClientSettings {
-                first_party: true,
-                ..web_app_settings()
-            })
-            .await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         // No session: prompt=none is answered with login_required.
         let request = AuthRequest::new(&client).with("prompt", "none");
@@ -183,12 +178,7 @@ db_test!(
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
         let third_party = app.register(web_app_settings()).await;
-        let first_party = app
-            .register(ClientSettings {
-                first_party: true,
-                ..web_app_settings()
-            })
-            .await;
+        let first_party = app.first_party_web_app().await;
         let browser = Browser::new();
         browser
             .sign_in(&app, &AuthRequest::new(&first_party), "alice", PASSWORD)
@@ -384,12 +374,7 @@ db_test!(
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
         app.user("bob", PASSWORD).await;
-        let client = app
-            .register(ClientSettings {
-                first_party: true,
-                ..web_app_settings()
-            })
-            .await;
+        let client = app.first_party_web_app().await;
         // Bob's ID token, from another browser.
         let bobs = Browser::new();
         let request = AuthRequest::new(&client);
@@ -489,12 +474,7 @@ db_test!(
     cross_site_post_to_authorize_still_finds_the_session,
     async |app: TestApp| {
         app.user("alice", PASSWORD).await;
-        let client = app
-            .register(ClientSettings {
-                first_party: true,
-                ..web_app_settings()
-            })
-            .await;
+        let client = app.first_party_web_app().await;
         let browser = Browser::new();
         browser
             .sign_in(&app, &AuthRequest::new(&client), "alice", PASSWORD)
@@ -528,12 +508,7 @@ db_test!(
 
 db_test!(form_post_response_mode, async |app: TestApp| {
     app.user("alice", PASSWORD).await;
-    let client = app
-        .register(ClientSettings {
-            first_party: true,
-            ..web_app_settings()
-        })
-        .await;
+    let client = app.first_party_web_app().await;
     let browser = Browser::new();
     browser
         .sign_in(&app, &AuthRequest::new(&client), "alice", PASSWORD)
@@ -640,12 +615,7 @@ db_test!(
 
 db_test!(disabled_users_cannot_sign_in, async |app: TestApp| {
     app.user("alice", PASSWORD).await;
-    let client = app
-        .register(ClientSettings {
-            first_party: true,
-            ..web_app_settings()
-        })
-        .await;
+    let client = app.first_party_web_app().await;
     let browser = Browser::new();
     browser
         .sign_in(&app, &AuthRequest::new(&client), "alice", PASSWORD)

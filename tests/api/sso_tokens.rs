@@ -370,12 +370,7 @@ db_test!(groups_scope_adds_the_groups_claim, async |app: TestApp| {
     app.cli(&["group", "create", "staff", "--json"]).ok_json();
     app.cli(&["user", "group", "add", "alice", "staff", "--json"])
         .ok_json();
-    let client = app
-        .register(ClientSettings {
-            first_party: true,
-            ..web_app_settings()
-        })
-        .await;
+    let client = app.first_party_web_app().await;
     let browser = Browser::new();
     let request = AuthRequest::new(&client).scope("openid groups");
     let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
@@ -506,12 +501,7 @@ db_test!(
         let body = tokens(&app, &client, &request, &code).await;
         let refresh_token = body["refresh_token"].as_str().unwrap().to_owned();
         // Another app asks for a fresh login.
-        let other = app
-            .register(ClientSettings {
-                first_party: true,
-                ..web_app_settings()
-            })
-            .await;
+        let other = app.first_party_web_app().await;
         let step = browser
             .authorize(&app, &AuthRequest::new(&other).with("prompt", "login"))
             .await;
