@@ -112,12 +112,6 @@ impl FromRequestParts<Arc<App>> for Admin {
 }
 
 impl Admin {
-    /// Whether the caller is this client (acting for itself).
-    pub fn is_client(&self, client_id: &str) -> bool {
-        matches!(&self.actor, Actor::Client(id) if id == client_id)
-    }
-
-    /// An audit event of this caller's, from where it called.
     /// This caller as the operator of a shared operation.
     pub fn operator<'a>(&'a self, app: &'a App) -> crate::service::Operator<'a> {
         crate::service::Operator {
@@ -125,11 +119,5 @@ impl Admin {
             origin: Some(&self.origin),
             runs_in: crate::service::RunsIn::Server(app),
         }
-    }
-
-    pub fn event(&self, kind: crate::audit::Kind) -> crate::audit::Event {
-        crate::audit::Event::new(kind)
-            .by(self.actor.clone())
-            .from(&self.origin)
     }
 }

@@ -251,7 +251,6 @@ async fn with_db(
     result.map(Some)
 }
 
-/// Writes an operator's change to the audit log (actor `cli`).
 /// The CLI as the operator of a shared operation (`service`).
 fn operator<'a>(db: &'a Db, config: &'a Config) -> crate::service::Operator<'a> {
     crate::service::Operator {
@@ -261,6 +260,7 @@ fn operator<'a>(db: &'a Db, config: &'a Config) -> crate::service::Operator<'a> 
     }
 }
 
+/// Writes an operator's change to the audit log (actor `cli`).
 async fn record(db: &Db, event: crate::audit::Event) {
     let event = event.by(crate::audit::Actor::Cli);
     crate::audit::record(db, event, crate::unix_now()).await;

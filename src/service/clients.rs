@@ -146,6 +146,8 @@ pub async fn delete(op: &Operator<'_>, client_id: &str, now: i64) -> Outcome<()>
         return Err(gone(client_id));
     }
     op.reload_client(client_id).await?;
+    // Its tokens went with it: this server's cached phantoms of them too.
+    op.forget_phantoms();
     op.log(op.event(Kind::ClientDeleted).client(client_id), now)
         .await;
     Ok(())

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::{Operator, Outcome, Refused};
-use crate::audit::Kind;
+use crate::audit::{Actor, Kind};
 use crate::store::{self, Db};
-use crate::types::is_group_name;
+use crate::types::{ADMIN_GROUP, is_group_name};
 
 pub const NAME_RULE: &str = "1 to 64 characters of letters, digits and . _ - :";
 
@@ -26,8 +26,16 @@ pub async fn create(op: &Operator<'_>, name: &str, now: i64) -> Outcome<()> {
     Ok(())
 }
 
-/// Deletes the group `name`; its memberships go with it.
+/// Deletes the group `name`; its memberships go with it. The admin group
+/// only from the command line: from the API or the pages it would lock
+/// every person out of them at once.
 pub async fn delete(op: &Operator<'_>, name: &str, now: i64) -> Outcome<()> {
+    if name == ADMIN_GROUP && op.actor != Actor::Cli {
+        return Err(Refused::Conflict(format!(
+            "the {ADMIN_GROUP} group cannot be deleted here: it would lock every admin out \
+             (monban group delete {ADMIN_GROUP} can)"
+        )));
+    }
     if !store::groups::delete(op.db(), name).await? {
         return Err(no_such(name));
     }

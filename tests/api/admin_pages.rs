@@ -380,6 +380,16 @@ db_test!(
                 "{form:?}: {refused:?}"
             );
         }
+        // Nor delete the admin group, which would lock every admin out.
+        let groups = browser
+            .follow(&app, browser.get(&app.url("/admin/groups")).await)
+            .await;
+        let form = [("action", "delete"), ("name", "admin")];
+        let refused = post(&app, &browser, &groups, "/admin/groups", &form).await;
+        assert!(
+            refused.page_body().contains("lock every admin out"),
+            "{refused:?}"
+        );
         let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
         assert!(!root.disabled);
         let groups = store::groups::of_user(&app.db, root.id).await.unwrap();
