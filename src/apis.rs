@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::store::{self, Db, apis::Api};
-use crate::types::OIDC_SCOPES;
+use crate::types::{Invalid, OIDC_SCOPES};
 use crate::types::{Scopes, TokenFormat};
 
 pub const TTL: Duration = Duration::from_secs(5);
@@ -65,25 +65,35 @@ impl ApiCache {
     }
 }
 
-/// Checks an API's settings (the CLI's and `monban apply`'s rule).
-pub fn validate(api: &crate::store::apis::Api) -> Result<(), String> {
+/// Checks an API's settings (the one rule of every front end); the error
+/// names the setting.
+pub fn validate(api: &crate::store::apis::Api) -> Result<(), Invalid> {
     if let Some(name) = &api.name
         && (name.trim().is_empty()
             || name.chars().count() > 200
             || name.chars().any(char::is_control))
     {
-        return Err("name must be 1 to 200 characters without control characters".into());
+        return Err(Invalid::new(
+            "name",
+            "1 to 200 characters without control characters",
+        ));
     }
     if !is_resource_uri(&api.identifier) {
-        return Err(format!(
-            "identifier {:?} must be an absolute URI without a fragment (RFC 8707 §2)",
-            api.identifier
+        return Err(Invalid::new(
+            "identifier",
+            format!(
+                "{:?} must be an absolute URI without a fragment (RFC 8707 §2)",
+                api.identifier
+            ),
         ));
     }
     if let Some(seconds) = api.access_token_ttl
         && !(1..=MAX_ACCESS_TOKEN_TTL).contains(&seconds)
     {
-        return Err("access_token_lifetime must be between 1 and 31536000 seconds".into());
+        return Err(Invalid::new(
+            "access_token_lifetime",
+            "between 1 and 31536000 seconds",
+        ));
     }
     Ok(())
 }

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::audit::{self, Actor, Event, Kind};
 use crate::clients::{self, ClientSettings};
+use crate::service::clients::{Also, NewClient};
+use crate::service::{self, Operator, Refused};
 use crate::store::apis::{Api, OptionalFormat};
-use crate::store::groups::Membership;
-use crate::store::{self, Db, clients::Client};
+use crate::store::{self, Db};
 use crate::tokens::sha256;
 use crate::types::{
     ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat, is_group_name,
@@ -31,6 +31,10 @@ pub enum ApplyError {
     Invalid(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// An operation refused a change the plan made (the database changed
+    /// since it was planned); the changes before it were made.
+    #[error("{0}")]
+    Refused(#[from] Refused),
 }
 
 fn invalid(message: impl Into<String>) -> ApplyError {
@@ -173,8 +177,6 @@ pub struct Plan {
 
 struct ClientPlan {
     action: Action,
-    /// The fields that change (for the audit log).
-    changed: Vec<&'static str>,
     settings: ClientSettings,
     client_id: String,
     /// The hash of the referenced secret, when the file gives one.
@@ -258,7 +260,8 @@ impl Plan {
                 access_token_ttl: entry.access_token_lifetime,
                 created_at: crate::unix_now(),
             };
-            crate::apis::validate(&api).map_err(|e| invalid(format!("{at}: {e}")))?;
+            crate::apis::validate(&api)
+                .map_err(|e| invalid(format!("{at}: {}: {}", e.field, e.message)))?;
             let fields = |a: &Api| {
                 vec![
                     ("name", json!(a.name)),
@@ -355,12 +358,10 @@ impl Plan {
                     (action, changed)
                 }
             };
-            let changed_names = changed.iter().map(|f| f.field).collect();
             plan.record("client", &client_id, action, changed);
             if action != Action::Unchanged {
                 plan.clients.push(ClientPlan {
                     action,
-                    changed: changed_names,
                     settings,
                     client_id,
                     secret_hash,
@@ -385,127 +386,53 @@ impl Plan {
         self.changes.iter().any(|c| c.action != Action::Unchanged)
     }
 
-    /// Makes the changes (groups, then APIs, then clients), each change
-    /// audited as `actor`'s; returns the secrets generated for new clients,
-    /// to show once. Each statement is idempotent, so a run cut short (or
-    /// racing another instance's) is finished by running again.
-    pub async fn execute(
-        self,
-        db: &Db,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<Vec<Generated>, ApplyError> {
-        let event = |kind: Kind| Event::new(kind).by(actor.clone());
+    /// Makes the changes (groups, then APIs, then clients) through the
+    /// operations every front end shares, each audited as `op`'s; returns
+    /// the secrets generated for new clients, to show once. A run cut short
+    /// is finished by running again; one that raced another instance's
+    /// (a name taken in between) is refused, and planning again settles it.
+    pub async fn execute(self, op: &Operator<'_>, now: i64) -> Result<Vec<Generated>, ApplyError> {
         for name in &self.groups {
-            if !store::groups::ensure(db, name, now).await? {
-                continue;
-            }
-            let detail = json!({"group": name, "via": "apply"});
-            audit::record(db, event(Kind::GroupCreated).detail(detail), now).await;
+            service::groups::ensure(op, name, now).await?;
         }
         for (action, api) in &self.apis {
-            let kind = if *action == Action::Create {
-                store::apis::insert(db, api).await?;
-                Kind::ApiCreated
+            if *action == Action::Create {
+                service::apis::create(op, api, now).await?;
             } else {
-                store::apis::update(db, api).await?;
-                Kind::ApiUpdated
-            };
-            let detail = json!({"identifier": api.identifier, "via": "apply"});
-            audit::record(db, event(kind).detail(detail), now).await;
+                service::apis::update(op, api, now).await?;
+            }
         }
         let mut generated = Vec::new();
         for plan in self.clients {
-            let written = write_client(db, &plan, now).await?;
-            let client_id = written.client.client_id.as_str();
-            let kind = if plan.action == Action::Create {
-                Kind::ClientCreated
-            } else {
-                Kind::ClientUpdated
+            let (client, secret) = match plan.action {
+                Action::Create => {
+                    let new = NewClient {
+                        client_id: Some(&plan.client_id),
+                        settings: plan.settings,
+                        groups: &plan.groups,
+                        secret_hash: plan.secret_hash,
+                    };
+                    service::clients::create(op, new, now).await?
+                }
+                _ => {
+                    let client = service::clients::find(op.db(), &plan.client_id).await?;
+                    let also = Also {
+                        groups: Some(&plan.groups),
+                        secret_hash: plan.secret_hash,
+                        ..Also::default()
+                    };
+                    service::clients::update(op, client, plan.settings, also, now).await?
+                }
             };
-            let detail =
-                json!({"name": written.client.name, "changed": plan.changed, "via": "apply"});
-            audit::record(db, event(kind).client(client_id).detail(detail), now).await;
-            if plan.action == Action::Update && plan.changed.contains(&"client_secret") {
-                let rotated = event(Kind::ClientSecretRotated).client(client_id);
-                audit::record(db, rotated.detail(json!({"via": "apply"})), now).await;
-            }
-            for (group, added) in &written.memberships {
-                let kind = if *added {
-                    Kind::GroupMemberAdded
-                } else {
-                    Kind::GroupMemberRemoved
-                };
-                let detail = json!({"group": group, "via": "apply"});
-                audit::record(db, event(kind).client(client_id).detail(detail), now).await;
-            }
-            if let Some(secret) = written.secret {
+            if let Some(secret) = secret {
                 generated.push(Generated {
-                    client_id: written.client.client_id,
+                    client_id: client.client_id,
                     secret,
                 });
             }
         }
         Ok(generated)
     }
-}
-
-/// What writing a client did.
-struct Written {
-    client: Client,
-    /// A secret generated for it, to show once.
-    secret: Option<Secret>,
-    /// Groups joined (true) or left (false).
-    memberships: Vec<(String, bool)>,
-}
-
-/// Creates or updates one client and brings its groups in line.
-async fn write_client(db: &Db, plan: &ClientPlan, now: i64) -> Result<Written, ApplyError> {
-    let settings = plan.settings.clone();
-    let (mut client, mut secret) = match store::clients::find(db, &plan.client_id).await? {
-        None => {
-            let (mut client, secret) = clients::new_client(settings, now);
-            client.client_id.clone_from(&plan.client_id);
-            (client, secret)
-        }
-        Some(mut client) => {
-            let secret = clients::apply(&mut client, settings, now);
-            (client, secret)
-        }
-    };
-    if let Some(hash) = &plan.secret_hash {
-        client.secret_hash = Some(hash.clone());
-        secret = None;
-    }
-    if plan.action == Action::Create {
-        store::clients::insert(db, &client).await?;
-    } else {
-        store::clients::update(db, &client).await?;
-    }
-    let current = store::groups::of_client(db, &client.client_id).await?;
-    let mut memberships = Vec::new();
-    for group in plan.groups.iter().filter(|g| !current.contains(g)) {
-        match store::groups::add_client(db, &client.client_id, group).await? {
-            Membership::NoSuchGroup => {
-                return Err(invalid(format!(
-                    "group {group:?} disappeared while applying"
-                )));
-            }
-            Membership::Changed => memberships.push((group.clone(), true)),
-            Membership::Unchanged => {}
-        }
-    }
-    for group in current.iter().filter(|g| !plan.groups.contains(g)) {
-        if store::groups::remove_client(db, &client.client_id, group).await? == Membership::Changed
-        {
-            memberships.push((group.clone(), false));
-        }
-    }
-    Ok(Written {
-        client,
-        secret,
-        memberships,
-    })
 }
 
 /// The settings a client entry declares, with the CLI's defaults for what
@@ -559,32 +486,12 @@ fn client_settings(entry: ClientEntry, base: &Path) -> Result<ClientSettings, St
     })
 }
 
-/// The fields a diff shows, in a stable order.
+/// The fields a diff shows, in a stable order: the settings', then the
+/// groups.
 fn client_fields(s: &ClientSettings, groups: &[String]) -> Vec<(&'static str, Value)> {
-    vec![
-        ("name", json!(s.name)),
-        ("client_type", json!(s.client_type)),
-        ("application_type", json!(s.application_type)),
-        ("first_party", json!(s.first_party)),
-        ("redirect_uris", json!(s.redirect_uris)),
-        (
-            "post_logout_redirect_uris",
-            json!(s.post_logout_redirect_uris),
-        ),
-        ("grant_types", json!(s.grant_types)),
-        ("scopes", json!(s.scopes)),
-        ("audiences", json!(s.audiences)),
-        ("token_endpoint_auth_method", json!(s.auth_method)),
-        ("access_token_format", json!(s.access_token_format)),
-        ("jwks", json!(s.jwks)),
-        ("jwks_uri", json!(s.jwks_uri)),
-        (
-            "require_pushed_authorization_requests",
-            json!(s.require_par),
-        ),
-        ("backchannel_logout_uri", json!(s.backchannel_logout_uri)),
-        ("groups", json!(groups)),
-    ]
+    let mut fields = s.fields();
+    fields.push(("groups", json!(groups)));
+    fields
 }
 
 /// `Unchanged` with no fields, or `Update` with the fields that differ.

@@ -184,6 +184,15 @@ impl Event {
         self.detail = detail;
         self
     }
+
+    /// One more detail, `key: value` (details that are not an object, as
+    /// none are, stay as they are).
+    pub fn detail_also(mut self, key: &str, value: Value) -> Event {
+        if let Some(object) = self.detail.as_object_mut() {
+            object.insert(key.to_owned(), value);
+        }
+        self
+    }
 }
 
 /// Writes `event` to the log stream and the database. A failed write is

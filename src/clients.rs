@@ -9,6 +9,7 @@ use crate::client_keys;
 use crate::routes;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens;
+pub use crate::types::Invalid;
 use crate::types::{
     ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, Secret, TokenFormat,
 };
@@ -43,6 +44,34 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
+    /// A web client of this type, method and grants with nothing else set
+    /// (no redirect URIs, scopes, audiences or keys; not first party;
+    /// tokens in the server's format).
+    pub fn new(
+        name: String,
+        client_type: ClientType,
+        auth_method: AuthMethod,
+        grant_types: Vec<GrantType>,
+    ) -> ClientSettings {
+        ClientSettings {
+            name,
+            client_type,
+            application_type: ApplicationType::Web,
+            first_party: false,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types,
+            scopes: Scopes::default(),
+            audiences: Vec::new(),
+            auth_method,
+            access_token_format: None,
+            jwks: None,
+            jwks_uri: None,
+            require_par: false,
+            backchannel_logout_uri: None,
+        }
+    }
+
     pub fn of(client: &Client) -> ClientSettings {
         ClientSettings {
             name: client.name.clone(),
@@ -61,6 +90,45 @@ impl ClientSettings {
             require_par: client.require_pushed_authorization_requests,
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         }
+    }
+
+    /// Every setting by its RFC 7591 name, in a stable order (what a diff
+    /// shows).
+    pub fn fields(&self) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::json;
+        vec![
+            ("name", json!(self.name)),
+            ("client_type", json!(self.client_type)),
+            ("application_type", json!(self.application_type)),
+            ("first_party", json!(self.first_party)),
+            ("redirect_uris", json!(self.redirect_uris)),
+            (
+                "post_logout_redirect_uris",
+                json!(self.post_logout_redirect_uris),
+            ),
+            ("grant_types", json!(self.grant_types)),
+            ("scopes", json!(self.scopes)),
+            ("audiences", json!(self.audiences)),
+            ("token_endpoint_auth_method", json!(self.auth_method)),
+            ("access_token_format", json!(self.access_token_format)),
+            ("jwks", json!(self.jwks)),
+            ("jwks_uri", json!(self.jwks_uri)),
+            (
+                "require_pushed_authorization_requests",
+                json!(self.require_par),
+            ),
+            ("backchannel_logout_uri", json!(self.backchannel_logout_uri)),
+        ]
+    }
+
+    /// The names of the settings `other` changes.
+    pub fn changed(&self, other: &ClientSettings) -> Vec<&'static str> {
+        self.fields()
+            .into_iter()
+            .zip(other.fields())
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((name, _), _)| name)
+            .collect()
     }
 
     /// Checks every setting and their consistency; the error says what is
@@ -260,22 +328,6 @@ pub async fn issue_initial_token(
     Ok(token)
 }
 
-/// A setting that is not valid: which one (its RFC 7591 name), and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Invalid {
-        Invalid {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
 /// Redirect URIs (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1): absolute,
 /// no fragment; https, http only to a loopback host, or a private-use scheme
 /// in reverse-domain form (`com.example.app:/callback`) for native apps.
@@ -438,21 +490,14 @@ pub async fn ensure_account_client(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let settings = ClientSettings {
-        name: "monban account".to_owned(),
-        client_type: ClientType::Public,
-        application_type: ApplicationType::Web,
         first_party: true,
         redirect_uris: vec![issuer.endpoint(routes::ACCOUNT_CALLBACK)],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec![GrantType::AuthorizationCode],
-        scopes: Scopes::default(),
-        audiences: vec![],
-        auth_method: AuthMethod::None,
-        access_token_format: None,
-        jwks: None,
-        jwks_uri: None,
-        require_par: false,
-        backchannel_logout_uri: None,
+        ..ClientSettings::new(
+            "monban account".to_owned(),
+            ClientType::Public,
+            AuthMethod::None,
+            vec![GrantType::AuthorizationCode],
+        )
     };
     match crate::store::clients::find(db, ACCOUNT_CLIENT_ID).await? {
         Some(existing) if ClientSettings::of(&existing).redirect_uris == settings.redirect_uris => {

@@ -19,8 +19,9 @@ pub fn mark_database_failure(response: &mut Response) {
 }
 
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8707
-/// §2 and OIDC Core §3.1.2.6 (the authorization errors are also answered by
-/// the pushed authorization request endpoint, RFC 9126 §2.3).
+/// §2, OIDC Core §3.1.2.6 (the authorization errors are also answered by
+/// the pushed authorization request endpoint, RFC 9126 §2.3), RFC 6750
+/// §3.1 (protected resources) and RFC 7591 §3.2.2 (registration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -45,6 +46,13 @@ pub enum ErrorCode {
     /// it: the name of RFC 6585 §4's status.
     TooManyRequests,
     ServerError,
+    /// RFC 6750 §3.1: the access token is expired, revoked or not one.
+    InvalidToken,
+    /// RFC 6750 §3.1: the token does not grant what the resource needs.
+    InsufficientScope,
+    /// RFC 7591 §3.2.2.
+    InvalidClientMetadata,
+    InvalidRedirectUri,
 }
 
 impl ErrorCode {
@@ -68,6 +76,10 @@ impl ErrorCode {
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
         }
     }
 }
@@ -289,8 +301,9 @@ mod tests {
 #[derive(Debug)]
 pub struct BearerError {
     status: StatusCode,
-    /// `None` when the request had no token at all (§3.1: then no error code).
-    error: Option<&'static str>,
+    /// `None` when the request had no token at all (§3.1: then no error
+    /// code), and for an internal failure.
+    error: Option<ErrorCode>,
     description: Cow<'static, str>,
     scope: Option<Cow<'static, str>>,
     /// Made from a database error.
@@ -311,7 +324,7 @@ impl BearerError {
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> BearerError {
         BearerError {
             status: StatusCode::UNAUTHORIZED,
-            error: Some("invalid_token"),
+            error: Some(ErrorCode::InvalidToken),
             description: sanitize(description.into()),
             scope: None,
             database: false,
@@ -334,7 +347,7 @@ impl BearerError {
     ) -> BearerError {
         BearerError {
             status: StatusCode::FORBIDDEN,
-            error: Some("insufficient_scope"),
+            error: Some(ErrorCode::InsufficientScope),
             description: sanitize(description.into()),
             scope: scope.map(sanitize),
             database: false,
@@ -367,7 +380,7 @@ impl IntoResponse for BearerError {
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             let mut response = (
                 self.status,
-                Json(serde_json::json!({"error": "server_error"})),
+                Json(serde_json::json!({"error": ErrorCode::ServerError.as_str()})),
             )
                 .into_response();
             if self.database {
@@ -377,7 +390,7 @@ impl IntoResponse for BearerError {
         }
         let mut challenge = String::from("Bearer realm=\"monban\"");
         if let Some(error) = self.error {
-            challenge.push_str(&format!(", error=\"{error}\""));
+            challenge.push_str(&format!(", error=\"{}\"", error.as_str()));
             if !self.description.is_empty() {
                 challenge.push_str(&format!(", error_description=\"{}\"", self.description));
             }
@@ -386,7 +399,7 @@ impl IntoResponse for BearerError {
             challenge.push_str(&format!(", scope=\"{scope}\""));
         }
         let body = serde_json::json!({
-            "error": self.error.unwrap_or("invalid_request"),
+            "error": self.error.unwrap_or(ErrorCode::InvalidRequest).as_str(),
             "error_description": self.description,
         });
         let mut response = (self.status, Json(body)).into_response();

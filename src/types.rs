@@ -289,3 +289,20 @@ mod tests {
         );
     }
 }
+
+/// A setting that is not valid: which one (for a client, its RFC 7591
+/// name), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Invalid {
+        Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}

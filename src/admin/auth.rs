@@ -116,6 +116,7 @@ impl Admin {
     pub fn operator<'a>(&'a self, app: &'a App) -> crate::service::Operator<'a> {
         crate::service::Operator {
             actor: self.actor.clone(),
+            via: crate::service::Via::AdminApi,
             origin: Some(&self.origin),
             runs_in: crate::service::RunsIn::Server(app),
         }

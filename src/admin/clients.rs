@@ -247,6 +247,7 @@ pub async fn create(
         client_id: metadata.client_id.as_deref(),
         settings: metadata.settings()?,
         groups: &metadata.groups,
+        secret_hash: None,
     };
     let operator = admin.operator(&app);
     let (client, secret) = service::clients::create(&operator, new, crate::unix_now()).await?;

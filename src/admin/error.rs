@@ -17,13 +17,24 @@ use crate::types::ADMIN_SCOPE;
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `invalid_token`, `insufficient_scope`, `not_found`, `conflict`,
-    /// `invalid_request` or `server_error`.
-    pub error: &'static str,
+    pub error: Code,
     pub message: String,
     /// The field (of the body or the query) that is not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// What went wrong, for programs: the RFC 6750 §3.1 codes for the token,
+/// then the admin API's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    InvalidToken,
+    InsufficientScope,
+    NotFound,
+    Conflict,
+    InvalidRequest,
+    ServerError,
 }
 
 #[derive(Debug)]
@@ -150,7 +161,7 @@ impl IntoResponse for AdminError {
                     "Bearer realm=\"monban\"".to_owned()
                 };
                 let body = ErrorBody {
-                    error: "invalid_token",
+                    error: Code::InvalidToken,
                     message: message.into_owned(),
                     field: None,
                 };
@@ -164,7 +175,7 @@ impl IntoResponse for AdminError {
             }
             AdminError::Forbidden(message) => {
                 let body = ErrorBody {
-                    error: "insufficient_scope",
+                    error: Code::InsufficientScope,
                     message: message.into_owned(),
                     field: None,
                 };
@@ -179,23 +190,23 @@ impl IntoResponse for AdminError {
                 }
                 return response;
             }
-            AdminError::NotFound(message) => (StatusCode::NOT_FOUND, "not_found", message, None),
-            AdminError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message, None),
+            AdminError::NotFound(message) => (StatusCode::NOT_FOUND, Code::NotFound, message, None),
+            AdminError::Conflict(message) => (StatusCode::CONFLICT, Code::Conflict, message, None),
             AdminError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
+                Code::InvalidRequest,
                 "the request body is too large".to_owned(),
                 None,
             ),
             AdminError::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                Code::InvalidRequest,
                 message,
                 field,
             ),
             AdminError::Server | AdminError::Database => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
+                Code::ServerError,
                 "internal server error".to_owned(),
                 None,
             ),

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::{AdminJson, AdminPath};
+use crate::service;
 use crate::state::App;
-use crate::{service, store};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupView {
@@ -33,7 +33,7 @@ pub async fn list(
     _admin: Admin,
     State(app): State<Arc<App>>,
 ) -> Result<Json<Vec<GroupView>>, AdminError> {
-    let groups = store::groups::list(&app.db).await?;
+    let groups = service::groups::list(&app.db).await?;
     Ok(Json(
         groups
             .into_iter()
@@ -95,17 +95,14 @@ pub async fn show(
     State(app): State<Arc<App>>,
     AdminPath(name): AdminPath<String>,
 ) -> Result<Json<GroupDetail>, AdminError> {
-    let groups = store::groups::list(&app.db).await?;
-    if !groups.iter().any(|g| g.name == name) {
-        return Err(AdminError::not_found("group"));
-    }
-    let users = store::groups::users_in(&app.db, &name).await?;
+    let members = service::groups::members(&app.db, &name).await?;
     Ok(Json(GroupDetail {
-        users: users
+        users: members
+            .users
             .into_iter()
             .map(|(id, username)| Member { id, username })
             .collect(),
-        clients: store::groups::clients_in(&app.db, &name).await?,
+        clients: members.clients,
         name,
     }))
 }

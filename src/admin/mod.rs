@@ -249,7 +249,7 @@ async fn not_found() -> AdminError {
 
 async fn method_not_allowed() -> Response {
     let body = error::ErrorBody {
-        error: "invalid_request",
+        error: error::Code::InvalidRequest,
         message: "this route does not take that method".into(),
         field: None,
     };

@@ -5,9 +5,10 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::{CliError, Output, fields, record, table};
-use crate::audit::{Event, Kind};
-use crate::store::{self, Db, apis::Api, apis::OptionalFormat};
+use super::{CliError, Output, fields, table};
+use crate::config::Config;
+use crate::service;
+use crate::store::{Db, apis::Api, apis::OptionalFormat};
 use crate::types::{Scopes, TokenFormat};
 use crate::unix_now;
 
@@ -53,7 +54,7 @@ pub struct ApiArgs {
 }
 
 impl ApiArgs {
-    /// The given flags laid over `api`.
+    /// The given flags laid over `api` (the service checks the result).
     fn apply_to(self, mut api: Api) -> Result<Api, CliError> {
         if let Some(name) = self.name {
             api.name = Some(name);
@@ -85,7 +86,6 @@ impl ApiArgs {
                 })?),
             };
         }
-        crate::apis::validate(&api).map_err(CliError::Usage)?;
         Ok(api)
     }
 }
@@ -98,7 +98,9 @@ const SHOWN: [&str; 5] = [
     "access_token_lifetime",
 ];
 
-pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
+pub async fn run(db: &Db, config: &Config, command: ApiCommand) -> Result<Output, CliError> {
+    let op = super::operator(db, config);
+    let now = unix_now();
     match command {
         ApiCommand::Create {
             identifier,
@@ -110,65 +112,43 @@ pub async fn run(db: &Db, command: ApiCommand) -> Result<Output, CliError> {
                 scopes: Scopes::default(),
                 token_format: OptionalFormat(None),
                 access_token_ttl: None,
-                created_at: unix_now(),
+                created_at: now,
             })?;
-            store::apis::insert(db, &api).await.map_err(|e| {
-                if store::is_unique_violation(&e) {
-                    CliError::Failed(format!("an API {:?} already exists", api.identifier))
-                } else {
-                    e.into()
-                }
-            })?;
-            let out = describe(&api);
-            record(db, Event::new(Kind::ApiCreated).detail(out.clone())).await;
-            let text = format!(
-                "created API {}\n{}\n(running servers use it within 5 seconds)",
-                api.identifier,
-                fields(&out, &SHOWN)
-            );
-            Ok(Output::new(out, text))
+            service::apis::create(&op, &api, now).await?;
+            Ok(shown("created", &api))
         }
         ApiCommand::Update {
             identifier,
             settings,
         } => {
-            let Some(current) = store::apis::all(db)
-                .await?
-                .into_iter()
-                .find(|a| a.identifier == identifier)
-            else {
-                return Err(CliError::Failed(format!("no API {identifier:?}")));
-            };
-            let api = settings.apply_to(current)?;
-            if !store::apis::update(db, &api).await? {
-                return Err(CliError::Failed(format!("no API {identifier:?}")));
-            }
-            let out = describe(&api);
-            record(db, Event::new(Kind::ApiUpdated).detail(out.clone())).await;
-            let text = format!(
-                "updated API {}\n{}\n(running servers use it within 5 seconds)",
-                api.identifier,
-                fields(&out, &SHOWN)
-            );
-            Ok(Output::new(out, text))
+            let api = settings.apply_to(service::apis::find(db, &identifier).await?)?;
+            service::apis::update(&op, &api, now).await?;
+            Ok(shown("updated", &api))
         }
         ApiCommand::List => {
-            let rows: Vec<Value> = store::apis::all(db).await?.iter().map(describe).collect();
+            let rows: Vec<Value> = service::apis::all(db).await?.iter().map(describe).collect();
             let text = table(&rows, &SHOWN);
             Ok(Output::new(Value::Array(rows), text))
         }
         ApiCommand::Delete { identifier } => {
-            if !store::apis::delete(db, &identifier).await? {
-                return Err(CliError::Failed(format!("no API {identifier:?}")));
-            }
-            let detail = json!({"identifier": identifier});
-            record(db, Event::new(Kind::ApiDeleted).detail(detail)).await;
+            service::apis::delete(&op, &identifier, now).await?;
             Ok(Output::new(
                 json!({"identifier": identifier, "deleted": true}),
                 format!("deleted API {identifier}"),
             ))
         }
     }
+}
+
+/// What a command `done` to `api` answers.
+fn shown(done: &str, api: &Api) -> Output {
+    let out = describe(api);
+    let text = format!(
+        "{done} API {}\n{}\n(running servers use it within 5 seconds)",
+        api.identifier,
+        fields(&out, &SHOWN)
+    );
+    Output::new(out, text)
 }
 
 fn describe(api: &Api) -> Value {

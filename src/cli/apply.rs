@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::{CliError, Output};
 use crate::apply::{Action, ApplyError, Change, IdentityFile, Plan, Secrets};
-use crate::audit::Actor;
+use crate::config::Config;
+use crate::service::{Operator, Via};
 use crate::store::Db;
 
 #[derive(Args)]
@@ -26,11 +27,12 @@ impl From<ApplyError> for CliError {
         match e {
             ApplyError::Invalid(message) => CliError::Usage(message),
             ApplyError::Db(e) => e.into(),
+            ApplyError::Refused(refused) => refused.into(),
         }
     }
 }
 
-pub async fn run(db: &Db, args: ApplyArgs) -> Result<Output, CliError> {
+pub async fn run(db: &Db, config: &Config, args: ApplyArgs) -> Result<Output, CliError> {
     let file = IdentityFile::read(&args.file)?;
     let plan = Plan::make(db, file, base_dir(&args.file), Secrets::MayGenerate).await?;
     let mut text = describe(&plan.changes);
@@ -40,7 +42,11 @@ pub async fn run(db: &Db, args: ApplyArgs) -> Result<Output, CliError> {
     if args.dry_run {
         text.push_str("\ndry run: nothing was changed");
     } else {
-        let generated = plan.execute(db, &Actor::Cli, crate::unix_now()).await?;
+        let op = Operator {
+            via: Via::Apply,
+            ..super::operator(db, config)
+        };
+        let generated = plan.execute(&op, crate::unix_now()).await?;
         text.push_str(if changed {
             "\napplied (running servers see the changes within 5 seconds)"
         } else {

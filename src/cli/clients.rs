@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::{CliError, Output, fields, set, table};
-use crate::clients::ClientSettings;
+use crate::clients::{self, ClientSettings};
 use crate::config::Config;
 use crate::service;
 use crate::store::clients::{Client, ServiceLimit};
@@ -156,6 +156,7 @@ pub async fn run(db: &Db, config: &Config, command: ClientCommand) -> Result<Out
                 client_id: None,
                 settings: args.into_new()?,
                 groups: &[],
+                secret_hash: None,
             };
             let (client, secret) = service::clients::create(op, new, now).await?;
             Ok(describe(&client, secret.as_ref(), "created"))
@@ -333,39 +334,16 @@ impl ClientArgs {
             ClientType::Confidential
         };
         let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
-        let auth_method = self.auth_method.unwrap_or(match client_type {
-            ClientType::Public => AuthMethod::None,
-            ClientType::Confidential if has_keys => AuthMethod::PrivateKeyJwt,
-            ClientType::Confidential => AuthMethod::ClientSecretBasic,
-        });
-        let grant_types = if !self.grant_types.is_empty() {
-            self.grant_types.clone()
-        } else if !self.redirect_uris.is_empty() {
-            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
-        } else if client_type == ClientType::Confidential {
-            vec![GrantType::ClientCredentials]
+        let auth_method = self
+            .auth_method
+            .unwrap_or_else(|| clients::default_auth_method(client_type, has_keys));
+        let grant_types = if self.grant_types.is_empty() {
+            clients::default_grant_types(client_type, !self.redirect_uris.is_empty())
+                .map_err(|_| CliError::Usage("a public client needs --redirect-uri".into()))?
         } else {
-            return Err(CliError::Usage(
-                "a public client needs --redirect-uri".into(),
-            ));
+            self.grant_types.clone()
         };
-        let base = ClientSettings {
-            name,
-            client_type,
-            application_type: ApplicationType::Web,
-            first_party: false,
-            redirect_uris: Vec::new(),
-            post_logout_redirect_uris: Vec::new(),
-            grant_types,
-            scopes: Scopes::default(),
-            audiences: Vec::new(),
-            auth_method,
-            access_token_format: None,
-            jwks: None,
-            jwks_uri: None,
-            require_par: false,
-            backchannel_logout_uri: None,
-        };
+        let base = ClientSettings::new(name, client_type, auth_method, grant_types);
         self.apply_to(base)
     }
 

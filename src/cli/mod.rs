@@ -235,8 +235,10 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
             with_db(&config, async |db| clients::run(db, &config, cmd).await).await
         }
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
-        Command::Api(cmd) => with_db(&config, async |db| apis::run(db, cmd).await).await,
-        Command::Apply(args) => with_db(&config, async |db| apply::run(db, args).await).await,
+        Command::Api(cmd) => with_db(&config, async |db| apis::run(db, &config, cmd).await).await,
+        Command::Apply(args) => {
+            with_db(&config, async |db| apply::run(db, &config, args).await).await
+        }
     }
 }
 
@@ -255,15 +257,10 @@ async fn with_db(
 fn operator<'a>(db: &'a Db, config: &'a Config) -> crate::service::Operator<'a> {
     crate::service::Operator {
         actor: crate::audit::Actor::Cli,
+        via: crate::service::Via::Cli,
         origin: None,
         runs_in: crate::service::RunsIn::Command { db, config },
     }
-}
-
-/// Writes an operator's change to the audit log (actor `cli`).
-async fn record(db: &Db, event: crate::audit::Event) {
-    let event = event.by(crate::audit::Actor::Cli);
-    crate::audit::record(db, event, crate::unix_now()).await;
 }
 
 /// Reads a password from standard input: the first line, without its line

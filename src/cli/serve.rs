@@ -19,7 +19,7 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
     let listen = config.listen;
     let db = server::connect(&config).await?;
     if let Some(path) = &config.apply_file {
-        apply_at_start(&db, path).await?;
+        apply_at_start(&db, &config, path).await?;
     }
     let (app, bootstrap) = server::prepare(config, db).await?;
     let account = app.config.issuer.endpoint(routes::ACCOUNT);
@@ -56,8 +56,14 @@ pub async fn serve(config: Config, json: bool) -> Result<(), CliError> {
 /// `system`); a bad one stops the start (exit 2) with nothing changed.
 /// Instances starting together may race to create the same items: the
 /// loser plans again, against what the winner wrote.
-async fn apply_at_start(db: &crate::store::Db, path: &std::path::Path) -> Result<(), CliError> {
+async fn apply_at_start(
+    db: &crate::store::Db,
+    config: &Config,
+    path: &std::path::Path,
+) -> Result<(), CliError> {
     use crate::apply::{Action, ApplyError, IdentityFile, Plan, Secrets};
+    use crate::audit::Actor;
+    use crate::service::{Operator, Refused, RunsIn, Via};
     let in_setting = |e: ApplyError| match CliError::from(e) {
         CliError::Usage(m) => CliError::Usage(format!("MONBAN_APPLY: {m}")),
         failed => failed,
@@ -72,13 +78,20 @@ async fn apply_at_start(db: &crate::store::Db, path: &std::path::Path) -> Result
             .map_err(in_setting)?;
         let count = |action| plan.changes.iter().filter(|c| c.action == action).count();
         let (created, updated) = (count(Action::Create), count(Action::Update));
-        let actor = crate::audit::Actor::System;
-        match plan.execute(db, &actor, crate::unix_now()).await {
+        let op = Operator {
+            actor: Actor::System,
+            via: Via::Apply,
+            origin: None,
+            runs_in: RunsIn::Command { db, config },
+        };
+        match plan.execute(&op, crate::unix_now()).await {
             Ok(_) => {
                 tracing::info!(file = %path.display(), created, updated, "MONBAN_APPLY applied");
                 return Ok(());
             }
-            Err(ApplyError::Db(e)) if attempts < 3 && crate::store::is_unique_violation(&e) => {
+            Err(ApplyError::Refused(Refused::Conflict(_) | Refused::NotFound(_)))
+                if attempts < 3 =>
+            {
                 tracing::info!("MONBAN_APPLY raced another instance; planning again");
             }
             Err(e) => return Err(in_setting(e)),

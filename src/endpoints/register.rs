@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::no_store;
-use crate::audit::{self, Actor, Event, Kind, Origin};
+use crate::audit::{Actor, Origin};
 use crate::clients::{self, ClientSettings, check_redirect_uri};
-use crate::error::BearerError;
+use crate::error::{BearerError, ErrorCode};
 use crate::outbound::Outbound;
 use crate::routes::REGISTER;
 use crate::service::{self, Operator, Refused, RunsIn};
@@ -26,9 +26,7 @@ use crate::state::App;
 use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::tokens::{self, sha256};
-use crate::types::{
-    ApplicationType, AuthMethod, ClientOrigin, ClientType, GrantType, Scopes, Secret,
-};
+use crate::types::{ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret};
 
 /// The client metadata monban understands (RFC 7591 §2, OIDC Registration
 /// §2, RFC 9126 §6, Back-Channel Logout §2.2). Anything else is ignored
@@ -60,6 +58,8 @@ pub enum RegistrationError {
     Metadata(String),
     RedirectUri(String),
     Token(BearerError),
+    /// RFC 7592 §2.3: the client may not do this to itself (403).
+    Forbidden(String),
 }
 
 impl From<sqlx::Error> for RegistrationError {
@@ -70,14 +70,20 @@ impl From<sqlx::Error> for RegistrationError {
 
 impl IntoResponse for RegistrationError {
     fn into_response(self) -> Response {
-        let (error, description) = match self {
+        let (status, error, description) = match self {
             RegistrationError::Token(bearer) => return bearer.into_response(),
-            RegistrationError::Metadata(d) => ("invalid_client_metadata", d),
-            RegistrationError::RedirectUri(d) => ("invalid_redirect_uri", d),
+            RegistrationError::Metadata(d) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidClientMetadata, d)
+            }
+            RegistrationError::RedirectUri(d) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidRedirectUri, d)
+            }
+            RegistrationError::Forbidden(d) => (StatusCode::FORBIDDEN, ErrorCode::AccessDenied, d),
         };
+        let error = error.as_str();
         tracing::info!(error, description = %description, "registration refused");
         let body = json!({ "error": error, "error_description": description });
-        (StatusCode::BAD_REQUEST, no_store(Json(body))).into_response()
+        (status, no_store(Json(body))).into_response()
     }
 }
 
@@ -123,44 +129,19 @@ pub async fn register(
             return Err(RegistrationError::Token(BearerError::missing()));
         }
     };
-    let settings = settings_of(&body, &app.outbound, &allowance)?;
-    // Tokens without a user carry only what the operator's token granted:
-    // without an audience from it, there is nothing to ask for.
-    if settings.grant_types.contains(&GrantType::ClientCredentials)
-        && allowance.limit.audiences.is_empty()
-    {
-        return Err(metadata_error(
-            "client_credentials needs an initial access token that grants APIs \
-             (monban client registration-token create --audience …)",
-        ));
-    }
-    let (mut client, secret) = clients::new_client(settings, now);
-    client.origin = ClientOrigin::Registration;
-    client.service_limit = Some(allowance.limit);
-    let (registration_token, registration_hash) = tokens::random_secret();
-    client.registration_token_hash = Some(registration_hash);
-    if let Some(hash) = &initial_hash
-        && !store::registration::spend(&app.db, hash, now).await?
-    {
-        return Err(invalid_token("the initial access token is used up"));
-    }
-    store::clients::insert(&app.db, &client).await?;
+    let registration = service::clients::Registration {
+        settings: settings_of(&body, &app.outbound, &allowance)?,
+        limit: allowance.limit,
+        initial_token: initial_hash,
+    };
+    let registered = service::clients::register(&app, &origin, registration, now)
+        .await
+        .map_err(refused)?;
+    let client = &registered.client;
     tracing::info!(client_id = %client.client_id, name = %client.name, "client registered");
-    let event = Event::new(Kind::ClientCreated)
-        .client(&client.client_id)
-        .from(&origin)
-        .detail(json!({
-            "name": client.name,
-            "via": "registration",
-            "initial_access_token": initial_hash.is_some(),
-        }));
-    audit::record(&app.db, event, now).await;
-    let mut body = describe(&app, &client, secret.as_ref());
+    let mut body = describe(&app, client, registered.secret.as_ref());
+    with_registration_token(&mut body, &registered.registration_token);
     if let Some(object) = body.as_object_mut() {
-        object.insert(
-            "registration_access_token".into(),
-            json!(registration_token.expose()),
-        );
         object.insert("client_id_issued_at".into(), json!(client.created_at));
     }
     Ok((StatusCode::CREATED, no_store(Json(body))).into_response())
@@ -181,18 +162,34 @@ pub async fn read(
 
 /// RFC 7592 §3: every client information response carries a registration
 /// access token. Only its hash is kept, so each response brings a new one
-/// and the one just used stops working (§2.1, §2.2 allow this).
+/// and the one just used stops working (§2.1, §2.2 allow this). The swap
+/// is one statement: of requests presenting the same token at once, one
+/// gets the next token and the others a 401.
 async fn new_registration_token(
     app: &App,
     client: &mut Client,
 ) -> Result<Secret, RegistrationError> {
     let (token, hash) = tokens::random_secret();
-    client.registration_token_hash = Some(hash);
-    if !store::clients::update(&app.db, client).await? {
-        return Err(invalid_token("no such client"));
+    let presented = client.registration_token_hash.take().unwrap_or_default();
+    if !store::clients::swap_registration_token(&app.db, &client.client_id, &presented, &hash)
+        .await?
+    {
+        return Err(invalid_token(
+            "the registration access token is not valid for this client",
+        ));
     }
-    app.clients.load(&app.db, &client.client_id).await?;
+    client.registration_token_hash = Some(hash);
     Ok(token)
+}
+
+/// Takes a new registration access token back (the change it came with
+/// was refused), so that the one presented still works.
+async fn restore_registration_token(app: &App, client_id: &str, new: &[u8], presented: &[u8]) {
+    if let Err(e) =
+        store::clients::swap_registration_token(&app.db, client_id, new, presented).await
+    {
+        tracing::error!(client_id, error = %e, "could not restore a registration access token");
+    }
 }
 
 fn with_registration_token(body: &mut Value, token: &Secret) {
@@ -211,7 +208,7 @@ pub async fn update(
     body: axum::body::Bytes,
 ) -> Result<Response, RegistrationError> {
     let now = crate::unix_now();
-    let client = managed_client(&app, &client_id, &headers).await?;
+    let mut client = managed_client(&app, &client_id, &headers).await?;
     let metadata = parse(&body)?;
     if metadata.client_id.as_deref() != Some(client.client_id.as_str()) {
         return Err(metadata_error(
@@ -246,18 +243,22 @@ pub async fn update(
     settings.access_token_format = current.access_token_format;
     settings.first_party = current.first_party;
     // RFC 7592 §3: the answer carries a new registration access token.
-    let (token, hash) = tokens::random_secret();
-    let also = service::clients::Also {
-        registration_token_hash: Some(hash),
-        ..Default::default()
-    };
-    let (client, secret) =
-        service::clients::update(&itself(&app, &client, &origin), client, settings, also, now)
-            .await
-            .map_err(refused)?;
-    let mut body = describe(&app, &client, secret.as_ref());
-    with_registration_token(&mut body, &token);
-    Ok(no_store(Json(body)))
+    let presented = client.registration_token_hash.clone().unwrap_or_default();
+    let token = new_registration_token(&app, &mut client).await?;
+    let new = client.registration_token_hash.clone().unwrap_or_default();
+    let operator = itself(&app, &client, &origin);
+    let also = service::clients::Also::default();
+    match service::clients::update(&operator, client, settings, also, now).await {
+        Ok((client, secret)) => {
+            let mut body = describe(&app, &client, secret.as_ref());
+            with_registration_token(&mut body, &token);
+            Ok(no_store(Json(body)))
+        }
+        Err(refusal) => {
+            restore_registration_token(&app, &client_id, &new, &presented).await;
+            Err(refused(refusal))
+        }
+    }
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): the client and its tokens.
@@ -271,7 +272,11 @@ pub async fn delete(
     let operator = itself(&app, &client, &origin);
     service::clients::delete(&operator, &client.client_id, crate::unix_now())
         .await
-        .map_err(refused)?;
+        .map_err(|refusal| match refusal {
+            // §2.3: a client not allowed to delete itself gets 403.
+            Refused::Conflict(message) => RegistrationError::Forbidden(message),
+            other => refused(other),
+        })?;
     tracing::info!(client_id = %client.client_id, "client deleted through RFC 7592");
     Ok(no_store(StatusCode::NO_CONTENT))
 }
@@ -280,17 +285,23 @@ pub async fn delete(
 fn itself<'a>(app: &'a App, client: &Client, origin: &'a Origin) -> Operator<'a> {
     Operator {
         actor: Actor::Client(client.client_id.clone()),
+        via: crate::service::Via::Registration,
         origin: Some(origin),
         runs_in: RunsIn::Server(app),
     }
 }
 
-/// A refused change of a client's own registration: its metadata is not
-/// valid (RFC 7591 §3.2.2), or it is gone (RFC 7592 §2: 401).
+/// A refused registration or change of one: its metadata is not valid
+/// (RFC 7591 §3.2.2), or its token names nothing usable (the client is
+/// gone, the initial access token used up: RFC 7592 §2, 401).
 fn refused(refused: Refused) -> RegistrationError {
     match refused {
+        Refused::Invalid {
+            field: "redirect_uris" | "post_logout_redirect_uris",
+            message,
+        } => RegistrationError::RedirectUri(message),
         Refused::Invalid { message, .. } | Refused::Conflict(message) => metadata_error(message),
-        Refused::NotFound(_) => invalid_token("no such client"),
+        Refused::NotFound(message) => invalid_token(message),
         Refused::Failed(cause) => RegistrationError::Token(BearerError::server(&cause)),
         Refused::Database(e) => e.into(),
     }
@@ -324,7 +335,7 @@ async fn managed_client(
     }
 }
 
-fn invalid_token(description: &'static str) -> RegistrationError {
+fn invalid_token(description: impl Into<std::borrow::Cow<'static, str>>) -> RegistrationError {
     RegistrationError::Token(BearerError::invalid_token(description))
 }
 

@@ -6,14 +6,16 @@
 
 use serde_json::json;
 
-use super::{Operator, Outcome, Refused};
-use crate::audit::{Actor, Kind};
+use super::{Operator, Outcome, Refused, RunsIn, Via};
+use crate::audit::{Actor, Kind, Origin};
 use crate::clients::{self, ClientSettings};
 use crate::paging::{Page, PageQuery};
+use crate::state::App;
 use crate::store::clients::{Client, ServiceLimit};
 use crate::store::groups::Membership;
 use crate::store::{self, Db};
-use crate::types::{ADMIN_SCOPE, Secret};
+use crate::tokens;
+use crate::types::{ADMIN_SCOPE, ClientOrigin, GrantType, Secret};
 
 impl From<clients::Invalid> for Refused {
     fn from(e: clients::Invalid) -> Refused {
@@ -42,6 +44,9 @@ pub struct NewClient<'a> {
     pub settings: ClientSettings,
     /// The groups of a service client (each must exist).
     pub groups: &'a [String],
+    /// The hash of a secret the operator keeps elsewhere (`monban apply`'s
+    /// reference), instead of one generated and returned.
+    pub secret_hash: Option<Vec<u8>>,
 }
 
 /// Registers a client; a confidential one's secret comes back once.
@@ -53,22 +58,101 @@ pub async fn create(
     let db = op.db();
     new.settings.check()?;
     super::groups::all_exist(db, new.groups).await?;
-    let (mut client, secret) = clients::new_client(new.settings, now);
+    let (mut client, mut secret) = clients::new_client(new.settings, now);
     if let Some(id) = new.client_id {
         if !clients::is_client_id(id) {
             return Err(Refused::invalid("client_id", clients::CLIENT_ID_RULE));
         }
         id.clone_into(&mut client.client_id);
     }
+    if let Some(hash) = new.secret_hash {
+        supplied_secret(&mut client, hash)?;
+        secret = None;
+    }
     store::clients::insert(db, &client).await.map_err(|e| {
         Refused::taken(e, format!("a client {:?} already exists", client.client_id))
     })?;
-    set_groups(db, &client.client_id, new.groups).await?;
-    let client = reload(op, &client.client_id).await?;
     let event = op.event(Kind::ClientCreated).client(&client.client_id);
     op.log(event.detail(json!({"name": client.name})), now)
         .await;
+    set_groups(op, &client.client_id, new.groups, now).await?;
+    let client = reload(op, &client.client_id).await?;
     Ok((client, secret))
+}
+
+/// A client registering itself (RFC 7591 §3).
+pub struct Registration {
+    pub settings: ClientSettings,
+    /// All it may get without a user: what its initial access token grants
+    /// (nothing, when registration is open).
+    pub limit: ServiceLimit,
+    /// The hash of the initial access token it presented, which this
+    /// registration spends.
+    pub initial_token: Option<Vec<u8>>,
+}
+
+/// What a registration answers, once.
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<Secret>,
+    /// Its credential for RFC 7592 (only the hash is kept).
+    pub registration_token: Secret,
+}
+
+/// Registers a client that asked for itself (RFC 7591): the operator of
+/// the change is the new client, from where the request came.
+pub async fn register(
+    app: &App,
+    origin: &Origin,
+    registration: Registration,
+    now: i64,
+) -> Outcome<Registered> {
+    let Registration {
+        settings,
+        limit,
+        initial_token,
+    } = registration;
+    settings.check()?;
+    // Tokens without a user carry only what the operator's token granted:
+    // without an audience from it, there is nothing to ask for.
+    if settings.grant_types.contains(&GrantType::ClientCredentials) && limit.audiences.is_empty() {
+        return Err(Refused::invalid(
+            "grant_types",
+            "client_credentials needs an initial access token that grants APIs \
+             (monban client registration-token create --audience …)",
+        ));
+    }
+    let (mut client, secret) = clients::new_client(settings, now);
+    client.origin = ClientOrigin::Registration;
+    client.service_limit = Some(limit);
+    let (registration_token, registration_hash) = tokens::random_secret();
+    client.registration_token_hash = Some(registration_hash);
+    let op = Operator {
+        actor: Actor::Client(client.client_id.clone()),
+        via: Via::Registration,
+        origin: Some(origin),
+        runs_in: RunsIn::Server(app),
+    };
+    if let Some(hash) = &initial_token
+        && !store::registration::spend(&app.db, hash, now).await?
+    {
+        return Err(Refused::NotFound(
+            "the initial access token is used up".into(),
+        ));
+    }
+    store::clients::insert(&app.db, &client).await?;
+    let detail = json!({
+        "name": client.name,
+        "initial_access_token": initial_token.is_some(),
+    });
+    let event = op.event(Kind::ClientCreated).client(&client.client_id);
+    op.log(event.detail(detail), now).await;
+    let client = reload(&op, &client.client_id).await?;
+    Ok(Registered {
+        client,
+        secret,
+        registration_token,
+    })
 }
 
 /// What an update changes besides the settings.
@@ -78,8 +162,8 @@ pub struct Also<'a> {
     pub groups: Option<&'a [String]>,
     /// What a client that registered itself may get without a user.
     pub service_limit: Option<ServiceLimit>,
-    /// A new hash of its registration access token (RFC 7592 §3).
-    pub registration_token_hash: Option<Vec<u8>>,
+    /// The hash of a secret the operator keeps elsewhere (`monban apply`).
+    pub secret_hash: Option<Vec<u8>>,
 }
 
 /// Gives `client` new settings. A client that comes to need a secret gets
@@ -93,6 +177,7 @@ pub async fn update(
 ) -> Outcome<(Client, Option<Secret>)> {
     let db = op.db();
     settings.check()?;
+    builtin(op, &client.client_id, "changed")?;
     let itself = op.actor == Actor::Client(client.client_id.clone());
     if itself && client.scopes.contains(ADMIN_SCOPE) && !settings.scopes.contains(ADMIN_SCOPE) {
         return Err(Refused::Conflict(format!(
@@ -111,9 +196,18 @@ pub async fn update(
         }
         clients::check_service_limit(limit)?;
     }
-    let secret = clients::apply(&mut client, settings, now);
-    if let Some(hash) = also.registration_token_hash {
-        client.registration_token_hash = Some(hash);
+    let mut changed = ClientSettings::of(&client).changed(&settings);
+    let secret_replaced = also
+        .secret_hash
+        .as_ref()
+        .is_some_and(|hash| client.secret_hash.as_ref() != Some(hash));
+    if secret_replaced {
+        changed.push("client_secret");
+    }
+    let mut secret = clients::apply(&mut client, settings, now);
+    if let Some(hash) = also.secret_hash {
+        supplied_secret(&mut client, hash)?;
+        secret = None;
     }
     if !store::clients::update(db, &client).await? {
         return Err(gone(&client.client_id));
@@ -121,20 +215,44 @@ pub async fn update(
     if let Some(limit) = &also.service_limit {
         store::clients::set_service_limit(db, &client.client_id, limit, now).await?;
     }
-    if let Some(groups) = also.groups {
-        set_groups(db, &client.client_id, groups).await?;
+    if let Some(groups) = also.groups
+        && set_groups(op, &client.client_id, groups, now).await?
+    {
+        changed.push("groups");
     }
     let client = reload(op, &client.client_id).await?;
     let event = op.event(Kind::ClientUpdated).client(&client.client_id);
-    op.log(event.detail(json!({"new_secret": secret.is_some()})), now)
-        .await;
+    let detail = json!({"changed": changed, "new_secret": secret.is_some()});
+    op.log(event.detail(detail), now).await;
+    if secret_replaced {
+        let rotated = op
+            .event(Kind::ClientSecretRotated)
+            .client(&client.client_id);
+        op.log(rotated, now).await;
+    }
     Ok((client, secret))
+}
+
+/// Gives `client` the secret whose hash the operator supplies.
+fn supplied_secret(client: &mut Client, hash: Vec<u8>) -> Outcome<()> {
+    if !client.token_endpoint_auth_method.uses_secret() {
+        return Err(Refused::invalid(
+            "client_secret",
+            format!(
+                "is given, but the client authenticates with {}",
+                client.token_endpoint_auth_method
+            ),
+        ));
+    }
+    client.secret_hash = Some(hash);
+    Ok(())
 }
 
 /// Deletes a client and every token issued to it. A client holding the
 /// admin scope cannot delete itself (another admin must); one that
 /// registered itself may (RFC 7592 §2.3), and never holds that scope.
 pub async fn delete(op: &Operator<'_>, client_id: &str, now: i64) -> Outcome<()> {
+    builtin(op, client_id, "deleted")?;
     if op.actor == Actor::Client(client_id.to_owned())
         && find(op.db(), client_id).await?.scopes.contains(ADMIN_SCOPE)
     {
@@ -244,6 +362,18 @@ pub async fn issue_registration_token(
     Ok((token, expires_at))
 }
 
+/// monban's own pages sign in through the built-in account client: from
+/// the API or the pages, changing or deleting it would lock every person
+/// out of them (the CLI may: the next start makes it anew).
+fn builtin(op: &Operator<'_>, client_id: &str, done: &str) -> Outcome<()> {
+    if client_id == clients::ACCOUNT_CLIENT_ID && !matches!(op.actor, Actor::Cli | Actor::System) {
+        return Err(Refused::Conflict(format!(
+            "{client_id} is monban's own pages' client and cannot be {done} here"
+        )));
+    }
+    Ok(())
+}
+
 fn gone(client_id: &str) -> Refused {
     Refused::NotFound(format!("no client {client_id:?}"))
 }
@@ -254,19 +384,37 @@ async fn reload(op: &Operator<'_>, client_id: &str) -> Outcome<Client> {
     find(op.db(), client_id).await
 }
 
-/// Makes the client's groups exactly `groups`.
-async fn set_groups(db: &Db, client_id: &str, groups: &[String]) -> Outcome<()> {
+/// Makes the client's groups exactly `groups`, each change audited;
+/// whether any changed.
+async fn set_groups(
+    op: &Operator<'_>,
+    client_id: &str,
+    groups: &[String],
+    now: i64,
+) -> Outcome<bool> {
+    let db = op.db();
     let current = store::groups::of_client(db, client_id).await?;
+    let mut changes = Vec::new();
     for group in groups.iter().filter(|g| !current.contains(g)) {
-        if store::groups::add_client(db, client_id, group).await? == Membership::NoSuchGroup {
-            return Err(Refused::invalid(
-                "groups",
-                format!("no group named {group:?}"),
-            ));
+        match store::groups::add_client(db, client_id, group).await? {
+            Membership::NoSuchGroup => {
+                return Err(Refused::invalid(
+                    "groups",
+                    format!("no group named {group:?}"),
+                ));
+            }
+            Membership::Changed => changes.push((Kind::GroupMemberAdded, group)),
+            Membership::Unchanged => {}
         }
     }
     for group in current.iter().filter(|g| !groups.contains(g)) {
-        store::groups::remove_client(db, client_id, group).await?;
+        if store::groups::remove_client(db, client_id, group).await? == Membership::Changed {
+            changes.push((Kind::GroupMemberRemoved, group));
+        }
     }
-    Ok(())
+    for (kind, group) in &changes {
+        let event = op.event(*kind).client(client_id);
+        op.log(event.detail(json!({"group": group})), now).await;
+    }
+    Ok(!changes.is_empty())
 }

@@ -2,11 +2,37 @@
 //! clients, which become the `groups` claim.
 
 use serde_json::json;
+use uuid::Uuid;
 
 use super::{Operator, Outcome, Refused};
 use crate::audit::{Actor, Kind};
+use crate::store::groups::Group;
 use crate::store::{self, Db};
 use crate::types::{ADMIN_GROUP, is_group_name};
+
+/// Every group, with its member count, by name.
+pub async fn list(db: &Db) -> Outcome<Vec<Group>> {
+    Ok(store::groups::list(db).await?)
+}
+
+/// Who is in a group.
+pub struct Members {
+    /// Users, as (id, username).
+    pub users: Vec<(Uuid, String)>,
+    /// Service clients, by client_id.
+    pub clients: Vec<String>,
+}
+
+/// The members of the group `name`.
+pub async fn members(db: &Db, name: &str) -> Outcome<Members> {
+    if !list(db).await?.iter().any(|g| g.name == name) {
+        return Err(no_such(name));
+    }
+    Ok(Members {
+        users: store::groups::users_in(db, name).await?,
+        clients: store::groups::clients_in(db, name).await?,
+    })
+}
 
 pub const NAME_RULE: &str = "1 to 64 characters of letters, digits and . _ - :";
 
@@ -26,6 +52,20 @@ pub async fn create(op: &Operator<'_>, name: &str, now: i64) -> Outcome<()> {
     Ok(())
 }
 
+/// Makes sure the group `name` exists (`monban apply`); whether it was
+/// created.
+pub async fn ensure(op: &Operator<'_>, name: &str, now: i64) -> Outcome<bool> {
+    if !is_group_name(name) {
+        return Err(Refused::invalid("name", NAME_RULE));
+    }
+    let created = store::groups::ensure(op.db(), name, now).await?;
+    if created {
+        let event = op.event(Kind::GroupCreated).detail(json!({"group": name}));
+        op.log(event, now).await;
+    }
+    Ok(created)
+}
+
 /// Deletes the group `name`; its memberships go with it. The admin group
 /// only from the command line: from the API or the pages it would lock
 /// every person out of them at once.
@@ -36,8 +76,13 @@ pub async fn delete(op: &Operator<'_>, name: &str, now: i64) -> Outcome<()> {
              (monban group delete {ADMIN_GROUP} can)"
         )));
     }
+    let clients = store::groups::clients_in(op.db(), name).await?;
     if !store::groups::delete(op.db(), name).await? {
         return Err(no_such(name));
+    }
+    // Its service clients' tokens stop carrying it here at once.
+    for client_id in &clients {
+        op.reload_client(client_id).await?;
     }
     op.log(
         op.event(Kind::GroupDeleted).detail(json!({"group": name})),

@@ -13,6 +13,7 @@ use crate::state::App;
 use crate::store::sessions::Ended;
 use crate::store::{self, Db};
 
+pub mod apis;
 pub mod audit;
 pub mod clients;
 pub mod consents;
@@ -97,12 +98,45 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// Who performs an operation, and where it runs.
+impl std::error::Error for Refused {}
+
+/// Who performs an operation, through which front end, and where it runs.
 pub struct Operator<'a> {
     pub actor: Actor,
+    pub via: Via,
     /// Where the request came from (none for a CLI command).
     pub origin: Option<&'a Origin>,
     pub runs_in: RunsIn<'a>,
+}
+
+/// The front end an operation came through, named in its audit event's
+/// details (`"via"`): the actor alone does not tell an admin's API call
+/// from their click on a page, or `monban apply` from another command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    AdminApi,
+    AdminPages,
+    /// A `monban` command other than `apply`.
+    Cli,
+    /// `monban apply`, or `MONBAN_APPLY` at start.
+    Apply,
+    /// Dynamic client registration (RFC 7591, RFC 7592).
+    Registration,
+    /// A person on their own account page.
+    AccountPage,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::AdminApi => "admin api",
+            Via::AdminPages => "admin pages",
+            Via::Cli => "cli",
+            Via::Apply => "apply",
+            Via::Registration => "registration",
+            Via::AccountPage => "account page",
+        }
+    }
 }
 
 /// The server (its state: caches to keep in step, the back-channel queue),
@@ -187,7 +221,9 @@ impl Operator<'_> {
             .await;
     }
 
+    /// Records `event`, its details naming the front end (`via`).
     pub async fn log(&self, event: Event, now: i64) {
+        let event = event.detail_also("via", serde_json::json!(self.via.as_str()));
         crate::audit::record(self.db(), event, now).await;
     }
 

@@ -176,9 +176,10 @@ pub async fn delete(op: &Operator<'_>, user: &User, now: i64) -> Outcome<()> {
     Ok(())
 }
 
-/// Disables or enables `user` (no change when they already are);
-/// disabling ends their sessions and revokes their grants. Returns the
-/// number of sessions ended.
+/// Disables or enables `user`; disabling ends their sessions and revokes
+/// their grants, again when they already are disabled (what a sign-in racing
+/// the first disabling made goes too). Enabling an enabled user changes
+/// nothing. Returns the number of sessions ended.
 pub async fn set_disabled(
     op: &Operator<'_>,
     user: &User,
@@ -188,13 +189,16 @@ pub async fn set_disabled(
     if disabled {
         op.not_yourself(user.id, "disable")?;
     }
-    if disabled == user.disabled {
+    if !disabled && !user.disabled {
         return Ok(0);
     }
     let (_, ended) = store::users::set_disabled(op.db(), user.id, disabled, now).await?;
     let sessions_ended = ended.len();
     if disabled {
         op.forget_phantoms();
+    }
+    if disabled && user.disabled && sessions_ended == 0 {
+        return Ok(0);
     }
     op.notify_backchannel(ended, now).await;
     let kind = if disabled {

@@ -181,10 +181,12 @@ const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_typ
      first_party = $5, redirect_uris = $6, post_logout_redirect_uris = $7, grant_types = $8, \
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
      jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, \
-     backchannel_logout_uri = $16, registration_token_hash = $17, updated_at = $18, \
-     application_type = $19 WHERE client_id = $1";
+     backchannel_logout_uri = $16, updated_at = $17, \
+     application_type = $18 WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
+/// The registration access token is not a setting: it changes only
+/// through `swap_registration_token`.
 pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(UPDATE)
         .bind(&c.client_id).bind(&c.secret_hash).bind(&c.name)
@@ -195,8 +197,24 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(c.access_token_format.map(TokenFormat::as_str))
         .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
-        .bind(&c.registration_token_hash)
         .bind(c.updated_at).bind(c.application_type.as_str())
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const SWAP_REGISTRATION_TOKEN: &str = "UPDATE clients SET registration_token_hash = $3 \
+     WHERE client_id = $1 AND registration_token_hash = $2";
+
+/// Replaces the client's registration access token `presented` (a hash)
+/// by `new`, in one statement: of requests presenting the same token at
+/// once, one wins and the others find it gone. False if it was not the
+/// client's token (any more).
+pub async fn swap_registration_token(
+    db: &Db,
+    client_id: &str,
+    presented: &[u8],
+    new: &[u8],
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(SWAP_REGISTRATION_TOKEN).bind(client_id).bind(presented).bind(new)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 

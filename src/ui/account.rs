@@ -12,19 +12,18 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{Lang, PageError, PagePost, Problem, Texts, lang_of, render};
-use crate::audit::{self, Actor, Event, Kind, Origin};
+use crate::audit::{Actor, Origin};
 use crate::authn;
 use crate::clients::ACCOUNT_CLIENT_ID;
 use crate::grants::authorization_code;
 use crate::password;
 use crate::pkce;
 use crate::routes::{self, ACCOUNT, ACCOUNT_CALLBACK};
-use crate::service::{self, Operator, Refused, RunsIn};
+use crate::service::{self, Operator, Refused, RunsIn, Via};
 use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store::{self, users::User};
@@ -391,11 +390,7 @@ pub async fn change_password(
         .map_err(|e| PageError::server(&e))?;
     // Whoever else is signed in with the old password is signed out.
     let login = session.login(now).await?;
-    let operator = Operator {
-        actor: Actor::User(user.id),
-        origin: Some(&origin),
-        runs_in: RunsIn::Server(&app),
-    };
+    let operator = yourself(&app, user.id, &origin);
     let sid = login.as_ref().map(|l| l.sid.as_str());
     service::users::change_own_password(&operator, &user, &hash, sid, now).await?;
     tracing::info!(user = %user.username, "password changed on the account page; other sessions ended");
@@ -418,11 +413,7 @@ pub async fn revoke_consent(
         return start_login(&app, &headers, None).await;
     };
     let client_id = form.one("client_id").ok().flatten().unwrap_or_default();
-    let operator = Operator {
-        actor: Actor::User(user.id),
-        origin: Some(&origin),
-        runs_in: RunsIn::Server(&app),
-    };
+    let operator = yourself(&app, user.id, &origin);
     match service::consents::revoke(&operator, user.id, client_id, now).await {
         Ok(()) => {
             tracing::info!(user = %user.username, client_id, "consent revoked on the account page");
@@ -450,16 +441,9 @@ pub async fn end_all_sessions(
     let Some(user) = action(&app, &post, now).await? else {
         return start_login(&app, &headers, None).await;
     };
-    let ended = store::sessions::end_all_of_user(&app.db, user.id, now).await?;
+    let ended = service::sessions::end_all(&yourself(&app, user.id, &origin), user.id, now).await?;
     session.log_out().await?;
-    tracing::info!(user = %user.username, sessions = ended.len(), "signed out everywhere");
-    let event = Event::new(Kind::SessionsEnded)
-        .by(Actor::User(user.id))
-        .user(user.id)
-        .from(&origin)
-        .detail(json!({"sessions": ended.len(), "on": "account page"}));
-    audit::record(&app.db, event, now).await;
-    crate::service::sessions::notify_backchannel(&app, ended, now).await;
+    tracing::info!(user = %user.username, sessions = ended, "signed out everywhere");
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }
 
@@ -563,6 +547,16 @@ fn human_time(unix: i64) -> String {
         iso.get(..10).unwrap_or_default(),
         iso.get(11..16).unwrap_or_default()
     )
+}
+
+/// The signed-in person as the operator of a change to their own account.
+fn yourself<'a>(app: &'a App, user_id: Uuid, origin: &'a Origin) -> Operator<'a> {
+    Operator {
+        actor: Actor::User(user_id),
+        via: Via::AccountPage,
+        origin: Some(origin),
+        runs_in: RunsIn::Server(app),
+    }
 }
 
 #[cfg(test)]

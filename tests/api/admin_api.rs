@@ -7,7 +7,7 @@ use monban::types::Scopes;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::browser::{AuthRequest, Browser, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, web_app_settings};
 use crate::db_test;
 use crate::helpers::{TestApp, TestClient, password_matches};
 
@@ -98,8 +98,9 @@ db_test!(every_operation_needs_an_admin, async |app: TestApp| {
         .await;
     let browser = Browser::new();
     let request = AuthRequest::new(&console).scope(&format!("openid {ADMIN_SCOPE}"));
-    let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
-    let body = tokens(&app, &console, &request, &params["code"]).await;
+    let body = browser
+        .tokens_as(&app, &console, &request, "alice", PASSWORD)
+        .await;
     let person = body["access_token"].as_str().unwrap().to_owned();
     assert!(body["scope"].as_str().unwrap().contains(ADMIN_SCOPE));
     let unscoped = {
@@ -504,8 +505,9 @@ db_test!(users_are_managed_through_the_api, async |app: TestApp| {
     let issued = {
         let browser = Browser::new();
         let request = AuthRequest::new(&client).scope("openid offline_access");
-        let params = browser.sign_in(&app, &request, "carol", password).await;
-        tokens(&app, &client, &request, &params["code"]).await
+        browser
+            .tokens_as(&app, &client, &request, "carol", password)
+            .await
     };
     let (status, reset) = send(
         &app,
@@ -668,8 +670,9 @@ db_test!(
         let third = app.register(web_app_settings()).await;
         let browser = Browser::new();
         let request = AuthRequest::new(&third);
-        let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
-        let issued = tokens(&app, &third, &request, &params["code"]).await;
+        let issued = browser
+            .tokens_as(&app, &third, &request, "alice", PASSWORD)
+            .await;
 
         let (status, sessions) = send(
             &app,
@@ -913,6 +916,15 @@ db_test!(clients_are_managed_through_the_api, async |app: TestApp| {
     assert_eq!(replaced["client_type"], "confidential");
     assert!(replaced["client_secret"].is_string());
     assert_eq!(replaced["first_party"], true);
+    // The audit log says what the update changed.
+    let updated = app.audit("client.updated").await;
+    let update = updated.iter().find(|e| e["client_id"] == spa_id).unwrap();
+    let changed = update["detail"]["changed"].as_array().unwrap();
+    for field in ["name", "client_type", "first_party", "redirect_uris"] {
+        assert!(changed.contains(&json!(field)), "{field}: {update}");
+    }
+    assert!(!changed.contains(&json!("scopes")), "{update}");
+    assert_eq!(update["detail"]["new_secret"], true);
     let (status, _) = send(
         &app,
         t,
@@ -940,6 +952,18 @@ db_test!(clients_are_managed_through_the_api, async |app: TestApp| {
 
     let (status, _) = send(&app, t, Method::DELETE, "/clients/reports", None).await;
     assert_eq!(status, 204);
+    // monban's own pages sign in through the built-in client: it stays.
+    let (status, refused) = send(&app, t, Method::DELETE, "/clients/monban-account", None).await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, _) = send(
+        &app,
+        t,
+        Method::PUT,
+        "/clients/monban-account",
+        Some(json!({"client_name": "Mine now", "redirect_uris": ["https://evil.example.com/cb"]})),
+    )
+    .await;
+    assert_eq!(status, 409);
     assert_eq!(app.token(&fresh, &[]).await.status(), 401);
     let (status, _) = send(&app, t, Method::GET, "/clients/reports", None).await;
     assert_eq!(status, 404);
@@ -949,7 +973,12 @@ db_test!(clients_are_managed_through_the_api, async |app: TestApp| {
         "client.secret_rotated",
         "client.deleted",
     ] {
-        assert!(!app.audit(kind).await.is_empty(), "{kind}");
+        let events = app.audit(kind).await;
+        assert!(!events.is_empty(), "{kind}");
+        assert!(
+            events.iter().all(|e| e["detail"]["via"] == "admin api"),
+            "{kind}: {events:?}"
+        );
     }
     let everything = serde_json::to_string(&app.audit("client.created").await).unwrap();
     assert!(!everything.contains(&secret));

@@ -235,7 +235,7 @@ db_test!(
                 .is_none()
         );
 
-        // Everything was done as root, through the API: in the audit log,
+        // Everything was done as root, on the pages: in the audit log,
         // which the pages show.
         for kind in [
             "user.deleted",
@@ -247,6 +247,7 @@ db_test!(
             let events = app.audit(kind).await;
             assert_eq!(events.len(), 1, "{kind}");
             assert_eq!(events[0]["actor"], format!("user:{}", root.id), "{kind}");
+            assert_eq!(events[0]["detail"]["via"], "admin pages", "{kind}");
             assert_eq!(
                 events[0]["user_agent"],
                 crate::browser::USER_AGENT,

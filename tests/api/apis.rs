@@ -6,7 +6,7 @@ use monban::clients::ClientSettings;
 use monban::types::Scopes;
 use serde_json::{Value, json};
 
-use crate::browser::{AuthRequest, Browser, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, web_app_settings};
 use crate::db_test;
 use crate::helpers::{TestApp, service_settings};
 
@@ -207,10 +207,9 @@ db_test!(resources_at_the_authorize_endpoint, async |app: TestApp| {
     let request = AuthRequest::new(&client)
         .scope("openid orders:read")
         .with("resource", ORDERS);
-    let params = browser
-        .sign_in(&app, &request, "alice", "correct horse battery")
+    let body = browser
+        .tokens_as(&app, &client, &request, "alice", "correct horse battery")
         .await;
-    let body = tokens(&app, &client, &request, &params["code"]).await;
     assert_eq!(body["expires_in"], 90);
     let gateway = app.service_client("").await;
     let described = app

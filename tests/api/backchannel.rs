@@ -8,7 +8,7 @@ use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
 use monban::clients::ClientSettings;
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, hidden, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, hidden, web_app_settings};
 use crate::db_test;
 use crate::helpers::{TestApp, TestClient};
 
@@ -94,8 +94,9 @@ async fn rp(app: &TestApp, receiver: Option<&Receiver>) -> TestClient {
 /// Signs alice in to `client` in `browser`; returns the ID token's claims.
 async fn sign_in(app: &TestApp, browser: &Browser, client: &TestClient) -> (String, Value) {
     let request = AuthRequest::new(client).scope("openid");
-    let params = browser.sign_in(app, &request, "alice", PASSWORD).await;
-    let body = tokens(app, client, &request, &params["code"]).await;
+    let body = browser
+        .tokens_as(app, client, &request, "alice", PASSWORD)
+        .await;
     let id_token = body["id_token"].as_str().unwrap().to_owned();
     let claims = crate::sso::verify_id_token(app, &id_token, &client.id).await;
     (id_token, claims)
@@ -388,8 +389,9 @@ db_test!(
                 let id = app.user(&username, PASSWORD).await.to_string();
                 let browser = Browser::new();
                 let request = AuthRequest::new(&client).scope("openid offline_access");
-                let params = browser.sign_in(&app, &request, &username, PASSWORD).await;
-                let body = tokens(&app, &client, &request, &params["code"]).await;
+                let body = browser
+                    .tokens_as(&app, &client, &request, &username, PASSWORD)
+                    .await;
                 let id_token = body["id_token"].as_str().unwrap();
                 let claims = crate::sso::verify_id_token(&app, id_token, &client.id).await;
                 let refresh = body["refresh_token"].as_str().unwrap();

@@ -126,6 +126,21 @@ impl Browser {
         step.redirect_params()
     }
 
+    /// The code flow as the user and their app go through it: sign in
+    /// (and consent when asked), then the app redeems the code; the token
+    /// response.
+    pub async fn tokens_as(
+        &self,
+        app: &TestApp,
+        client: &TestClient,
+        request: &AuthRequest,
+        username: &str,
+        password: &str,
+    ) -> Value {
+        let params = self.sign_in(app, request, username, password).await;
+        tokens(app, client, request, &params["code"]).await
+    }
+
     /// The value of the `monban_session` cookie the browser holds.
     pub fn session_cookie(&self, app: &impl Site) -> Option<String> {
         use reqwest::cookie::CookieStore;

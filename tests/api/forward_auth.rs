@@ -9,7 +9,7 @@ use monban::tokens::sha256;
 use monban::types::{Scopes, TokenFormat};
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, web_app_settings};
 use crate::db_test;
 use crate::helpers::{
     Backend, Served, TestApp, TestClient, TestDatabase, run_cli, service_settings, tamper_signature,
@@ -160,10 +160,9 @@ db_test!(
             .await;
         let browser = Browser::new();
         let request = AuthRequest::new(&client).scope("openid groups");
-        let params = browser
-            .sign_in(&app, &request, "alice", "correct horse battery")
+        let body = browser
+            .tokens_as(&app, &client, &request, "alice", "correct horse battery")
             .await;
-        let body = tokens(&app, &client, &request, &params["code"]).await;
         let access = body["access_token"].as_str().unwrap();
         let refresh = body["refresh_token"].as_str().unwrap();
 

@@ -25,8 +25,9 @@ async fn first_party(app: &TestApp, settings: ClientSettings) -> TestClient {
 /// Signs alice in to `client` and returns the token response.
 async fn signed_in(app: &TestApp, browser: &Browser, client: &TestClient, scope: &str) -> Value {
     let request = AuthRequest::new(client).scope(scope);
-    let params = browser.sign_in(app, &request, "alice", PASSWORD).await;
-    tokens(app, client, &request, &params["code"]).await
+    browser
+        .tokens_as(app, client, &request, "alice", PASSWORD)
+        .await
 }
 
 fn string(v: &Value, key: &str) -> String {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, Step, hidden, tokens, web_app_settings};
+use crate::browser::{AuthRequest, Browser, Step, hidden, web_app_settings};
 use crate::db_test;
 use crate::helpers::{TestApp, TestClient, password_matches};
 
@@ -22,8 +22,9 @@ async fn sign_in(
     for (k, v) in extra {
         request = request.with(k, v);
     }
-    let params = browser.sign_in(app, &request, "alice", PASSWORD).await;
-    tokens(app, client, &request, &params["code"]).await
+    browser
+        .tokens_as(app, client, &request, "alice", PASSWORD)
+        .await
 }
 
 fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
@@ -284,10 +285,9 @@ db_test!(
         // Consents are listed and can be revoked.
         let third = app.register(web_app_settings()).await;
         let request = AuthRequest::new(&third);
-        let params = browser
-            .sign_in(&app, &request, "alice", "a new passphrase!")
+        let body = browser
+            .tokens_as(&app, &third, &request, "alice", "a new passphrase!")
             .await;
-        let body = tokens(&app, &third, &request, &params["code"]).await;
         let page = browser
             .follow(&app, browser.get(&app.url("/account")).await)
             .await;

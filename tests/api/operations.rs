@@ -117,8 +117,9 @@ db_test!(
 
         // A client revokes an access token of bob's.
         let request = AuthRequest::new(&client);
-        let params = browser.sign_in(&app, &request, "bob", PASSWORD).await;
-        let fresh = tokens(&app, &client, &request, &params["code"]).await;
+        let fresh = browser
+            .tokens_as(&app, &client, &request, "bob", PASSWORD)
+            .await;
         let access = fresh["access_token"].as_str().unwrap();
         let r = app
             .post_basic("/revoke", &client, &[("token", access)])
@@ -182,6 +183,7 @@ db_test!(operator_changes_are_audited, async |app: TestApp| {
         assert_eq!(events.len(), 1, "{kind}: {events:?}");
         let event = &events[0];
         assert_eq!(event["actor"], "cli", "{kind}");
+        assert_eq!(event["detail"]["via"], "cli", "{kind}");
         assert_eq!(event["client_id"], json!(client), "{kind}");
         assert_eq!(event["user_id"], json!(user), "{kind}");
     }
@@ -289,8 +291,9 @@ db_test!(
         let login = browser.authorize(&app, &AuthRequest::new(&client)).await;
         browser.submit_login(&app, &login, "alice", "not it").await;
         let request = AuthRequest::new(&client);
-        let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
-        tokens(&app, &client, &request, &params["code"]).await;
+        browser
+            .tokens_as(&app, &client, &request, "alice", PASSWORD)
+            .await;
 
         let text = scrape(&app).await;
         let count = |name, labels: &[(&str, &str)]| {

@@ -79,6 +79,13 @@ db_test!(
             registered.registration_client_uri().unwrap().as_str(),
             app.url(&format!("/register/{}", client.id))
         );
+        // Audited as the new client's own act, through registration.
+        let created = app.audit("client.created").await;
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0]["actor"], format!("client:{}", client.id));
+        assert_eq!(created[0]["client_id"], client.id);
+        assert_eq!(created[0]["detail"]["via"], "registration");
+        assert_eq!(created[0]["detail"]["initial_access_token"], true);
 
         // The new client is a third party: alice signs in and consents.
         app.user("alice", PASSWORD).await;
@@ -502,5 +509,78 @@ db_test!(
         )
         .await;
         assert_eq!(r.status(), 201);
+    }
+);
+
+db_test!(
+    a_registration_access_token_serves_one_request,
+    async |app: TestApp| {
+        let token = initial_token(&app, &[]);
+        let body = json!({"redirect_uris": [REDIRECT_URI], "scope": "openid"}).to_string();
+        let registered: Value = post(&app, Some(&token), &body).await.json().await.unwrap();
+        let uri = registered["registration_client_uri"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = registered["client_id"].as_str().unwrap().to_owned();
+        let rat = registered["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Eight reads at once with one token: one gets the next token, the
+        // others find it spent (RFC 7592 §3: each answer replaces it).
+        let reads = (0..8).map(|_| app.http.get(&uri).bearer_auth(&rat).send());
+        let answers = futures::future::join_all(reads).await;
+        let mut next = Vec::new();
+        for answer in answers {
+            let answer = answer.unwrap();
+            match answer.status().as_u16() {
+                200 => next.push(
+                    answer.json::<Value>().await.unwrap()["registration_access_token"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                ),
+                status => assert_eq!(status, 401),
+            }
+        }
+        assert_eq!(next.len(), 1, "one read wins");
+        let rat = next.remove(0);
+
+        // An operator gives it monban:admin: the client may neither drop the
+        // scope (400, and the token it presented still works) nor delete
+        // itself (RFC 7592 §2.3: 403).
+        app.cli(&[
+            "client",
+            "update",
+            &id,
+            "--scope",
+            &format!("openid {}", monban::types::ADMIN_SCOPE),
+            "--json",
+        ])
+        .ok_json();
+        let r = app
+            .http
+            .put(&uri)
+            .bearer_auth(&rat)
+            .json(&json!({"client_id": id, "redirect_uris": [REDIRECT_URI], "scope": "openid"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(r).await.1, "invalid_client_metadata");
+        let r = app
+            .http
+            .delete(&uri)
+            .bearer_auth(&rat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "access_denied");
+        let r = app.http.get(&uri).bearer_auth(&rat).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the refused update left the token");
+        assert_eq!(app.cli(&["client", "show", &id, "--json"]).code, 0);
     }
 );

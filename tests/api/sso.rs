@@ -128,8 +128,9 @@ db_test!(
         assert_eq!(params["iss"], app.issuer);
 
         let first = AuthRequest::new(&client);
-        let params = browser.sign_in(&app, &first, "alice", PASSWORD).await;
-        let body = tokens(&app, &client, &first, &params["code"]).await;
+        let body = browser
+            .tokens_as(&app, &client, &first, "alice", PASSWORD)
+            .await;
         let auth_time = verify_id_token(&app, body["id_token"].as_str().unwrap(), &client.id).await
             ["auth_time"]
             .clone();
@@ -247,8 +248,9 @@ db_test!(public_clients_need_pkce_s256, async |app: TestApp| {
         assert_eq!(params["error"], "invalid_request");
     }
     // With S256 the public client gets tokens, identified by client_id only.
-    let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
-    let body = tokens(&app, &spa, &request, &params["code"]).await;
+    let body = browser
+        .tokens_as(&app, &spa, &request, "alice", PASSWORD)
+        .await;
     assert!(body["id_token"].is_string());
 });
 
@@ -378,8 +380,9 @@ db_test!(
         // Bob's ID token, from another browser.
         let bobs = Browser::new();
         let request = AuthRequest::new(&client);
-        let params = bobs.sign_in(&app, &request, "bob", PASSWORD).await;
-        let bob_id_token = tokens(&app, &client, &request, &params["code"]).await["id_token"]
+        let bob_id_token = bobs
+            .tokens_as(&app, &client, &request, "bob", PASSWORD)
+            .await["id_token"]
             .as_str()
             .unwrap()
             .to_owned();

@@ -373,8 +373,9 @@ db_test!(groups_scope_adds_the_groups_claim, async |app: TestApp| {
     let client = app.first_party_web_app().await;
     let browser = Browser::new();
     let request = AuthRequest::new(&client).scope("openid groups");
-    let params = browser.sign_in(&app, &request, "alice", PASSWORD).await;
-    let body = tokens(&app, &client, &request, &params["code"]).await;
+    let body = browser
+        .tokens_as(&app, &client, &request, "alice", PASSWORD)
+        .await;
     let id =
         crate::sso::verify_id_token(&app, body["id_token"].as_str().unwrap(), &client.id).await;
     assert_eq!(id["groups"], serde_json::json!(["staff"]));

@@ -16,7 +16,7 @@ use crate::paging::PageQuery;
 use crate::service::{self, Outcome, Refused};
 use crate::state::App;
 use crate::store::clients::Client;
-use crate::types::{ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret};
+use crate::types::{AuthMethod, ClientType, GrantType, Scopes, Secret};
 use crate::ui::account::SignedInUser;
 use crate::ui::{PageForm, render};
 
@@ -153,22 +153,16 @@ impl ClientKind {
             .map(str::to_owned)
             .collect();
         Ok(ClientSettings {
-            name: field(form, "client_name").to_owned(),
-            client_type,
-            application_type: ApplicationType::Web,
             first_party: field(form, "first_party") == "true",
             redirect_uris,
-            post_logout_redirect_uris: Vec::new(),
-            grant_types,
             scopes: Scopes::parse(field(form, "scope"))
                 .map_err(|e| Refused::invalid("scope", e))?,
-            audiences: Vec::new(),
-            auth_method,
-            access_token_format: None,
-            jwks: None,
-            jwks_uri: None,
-            require_par: false,
-            backchannel_logout_uri: None,
+            ..ClientSettings::new(
+                field(form, "client_name").to_owned(),
+                client_type,
+                auth_method,
+                grant_types,
+            )
         })
     }
 }
@@ -193,6 +187,7 @@ pub async fn create(
                     client_id: client_id.as_deref(),
                     settings,
                     groups: &[],
+                    secret_hash: None,
                 };
                 service::clients::create(&visit.operator(), new, crate::unix_now()).await
             }

@@ -162,6 +162,7 @@ impl Visit {
     pub fn operator(&self) -> Operator<'_> {
         Operator {
             actor: self.actor.clone(),
+            via: crate::service::Via::AdminPages,
             origin: Some(&self.origin),
             runs_in: RunsIn::Server(&self.app),
         }
