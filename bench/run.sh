@@ -11,7 +11,14 @@ fi
 command -v openssl >/dev/null || { echo "openssl is needed for the RSA yardstick" >&2; exit 1; }
 cargo build --release --quiet
 # The argon2 yardstick, built now so that nothing compiles during the load.
-ARGON2_BENCH=$(cargo bench --bench argon2 --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys; print(next(m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m["target"]["name"] == "argon2"))')
+# Its compiler output is kept, and shown if the build fails. Every message
+# is read: closing the pipe early would fail cargo (broken pipe, exit 101).
+build_log="$(mktemp)"
+if ! ARGON2_BENCH=$(cargo bench --bench argon2 --no-run --message-format=json 2>"$build_log" \
+  | python3 -c 'import json,sys; found=[m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m["target"]["name"] == "argon2"]; print(found[0])'); then
+  echo "building the argon2 bench failed:" >&2
+  tail -40 "$build_log" >&2
+  exit 1
+fi
 export ARGON2_BENCH
 exec python3 bench/run.py --json "bench/results/$(date +%Y%m%d-%H%M%S).json" "$@"
