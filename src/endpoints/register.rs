@@ -16,12 +16,12 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::no_store;
-use crate::audit::{Actor, Origin};
+use crate::audit::Origin;
 use crate::clients::{self, ClientSettings, check_redirect_uri};
 use crate::error::{BearerError, ErrorCode};
 use crate::outbound::Outbound;
 use crate::routes::REGISTER;
-use crate::service::{self, Operator, Refused, RunsIn};
+use crate::service::{self, Operator, Refused};
 use crate::state::App;
 use crate::store;
 use crate::store::clients::{Client, ServiceLimit};
@@ -246,7 +246,7 @@ pub async fn update(
     let presented = client.registration_token_hash.clone().unwrap_or_default();
     let token = new_registration_token(&app, &mut client).await?;
     let new = client.registration_token_hash.clone().unwrap_or_default();
-    let operator = itself(&app, &client, &origin);
+    let operator = Operator::client_itself(&app, &client.client_id, &origin);
     let also = service::clients::Also::default();
     match service::clients::update(&operator, client, settings, also, now).await {
         Ok((client, secret)) => {
@@ -269,7 +269,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, RegistrationError> {
     let client = managed_client(&app, &client_id, &headers).await?;
-    let operator = itself(&app, &client, &origin);
+    let operator = Operator::client_itself(&app, &client.client_id, &origin);
     service::clients::delete(&operator, &client.client_id, crate::unix_now())
         .await
         .map_err(|refusal| match refusal {
@@ -279,16 +279,6 @@ pub async fn delete(
         })?;
     tracing::info!(client_id = %client.client_id, "client deleted through RFC 7592");
     Ok(no_store(StatusCode::NO_CONTENT))
-}
-
-/// The client managing itself (RFC 7592), as the operator of the change.
-fn itself<'a>(app: &'a App, client: &Client, origin: &'a Origin) -> Operator<'a> {
-    Operator {
-        actor: Actor::Client(client.client_id.clone()),
-        via: crate::service::Via::Registration,
-        origin: Some(origin),
-        runs_in: RunsIn::Server(app),
-    }
 }
 
 /// A refused registration or change of one: its metadata is not valid

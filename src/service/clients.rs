@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::{Operator, Outcome, Refused, RunsIn, Via};
+use super::{Operator, Outcome, Refused};
 use crate::audit::{Actor, Kind, Origin};
 use crate::clients::{self, ClientSettings};
 use crate::paging::{Page, PageQuery};
@@ -127,12 +127,7 @@ pub async fn register(
     client.service_limit = Some(limit);
     let (registration_token, registration_hash) = tokens::random_secret();
     client.registration_token_hash = Some(registration_hash);
-    let op = Operator {
-        actor: Actor::Client(client.client_id.clone()),
-        via: Via::Registration,
-        origin: Some(origin),
-        runs_in: RunsIn::Server(app),
-    };
+    let op = Operator::client_itself(app, &client.client_id, origin);
     if let Some(hash) = &initial_token
         && !store::registration::spend(&app.db, hash, now).await?
     {

@@ -146,6 +146,19 @@ pub enum RunsIn<'a> {
     Command { db: &'a Db, config: &'a Config },
 }
 
+impl<'a> Operator<'a> {
+    /// A client registering or managing itself (RFC 7591, RFC 7592), from
+    /// where its request came.
+    pub fn client_itself(app: &'a App, client_id: &str, origin: &'a Origin) -> Operator<'a> {
+        Operator {
+            actor: Actor::Client(client_id.to_owned()),
+            via: Via::Registration,
+            origin: Some(origin),
+            runs_in: RunsIn::Server(app),
+        }
+    }
+}
+
 impl Operator<'_> {
     pub fn db(&self) -> &Db {
         match &self.runs_in {
