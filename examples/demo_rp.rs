@@ -1,10 +1,15 @@
 //! A minimal web app that signs in with monban through the `openidconnect`
-//! crate (code + PKCE), shows the ID token's claims, and signs out through
-//! monban's end_session endpoint. Run two on two ports to see SSO: the
-//! second one signs in without a password, and signing out of one signs out
-//! of both. See the README ("See SSO with two demo apps").
+//! crate (code + PKCE), shows every claim of the ID token and of userinfo,
+//! and signs out through monban's end_session endpoint. Run two on two
+//! ports to see SSO: the second one signs in without a password, and
+//! signing out of one signs out of both. See the README ("See SSO with two
+//! demo apps").
 //!
-//! cargo run --example demo_rp -- --port 3001 --client-id ID --client-secret SECRET
+//! cargo run --example demo_rp -- --port 3001 --client CLIENT.json
+//!
+//! CLIENT.json is what `monban client create … --json` printed (its
+//! `client_id` and `client_secret`), so the secret is never on a command
+//! line.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,8 +22,8 @@ use axum::routing::get;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
 };
 use serde::Deserialize;
 
@@ -37,6 +42,7 @@ struct Demo {
     client: Client,
     http: openidconnect::reqwest::Client,
     end_session: Option<String>,
+    userinfo: Option<String>,
     /// Browser id (cookie) → where its sign-in stands.
     browsers: Mutex<HashMap<String, Visitor>>,
 }
@@ -45,6 +51,7 @@ struct Demo {
 struct Visitor {
     pending: Option<(CsrfToken, Nonce, String)>,
     claims: Option<serde_json::Value>,
+    userinfo: Option<serde_json::Value>,
     id_token: Option<String>,
 }
 
@@ -59,8 +66,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let issuer = arg("--issuer").unwrap_or_else(|| "http://localhost:8080".into());
     let port: u16 = arg("--port").unwrap_or_else(|| "3001".into()).parse()?;
-    let client_id = arg("--client-id").ok_or("--client-id is required")?;
-    let client_secret = arg("--client-secret").ok_or("--client-secret is required")?;
+    let file = arg("--client")
+        .ok_or("--client FILE is required (the JSON of `monban client create --json`)")?;
+    let registered: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+    let field = |name: &str| {
+        registered
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or(format!("{file} has no {name}"))
+    };
+    let (client_id, client_secret) = (field("client_id")?, field("client_secret")?);
     let name = arg("--name").unwrap_or_else(|| format!("Demo app on port {port}"));
 
     let http = openidconnect::reqwest::ClientBuilder::new()
@@ -76,10 +92,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .bytes()
             .await?,
     )?;
-    let end_session = discovery
-        .get("end_session_endpoint")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let endpoint = |name: &str| {
+        discovery
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let (end_session, userinfo) = (
+        endpoint("end_session_endpoint"),
+        endpoint("userinfo_endpoint"),
+    );
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(client_id),
@@ -94,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         client,
         http,
         end_session,
+        userinfo,
         browsers: Mutex::default(),
     });
     let app = Router::new()
@@ -138,21 +161,26 @@ fn with_cookie(demo: &Demo, id: &str, response: impl IntoResponse) -> Response {
 
 async fn home(State(demo): State<Arc<Demo>>, headers: HeaderMap) -> Response {
     let (id, _) = browser_id(&demo, &headers);
-    let claims = demo
-        .browsers
-        .lock()
-        .ok()
-        .and_then(|b| b.get(&id).and_then(|v| v.claims.clone()));
-    let body = match claims {
-        Some(claims) => format!(
-            "<p>Signed in as <strong>{}</strong>.</p><h2>ID token claims</h2><pre>{}</pre><p><a href=\"/logout\">Sign out</a></p>",
+    let seen = demo.browsers.lock().ok().and_then(|b| {
+        b.get(&id)
+            .and_then(|v| Some((v.claims.clone()?, v.userinfo.clone())))
+    });
+    let pretty =
+        |v: &serde_json::Value| escape(&serde_json::to_string_pretty(v).unwrap_or_default());
+    let body = match seen {
+        Some((claims, userinfo)) => format!(
+            "<p>Signed in as <strong>{}</strong>.</p><h2>ID token claims</h2><pre>{}</pre><h2>Userinfo</h2><pre>{}</pre><p><a href=\"/logout\">Sign out</a></p>",
             escape(
                 claims
                     .get("preferred_username")
                     .and_then(|v| v.as_str())
                     .unwrap_or("?")
             ),
-            escape(&serde_json::to_string_pretty(&claims).unwrap_or_default())
+            pretty(&claims),
+            userinfo
+                .as_ref()
+                .map(pretty)
+                .unwrap_or_else(|| "(no userinfo endpoint)".into())
         ),
         None => "<p>You are not signed in.</p><p><a href=\"/login\">Sign in with monban</a></p>"
             .to_owned(),
@@ -241,8 +269,11 @@ async fn callback(
     let Some(id_token) = tokens.id_token() else {
         return Html("<p>No ID token.</p>").into_response();
     };
+    // The library checks the signature, issuer, audience, expiry and nonce;
+    // its typed claims drop the ones OIDC Core does not name (`groups`,
+    // `sid`), so the page shows the verified token's payload as sent.
     let claims = match id_token.claims(&demo.client.id_token_verifier(), &nonce) {
-        Ok(claims) => serde_json::to_value(claims).unwrap_or_default(),
+        Ok(_) => payload(&id_token.to_string()),
         Err(e) => {
             return Html(format!(
                 "<p>The ID token did not verify: {}</p>",
@@ -251,9 +282,19 @@ async fn callback(
             .into_response();
         }
     };
+    let userinfo = match &demo.userinfo {
+        Some(url) => Some(
+            match fetch_userinfo(&demo.http, url, tokens.access_token().secret()).await {
+                Ok(claims) => claims,
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            },
+        ),
+        None => None,
+    };
     if let Ok(mut browsers) = demo.browsers.lock() {
         let visitor = browsers.entry(id.clone()).or_default();
         visitor.claims = Some(claims);
+        visitor.userinfo = userinfo;
         visitor.id_token = Some(id_token.to_string());
     }
     Redirect::to("/").into_response()
@@ -282,6 +323,35 @@ async fn logout(State(demo): State<Arc<Demo>>, headers: HeaderMap) -> Response {
         );
     }
     Redirect::to(url.as_str()).into_response()
+}
+
+/// OIDC Core §5.3: the user's claims, for the access token's scopes.
+async fn fetch_userinfo(
+    http: &openidconnect::reqwest::Client,
+    url: &str,
+    access_token: &str,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let response = http.get(url).bearer_auth(access_token).send().await?;
+    let status = response.status();
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
+    if !status.is_success() {
+        return Err(format!("userinfo answered {status}: {body}").into());
+    }
+    Ok(body)
+}
+
+/// The claims of a JWT the library has already verified.
+fn payload(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    jwt.split('.')
+        .nth(1)
+        .and_then(|part| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
 }
 
 fn escape(s: &str) -> String {

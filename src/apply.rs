@@ -274,7 +274,7 @@ impl Plan {
                 .iter()
                 .find(|a| a.identifier == api.identifier)
             {
-                None => (Action::Create, Vec::new()),
+                None => (Action::Create, created(fields(&api))),
                 Some(old) => compare(fields(old), fields(&api)),
             };
             plan.record("api", &api.identifier, action, changed);
@@ -314,6 +314,18 @@ impl Plan {
                         .as_bytes(),
                 )),
             };
+            // Where a new client's secret will come from (never the secret).
+            let secret_origin = match &entry.client_secret {
+                Some(SecretSource::Reference(SecretReference {
+                    env: Some(name), ..
+                })) => {
+                    format!("(from env {name})")
+                }
+                Some(SecretSource::Reference(SecretReference {
+                    file: Some(path), ..
+                })) => format!("(from file {})", path.display()),
+                _ => "(generated, shown once)".to_owned(),
+            };
             let settings =
                 client_settings(entry, base).map_err(|e| invalid(format!("{at}: {e}")))?;
             settings
@@ -337,7 +349,17 @@ impl Plan {
                 )));
             }
             let (action, changed) = match &current {
-                None => (Action::Create, Vec::new()),
+                None => {
+                    let mut fields = created(client_fields(&settings, &groups));
+                    if settings.auth_method.uses_secret() {
+                        fields.push(FieldChange {
+                            field: "client_secret",
+                            from: Value::Null,
+                            to: json!(secret_origin),
+                        });
+                    }
+                    (Action::Create, fields)
+                }
                 Some(client) => {
                     let mut old_groups = store::groups::of_client(db, &client.client_id).await?;
                     old_groups.sort();
@@ -492,6 +514,17 @@ fn client_fields(s: &ClientSettings, groups: &[String]) -> Vec<(&'static str, Va
     let mut fields = s.fields();
     fields.push(("groups", json!(groups)));
     fields
+}
+
+/// Every field of an item to be created, from nothing (`null`).
+fn created(new: Vec<(&'static str, Value)>) -> Vec<FieldChange> {
+    new.into_iter()
+        .map(|(field, to)| FieldChange {
+            field,
+            from: Value::Null,
+            to,
+        })
+        .collect()
 }
 
 /// `Unchanged` with no fields, or `Update` with the fields that differ.

@@ -138,6 +138,7 @@ pub fn router(app: Arc<App>) -> Router {
     let mut issuer_routes = Router::new()
         .route(routes::HOME, get(home::handler))
         .route(routes::STYLESHEET, get(home::stylesheet))
+        .route(routes::ICON, get(home::icon))
         .route(routes::JWKS, get(jwks::handler))
         .route(routes::OPENID_METADATA, get(metadata::handler))
         .route(
@@ -170,7 +171,8 @@ pub fn router(app: Arc<App>) -> Router {
             get(metadata::handler),
         )
         .route(routes::LIVE, get(health::live))
-        .route(routes::READY, get(health::ready));
+        .route(routes::READY, get(health::ready))
+        .route(routes::FAVICON, get(home::icon));
     if app.config.metrics_listen.is_none() {
         router = router.route(routes::METRICS, get(metrics_endpoint::handler));
     }

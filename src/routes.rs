@@ -10,6 +10,10 @@ pub const OPENID_METADATA: &str = "/.well-known/openid-configuration";
 pub const JWKS: &str = "/jwks";
 pub const HOME: &str = "/";
 pub const STYLESHEET: &str = "/static/monban.css";
+pub const ICON: &str = "/static/favicon.svg";
+/// Where browsers look for an icon when a page names none: the root of the
+/// host, so only for an issuer without a path.
+pub const FAVICON: &str = "/favicon.ico";
 pub const LIVE: &str = "/healthz";
 pub const READY: &str = "/readyz";
 pub const METRICS: &str = "/metrics";

@@ -77,7 +77,8 @@ pub fn base_dir(file: &Path) -> &Path {
     file.parent().unwrap_or(Path::new("."))
 }
 
-/// One line per item, with the fields that change under updates.
+/// One line per item, then every field of a create and the fields an
+/// update changes.
 fn describe(changes: &[Change]) -> String {
     let mut text = String::new();
     for change in changes {
@@ -88,10 +89,11 @@ fn describe(changes: &[Change]) -> String {
         };
         text.push_str(&format!("{} {}: {action}\n", change.kind, change.id));
         for field in &change.fields {
-            text.push_str(&format!(
-                "    {}: {} -> {}\n",
-                field.field, field.from, field.to
-            ));
+            let line = match change.action {
+                Action::Create => format!("    {}: {}\n", field.field, field.to),
+                _ => format!("    {}: {} -> {}\n", field.field, field.from, field.to),
+            };
+            text.push_str(&line);
         }
     }
     if changes.is_empty() {

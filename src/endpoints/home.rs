@@ -1,5 +1,5 @@
 //! The page a person sees when opening the issuer URL in a browser, and the
-//! stylesheet of monban's pages (compiled into the binary).
+//! stylesheet and icon of monban's pages (compiled into the binary).
 
 use std::sync::Arc;
 
@@ -33,12 +33,23 @@ pub async fn handler(State(app): State<Arc<App>>) -> HomePage {
 }
 
 pub async fn stylesheet() -> Response {
-    let mut response = include_str!("../../static/monban.css").into_response();
+    static_file(
+        include_str!("../../static/monban.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+/// The icon every page links to; also at `/favicon.ico`, which browsers
+/// ask for without a link (an SVG there too: current browsers take it by
+/// its content type).
+pub async fn icon() -> Response {
+    static_file(include_str!("../../static/favicon.svg"), "image/svg+xml")
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

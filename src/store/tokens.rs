@@ -201,6 +201,20 @@ pub async fn revoke_user_client(
     })
 }
 
+const CLIENTS_WITH_REFRESH: &str = "SELECT DISTINCT client_id FROM refresh_tokens \
+     WHERE user_id = $1 AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > $2 \
+     ORDER BY client_id";
+
+/// The clients holding a live refresh token of `user_id` (apps that keep
+/// access between sign-ins).
+pub async fn clients_with_refresh(
+    db: &Db,
+    user_id: Uuid,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(CLIENTS_WITH_REFRESH).bind(user_id).bind(now).fetch_all(p).await)
+}
+
 const REVOKE_JTI: &str = "INSERT INTO revoked_jtis (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
 /// Records a JWT access token as revoked until it would have expired.

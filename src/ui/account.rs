@@ -4,6 +4,7 @@
 //! PKCE): it signs in through `/authorize` like any other app, and redeems
 //! its code in-process.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use askama::Template;
@@ -26,7 +27,7 @@ use crate::routes::{self, ACCOUNT, ACCOUNT_CALLBACK};
 use crate::service::{self, Operator, Refused, RunsIn, Via};
 use crate::session::BrowserSession;
 use crate::state::App;
-use crate::store::{self, users::User};
+use crate::store::{self, clients::Client, users::User};
 use crate::types::Secret;
 use crate::{id_token, keys, tokens};
 
@@ -79,12 +80,16 @@ struct SessionView {
     address: String,
     signed_in: String,
     ends: String,
+    /// The names of the apps signed in through it.
+    apps: Vec<String>,
 }
 
 struct ConsentView {
     client_id: String,
     client_name: String,
     scopes: String,
+    /// A first-party app: used, never asked about (nothing to revoke).
+    first_party: bool,
 }
 
 #[derive(Deserialize)]
@@ -473,37 +478,35 @@ async fn page(
     now: i64,
 ) -> Result<Response, PageError> {
     let current = session.login(now).await?.map(|l| l.sid);
-    let sessions = store::sessions::of_user(&app.db, user.id, now)
-        .await?
-        .into_iter()
-        .map(|s| {
-            let login: Option<crate::session::Login> = s
-                .data
-                .0
-                .get("login")
-                .and_then(|v| serde_json::from_value(v.clone()).ok());
-            SessionView {
-                current: current.as_deref() == Some(s.sid.as_str()),
-                browser: login
-                    .as_ref()
-                    .and_then(|l| l.user_agent.clone())
-                    .unwrap_or_else(|| "—".into()),
-                address: login
-                    .as_ref()
-                    .and_then(|l| l.ip.clone())
-                    .unwrap_or_else(|| "—".into()),
-                signed_in: login
-                    .as_ref()
-                    .map_or_else(|| "—".into(), |l| human_time(l.auth_time)),
-                ends: human_time(s.expires_at),
+    let mut names = HashMap::new();
+    let mut sessions = Vec::new();
+    let mut used = BTreeSet::new();
+    for s in service::sessions::of_user(&app.db, user.id, now).await? {
+        let login = s.login.as_ref();
+        let mut apps = Vec::new();
+        for client_id in login.map(|l| l.clients.as_slice()).unwrap_or_default() {
+            if let Some(client) = client_named(app, &mut names, client_id).await? {
+                apps.push(client.name.clone());
+                used.insert(client_id.clone());
             }
-        })
-        .collect();
+        }
+        let or_dash = |v: Option<&String>| v.cloned().unwrap_or_else(|| "—".into());
+        sessions.push(SessionView {
+            current: current.as_deref() == Some(s.sid.as_str()),
+            browser: or_dash(login.and_then(|l| l.user_agent.as_ref())),
+            address: or_dash(login.and_then(|l| l.ip.as_ref())),
+            signed_in: login.map_or_else(|| "—".into(), |l| human_time(l.auth_time)),
+            ends: human_time(s.expires_at),
+            apps,
+        });
+    }
+    used.extend(store::tokens::clients_with_refresh(&app.db, user.id, now).await?);
     let mut consents = Vec::new();
     for consent in store::consents::of_user(&app.db, user.id).await? {
-        let name = store::clients::find(&app.db, &consent.client_id)
+        let name = client_named(app, &mut names, &consent.client_id)
             .await?
-            .map(|c| c.name);
+            .map(|c| c.name.clone());
+        used.remove(&consent.client_id);
         consents.push(ConsentView {
             client_name: name.unwrap_or_else(|| consent.client_id.clone()),
             client_id: consent.client_id,
@@ -518,7 +521,22 @@ async fn page(
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(", "),
+            first_party: false,
         });
+    }
+    // First-party apps are never asked about, so they have no consent: the
+    // ones the user is signed in to or that keep a refresh token.
+    for client_id in used {
+        if let Some(client) = client_named(app, &mut names, &client_id).await?
+            && client.first_party
+        {
+            consents.push(ConsentView {
+                client_name: client.name.clone(),
+                client_id,
+                scopes: client.scopes.to_string(),
+                first_party: true,
+            });
+        }
     }
     let prefix = app.config.issuer.path();
     Ok(render(&AccountPage {
@@ -537,6 +555,23 @@ async fn page(
         error,
         min_length: password::MIN_LENGTH,
     }))
+}
+
+/// An app by client id, looked up once per page; `None` for monban's own
+/// account page (not an app the user signs in to) or a client gone since.
+async fn client_named<'a>(
+    app: &App,
+    names: &'a mut HashMap<String, Option<Client>>,
+    client_id: &str,
+) -> Result<Option<&'a Client>, sqlx::Error> {
+    if !names.contains_key(client_id) {
+        let client = match client_id {
+            ACCOUNT_CLIENT_ID => None,
+            _ => store::clients::find(&app.db, client_id).await?,
+        };
+        names.insert(client_id.to_owned(), client);
+    }
+    Ok(names.get(client_id).and_then(Option::as_ref))
 }
 
 /// `2026-11-25 16:00 UTC`.

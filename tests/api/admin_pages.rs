@@ -262,8 +262,11 @@ db_test!(
                     .await,
             )
             .await;
-        assert!(audit.page_body().contains("user.created"));
-        assert!(!audit.page_body().contains("keys.rotated"), "filtered");
+        assert!(events_of(audit.page_body()).contains("user.created"));
+        assert!(
+            !events_of(audit.page_body()).contains("keys.rotated"),
+            "filtered"
+        );
     }
 );
 
@@ -279,7 +282,7 @@ db_test!(
             &[
                 ("client_name", "Billing"),
                 ("client_id", "billing"),
-                ("kind", "service"),
+                ("token_endpoint_auth_method", "client_secret_basic"),
                 ("redirect_uris", ""),
                 ("scope", ""),
             ],
@@ -314,6 +317,350 @@ db_test!(
         .await;
         assert!(rotated.page_body().contains("client-secret"));
         assert_eq!(app.token(&billing, &[]).await.status(), 401);
+    }
+);
+
+/// The rows of the audit log's table (the filter lists every type).
+fn events_of(body: &str) -> &str {
+    match (body.find("<tbody>"), body.find("</tbody>")) {
+        (Some(start), Some(end)) => &body[start..end],
+        _ => "",
+    }
+}
+
+/// The value of the input `name` on a page (its `value` attribute).
+fn input_value(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\"");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"));
+    let tag = &body[at..at + body[at..].find('>').unwrap()];
+    let start = tag.find("value=\"").unwrap_or_else(|| panic!("{tag}")) + "value=\"".len();
+    tag[start..start + tag[start..].find('"').unwrap()].to_owned()
+}
+
+/// The text of the textarea `name` on a page.
+fn textarea(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\"");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"));
+    let start = at + body[at..].find('>').unwrap() + 1;
+    let end = start + body[start..].find("</textarea>").unwrap();
+    body[start..end].to_owned()
+}
+
+db_test!(
+    admins_create_and_edit_every_client_setting_on_the_pages,
+    async |app: TestApp| {
+        let (browser, clients) = signed_in(&app, "root", true, "/admin/clients").await;
+        monban::store::groups::insert(&app.db, "services", monban::unix_now())
+            .await
+            .unwrap();
+        // Refused (a redirect URI with a fragment): 422, and the form comes
+        // back as typed, saying why.
+        let typed = [
+            ("client_name", "Team Wiki"),
+            ("client_id", "wiki"),
+            ("token_endpoint_auth_method", "client_secret_post"),
+            ("grant_types", "authorization_code"),
+            ("grant_types", "refresh_token"),
+            ("application_type", "web"),
+            ("redirect_uris", "https://wiki.example.com/cb#frag"),
+            ("post_logout_redirect_uris", "https://wiki.example.com/"),
+            ("scope", "openid profile wiki:read"),
+            ("audience", "https://api.example.com/wiki"),
+            ("access_token_format", "opaque"),
+            ("groups", "services"),
+            ("backchannel_logout_uri", "https://wiki.example.com/bcl"),
+            ("first_party", "true"),
+            ("require_pushed_authorization_requests", "true"),
+        ];
+        let refused = post(&app, &browser, &clients, "/admin/clients", &typed).await;
+        assert_eq!(refused.status(), 422, "{refused:?}");
+        let body = refused.page_body();
+        assert!(body.contains("role=\"alert\""), "{body}");
+        assert!(body.contains("fragment"), "says why: {body}");
+        assert_eq!(input_value(body, "client_name"), "Team Wiki");
+        assert_eq!(input_value(body, "client_id"), "wiki");
+        assert_eq!(
+            textarea(body, "redirect_uris"),
+            "https://wiki.example.com/cb#frag"
+        );
+        assert_eq!(textarea(body, "audience"), "https://api.example.com/wiki");
+        assert!(
+            body.contains("<option value=\"client_secret_post\" selected>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<option value=\"opaque\" selected>"),
+            "{body}"
+        );
+        assert!(body.contains("value=\"refresh_token\" checked"), "{body}");
+        assert!(
+            !body.contains("value=\"client_credentials\" checked"),
+            "{body}"
+        );
+        assert!(
+            store::clients::find(&app.db, "wiki")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Corrected: every setting lands as typed.
+        let mut fixed = typed.to_vec();
+        fixed[6] = (
+            "redirect_uris",
+            "https://wiki.example.com/cb\r\nhttps://wiki.example.com/cb2",
+        );
+        let created = post(&app, &browser, &refused, "/admin/clients", &fixed).await;
+        assert_eq!(created.status(), 200, "{created:?}");
+        assert!(created.page_body().contains("id=\"client-secret\""));
+        let wiki = store::clients::find(&app.db, "wiki")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(wiki.name, "Team Wiki");
+        assert_eq!(
+            wiki.token_endpoint_auth_method.to_string(),
+            "client_secret_post"
+        );
+        assert_eq!(
+            wiki.redirect_uris,
+            [
+                "https://wiki.example.com/cb",
+                "https://wiki.example.com/cb2"
+            ]
+        );
+        assert_eq!(
+            wiki.post_logout_redirect_uris,
+            ["https://wiki.example.com/"]
+        );
+        assert_eq!(wiki.audiences, ["https://api.example.com/wiki"]);
+        assert_eq!(
+            wiki.access_token_format.map(|f| f.to_string()).as_deref(),
+            Some("opaque")
+        );
+        assert_eq!(
+            wiki.backchannel_logout_uri.as_deref(),
+            Some("https://wiki.example.com/bcl")
+        );
+        assert!(wiki.first_party && wiki.require_pushed_authorization_requests);
+        assert_eq!(wiki.scopes.to_string(), "openid profile wiki:read");
+        assert_eq!(
+            store::groups::of_client(&app.db, "wiki").await.unwrap(),
+            ["services"]
+        );
+
+        // Its page shows every setting as a value (no form wording), the
+        // groups by name, and an edit form filled with them.
+        let page = browser
+            .follow(&app, browser.get(&app.url("/admin/clients/wiki")).await)
+            .await;
+        let body = page.page_body();
+        let facts = &body[..body.find("id=\"edit-client\"").unwrap()];
+        assert!(
+            !facts.contains("one per line") && !facts.contains("One per line"),
+            "{facts}"
+        );
+        assert!(
+            facts.contains("<code>https://wiki.example.com/cb2</code>"),
+            "{facts}"
+        );
+        assert!(facts.contains(">services</a>"), "{facts}");
+        assert!(facts.contains("client_secret_post"), "{facts}");
+        let form = &body[body.find("id=\"edit-client\"").unwrap()..];
+        assert_eq!(input_value(form, "client_name"), "Team Wiki");
+        assert_eq!(
+            textarea(form, "post_logout_redirect_uris"),
+            "https://wiki.example.com/"
+        );
+        assert!(!form.contains("name=\"client_id\""), "the id cannot change");
+
+        // Edited: a public SPA now, with the server's default token format
+        // and no groups; the change is audited with what changed.
+        let edit = [
+            ("action", "update"),
+            ("client_name", "Team Wiki SPA"),
+            ("token_endpoint_auth_method", "none"),
+            ("grant_types", "authorization_code"),
+            ("application_type", "web"),
+            ("redirect_uris", "https://wiki.example.com/cb"),
+            ("post_logout_redirect_uris", ""),
+            ("scope", "openid"),
+            ("audience", ""),
+            ("access_token_format", ""),
+            ("groups", ""),
+            ("backchannel_logout_uri", ""),
+        ];
+        let saved = post(&app, &browser, &page, "/admin/clients/wiki", &edit).await;
+        assert!(saved.is_page("/admin/clients/wiki"), "{saved:?}");
+        assert!(saved.page_body().contains("role=\"status\""), "saved");
+        let wiki = store::clients::find(&app.db, "wiki")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(wiki.name, "Team Wiki SPA");
+        assert_eq!(wiki.token_endpoint_auth_method.to_string(), "none");
+        assert!(
+            wiki.secret_hash.is_none(),
+            "a public client keeps no secret"
+        );
+        assert_eq!(wiki.access_token_format, None);
+        assert!(!wiki.first_party && !wiki.require_pushed_authorization_requests);
+        assert!(
+            store::groups::of_client(&app.db, "wiki")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let updated = app.audit("client.updated").await;
+        assert_eq!(updated[0]["detail"]["via"], "admin pages");
+        let changed = updated[0]["detail"]["changed"].to_string();
+        assert!(
+            changed.contains("token_endpoint_auth_method") && changed.contains("\"name\""),
+            "{changed}"
+        );
+
+        // A refused edit keeps what was typed and changes nothing.
+        let bad = [
+            ("action", "update"),
+            ("client_name", "Renamed"),
+            ("token_endpoint_auth_method", "none"),
+            ("redirect_uris", "not a uri"),
+        ];
+        let refused = post(&app, &browser, &saved, "/admin/clients/wiki", &bad).await;
+        assert_eq!(refused.status(), 422, "{refused:?}");
+        let form = &refused.page_body()[refused.page_body().find("id=\"edit-client\"").unwrap()..];
+        assert_eq!(input_value(form, "client_name"), "Renamed");
+        assert_eq!(textarea(form, "redirect_uris"), "not a uri");
+        let wiki = store::clients::find(&app.db, "wiki")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(wiki.name, "Team Wiki SPA", "nothing changed");
+
+        // Back to confidential: a secret is made, shown once.
+        let confidential = [
+            ("action", "update"),
+            ("client_name", "Team Wiki"),
+            ("token_endpoint_auth_method", "client_secret_basic"),
+            ("redirect_uris", "https://wiki.example.com/cb"),
+        ];
+        let page = browser
+            .follow(&app, browser.get(&app.url("/admin/clients/wiki")).await)
+            .await;
+        let with_secret = post(&app, &browser, &page, "/admin/clients/wiki", &confidential).await;
+        assert!(
+            with_secret.page_body().contains("id=\"client-secret\""),
+            "{with_secret:?}"
+        );
+    }
+);
+
+db_test!(
+    the_audit_log_names_people_and_clients,
+    async |app: TestApp| {
+        let (browser, users) = signed_in(&app, "root", true, "/admin/users").await;
+        let root = store::users::find(&app.db, "root").await.unwrap().unwrap();
+        post(
+            &app,
+            &browser,
+            &users,
+            "/admin/users",
+            &[("username", "erin")],
+        )
+        .await;
+        let clients = browser
+            .follow(&app, browser.get(&app.url("/admin/clients")).await)
+            .await;
+        post(
+            &app,
+            &browser,
+            &clients,
+            "/admin/clients",
+            &[("client_name", "Reports"), ("client_id", "reports")],
+        )
+        .await;
+        let erin = store::users::find(&app.db, "erin").await.unwrap().unwrap();
+
+        let audit = browser
+            .follow(&app, browser.get(&app.url("/admin/audit")).await)
+            .await;
+        let body = audit.page_body();
+        // People and clients by name, linking to their pages; no raw ids.
+        assert!(
+            body.contains(&format!("<a href=\"/admin/users/{}\">root</a>", root.id)),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!("<a href=\"/admin/users/{}\">erin</a>", erin.id)),
+            "{body}"
+        );
+        assert!(
+            body.contains("<a href=\"/admin/clients/reports\">Reports (reports)</a>"),
+            "{body}"
+        );
+        assert!(!body.contains(&format!("user:{}", root.id)), "{body}");
+        // Details as key and value, not JSON.
+        assert!(body.contains("<dt>via</dt><dd>admin pages</dd>"), "{body}");
+        assert!(!body.contains("{&quot;"), "{body}");
+        // Labelled filters, by name.
+        for id in ["filter-type", "filter-user", "filter-client"] {
+            assert!(
+                body.contains(&format!("<label for=\"{id}\">")),
+                "{id}: {body}"
+            );
+        }
+        let by_user = browser
+            .follow(&app, browser.get(&app.url("/admin/audit?user=erin")).await)
+            .await;
+        let body = by_user.page_body();
+        assert!(events_of(body).contains("user.created"), "{body}");
+        assert!(!events_of(body).contains("client.created"), "{body}");
+        assert!(body.contains("value=\"erin\""), "the filter stays: {body}");
+        let by_client = browser
+            .follow(
+                &app,
+                browser
+                    .get(&app.url("/admin/audit?client=reports&type=client.created"))
+                    .await,
+            )
+            .await;
+        let body = by_client.page_body();
+        assert!(
+            events_of(body).contains("client.created") && !events_of(body).contains("user.created"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<option value=\"client.created\" selected>"),
+            "{body}"
+        );
+        let nobody = browser
+            .follow(
+                &app,
+                browser.get(&app.url("/admin/audit?user=nobody")).await,
+            )
+            .await;
+        assert!(
+            nobody.page_body().contains("No user has that username"),
+            "{nobody:?}"
+        );
+        let ja = browser
+            .http
+            .get(app.url("/admin/audit"))
+            .header("accept-language", "ja")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            ja.contains("ユーザー（ユーザー名）") && !ja.contains("User (username)"),
+            "{ja}"
+        );
     }
 );
 
@@ -354,6 +701,15 @@ db_test!(the_admin_pages_speak_japanese, async |app: TestApp| {
         body.contains("クライアント ID") && !body.contains("Client ID"),
         "{body}"
     );
+    for english in [
+        "Redirect URIs",
+        "Grant types",
+        "Audiences",
+        "One per line",
+        "Create",
+    ] {
+        assert!(!body.contains(english), "{english} in the Japanese page");
+    }
     let unknown = browser.get(&app.url("/admin/clients/nope")).await;
     assert_eq!(unknown.status(), 404);
 });

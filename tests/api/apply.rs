@@ -111,6 +111,84 @@ db_test!(
     apply_creates_then_changes_nothing_then_updates,
     async |app: TestApp| {
         let dir = identity_dir(IDENTITY);
+        // A dry run of creates shows every field each item will have,
+        // and where a secret comes from (never the secret).
+        let preview = apply(&app, dir.path(), &["--dry-run"]).ok_json();
+        let billing = preview["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "billing")
+            .unwrap();
+        assert_eq!(billing["action"], "create");
+        let field = |change: &Value, name: &str| {
+            change["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["field"] == name)
+                .unwrap_or_else(|| panic!("no field {name} in {change}"))
+                .clone()
+        };
+        assert_eq!(field(billing, "name")["to"], "Billing");
+        assert_eq!(field(billing, "name")["from"], Value::Null);
+        assert_eq!(
+            field(billing, "grant_types")["to"],
+            json!(["client_credentials"])
+        );
+        assert_eq!(field(billing, "groups")["to"], json!(["services"]));
+        assert_eq!(
+            field(billing, "client_secret")["to"],
+            "(from env BILLING_SECRET)"
+        );
+        assert!(!preview.to_string().contains(BILLING_SECRET));
+        let shop = &preview["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "shop-web")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            field(shop, "client_secret")["to"],
+            "(generated, shown once)"
+        );
+        let api = preview["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "api")
+            .unwrap();
+        assert_eq!(field(api, "access_token_lifetime")["to"], 600);
+        let text = run_cli(
+            &[
+                "apply",
+                "-f",
+                dir.path().join("identity.toml").to_str().unwrap(),
+                "--dry-run",
+            ],
+            &app.settings
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain([("BILLING_SECRET", BILLING_SECRET)])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        assert!(
+            text.stdout
+                .contains("client billing: create\n    name: \"Billing\"\n"),
+            "{}",
+            text.stdout
+        );
+        let listed = app.cli(&["client", "list", "--json"]).ok_json();
+        assert!(
+            !listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["client_id"] == "billing"),
+            "a dry run creates nothing: {listed}"
+        );
         let first = apply(&app, dir.path(), &[]).ok_json();
         assert_eq!(
             actions(&first),

@@ -431,3 +431,58 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    the_account_page_says_which_apps_each_session_is_signed_in_to,
+    async |app: TestApp| {
+        app.user("alice", PASSWORD).await;
+        let wiki = app
+            .register(monban::clients::ClientSettings {
+                name: "Team Wiki".into(),
+                first_party: true,
+                ..web_app_settings()
+            })
+            .await;
+        let shop = app
+            .register(monban::clients::ClientSettings {
+                name: "Shop".into(),
+                ..web_app_settings()
+            })
+            .await;
+        let browser = Browser::new();
+        for client in [&wiki, &shop] {
+            let params = browser
+                .sign_in(&app, &AuthRequest::new(client), "alice", PASSWORD)
+                .await;
+            assert!(params.contains_key("code"), "{params:?}");
+        }
+        let page = browser
+            .follow(&app, browser.get(&app.url("/account")).await)
+            .await;
+        assert!(page.is_page("/account"), "{page:?}");
+        let body = page.page_body();
+        // The session names both apps (not the account page itself).
+        assert!(body.contains("Signed in to: Team Wiki, Shop"), "{body}");
+        // "Apps you allowed": the consented app with its revoke button, and
+        // the first-party app, marked, with nothing to revoke.
+        let apps = &body[body.find("id=\"apps\"").unwrap()..body.find("id=\"password\"").unwrap()];
+        assert!(apps.contains("Shop") && apps.contains(&shop.id), "{apps}");
+        assert!(apps.contains("Team Wiki"), "{apps}");
+        assert!(apps.contains("allowed without asking you"), "{apps}");
+        assert!(!apps.contains(&format!("value=\"{}\"", wiki.id)), "{apps}");
+        assert!(!apps.contains("You have not allowed any app yet"));
+        // In Japanese too.
+        let ja = browser
+            .http
+            .get(app.url("/account"))
+            .header("accept-language", "ja")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(ja.contains("サインイン先: Team Wiki, Shop"), "{ja}");
+        assert!(ja.contains("組織のアプリ"), "{ja}");
+    }
+);

@@ -209,6 +209,17 @@ db_test!(
         assert!(h.contains_key("x-request-id"));
         let body = r.text().await.unwrap();
         assert!(body.contains(&app.issuer));
+        // Every page names its icon; browsers that ask /favicon.ico anyway
+        // get the same one instead of a 404.
+        assert!(
+            body.contains(r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#)
+        );
+        for path in ["/static/favicon.svg", "/favicon.ico"] {
+            let icon = app.get(path).await;
+            assert_eq!(icon.status(), 200, "{path}");
+            assert_eq!(icon.headers()["content-type"], "image/svg+xml", "{path}");
+            assert!(icon.text().await.unwrap().starts_with("<svg"), "{path}");
+        }
         let css = app.get("/static/monban.css").await;
         assert_eq!(css.status(), 200);
         assert!(

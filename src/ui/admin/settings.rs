@@ -1,16 +1,21 @@
 //! `/admin/groups`, `/admin/keys` and `/admin/audit`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
 
+use super::clients::Choice;
 use super::{Frame, Page, Saved, Visit, enter, field, query, time};
-use crate::audit::Origin;
+use crate::audit::{Kind, Origin};
 use crate::keys::RotateMode;
 use crate::paging::PageQuery;
+use crate::routes::ADMIN;
 use crate::service::Refused;
 use crate::state::App;
 use crate::ui::account::SignedInUser;
@@ -163,14 +168,23 @@ pub async fn rotate(
     }
 }
 
+/// Someone or something an event names: shown by name, linking to its
+/// page while it exists.
+#[derive(Clone)]
+struct Named {
+    text: String,
+    link: Option<String>,
+}
+
 struct EventRow {
     at: String,
     kind: String,
-    actor: String,
-    user: String,
-    client: String,
+    actor: Option<Named>,
+    user: Option<Named>,
+    client: Option<Named>,
     address: String,
-    detail: String,
+    /// The details, as key and readable value.
+    detail: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -178,7 +192,7 @@ struct EventRow {
 struct AuditPage<'a> {
     f: &'a Frame,
     static_prefix: &'a str,
-    filter_type: String,
+    kinds: Vec<Choice>,
     filter_user: String,
     filter_client: String,
     events: Vec<EventRow>,
@@ -189,12 +203,14 @@ struct AuditPage<'a> {
 pub struct AuditFilter {
     #[serde(rename = "type")]
     kind: Option<String>,
-    user_id: Option<String>,
-    client_id: Option<String>,
+    /// A username, or a user's id (also of a user deleted since).
+    user: Option<String>,
+    client: Option<String>,
     cursor: Option<String>,
 }
 
-/// `GET /admin/audit`: the audit log, newest first, filtered.
+/// `GET /admin/audit`: the audit log, newest first, filtered by type, user
+/// and client, each event with the people and clients it names by name.
 pub async fn audit(
     State(app): State<Arc<App>>,
     signed: SignedInUser,
@@ -203,60 +219,205 @@ pub async fn audit(
     Query(filter): Query<AuditFilter>,
 ) -> Page {
     let mut visit = enter(app, signed, &headers, origin, "audit").await?;
-    let kind = filter.kind.unwrap_or_default();
-    let user = filter.user_id.unwrap_or_default();
-    let client = filter.client_id.unwrap_or_default();
-    let cursor = filter.cursor.unwrap_or_default();
-    let pairs = [
-        ("type", kind.as_str()),
-        ("user_id", user.as_str()),
-        ("client_id", client.as_str()),
-    ];
+    let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned()).unwrap_or_default();
+    let kind = trimmed(filter.kind);
+    let user = trimmed(filter.user);
+    let client = trimmed(filter.client);
+    let cursor = trimmed(filter.cursor);
     fn given(v: &str) -> Option<&str> {
         Some(v).filter(|v| !v.is_empty())
     }
-    let search = service::audit::Search {
-        kind: given(&kind),
-        user_id: given(&user),
-        client_id: given(&client),
-        ..Default::default()
+    let mut names = Names::new(&visit);
+    // A username becomes its id; an id stays (its user may be gone).
+    let user_id = match given(&user) {
+        None => Some(String::new()),
+        Some(raw) if Uuid::parse_str(raw).is_ok() => Some(raw.to_owned()),
+        Some(raw) => store::users::find_by_username(&visit.app.db, &raw.to_lowercase())
+            .await?
+            .map(|u| u.id.to_string()),
     };
-    let paging = PageQuery {
-        limit: None,
-        cursor: given(&cursor).map(str::to_owned),
-    };
-    let (events, next) = match service::audit::search(&visit.app.db, &search, &paging).await {
-        Ok(page) => (page.items, page.next_cursor),
-        Err(refused) => {
-            visit.show_refusal(refused)?;
+    let (events, next) = match &user_id {
+        None => {
+            visit.frame.error = Some(visit.frame.t.unknown_user.to_owned());
             (Vec::new(), None)
         }
+        Some(user_id) => {
+            let search = service::audit::Search {
+                kind: given(&kind),
+                user_id: given(user_id),
+                client_id: given(&client),
+                ..Default::default()
+            };
+            let paging = PageQuery {
+                limit: None,
+                cursor: given(&cursor).map(str::to_owned),
+            };
+            match service::audit::search(&visit.app.db, &search, &paging).await {
+                Ok(page) => (page.items, page.next_cursor),
+                Err(refused) => {
+                    visit.show_refusal(refused)?;
+                    (Vec::new(), None)
+                }
+            }
+        }
     };
-    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let events = events
-        .into_iter()
-        .map(|e| EventRow {
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let actor = match e.actor.as_deref() {
+            None => None,
+            Some(actor) => Some(names.actor(actor).await?),
+        };
+        let user = match e.user_id {
+            None => None,
+            Some(id) => Some(names.user(id).await?),
+        };
+        let client = match e.client_id.as_deref() {
+            None => None,
+            Some(id) => Some(names.client(id).await?),
+        };
+        rows.push(EventRow {
             at: time(e.at),
             kind: e.kind,
-            actor: or_dash(e.actor),
-            user: or_dash(e.user_id.map(|id| id.to_string())),
-            client: or_dash(e.client_id),
-            address: or_dash(e.ip),
-            detail: e.detail.0.to_string(),
+            actor,
+            user,
+            client,
+            address: e.ip.unwrap_or_else(|| "—".into()),
+            detail: readable(&e.detail.0),
+        });
+    }
+    let next = next.map(|c| {
+        query(&[
+            ("type", kind.as_str()),
+            ("user", user.as_str()),
+            ("client", client.as_str()),
+            ("cursor", &c),
+        ])
+    });
+    let kinds = Kind::ALL
+        .iter()
+        .map(|k| Choice {
+            value: k.as_str(),
+            on: k.as_str() == kind,
         })
         .collect();
-    let next = next.map(|c| {
-        let mut next = pairs.to_vec();
-        next.push(("cursor", &c));
-        query(&next)
-    });
     Ok(render(&AuditPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
-        filter_type: kind,
+        kinds,
         filter_user: user,
         filter_client: client,
-        events,
+        events: rows,
         next,
     }))
+}
+
+/// Looks up the names of the users and clients a page of events names,
+/// each once.
+struct Names {
+    app: Arc<App>,
+    /// The issuer's path, before every link.
+    prefix: String,
+    users: HashMap<Uuid, Named>,
+    clients: HashMap<String, Named>,
+}
+
+impl Names {
+    fn new(visit: &Visit) -> Names {
+        Names {
+            app: Arc::clone(&visit.app),
+            prefix: visit.frame.prefix.clone(),
+            users: HashMap::new(),
+            clients: HashMap::new(),
+        }
+    }
+
+    /// `user:ID` and `client:ID` by name; `cli` and `system` as they are.
+    async fn actor(&mut self, actor: &str) -> Result<Named, sqlx::Error> {
+        if let Some(id) = actor.strip_prefix("user:")
+            && let Ok(id) = Uuid::parse_str(id)
+        {
+            return self.user(id).await;
+        }
+        if let Some(id) = actor.strip_prefix("client:") {
+            return self.client(id).await;
+        }
+        Ok(Named {
+            text: actor.to_owned(),
+            link: None,
+        })
+    }
+
+    async fn user(&mut self, id: Uuid) -> Result<Named, sqlx::Error> {
+        if let Some(named) = self.users.get(&id) {
+            return Ok(named.clone());
+        }
+        let prefix = &self.prefix;
+        let named = match store::users::find_by_id(&self.app.db, id).await? {
+            Some(user) => Named {
+                text: user.username,
+                link: Some(format!("{prefix}{ADMIN}/users/{id}")),
+            },
+            // Deleted since: its id is all that is left.
+            None => Named {
+                text: id.to_string(),
+                link: None,
+            },
+        };
+        self.users.insert(id, named.clone());
+        Ok(named)
+    }
+
+    async fn client(&mut self, client_id: &str) -> Result<Named, sqlx::Error> {
+        if let Some(named) = self.clients.get(client_id) {
+            return Ok(named.clone());
+        }
+        let prefix = &self.prefix;
+        let named = match store::clients::find(&self.app.db, client_id).await? {
+            Some(client) => Named {
+                text: format!("{} ({})", client.name, client.client_id),
+                link: Some(format!(
+                    "{prefix}{ADMIN}/clients/{}",
+                    percent_encoding::utf8_percent_encode(
+                        client_id,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                )),
+            },
+            None => Named {
+                text: client_id.to_owned(),
+                link: None,
+            },
+        };
+        self.clients.insert(client_id.to_owned(), named.clone());
+        Ok(named)
+    }
+}
+
+/// An event's details as key and value: text as it is, lists joined with
+/// commas, anything else as compact JSON.
+fn readable(detail: &Value) -> Vec<(String, String)> {
+    let Some(fields) = detail.as_object() else {
+        return match detail {
+            Value::Null => Vec::new(),
+            other => vec![(String::new(), other.to_string())],
+        };
+    };
+    fields
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|item| match item {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            (key.replace('_', " "), text)
+        })
+        .collect()
 }

@@ -19,6 +19,7 @@ use crate::types::Secret;
 use crate::ui::account::SignedInUser;
 use crate::ui::{PageForm, render};
 
+#[derive(Default)]
 struct UserRow {
     id: String,
     username: String,
@@ -47,6 +48,8 @@ struct UsersPage<'a> {
     q: String,
     users: Vec<UserRow>,
     next: Option<String>,
+    /// The new-user form as typed when it was refused (never the password).
+    typed: UserRow,
 }
 
 #[derive(Deserialize, Default)]
@@ -65,10 +68,15 @@ pub async fn list(
     Query(listing): Query<Listing>,
 ) -> Page {
     let visit = enter(app, signed, &headers, origin, "users").await?;
-    list_page(visit, listing, None).await
+    list_page(visit, listing, None, None).await
 }
 
-async fn list_page(mut visit: Visit, listing: Listing, refused: Option<Refused>) -> Page {
+async fn list_page(
+    mut visit: Visit,
+    listing: Listing,
+    typed: Option<UserRow>,
+    refused: Option<Refused>,
+) -> Page {
     visit.frame.saved = listing.saved.is_some();
     let q = listing.q.unwrap_or_default();
     let paging = PageQuery {
@@ -92,6 +100,7 @@ async fn list_page(mut visit: Visit, listing: Listing, refused: Option<Refused>)
         q,
         users: users.into_iter().map(UserRow::of).collect(),
         next,
+        typed: typed.unwrap_or_default(),
     }))
 }
 
@@ -127,7 +136,18 @@ pub async fn create(
     .await;
     match created {
         Ok(created) => detail_page(visit, created.user.id, created.password).await,
-        Err(refused) => list_page(visit, Listing::default(), Some(refused)).await,
+        Err(refused) => {
+            let typed = UserRow {
+                username: field(&form, "username").to_owned(),
+                email: field(&form, "email").to_owned(),
+                name: field(&form, "name").to_owned(),
+                ..UserRow::default()
+            };
+            with_status(
+                list_page(visit, Listing::default(), Some(typed), Some(refused)).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
     }
 }
 
@@ -178,7 +198,7 @@ async fn detail_page(mut visit: Visit, id: Uuid, password: Option<Secret>) -> Pa
     let user = match service::users::find(db, id).await {
         Ok(user) => user,
         Err(refused) => {
-            let page = list_page(visit, Listing::default(), Some(refused)).await;
+            let page = list_page(visit, Listing::default(), None, Some(refused)).await;
             return with_status(page, StatusCode::NOT_FOUND);
         }
     };
