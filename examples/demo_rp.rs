@@ -285,7 +285,12 @@ async fn callback(
     let userinfo = match &demo.userinfo {
         Some(url) => Some(
             match fetch_userinfo(&demo.http, url, tokens.access_token().secret()).await {
-                Ok(claims) => claims,
+                // OIDC Core §5.3.2: the answer is about the ID token's user
+                // or not used at all.
+                Ok(info) if info.get("sub") != claims.get("sub") => {
+                    serde_json::json!({"error": "userinfo names another sub than the ID token"})
+                }
+                Ok(info) => info,
                 Err(e) => serde_json::json!({"error": e.to_string()}),
             },
         ),

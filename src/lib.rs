@@ -16,6 +16,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod client_cache;
 pub mod client_keys;
+pub mod client_metadata;
 pub mod clients;
 pub mod config;
 pub mod consents;

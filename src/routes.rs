@@ -11,8 +11,8 @@ pub const JWKS: &str = "/jwks";
 pub const HOME: &str = "/";
 pub const STYLESHEET: &str = "/static/monban.css";
 pub const ICON: &str = "/static/favicon.svg";
-/// Where browsers look for an icon when a page names none: the root of the
-/// host, so only for an issuer without a path.
+/// Where browsers look for an icon when a page names none: always the root
+/// of the host, also for an issuer with a path.
 pub const FAVICON: &str = "/favicon.ico";
 pub const LIVE: &str = "/healthz";
 pub const READY: &str = "/readyz";

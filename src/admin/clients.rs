@@ -15,14 +15,13 @@ use utoipa::ToSchema;
 use super::auth::Admin;
 use super::error::{AdminError, ErrorBody};
 use super::{AdminJson, AdminPath};
-use crate::clients::{self, ClientSettings, Invalid};
+use crate::client_metadata::Metadata;
+use crate::clients::{ClientSettings, Invalid};
 use crate::paging::{Page, PageQuery};
 use crate::service;
 use crate::state::App;
 use crate::store::clients::{Client, ServiceLimit};
-use crate::types::{
-    ApplicationType, AuthMethod, ClientType, GrantType, Scopes, Secret, TokenFormat,
-};
+use crate::types::{ApplicationType, AuthMethod, GrantType, Scopes, Secret, TokenFormat};
 
 /// A client as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,56 +133,25 @@ pub struct ClientMetadata {
 }
 
 impl ClientMetadata {
-    /// The settings, each field checked and named when it is wrong.
+    /// The settings, read by the rule the admin pages share.
     pub fn settings(&self) -> Result<ClientSettings, Invalid> {
-        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
-        let auth_method: AuthMethod = match &self.token_endpoint_auth_method {
-            Some(raw) => parse("token_endpoint_auth_method", raw)?,
-            None => clients::default_auth_method(ClientType::Confidential, has_keys),
-        };
-        let client_type = if auth_method == AuthMethod::None {
-            ClientType::Public
-        } else {
-            ClientType::Confidential
-        };
-        let grant_types = if self.grant_types.is_empty() {
-            clients::default_grant_types(client_type, !self.redirect_uris.is_empty())?
-        } else {
-            self.grant_types
-                .iter()
-                .map(|g| parse("grant_types", g))
-                .collect::<Result<Vec<GrantType>, _>>()?
-        };
-        let scopes = Scopes::parse(self.scope.as_deref().unwrap_or_default())
-            .map_err(|e| Invalid::new("scope", e))?;
-        let access_token_format: Option<TokenFormat> = self
-            .access_token_format
-            .as_deref()
-            .map(|raw| parse("access_token_format", raw))
-            .transpose()?;
-        let application_type: ApplicationType = match &self.application_type {
-            Some(raw) => parse("application_type", raw)?,
-            None => ApplicationType::Web,
-        };
-        let settings = ClientSettings {
-            name: self.client_name.clone(),
-            client_type,
-            application_type,
-            first_party: self.first_party,
+        Metadata {
+            client_name: self.client_name.clone(),
             redirect_uris: self.redirect_uris.clone(),
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
-            grant_types,
-            scopes,
-            audiences: self.audience.clone(),
-            auth_method,
-            access_token_format,
+            grant_types: self.grant_types.clone(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
+            application_type: self.application_type.clone(),
+            scope: self.scope.clone(),
+            audience: self.audience.clone(),
+            first_party: self.first_party,
+            access_token_format: self.access_token_format.clone(),
             jwks: self.jwks.clone(),
             jwks_uri: self.jwks_uri.clone(),
-            require_par: self.require_pushed_authorization_requests,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
-        };
-        settings.check()?;
-        Ok(settings)
+        }
+        .settings()
     }
 }
 
@@ -213,11 +181,6 @@ fn grant_type_list() -> utoipa::openapi::Array {
     utoipa::openapi::ArrayBuilder::new()
         .items(super::one_of(GrantType::ALL.iter().map(|g| g.as_str())))
         .build()
-}
-
-/// A wire value of `field`, or why it is not one.
-fn parse<T: std::str::FromStr<Err = String>>(field: &'static str, raw: &str) -> Result<T, Invalid> {
-    raw.parse().map_err(|e| Invalid::new(field, e))
 }
 
 #[utoipa::path(get, path = "/clients", tag = "clients", params(PageQuery),

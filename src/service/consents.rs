@@ -1,5 +1,6 @@
 //! Consents withdrawn, by the user on the account page or by an operator.
 
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Operator, Outcome, Refused};
@@ -13,16 +14,23 @@ use crate::store;
 /// is revoked here.
 pub async fn revoke(op: &Operator<'_>, user_id: Uuid, client_id: &str, now: i64) -> Outcome<()> {
     let db = op.db();
+    // A first-party app has no consent, but may keep a refresh token: the
+    // user withdraws that the same way.
+    let kept_access = store::tokens::clients_with_refresh(db, user_id, now)
+        .await?
+        .iter()
+        .any(|c| c == client_id);
     let withdrawn = store::consents::revoke(db, user_id, client_id).await?;
     store::tokens::revoke_user_client(db, user_id, client_id, now).await?;
     op.forget_phantoms();
-    if !withdrawn {
+    if !withdrawn && !kept_access {
         return Err(Refused::NotFound("no such consent".into()));
     }
     let event = op
         .event(Kind::ConsentRevoked)
         .user(user_id)
-        .client(client_id);
+        .client(client_id)
+        .detail_also("consent", json!(withdrawn));
     op.log(event, now).await;
     Ok(())
 }

@@ -88,8 +88,10 @@ struct ConsentView {
     client_id: String,
     client_name: String,
     scopes: String,
-    /// A first-party app: used, never asked about (nothing to revoke).
+    /// A first-party app: used, never asked about.
     first_party: bool,
+    /// It holds a consent or a refresh token to withdraw.
+    revocable: bool,
 }
 
 #[derive(Deserialize)]
@@ -500,7 +502,8 @@ async fn page(
             apps,
         });
     }
-    used.extend(store::tokens::clients_with_refresh(&app.db, user.id, now).await?);
+    let keeping_access = store::tokens::clients_with_refresh(&app.db, user.id, now).await?;
+    used.extend(keeping_access.iter().cloned());
     let mut consents = Vec::new();
     for consent in store::consents::of_user(&app.db, user.id).await? {
         let name = client_named(app, &mut names, &consent.client_id)
@@ -522,6 +525,7 @@ async fn page(
                 .collect::<Vec<_>>()
                 .join(", "),
             first_party: false,
+            revocable: true,
         });
     }
     // First-party apps are never asked about, so they have no consent: the
@@ -532,9 +536,12 @@ async fn page(
         {
             consents.push(ConsentView {
                 client_name: client.name.clone(),
-                client_id,
-                scopes: client.scopes.to_string(),
+                // What the user's grants hold is per grant; the client's
+                // whole allowance is the operator's business.
+                scopes: String::new(),
                 first_party: true,
+                revocable: keeping_access.contains(&client_id),
+                client_id,
             });
         }
     }

@@ -129,13 +129,25 @@ db_test!(
             &browser,
             &users,
             "/admin/users",
-            &[("username", "has space")],
+            &[
+                ("username", "has space"),
+                ("email", "space@example.com"),
+                ("name", "Spacey"),
+                ("password", "typed but never echoed"),
+            ],
         )
         .await;
+        assert_eq!(refused.status(), 422, "{refused:?}");
         assert!(
             refused.page_body().contains("class=\"alert\""),
             "{refused:?}"
         );
+        // The form comes back as typed, the password excepted.
+        let body = refused.page_body();
+        assert_eq!(input_value(body, "username"), "has space");
+        assert_eq!(input_value(body, "email"), "space@example.com");
+        assert_eq!(input_value(body, "name"), "Spacey");
+        assert!(!body.contains("typed but never echoed"));
         assert!(
             store::users::find(&app.db, "has space")
                 .await
@@ -143,8 +155,21 @@ db_test!(
                 .is_none()
         );
 
-        // Disable her, from her page.
+        // A refused profile change keeps what was typed, changes nothing.
         let path = format!("/admin/users/{}", dana.id);
+        let bad = [
+            ("action", "profile"),
+            ("email", "not an email"),
+            ("name", "Dana D."),
+        ];
+        let refused = post(&app, &browser, &again, &path, &bad).await;
+        assert_eq!(refused.status(), 422, "{refused:?}");
+        assert_eq!(input_value(refused.page_body(), "email"), "not an email");
+        assert_eq!(input_value(refused.page_body(), "name"), "Dana D.");
+        let still = store::users::find(&app.db, "dana").await.unwrap().unwrap();
+        assert_eq!(still.email.as_deref(), Some("dana@example.com"));
+
+        // Disable her, from her page.
         let done = post(&app, &browser, &again, &path, &[("action", "disable")]).await;
         assert!(done.page_body().contains("Saved."), "{done:?}");
         assert!(
@@ -647,16 +672,7 @@ db_test!(
             nobody.page_body().contains("No user has that username"),
             "{nobody:?}"
         );
-        let ja = browser
-            .http
-            .get(app.url("/admin/audit"))
-            .header("accept-language", "ja")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let ja = browser.page_in(&app.url("/admin/audit"), "ja").await;
         assert!(
             ja.contains("ユーザー（ユーザー名）") && !ja.contains("User (username)"),
             "{ja}"

@@ -87,6 +87,17 @@ fn payload(jwt: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// The planned change of the item `id`.
+fn change(out: &Value, id: &str) -> Value {
+    out["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no change for {id} in {out}"))
+        .clone()
+}
+
 /// The action for each item, e.g. `{"client billing": "create"}`.
 fn actions(out: &Value) -> Value {
     out["changes"]
@@ -114,12 +125,7 @@ db_test!(
         // A dry run of creates shows every field each item will have,
         // and where a secret comes from (never the secret).
         let preview = apply(&app, dir.path(), &["--dry-run"]).ok_json();
-        let billing = preview["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "billing")
-            .unwrap();
+        let billing = &change(&preview, "billing");
         assert_eq!(billing["action"], "create");
         let field = |change: &Value, name: &str| {
             change["fields"]
@@ -142,13 +148,7 @@ db_test!(
             "(from env BILLING_SECRET)"
         );
         assert!(!preview.to_string().contains(BILLING_SECRET));
-        let shop = &preview["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "shop-web")
-            .unwrap()
-            .clone();
+        let shop = &change(&preview, "shop-web");
         assert_eq!(
             field(shop, "client_secret")["to"],
             "(generated, shown once)"
@@ -265,16 +265,7 @@ db_test!(
         std::fs::write(dir.path().join("identity.toml"), &changed).unwrap();
         let preview = apply(&app, dir.path(), &["--dry-run"]).ok_json();
         assert_eq!(preview["dry_run"], true);
-        let by_id = |out: &Value, id: &str| {
-            out["changes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["id"] == id)
-                .unwrap()
-                .clone()
-        };
-        let web = by_id(&preview, "shop-web");
+        let web = change(&preview, "shop-web");
         assert_eq!(web["action"], "update");
         let fields: Vec<&str> = web["fields"]
             .as_array()
@@ -285,14 +276,14 @@ db_test!(
         assert_eq!(fields, ["name", "redirect_uris"]);
         assert_eq!(web["fields"][0]["from"], "Shop");
         assert_eq!(web["fields"][0]["to"], "Shop & Co");
-        let billing_change = by_id(&preview, "billing");
+        let billing_change = change(&preview, "billing");
         assert_eq!(billing_change["fields"][0]["field"], "groups");
         assert_eq!(billing_change["fields"][0]["to"], json!([]));
         assert_eq!(
-            by_id(&preview, "https://api.example.com/orders")["action"],
+            change(&preview, "https://api.example.com/orders")["action"],
             "update"
         );
-        assert_eq!(by_id(&preview, "reports")["action"], "unchanged");
+        assert_eq!(change(&preview, "reports")["action"], "unchanged");
         let still = app.cli(&["client", "show", "shop-web", "--json"]).ok_json();
         assert_eq!(still["client_name"], "Shop", "a dry run changes nothing");
         // The text form shows the same diff.

@@ -43,6 +43,12 @@ impl Browser {
         self.http.get(url).send().await.unwrap()
     }
 
+    /// The body of the page at `url`, asked for in `lang` (`Accept-Language`).
+    pub async fn page_in(&self, url: &str, lang: &str) -> String {
+        let r = self.http.get(url).header("accept-language", lang).send();
+        r.await.unwrap().text().await.unwrap()
+    }
+
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http.post(url).form(form).send().await.unwrap()
     }

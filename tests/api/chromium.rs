@@ -68,6 +68,11 @@ fn start_driver() -> Option<Driver> {
 }
 
 async fn connect(driver: &Driver) -> Client {
+    connect_in(driver, "en").await
+}
+
+/// A browser whose preferred language (`Accept-Language`) is `lang`.
+async fn connect_in(driver: &Driver, lang: &str) -> Client {
     // Two rustls providers are linked into the test binary; pick one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let profile = driver._profile.path().display().to_string();
@@ -83,12 +88,18 @@ async fn connect(driver: &Driver) -> Client {
         "--disable-sync",
         "--window-size=1024,900",
         &format!("--user-data-dir={profile}"),
+        &format!("--lang={lang}"),
+        &format!("--accept-lang={lang}"),
     ];
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), "chrome".into());
     caps.insert(
         "goog:chromeOptions".into(),
-        serde_json::json!({"args": args, "binary": "/usr/bin/chromium"}),
+        serde_json::json!({
+            "args": args,
+            "binary": "/usr/bin/chromium",
+            "prefs": {"intl.accept_languages": lang},
+        }),
     );
     let url = format!("http://127.0.0.1:{}", driver.port);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -357,6 +368,71 @@ db_test!(
         assert!(page.contains("Billing"));
         assert!(!page.contains(&secret), "the secret is shown once only");
         assert!(browser.find(Locator::Id("client-secret")).await.is_err());
+
+        // Edited with the page's own form: opaque tokens, first party.
+        let edit = "section[aria-labelledby=edit-client]";
+        click(
+            &browser,
+            Locator::Css(&format!("{edit} #access_token_format option[value=opaque]")),
+        )
+        .await;
+        click(
+            &browser,
+            Locator::Css(&format!("{edit} input[name=first_party]")),
+        )
+        .await;
+        screenshot(&app, &browser, "admin-client-edit-en").await;
+        click(
+            &browser,
+            Locator::Css(&format!("{edit} button[type=submit]")),
+        )
+        .await;
+        wait_for(&browser, Locator::Css("p.ok")).await;
+        let billing = monban::store::clients::find(&app.db, "billing")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            billing
+                .access_token_format
+                .map(|f| f.to_string())
+                .as_deref(),
+            Some("opaque")
+        );
+        assert!(billing.first_party);
+
+        // The audit log names the admin and the client.
+        browser.goto(&app.url("/admin/audit")).await.unwrap();
+        wait_for(&browser, Locator::Id("filter-user")).await;
+        let page = browser.source().await.unwrap();
+        assert!(
+            page.contains(">root</a>") && page.contains(">Billing (billing)</a>"),
+            "{page}"
+        );
+        screenshot(&app, &browser, "admin-audit-en").await;
+        browser.close().await.unwrap();
+
+        // The same pages in Japanese.
+        let browser = connect_in(&driver, "ja").await;
+        browser
+            .goto(&app.url("/admin/clients/billing"))
+            .await
+            .unwrap();
+        // The profile may keep the SSO cookie of the session before.
+        if browser.find(Locator::Id("username")).await.is_ok() {
+            log_in(&browser, "root", PASSWORD).await;
+        }
+        wait_for(&browser, Locator::Id("client-id")).await;
+        let page = browser.source().await.unwrap();
+        assert!(
+            page.contains("設定を編集") && !page.contains("Edit settings"),
+            "{page}"
+        );
+        screenshot(&app, &browser, "admin-client-ja").await;
+        browser.goto(&app.url("/admin/audit")).await.unwrap();
+        wait_for(&browser, Locator::Id("filter-user")).await;
+        assert!(browser.source().await.unwrap().contains("監査ログ"));
+        screenshot(&app, &browser, "admin-audit-ja").await;
         browser.close().await.unwrap();
     }
 );

@@ -469,19 +469,45 @@ db_test!(
         assert!(apps.contains("Shop") && apps.contains(&shop.id), "{apps}");
         assert!(apps.contains("Team Wiki"), "{apps}");
         assert!(apps.contains("allowed without asking you"), "{apps}");
-        assert!(!apps.contains(&format!("value=\"{}\"", wiki.id)), "{apps}");
+        assert!(
+            !apps.contains(&format!("value=\"{}\"", wiki.id)),
+            "no token to withdraw yet: {apps}"
+        );
         assert!(!apps.contains("You have not allowed any app yet"));
+
+        // Once the first-party app holds a refresh token, the user can
+        // withdraw it here too (audited as the consent would be).
+        let tokens = browser
+            .tokens_as(&app, &wiki, &AuthRequest::new(&wiki), "alice", PASSWORD)
+            .await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let page = browser
+            .follow(&app, browser.get(&app.url("/account")).await)
+            .await;
+        assert!(
+            page.page_body().contains(&format!("value=\"{}\"", wiki.id)),
+            "{page:?}"
+        );
+        let csrf = hidden(page.page_body(), "csrf");
+        browser
+            .post_form(
+                &app.url("/account/consents/revoke"),
+                &[("csrf", &csrf), ("client_id", &wiki.id)],
+            )
+            .await;
+        let refreshed = app
+            .post_basic(
+                "/token",
+                &wiki,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            )
+            .await;
+        assert_eq!(refreshed.status(), 400, "withdrawn");
+        let event = &app.audit("consent.revoked").await[0];
+        assert_eq!(event["client_id"], wiki.id.as_str());
+        assert_eq!(event["detail"]["consent"], false);
         // In Japanese too.
-        let ja = browser
-            .http
-            .get(app.url("/account"))
-            .header("accept-language", "ja")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let ja = browser.page_in(&app.url("/account"), "ja").await;
         assert!(ja.contains("サインイン先: Team Wiki, Shop"), "{ja}");
         assert!(ja.contains("組織のアプリ"), "{ja}");
     }

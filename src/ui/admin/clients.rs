@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::{Frame, Page, Saved, Visit, enter, field, query, time, with_status};
-use crate::admin::clients::ClientMetadata;
 use crate::audit::Origin;
+use crate::client_metadata::Metadata;
 use crate::clients::Invalid;
 use crate::form::Params;
 use crate::paging::PageQuery;
@@ -187,9 +187,9 @@ impl ClientForm {
         }
     }
 
-    /// The admin API's request body for these fields, so that the pages
-    /// and the API read a client's settings by one rule.
-    fn metadata(&self) -> Result<ClientMetadata, Invalid> {
+    /// The fields as RFC 7591 metadata, read by the rule the admin API
+    /// uses too; the chosen client id and the groups beside them.
+    fn metadata(&self) -> Result<(Metadata, Option<String>, Vec<String>), Invalid> {
         let items = |text: &str| text.split_whitespace().map(str::to_owned).collect();
         let given = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
         let jwks = match given(&self.jwks) {
@@ -199,8 +199,7 @@ impl ClientForm {
                     .map_err(|e| Invalid::new("jwks", format!("not JSON: {e}")))?,
             ),
         };
-        Ok(ClientMetadata {
-            client_id: given(&self.client_id),
+        let metadata = Metadata {
             client_name: self.client_name.clone(),
             redirect_uris: items(&self.redirect_uris),
             post_logout_redirect_uris: items(&self.post_logout_redirect_uris),
@@ -215,8 +214,8 @@ impl ClientForm {
             jwks_uri: given(&self.jwks_uri),
             require_pushed_authorization_requests: self.require_par,
             backchannel_logout_uri: given(&self.backchannel_logout_uri),
-            groups: items(&self.groups),
-        })
+        };
+        Ok((metadata, given(&self.client_id), items(&self.groups)))
     }
 
     fn application_types(&self) -> Vec<Choice> {
@@ -322,12 +321,15 @@ pub async fn create(
     let visit = enter(app, signed, &headers, origin, "clients").await?;
     visit.check_csrf(&form).await?;
     let typed = ClientForm::typed(&form);
-    let created = match typed.metadata().and_then(|m| Ok((m.settings()?, m))) {
-        Ok((settings, metadata)) => {
+    let read = typed
+        .metadata()
+        .and_then(|(metadata, id, groups)| Ok((metadata.settings()?, id, groups)));
+    let created = match read {
+        Ok((settings, client_id, groups)) => {
             let new = service::clients::NewClient {
-                client_id: metadata.client_id.as_deref(),
+                client_id: client_id.as_deref(),
                 settings,
-                groups: &metadata.groups,
+                groups: &groups,
                 secret_hash: None,
             };
             service::clients::create(&visit.operator(), new, crate::unix_now()).await
@@ -450,7 +452,7 @@ pub async fn act(
 
 /// Replaces the client's settings and groups with the form's. A client
 /// that comes to need a secret gets one, shown once.
-async fn update(mut visit: Visit, client_id: &str, mut typed: ClientForm, now: i64) -> Page {
+async fn update(mut visit: Visit, client_id: &str, typed: ClientForm, now: i64) -> Page {
     let client = match service::clients::find(&visit.app.db, client_id).await {
         Ok(client) => client,
         Err(refused) => {
@@ -460,12 +462,13 @@ async fn update(mut visit: Visit, client_id: &str, mut typed: ClientForm, now: i
             );
         }
     };
-    // The id is the page's, never the form's.
-    typed.client_id = String::new();
-    let updated = match typed.metadata().and_then(|m| Ok((m.settings()?, m))) {
-        Ok((settings, metadata)) => {
+    let read = typed
+        .metadata()
+        .and_then(|(metadata, _, groups)| Ok((metadata.settings()?, groups)));
+    let updated = match read {
+        Ok((settings, groups)) => {
             let also = service::clients::Also {
-                groups: Some(&metadata.groups),
+                groups: Some(&groups),
                 ..Default::default()
             };
             service::clients::update(&visit.operator(), client.clone(), settings, also, now).await

@@ -135,7 +135,7 @@ pub async fn create(
     )
     .await;
     match created {
-        Ok(created) => detail_page(visit, created.user.id, created.password).await,
+        Ok(created) => detail_page(visit, created.user.id, created.password, None).await,
         Err(refused) => {
             let typed = UserRow {
                 username: field(&form, "username").to_owned(),
@@ -187,12 +187,18 @@ pub async fn show(
 ) -> Page {
     let mut visit = enter(app, signed, &headers, origin, "users").await?;
     visit.frame.saved = saved.is_set();
-    detail_page(visit, id, None).await
+    detail_page(visit, id, None, None).await
 }
 
 /// The user's page (a 404 with the list when there is no such user);
-/// `password`, a generated one, is shown once.
-async fn detail_page(mut visit: Visit, id: Uuid, password: Option<Secret>) -> Page {
+/// `password`, a generated one, is shown once; `typed`, a refused profile
+/// form's email and name, instead of the stored ones.
+async fn detail_page(
+    mut visit: Visit,
+    id: Uuid,
+    password: Option<Secret>,
+    typed: Option<(String, String)>,
+) -> Page {
     let db = &visit.app.db;
     let now = crate::unix_now();
     let user = match service::users::find(db, id).await {
@@ -237,7 +243,14 @@ async fn detail_page(mut visit: Visit, id: Uuid, password: Option<Secret>) -> Pa
     Ok(render(&UserPage {
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
-        user: UserRow::of(user),
+        user: match typed {
+            Some((email, name)) => UserRow {
+                email,
+                name,
+                ..UserRow::of(user)
+            },
+            None => UserRow::of(user),
+        },
         password: password.map(|p| p.expose().to_owned()),
         groups,
         other_groups,
@@ -302,15 +315,27 @@ pub async fn act(
     visit.check_csrf(&form).await?;
     let Some(action) = Action::of(&form) else {
         visit.frame.error = Some(visit.frame.t.unknown_action.to_owned());
-        return detail_page(visit, id, None).await;
+        return detail_page(visit, id, None, None).await;
     };
+    let profile = matches!(action, Action::Profile);
     match perform(&visit, id, action, &form).await {
         Ok(Done::Saved) => Ok(visit.saved(&here)),
-        Ok(Done::Password(password)) => detail_page(visit, id, password).await,
+        Ok(Done::Password(password)) => detail_page(visit, id, password, None).await,
         Ok(Done::Deleted) => Ok(visit.saved("/users")),
         Err(refused) => {
             visit.show_refusal(refused)?;
-            detail_page(visit, id, None).await
+            if !profile {
+                return detail_page(visit, id, None, None).await;
+            }
+            // A refused profile comes back as typed.
+            let typed = (
+                field(&form, "email").to_owned(),
+                field(&form, "name").to_owned(),
+            );
+            with_status(
+                detail_page(visit, id, None, Some(typed)).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
     }
 }
