@@ -5,6 +5,10 @@
    check-jsonschema's vendored copy (`--builtin-schema vendor.compose-spec`).
 2. Every MONBAN_* setting it passes is one .env.example documents, and the
    monban service uses the image's health check command.
+3. The Dockerfile copies what `cargo build` reads before its first build:
+   the manifest and the files of every target Cargo.toml declares (Cargo
+   refuses a manifest whose declared bench is missing), and then the
+   directories the binary compiles in (src, migrations, templates, static).
 
 Usage: tests/compose/check.py   (installs check-jsonschema into a temporary
 virtual environment from PyPI)
@@ -12,6 +16,7 @@ virtual environment from PyPI)
 
 import os
 import re
+import tomllib
 import subprocess
 import sys
 import tempfile
@@ -41,7 +46,32 @@ def main():
             sys.exit(f"compose: the monban service does not set {needed}")
     if '["CMD", "/usr/local/bin/monban", "healthcheck"]' not in text:
         sys.exit("compose: the monban service's health check is not `monban healthcheck`")
+    check_dockerfile()
     print(f"compose: docker-compose.yml is valid Compose and sets {len(used)} documented settings")
+
+
+def check_dockerfile():
+    text = open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8").read()
+    # One instruction per entry: continuation lines joined.
+    instructions = re.sub(r"\\\n", " ", text).splitlines()
+    copied, before_first_build = set(), None
+    for instruction in instructions:
+        words = instruction.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            copied.update(w.rstrip("/") for w in words[1:-1])
+        if before_first_build is None and words[:1] == ["RUN"] and "cargo build" in instruction:
+            before_first_build = set(copied)
+    manifest = tomllib.load(open(os.path.join(ROOT, "Cargo.toml"), "rb"))
+    declared = {"Cargo.toml", "Cargo.lock"}
+    for kind, folder in [("bench", "benches"), ("example", "examples"), ("test", "tests")]:
+        for target in manifest.get(kind, []):
+            declared.add(target.get("path", f"{folder}/{target['name']}.rs").split("/")[0])
+    missing = declared - (before_first_build or set())
+    if missing:
+        sys.exit(f"compose: the Dockerfile's first cargo build lacks {sorted(missing)}")
+    for needed in ["src", "migrations", "templates", "static"]:
+        if needed not in copied:
+            sys.exit(f"compose: the Dockerfile does not copy {needed}/")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 """Runs the README's snippets as a new user would: in order, in one shell.
 
 A fenced block runs when its info string says so: ```sh run or ```bash run
-(GitHub shows the first word as the language and ignores the rest). A
-```toml save-as=PATH block is written to PATH (in the same shell, so PATH
-may name shell variables) where it stands. Everything else is prose.
+(GitHub shows the first word as the language and ignores the rest); the
+other sh blocks (installing, PostgreSQL, Docker) are listed as not run.
 
 What stands in for the new user's machine, set explicitly here:
 - `monban serve` runs as the README's first terminal does, started by this
@@ -84,12 +83,6 @@ def script_of(readme):
             print(f"readme: not run: {where}: {content.splitlines()[0]}", file=sys.stderr)
         elif info[0] in ("sh", "bash"):
             parts.append(f"echo '### {where}' >&2\n{content}")
-        elif any(w.startswith("save-as=") for w in info[1:]):
-            path = next(w for w in info[1:] if w.startswith("save-as="))[len("save-as="):]
-            parts.append(
-                f"echo '### {where}: save as {path}' >&2\n"
-                f"cat > {path} <<'MONBAN_README_EOF'\n{content}MONBAN_README_EOF\n"
-            )
     return parts
 
 
