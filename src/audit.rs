@@ -219,7 +219,10 @@ pub async fn record(db: &Db, event: Event, now: i64) {
         detail = %row.detail.0,
         "audit"
     );
-    if let Err(e) = store::insert(db, &row).await {
+    // Lost in an outage: the event is in the log stream above.
+    if let Err(e) = store::insert(db, &row).await
+        && !crate::store::outage::noticed(&e)
+    {
         tracing::error!(error = %e, event = %row.kind, "could not write an audit event");
     }
 }

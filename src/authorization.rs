@@ -643,7 +643,10 @@ async fn issue_code(
     app.codes
         .insert(row)
         .await
-        .map_err(|e| PageError::server(&e))?;
+        .map_err(|e| match e.unavailable {
+            true => PageError::unavailable(),
+            false => PageError::server(&e),
+        })?;
     Ok(code.expose().to_owned())
 }
 

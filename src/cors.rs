@@ -78,7 +78,9 @@ impl WebOrigins {
                 web_origins(clients.iter().flat_map(|c| c.redirect_uris.iter())).collect()
             }
             Err(e) => {
-                tracing::warn!(error = %e, "could not load client origins for CORS");
+                if !store::outage::noticed(&e) {
+                    tracing::warn!(error = %e, "could not load client origins for CORS");
+                }
                 HashSet::new()
             }
         };

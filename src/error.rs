@@ -53,6 +53,10 @@ pub enum ErrorCode {
     /// RFC 7591 §3.2.2.
     InvalidClientMetadata,
     InvalidRedirectUri,
+    /// RFC 6749 §4.1.2.1: the server cannot handle the request now (its
+    /// database is unavailable); monban answers it from every endpoint,
+    /// with 503 and `Retry-After`.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -80,6 +84,7 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -200,6 +205,19 @@ impl OAuthError {
         OAuthError::new(ErrorCode::ServerError, "internal server error")
     }
 
+    /// The database is unavailable: 503, try again after `Retry-After`.
+    pub fn unavailable() -> OAuthError {
+        OAuthError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: Some(crate::store::outage::RETRY_AFTER),
+            database: true,
+            ..OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; try again shortly",
+            )
+        }
+    }
+
     /// A database error met elsewhere (and logged there), answered as
     /// `server_error` and counted as a database failure.
     pub fn database_failure() -> OAuthError {
@@ -245,6 +263,9 @@ fn sanitize(description: Cow<'static, str>) -> Cow<'static, str> {
 
 impl From<sqlx::Error> for OAuthError {
     fn from(err: sqlx::Error) -> OAuthError {
+        if crate::store::outage::noticed(&err) {
+            return OAuthError::unavailable();
+        }
         OAuthError {
             database: true,
             ..OAuthError::server_error(&err)
@@ -254,7 +275,12 @@ impl From<sqlx::Error> for OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        if self.code != ErrorCode::ServerError {
+        // Outages are logged once (store::outage), failures where they
+        // happened.
+        if !matches!(
+            self.code,
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+        ) {
             tracing::info!(error = self.code.as_str(), description = %self.description, "request refused");
         }
         let body = ErrorBody {
@@ -368,6 +394,15 @@ impl BearerError {
 
 impl From<sqlx::Error> for BearerError {
     fn from(e: sqlx::Error) -> BearerError {
+        if crate::store::outage::noticed(&e) {
+            return BearerError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: Some(ErrorCode::TemporarilyUnavailable),
+                description: Cow::Borrowed(""),
+                scope: None,
+                database: true,
+            };
+        }
         BearerError {
             database: true,
             ..BearerError::server(&e)
@@ -377,12 +412,20 @@ impl From<sqlx::Error> for BearerError {
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+        if self.status.is_server_error() {
+            // No challenge: the token was not the problem.
+            let code = self.error.unwrap_or(ErrorCode::ServerError);
             let mut response = (
                 self.status,
-                Json(serde_json::json!({"error": ErrorCode::ServerError.as_str()})),
+                Json(serde_json::json!({"error": code.as_str()})),
             )
                 .into_response();
+            if self.status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::store::outage::RETRY_AFTER),
+                );
+            }
             if self.database {
                 mark_database_failure(&mut response);
             }

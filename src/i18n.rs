@@ -111,6 +111,7 @@ pub struct Texts {
     pub error_bad_request: &'static str,
     pub error_expired: &'static str,
     pub error_server: &'static str,
+    pub error_unavailable: &'static str,
     pub error_too_many_requests: &'static str,
     pub error_reference: &'static str,
 
@@ -204,6 +205,7 @@ pub static EN: Texts = Texts {
     error_bad_request: "The sign-in request is not valid.",
     error_expired: "This sign-in request has expired. Go back to the application and start again.",
     error_server: "The server could not complete your request. Please try again later.",
+    error_unavailable: "Sign-in is briefly unavailable. Please try again in a few seconds.",
     error_too_many_requests: "Too many requests from your network. Please wait a moment and try again.",
     error_reference: "Details",
 
@@ -294,6 +296,7 @@ pub static JA: Texts = Texts {
     error_bad_request: "サインインのリクエストが正しくありません。",
     error_expired: "このサインインのリクエストは有効期限切れです。アプリケーションに戻ってやり直してください。",
     error_server: "サーバーがリクエストを完了できませんでした。しばらくしてからもう一度お試しください。",
+    error_unavailable: "サインインを一時的に利用できません。数秒後にもう一度お試しください。",
     error_too_many_requests: "お使いのネットワークからのリクエストが多すぎます。しばらく待ってからもう一度お試しください。",
     error_reference: "詳細",
 

@@ -60,6 +60,23 @@ pub fn csrf_layer(issuer: &crate::config::Issuer) -> CsrfLayer {
     }
 }
 
+/// tower-sessions answers a bare `500` when it cannot save a session; in a
+/// database outage that is the outage's, so the browser gets the `503`
+/// "try again" page (with `Retry-After`) in its language instead.
+pub async fn session_outage(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let lang = crate::ui::lang_of(req.headers());
+    let response = next.run(req).await;
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+        && crate::store::outage::is_down()
+    {
+        return crate::ui::PageError::unavailable()
+            .in_lang(lang, app.config.issuer.path())
+            .into_response();
+    }
+    response
+}
+
 pub async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,

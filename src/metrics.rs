@@ -172,6 +172,7 @@ impl Metrics {
         let now = crate::unix_now();
         match store::sessions::count_active(db, now).await {
             Ok(n) => self.gauge(ACTIVE_SESSIONS, Vec::new()).set(n as f64),
+            Err(e) if store::outage::noticed(&e) => {}
             Err(e) => tracing::warn!(error = %e, "metrics: could not count sessions"),
         }
         let (open, idle, max) = pool_state(db);

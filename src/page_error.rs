@@ -12,6 +12,8 @@ pub enum Problem {
     Expired,
     /// A rate limit; the error carries when to try again.
     TooManyRequests,
+    /// The database is unavailable: try again shortly (503).
+    Unavailable,
     Server,
 }
 
@@ -50,6 +52,15 @@ impl PageError {
         }
     }
 
+    /// 503 with `Retry-After`: the database is unavailable.
+    pub fn unavailable() -> PageError {
+        PageError {
+            retry_after: Some(crate::store::outage::RETRY_AFTER),
+            database: true,
+            ..PageError::new(Problem::Unavailable, "database unavailable")
+        }
+    }
+
     pub fn server(cause: &dyn std::fmt::Display) -> PageError {
         tracing::error!(error = %cause, "internal error");
         PageError::new(Problem::Server, "")
@@ -64,6 +75,9 @@ impl PageError {
 
 impl From<sqlx::Error> for PageError {
     fn from(e: sqlx::Error) -> PageError {
+        if crate::store::outage::noticed(&e) {
+            return PageError::unavailable();
+        }
         PageError {
             database: true,
             ..PageError::server(&e)
@@ -73,6 +87,11 @@ impl From<sqlx::Error> for PageError {
 
 impl From<tower_sessions::session::Error> for PageError {
     fn from(e: tower_sessions::session::Error) -> PageError {
+        // The session store has turned the database's error into text;
+        // it noted an outage first.
+        if crate::store::outage::is_down() {
+            return PageError::unavailable();
+        }
         PageError::server(&e)
     }
 }

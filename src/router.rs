@@ -134,7 +134,11 @@ pub fn router(app: Arc<App>) -> Router {
             ),
         )
         .merge(pages)
-        .layer(layers::session_layer(&app));
+        .layer(layers::session_layer(&app))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            layers::session_outage,
+        ));
     let mut issuer_routes = Router::new()
         .route(routes::HOME, get(home::handler))
         .route(routes::STYLESHEET, get(home::stylesheet))

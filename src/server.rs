@@ -27,7 +27,7 @@ use crate::router;
 use crate::routes;
 use crate::state::App;
 use crate::store::batch::BatchWriter;
-use crate::store::{self, ConnectError, Db, users};
+use crate::store::{self, ConnectError, Db, outage, users};
 use crate::types::Secret;
 use crate::unix_now;
 
@@ -274,12 +274,16 @@ async fn upkeep(app: Arc<App>) {
         tokio::select! {
             _ = reload.tick() => {
                 match app.keys.reload(&app.db).await {
-                    Ok(true) => {
-                        // Phantoms signed by a withdrawn key must not be handed out.
-                        app.phantoms.clear();
-                        tracing::info!("signing keys reloaded");
+                    Ok(changed) => {
+                        // The database answered: an outage, if any, is over.
+                        outage::back();
+                        if changed {
+                            // Phantoms signed by a withdrawn key must not be handed out.
+                            app.phantoms.clear();
+                            tracing::info!("signing keys reloaded");
+                        }
                     }
-                    Ok(false) => {}
+                    Err(KeyError::Db(e)) if outage::noticed(&e) => {}
                     Err(e) => tracing::warn!(error = %e, "could not reload signing keys"),
                 }
             }
@@ -289,6 +293,7 @@ async fn upkeep(app: Arc<App>) {
                 match store::keys::purge_retired(&app.db, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(keys = n, "removed retired signing keys whose tokens have all expired"),
+                    Err(e) if outage::noticed(&e) => {}
                     Err(e) => tracing::warn!(error = %e, "could not purge retired keys"),
                 }
                 rotate_on_schedule(&app, now).await;
@@ -361,7 +366,9 @@ pub async fn purge(app: &App, now: i64) {
         ),
     ];
     for (what, result) in results {
-        if let Err(e) = result {
+        if let Err(e) = result
+            && !outage::noticed(&e)
+        {
             tracing::warn!(error = %e, "could not purge expired {what}");
         }
     }

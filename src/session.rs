@@ -40,6 +40,13 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
 
+/// A database error, as the session store's text, with an outage noted
+/// first (the pages answer 503 for it, see `PageError`).
+fn database(e: sqlx::Error) -> session_store::Error {
+    store::outage::noticed(&e);
+    backend(e)
+}
+
 /// A record as a row: its data, and the login copied out of it.
 struct Row {
     id_hash: Vec<u8>,
@@ -88,7 +95,7 @@ impl SessionStore for DbSessionStore {
             let row = Row::of(record)?;
             if store::sessions::insert(&self.db, &row.write())
                 .await
-                .map_err(backend)?
+                .map_err(database)?
             {
                 return Ok(());
             }
@@ -100,14 +107,14 @@ impl SessionStore for DbSessionStore {
         let row = Row::of(record)?;
         store::sessions::save(&self.db, &row.write())
             .await
-            .map_err(backend)
+            .map_err(database)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = crate::unix_now();
         let Some(row) = store::sessions::load(&self.db, &id_hash(id), now)
             .await
-            .map_err(backend)?
+            .map_err(database)?
         else {
             return Ok(None);
         };
@@ -124,7 +131,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         store::sessions::delete(&self.db, &id_hash(id))
             .await
-            .map_err(backend)
+            .map_err(database)
     }
 }
 

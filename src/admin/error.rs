@@ -34,6 +34,8 @@ pub enum Code {
     NotFound,
     Conflict,
     InvalidRequest,
+    /// The database is unavailable: 503, try again after `Retry-After`.
+    TemporarilyUnavailable,
     ServerError,
 }
 
@@ -58,6 +60,8 @@ pub enum AdminError {
     Server,
     /// A database error: answered as `Server`, counted by the metrics layer.
     Database,
+    /// The database is unavailable (503), counted as a database error too.
+    Unavailable,
 }
 
 impl AdminError {
@@ -81,6 +85,9 @@ impl AdminError {
 
 impl From<sqlx::Error> for AdminError {
     fn from(e: sqlx::Error) -> AdminError {
+        if crate::store::outage::noticed(&e) {
+            return AdminError::Unavailable;
+        }
         tracing::error!(error = %e, "database error");
         AdminError::Database
     }
@@ -150,7 +157,7 @@ impl From<PathRejection> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let database = matches!(self, AdminError::Database);
+        let database = matches!(self, AdminError::Database | AdminError::Unavailable);
         let (status, error, message, field) = match self {
             AdminError::Unauthenticated { presented, message } => {
                 let challenge = if presented {
@@ -210,7 +217,14 @@ impl IntoResponse for AdminError {
                 "internal server error".to_owned(),
                 None,
             ),
+            AdminError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::TemporarilyUnavailable,
+                "the database is unavailable; try again shortly".to_owned(),
+                None,
+            ),
         };
+        let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
         let mut response = (
             status,
             Json(ErrorBody {
@@ -220,6 +234,12 @@ impl IntoResponse for AdminError {
             }),
         )
             .into_response();
+        if unavailable {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::store::outage::RETRY_AFTER),
+            );
+        }
         if database {
             crate::error::mark_database_failure(&mut response);
         }

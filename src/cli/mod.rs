@@ -1,5 +1,5 @@
 //! The operator's interface: `monban serve | migrate | healthcheck | user |
-//! group | client | keys | api | apply`. Every command takes `--json`. Exit status: 0 done,
+//! group | client | keys | api | apply | backup`. Every command takes `--json`. Exit status: 0 done,
 //! 1 the operation failed, 2 bad usage or configuration. Errors are one line
 //! on stderr (`{"error": "..."}` with `--json`).
 
@@ -68,6 +68,13 @@ enum Command {
     Api(apis::ApiCommand),
     /// Create or update the clients, APIs and groups an identity file declares.
     Apply(apply::ApplyArgs),
+    /// Copy the SQLite database, consistently, while monban runs (restore:
+    /// start monban on the copy).
+    Backup {
+        /// The copy to write (must not exist yet).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Why a command failed, and so its exit status.
@@ -207,6 +214,34 @@ fn print_error(json: bool, message: &str) {
     }
 }
 
+/// `monban backup FILE`.
+async fn backup(db: &crate::store::Db, file: &std::path::Path) -> Result<Output, CliError> {
+    if file.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists: a backup is written to a new file",
+            file.display()
+        )));
+    }
+    let path = file
+        .to_str()
+        .ok_or_else(|| CliError::Usage(format!("{} is not UTF-8", file.display())))?;
+    if !db.backup_into(path).await? {
+        return Err(CliError::Usage(
+            "monban backup copies SQLite databases; back up PostgreSQL with its own tools \
+             (pg_dump, or base backups with WAL archiving)"
+                .into(),
+        ));
+    }
+    let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or_default();
+    Ok(Output::new(
+        serde_json::json!({"backup": path, "bytes": bytes}),
+        format!(
+            "copied the database to {path} ({bytes} bytes); to restore, start monban with \
+             MONBAN_DATABASE_URL=sqlite://{path} (and the same MONBAN_KEY_ENCRYPTION_KEY)"
+        ),
+    ))
+}
+
 /// Runs a parsed command. `Ok(None)`: nothing more to print.
 async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
     let config = Config::load(cli.config.as_deref()).map_err(|e| match cli.command {
@@ -236,6 +271,7 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
         }
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
         Command::Api(cmd) => with_db(&config, async |db| apis::run(db, &config, cmd).await).await,
+        Command::Backup { file } => with_db(&config, async |db| backup(db, &file).await).await,
         Command::Apply(args) => {
             with_db(&config, async |db| apply::run(db, &config, args).await).await
         }

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::authorization::{self, Arrival, AuthorizationRequest, Outcome, Parsed, ResponseMode};
+use crate::error::ErrorCode;
 use crate::form::Params;
 use crate::routes::AUTHORIZE;
 use crate::session::BrowserSession;
@@ -38,16 +39,41 @@ pub async fn get(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = Lang::negotiate(ui_locales, accept);
-    let (request, client) =
-        match authorization::parse(&app, &params, lang, Arrival::Browser).await? {
-            Parsed::Valid(request, client) => (request, client),
-            Parsed::Refused { response, .. } => return Ok(respond(&app, response, lang)),
-        };
+    // An error page is in the request's language (a database error knows
+    // none of its own).
+    let parsed = authorization::parse(&app, &params, lang, Arrival::Browser).await;
+    let (request, client) = match parsed.map_err(|e| e.in_lang(lang, prefix))? {
+        Parsed::Valid(request, client) => (request, client),
+        Parsed::Refused { response, .. } => return Ok(respond(&app, response, lang)),
+    };
     if let Some(acr) = &request.acr_values {
         // Recorded: monban has one way to sign in (a password, acr "1").
         tracing::info!(client_id = %client.client_id, acr_values = %acr, "acr_values requested");
     }
-    proceed(&app, &session, &request, &client, None, now).await
+    let result = proceed(&app, &session, &request, &client, None, now).await;
+    outage_to_client(&app, &request, result).map_err(|e| e.in_lang(lang, prefix))
+}
+
+/// RFC 6749 §4.1.2.1: once the client and its redirect URI are trusted, a
+/// database outage is the client's to hear (`temporarily_unavailable`; it
+/// may try again), not a page the user is left on.
+fn outage_to_client(
+    app: &App,
+    request: &AuthorizationRequest,
+    result: Result<Response, PageError>,
+) -> Result<Response, PageError> {
+    match result {
+        Err(e) if e.problem == Problem::Unavailable => {
+            let response = authorization::Response::error(
+                &request.return_to,
+                app.config.issuer.as_str(),
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; try again shortly",
+            );
+            Ok(respond(app, response, request.lang))
+        }
+        other => other,
+    }
 }
 
 /// A POSTed authorization request becomes a GET of the same request.
@@ -74,7 +100,8 @@ pub async fn resume(
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let (request, client) = parked_request(&app, &session, &rid, &headers, now).await?;
-    proceed(&app, &session, &request, &client, Some(rid), now).await
+    let result = proceed(&app, &session, &request, &client, Some(rid), now).await;
+    outage_to_client(&app, &request, result)
 }
 
 /// A parked request and its client, or the "expired" page.

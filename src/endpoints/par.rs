@@ -46,6 +46,9 @@ pub async fn handler(
     let request = authorization_request(&params, &client);
     // The same validation as at /authorize; errors come back as JSON (§2.3).
     match authorization::parse(&app, &request, Lang::default(), Arrival::Pushed).await {
+        Err(page) if page.problem == Problem::Unavailable => {
+            return Err(OAuthError::unavailable());
+        }
         Err(page) if page.problem == Problem::Server => {
             return Err(if page.database {
                 OAuthError::database_failure()

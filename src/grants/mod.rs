@@ -178,7 +178,10 @@ pub async fn issue_access_token(
             app.access_tokens
                 .insert(row)
                 .await
-                .map_err(|e| OAuthError::server_error(&e))?;
+                .map_err(|e| match e.unavailable {
+                    true => OAuthError::unavailable(),
+                    false => OAuthError::server_error(&e),
+                })?;
             token.expose().to_owned()
         }
     };

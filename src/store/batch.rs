@@ -16,11 +16,14 @@ use super::{Db, on_db};
 const MAX_BATCH: usize = 64;
 const QUEUE: usize = 1024;
 
-type Reply = oneshot::Sender<Result<(), ()>>;
+type Reply = oneshot::Sender<Result<(), WriteError>>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("could not store the row (see the log)")]
-pub struct WriteError;
+pub struct WriteError {
+    /// The database was unavailable (store::outage), not the row wrong.
+    pub unavailable: bool,
+}
 
 /// A row type that can be inserted many at a time.
 pub trait Batched: Send + Sync + 'static {
@@ -53,14 +56,10 @@ impl<T: Batched> BatchWriter<T> {
     /// Stores the row; returns once it is committed.
     pub async fn insert(&self, row: T) -> Result<(), WriteError> {
         let (reply, committed) = oneshot::channel();
-        self.queue
-            .send((row, reply))
-            .await
-            .map_err(|_| WriteError)?;
-        committed
-            .await
-            .map_err(|_| WriteError)?
-            .map_err(|()| WriteError)
+        // The writer task gone: a failure inside, not an outage.
+        let gone = WriteError { unavailable: false };
+        self.queue.send((row, reply)).await.map_err(|_| gone)?;
+        committed.await.map_err(|_| gone)?
     }
 }
 
@@ -69,7 +68,11 @@ async fn write_batches<T: Batched>(db: Db, mut pending: mpsc::Receiver<(T, Reply
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<&T> = batch.iter().map(|(row, _)| row).collect();
         let result = T::insert_all(&db, &rows).await.map_err(|e| {
-            tracing::error!(error = %e, rows = rows.len(), "storing {} failed", T::WHAT);
+            let unavailable = super::outage::noticed(&e);
+            if !unavailable {
+                tracing::error!(error = %e, rows = rows.len(), "storing {} failed", T::WHAT);
+            }
+            WriteError { unavailable }
         });
         for (_, reply) in batch.drain(..) {
             let _ = reply.send(result);

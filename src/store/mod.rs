@@ -22,6 +22,7 @@ pub mod grants;
 pub mod groups;
 pub mod keys;
 pub mod logouts;
+pub mod outage;
 pub mod pushed;
 pub mod registration;
 pub mod sessions;
@@ -131,6 +132,20 @@ impl Db {
 
     pub async fn close(&self) {
         on_db!(self, p => p.close().await)
+    }
+
+    /// A consistent copy of a SQLite database in the new file `path`, made
+    /// while it is in use (`VACUUM INTO`: one read transaction, so writers
+    /// go on; the copy is compact and needs no WAL). `Ok(false)` for
+    /// PostgreSQL, whose own tools (pg_dump, base backups) do this.
+    pub async fn backup_into(&self, path: &str) -> Result<bool, sqlx::Error> {
+        match self {
+            Db::Sqlite(p) => {
+                sqlx::query("VACUUM INTO ?").bind(path).execute(p).await?;
+                Ok(true)
+            }
+            Db::Postgres(_) => Ok(false),
+        }
     }
 
     pub fn kind(&self) -> &'static str {

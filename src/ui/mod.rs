@@ -43,9 +43,11 @@ impl IntoResponse for PageError {
             Problem::BadRequest => (StatusCode::BAD_REQUEST, t.error_bad_request),
             Problem::Expired => (StatusCode::BAD_REQUEST, t.error_expired),
             Problem::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, t.error_too_many_requests),
+            Problem::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, t.error_unavailable),
             Problem::Server => (StatusCode::INTERNAL_SERVER_ERROR, t.error_server),
         };
-        if self.problem != Problem::Server {
+        // Failures are logged where they happen, outages once.
+        if !matches!(self.problem, Problem::Server | Problem::Unavailable) {
             tracing::info!(problem = ?self.problem, detail = %self.detail, "page error");
         }
         let page = ErrorPage {

@@ -33,6 +33,7 @@ mod logout;
 mod metadata;
 mod migrations;
 mod operations;
+mod outage;
 mod par;
 mod private_key_jwt;
 mod registration;

@@ -1,0 +1,509 @@
+//! The database goes away and comes back: monban answers 503 with
+//! `Retry-After` while it is gone (never a hang, never a 500), logs the
+//! outage once, and serves again by itself when it is back, with what it
+//! issued before still valid.
+//!
+//! While the database is gone, a request waits at most the pool's 5 s for
+//! a connection, then answers 503.
+//!
+//! PostgreSQL: a cluster of the test's own (Debian's `initdb`/`pg_ctl`, a
+//! free port, a temporary directory; never the machine's server), stopped
+//! and started, then killed with SIGKILL (crash recovery). SQLite: another
+//! process holding the write lock past the busy timeout.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{Served, TestClient, free_port, run_cli};
+
+/// A PostgreSQL cluster of this test's own.
+struct Cluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Cluster {
+    /// `None` (the test says so and passes) without the server binaries,
+    /// unless `MONBAN_TEST_REQUIRE_PG_CLUSTER` is set, as in CI.
+    fn start() -> Option<Cluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                let mut found: Vec<PathBuf> = versions
+                    .filter_map(|v| v.ok().map(|v| v.path().join("bin")))
+                    .filter(|b| b.join("initdb").exists())
+                    .collect();
+                found.sort();
+                found.pop()
+            });
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var_os("MONBAN_TEST_REQUIRE_PG_CLUSTER").is_none(),
+                "no PostgreSQL server binaries under /usr/lib/postgresql"
+            );
+            eprintln!("skipped: no initdb under /usr/lib/postgresql");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster {
+            bin,
+            dir,
+            port: free_port(),
+        };
+        // PostgreSQL refuses to run as root: as `postgres` then.
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let data = cluster.data();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        cluster.pg_ctl_start();
+        Some(cluster)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let data = self.data();
+        let log = self.dir.path().join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// A clean shutdown (`pg_ctl stop -m fast`).
+    fn stop(&self) {
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    /// SIGKILL to the postmaster: the next start recovers from the WAL.
+    fn kill(&self) {
+        let pid_file = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
+        let pid = pid_file.lines().next().unwrap().trim().to_owned();
+        let status = Command::new("kill").args(["-9", &pid]).status().unwrap();
+        assert!(status.success());
+        // The backends notice their postmaster is gone and exit.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let path = self.bin.join("pg_ctl");
+        let args = ["-D", data.to_str().unwrap(), "-m", "immediate", "stop"];
+        let _ = if is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&path)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&path).args(args).output()
+        };
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A service client made with the CLI, issuing `format` tokens (a JWT
+/// one may call the admin API).
+fn service_client(url: &str, format: &str) -> TestClient {
+    let scope = if format == "jwt" {
+        "monban:admin"
+    } else {
+        "orders:read"
+    };
+    let out = run_cli(
+        &[
+            "client",
+            "create",
+            "--name",
+            "svc",
+            "--scope",
+            scope,
+            "--token-format",
+            format,
+            "--json",
+        ],
+        &[("MONBAN_DATABASE_URL", url)],
+        None,
+    )
+    .ok_json();
+    TestClient {
+        id: out["client_id"].as_str().unwrap().into(),
+        secret: out["client_secret"].as_str().unwrap().into(),
+    }
+}
+
+struct Server {
+    served: Served,
+    http: reqwest::Client,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.served.port)
+    }
+
+    async fn token(&self, client: &TestClient) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn introspect(&self, client: &TestClient, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/introspect"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, path: &str) -> u16 {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Waits until `check` holds, for at most `seconds`.
+    async fn within(&self, seconds: u64, what: &str, mut check: impl AsyncFnMut(&Server) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while !check(self).await {
+            assert!(Instant::now() < deadline, "{what} within {seconds} s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A 503 as the outage's: `Retry-After`, the JSON code, answered in time.
+async fn assert_unavailable(response: reqwest::Response, started: Instant, what: &str) {
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{what}: answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.status(), 503, "{what}");
+    assert_eq!(response.headers()["retry-after"], "5", "{what}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{what}: {body}");
+}
+
+/// One outage of `cluster` (`down` takes it away), seen from `server`.
+async fn outage(
+    server: &Server,
+    cluster: &Cluster,
+    client: &TestClient,
+    admin_token: &str,
+    down: impl Fn(&Cluster),
+) {
+    let before = server.token(client).await;
+    assert_eq!(before.status(), 200);
+    let issued: Value = before.json().await.unwrap();
+    let token = issued["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .introspect(client, &token)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["active"],
+        true
+    );
+
+    // The account page's client, in the client cache.
+    let account = server
+        .http
+        .get(server.url("/account"))
+        .send()
+        .await
+        .unwrap();
+    let location = account.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .http
+            .get(server.url(&location))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    down(cluster);
+    // The login page it leads to cannot keep its session: the "try again"
+    // page, not the session layer's bare 500.
+    let started = Instant::now();
+    let login = server.http.get(server.url(&location)).send().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(login.status(), 503, "{login:?}");
+    assert_eq!(login.headers()["retry-after"], "5");
+    // Issuing and introspecting need the database (opaque tokens): 503,
+    // promptly; liveness stays, readiness goes.
+    let started = Instant::now();
+    assert_unavailable(server.token(client).await, started, "token").await;
+    let started = Instant::now();
+    let introspected = server.introspect(client, &token).await;
+    assert_unavailable(introspected, started, "introspection").await;
+    assert_eq!(server.status("/healthz").await, 200);
+    assert_eq!(server.status("/readyz").await, 503);
+    // The admin API, and a page, the same way (a page in the browser's
+    // language, not JSON).
+    let started = Instant::now();
+    let admin = server
+        .http
+        .get(server.url("/admin/api/v1/users"))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_unavailable(admin, started, "admin API").await;
+    let page = server
+        .http
+        .get(server.url("/account"))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    let location = page.headers()["location"].to_str().unwrap().to_owned();
+    let page = server
+        .http
+        .get(server.url(&location))
+        .header("accept-language", "ja")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503, "{page:?}");
+    assert_eq!(page.headers()["retry-after"], "5");
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("サインインを一時的に利用できません"),
+        "{text}"
+    );
+
+    cluster.pg_ctl_start();
+    // Back by itself, within 5 s of the database, with what it issued.
+    server
+        .within(5, "serving again", async |s| {
+            s.token(client).await.status() == 200
+        })
+        .await;
+    let again: Value = server
+        .introspect(client, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["active"], true, "the token issued before: {again}");
+    assert_eq!(server.status("/readyz").await, 200);
+}
+
+#[tokio::test]
+async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let client = service_client(&url, "opaque");
+    let admin = service_client(&url, "jwt");
+    let (served, _dir) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
+    served.wait_ready().await;
+    let server = Server {
+        served,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let admin: Value = server.token(&admin).await.json().await.unwrap();
+    let admin_token = admin["access_token"].as_str().unwrap().to_owned();
+    outage(&server, &cluster, &client, &admin_token, Cluster::stop).await;
+    // A crash of the database's server: recovery from its WAL, the same.
+    outage(&server, &cluster, &client, &admin_token, Cluster::kill).await;
+
+    let (_, _, log) = server.served.stop();
+    // Each outage is said once, and its end; no request logged a failure.
+    assert_eq!(
+        log.matches("database unavailable: answering 503").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(log.matches("database reachable again").count(), 2, "{log}");
+    assert!(!log.contains("internal error"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn a_locked_sqlite_database_is_503_after_the_busy_timeout() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/monban.db", dir.path().display());
+    let client = service_client(&url, "opaque");
+    let (served, _cwd) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
+    served.wait_ready().await;
+    let server = Server {
+        served,
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(server.token(&client).await.status(), 200);
+
+    // Another process's write transaction (a backup, a CLI command).
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let locked = server.token(&client).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "waited for the busy timeout first: {:?}",
+        started.elapsed()
+    );
+    assert_unavailable(locked, started, "token while locked").await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+
+    assert_eq!(server.token(&client).await.status(), 200, "free again");
+    let (_, _, log) = server.served.stop();
+    assert!(!log.contains("internal error"), "{log}");
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_by_starting_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/monban.db", dir.path().display());
+    let client = service_client(&url, "opaque");
+    let (served, _cwd) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
+    served.wait_ready().await;
+    let server = Server {
+        served,
+        http: reqwest::Client::new(),
+    };
+    let issued: Value = server.token(&client).await.json().await.unwrap();
+    let token = issued["access_token"].as_str().unwrap().to_owned();
+
+    // Online: the server keeps serving while the copy is made.
+    let copy = dir.path().join("copy.db");
+    let env = [("MONBAN_DATABASE_URL", url.as_str())];
+    let backup = run_cli(&["backup", copy.to_str().unwrap(), "--json"], &env, None).ok_json();
+    assert!(backup["bytes"].as_u64().unwrap() > 0, "{backup}");
+    assert_eq!(server.token(&client).await.status(), 200);
+    // Never over an existing file.
+    let again = run_cli(&["backup", copy.to_str().unwrap()], &env, None);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+
+    // Restore = start on the copy: its clients, keys and tokens are there.
+    let restored_url = format!("sqlite://{}", copy.display());
+    let (restored, _cwd2) = Served::start(&restored_url, &[]);
+    restored.wait_ready().await;
+    let restored = Server {
+        served: restored,
+        http: reqwest::Client::new(),
+    };
+    let seen: Value = restored
+        .introspect(&client, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(restored.token(&client).await.status(), 200);
+}
+
+#[tokio::test]
+async fn backup_points_postgres_to_its_own_tools() {
+    let Some(db) = crate::helpers::TestDatabase::create(crate::helpers::Backend::Postgres).await
+    else {
+        return;
+    };
+    let out = run_cli(
+        &["backup", "/tmp/never-written.db"],
+        &[("MONBAN_DATABASE_URL", &db.url)],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("pg_dump"), "{}", out.stderr);
+    assert!(!Path::new("/tmp/never-written.db").exists());
+}
