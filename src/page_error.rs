@@ -98,6 +98,10 @@ impl From<tower_sessions::session::Error> for PageError {
 
 impl From<crate::session::SessionError> for PageError {
     fn from(e: crate::session::SessionError) -> PageError {
+        // As for tower-sessions' errors, which it wraps.
+        if crate::store::outage::is_down() {
+            return PageError::unavailable();
+        }
         PageError::server(&e)
     }
 }

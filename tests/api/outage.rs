@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
 use crate::helpers::{Served, TestClient, free_port, run_cli};
 
 /// A PostgreSQL cluster of this test's own.
@@ -272,13 +273,22 @@ async fn assert_unavailable(response: reqwest::Response, started: Instant, what:
 }
 
 /// One outage of `cluster` (`down` takes it away), seen from `server`.
+/// Who else asks during an outage: a browser signed in to `web`, and an
+/// admin API caller.
+struct People<'a> {
+    browser: &'a Browser,
+    web: &'a TestClient,
+    admin_token: &'a str,
+}
+
 async fn outage(
     server: &Server,
     cluster: &Cluster,
     client: &TestClient,
-    admin_token: &str,
+    people: &People<'_>,
     down: impl Fn(&Cluster),
 ) {
+    let admin_token = people.admin_token;
     let before = server.token(client).await;
     assert_eq!(before.status(), 200);
     let issued: Value = before.json().await.unwrap();
@@ -311,7 +321,17 @@ async fn outage(
             .status(),
         200
     );
+    // The web app's client, in the client cache.
+    let request = AuthRequest::new(people.web);
+    let sso = people.browser.authorize(&server.served, &request).await;
+    assert!(sso.redirect_params().contains_key("code"), "{sso:?}");
     down(cluster);
+    // RFC 6749 §4.1.2.1: the client is trusted, so it hears of the outage
+    // (the session could not be read), and may try again.
+    let told = people.browser.authorize(&server.served, &request).await;
+    let params = told.redirect_params();
+    assert_eq!(params["error"], "temporarily_unavailable", "{told:?}");
+    assert_eq!(params["state"], request.state);
     // The login page it leads to cannot keep its session: the "try again"
     // page, not the session layer's bare 500.
     let started = Instant::now();
@@ -387,6 +407,25 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
     let url = cluster.url();
     let client = service_client(&url, "opaque");
     let admin = service_client(&url, "jwt");
+    let web = run_cli(
+        &[
+            "client",
+            "create",
+            "--name",
+            "web",
+            "--first-party",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--json",
+        ],
+        &[("MONBAN_DATABASE_URL", &url)],
+        None,
+    )
+    .ok_json();
+    let web = TestClient {
+        id: web["client_id"].as_str().unwrap().into(),
+        secret: web["client_secret"].as_str().unwrap().into(),
+    };
     let (served, _dir) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
     served.wait_ready().await;
     let server = Server {
@@ -398,9 +437,24 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
     };
     let admin: Value = server.token(&admin).await.json().await.unwrap();
     let admin_token = admin["access_token"].as_str().unwrap().to_owned();
-    outage(&server, &cluster, &client, &admin_token, Cluster::stop).await;
+    let browser = Browser::new();
+    let signed_in = browser
+        .sign_in(
+            &server.served,
+            &AuthRequest::new(&web),
+            "admin",
+            "an admin password",
+        )
+        .await;
+    assert!(signed_in.contains_key("code"), "{signed_in:?}");
+    let people = People {
+        browser: &browser,
+        web: &web,
+        admin_token: &admin_token,
+    };
+    outage(&server, &cluster, &client, &people, Cluster::stop).await;
     // A crash of the database's server: recovery from its WAL, the same.
-    outage(&server, &cluster, &client, &admin_token, Cluster::kill).await;
+    outage(&server, &cluster, &client, &people, Cluster::kill).await;
 
     let (_, _, log) = server.served.stop();
     // Each outage is said once, and its end; no request logged a failure.
