@@ -44,7 +44,14 @@ enum Command {
     /// Run the server (creates keys and an admin user on an empty database).
     Serve,
     /// Apply database migrations, then exit.
-    Migrate,
+    Migrate {
+        /// Show the applied and pending migrations; apply nothing.
+        #[arg(long, conflicts_with = "dry_run")]
+        status: bool,
+        /// Print the SQL the pending migrations would run; apply nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Ask a running server whether it is ready: exit 0 if so, 1 if not.
     Healthcheck {
         /// Readiness URL (default: /readyz on MONBAN_LISTEN).
@@ -214,6 +221,39 @@ fn print_error(json: bool, message: &str) {
     }
 }
 
+/// `monban migrate --status | --dry-run`: where the database stands, and
+/// (dry run) the SQL of what is pending. Never applies anything.
+async fn migration_status(db: &crate::store::Db, dry_run: bool) -> Result<Output, CliError> {
+    let status = db.migration_status().await?;
+    let mut text = format!(
+        "database ({}): {} migrations applied, {} pending",
+        db.kind(),
+        status.applied.len(),
+        status.pending.len()
+    );
+    for m in &status.pending {
+        text.push_str(&format!("\npending {:04} {}", m.version, m.description));
+        if dry_run {
+            text.push_str(&format!("\n{}", m.sql.trim_end()));
+        }
+    }
+    for version in &status.unknown {
+        text.push_str(&format!(
+            "\nunknown {version:04}: applied by a newer monban (this one refuses to serve)"
+        ));
+    }
+    let sql: Vec<_> = status
+        .pending
+        .iter()
+        .map(|m| serde_json::json!({"version": m.version, "sql": m.sql}))
+        .collect();
+    let json = match dry_run {
+        true => serde_json::json!({"database": db.kind(), "status": status, "sql": sql}),
+        false => serde_json::json!({"database": db.kind(), "status": status}),
+    };
+    Ok(Output::new(json, text))
+}
+
 /// `monban backup FILE`.
 async fn backup(db: &crate::store::Db, file: &std::path::Path) -> Result<Output, CliError> {
     if file.exists() {
@@ -252,7 +292,10 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
     match cli.command {
         Command::Serve => serve::serve(config, cli.json).await.map(|()| None),
         Command::Healthcheck { url } => serve::healthcheck(&config, url).await.map(Some),
-        Command::Migrate => {
+        Command::Migrate { status, dry_run } if status || dry_run => {
+            with_db_unmigrated(&config, async |db| migration_status(db, dry_run).await).await
+        }
+        Command::Migrate { .. } => {
             let db = server::connect(&config).await?;
             db.close().await;
             Ok(Some(Output::new(
@@ -284,6 +327,19 @@ async fn with_db(
     command: impl AsyncFnOnce(&Db) -> Result<Output, CliError>,
 ) -> Result<Option<Output>, CliError> {
     let db = server::connect(config).await?;
+    let result = command(&db).await;
+    db.close().await;
+    result.map(Some)
+}
+
+/// Like `with_db`, on the database as it is (nothing migrated).
+async fn with_db_unmigrated(
+    config: &Config,
+    command: impl AsyncFnOnce(&Db) -> Result<Output, CliError>,
+) -> Result<Option<Output>, CliError> {
+    let db = Db::connect(&config.database_url)
+        .await
+        .map_err(server::StartError::from)?;
     let result = command(&db).await;
     db.close().await;
     result.map(Some)

@@ -79,6 +79,29 @@ pub enum ConnectError {
     Connect(sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database has migration {0}, which this monban does not know: a newer monban \
+         upgraded it; run that version or a later one"
+    )]
+    Newer(i64),
+}
+
+/// Where the database stands against the migrations this build carries.
+#[derive(Debug, serde::Serialize)]
+pub struct MigrationStatus {
+    pub applied: Vec<Migration>,
+    pub pending: Vec<Migration>,
+    /// Applied by a newer monban: versions this build does not know.
+    pub unknown: Vec<i64>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Migration {
+    pub version: i64,
+    pub description: String,
+    /// The statements it runs (shown by `migrate --dry-run`).
+    #[serde(skip)]
+    pub sql: String,
 }
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -116,13 +139,69 @@ impl Db {
         }
     }
 
-    /// Applies the migrations of this database's kind.
+    /// Applies the migrations of this database's kind; refuses a database
+    /// a newer monban has migrated further (it may not read it right).
     pub async fn migrate(&self) -> Result<(), ConnectError> {
+        let status = self
+            .migration_status()
+            .await
+            .map_err(ConnectError::Connect)?;
+        if let Some(&version) = status.unknown.first() {
+            return Err(ConnectError::Newer(version));
+        }
         match self {
             Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
             Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
         }
         Ok(())
+    }
+
+    /// The migrations applied, those still to apply, and any the database
+    /// has that this build does not know. Changes nothing.
+    pub async fn migration_status(&self) -> Result<MigrationStatus, sqlx::Error> {
+        let (migrator, exists) = match self {
+            Db::Postgres(_) => (
+                &POSTGRES_MIGRATIONS,
+                "SELECT to_regclass('_sqlx_migrations') IS NOT NULL",
+            ),
+            Db::Sqlite(_) => (
+                &SQLITE_MIGRATIONS,
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            ),
+        };
+        let has_table: bool = on_db!(self, p => sqlx::query_scalar(exists).fetch_one(p).await)?;
+        let applied: Vec<i64> = if has_table {
+            on_db!(self, p => sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version"
+            ).fetch_all(p).await)?
+        } else {
+            Vec::new()
+        };
+        let mut status = MigrationStatus {
+            applied: Vec::new(),
+            pending: Vec::new(),
+            unknown: Vec::new(),
+        };
+        for m in migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+        {
+            let migration = Migration {
+                version: m.version,
+                description: m.description.to_string(),
+                sql: m.sql.as_str().to_owned(),
+            };
+            if applied.contains(&m.version) {
+                status.applied.push(migration);
+            } else {
+                status.pending.push(migration);
+            }
+        }
+        status.unknown = applied
+            .into_iter()
+            .filter(|v| !migrator.iter().any(|m| m.version == *v))
+            .collect();
+        Ok(status)
     }
 
     /// A round trip to the database, for readiness checks.

@@ -312,3 +312,105 @@ async fn sqlite_and_postgres_migrations_make_the_same_schema() {
     assert_ne!(sqlite_schema(&lite).await["grants"], pg_schema["grants"]);
     pg.close().await;
 }
+
+/// `monban migrate --status` and `--dry-run` change nothing and say where
+/// the database stands; a database migrated by a newer monban (a version
+/// this build does not know) is refused with one line naming it.
+async fn migrate_status_dry_run_and_newer(backend: crate::helpers::Backend) {
+    use crate::helpers::{TestDatabase, free_port, run_cli};
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
+    let status = |args: &[&str]| {
+        let mut all = vec!["migrate", "--json"];
+        all.extend_from_slice(args);
+        run_cli(&all, &env, None).ok_json()
+    };
+    let fresh = status(&["--status"]);
+    assert!(
+        fresh["status"]["applied"].as_array().unwrap().is_empty(),
+        "{fresh}"
+    );
+    let pending = fresh["status"]["pending"].as_array().unwrap().len();
+    assert!(pending >= 14, "{fresh}");
+    let dry = run_cli(&["migrate", "--dry-run"], &env, None);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("pending 0001 foundation"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("CREATE TABLE users"), "{}", dry.stdout);
+    let still = status(&["--status"]);
+    assert_eq!(
+        still["status"]["pending"].as_array().unwrap().len(),
+        pending,
+        "a dry run applies nothing"
+    );
+
+    status(&[]);
+    let done = status(&["--status"]);
+    assert!(
+        done["status"]["pending"].as_array().unwrap().is_empty(),
+        "{done}"
+    );
+    assert_eq!(done["status"]["applied"].as_array().unwrap().len(), pending);
+
+    // A newer monban's migration.
+    let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                  VALUES (99990101, 'from the future', TRUE, $1, 0)";
+    match backend {
+        crate::helpers::Backend::Sqlite => {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(future)
+                .bind(vec![0u8])
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        crate::helpers::Backend::Postgres => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(future)
+                .bind(vec![0u8])
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+    let newer = status(&["--status"]);
+    assert_eq!(
+        newer["status"]["unknown"],
+        serde_json::json!([99990101]),
+        "{newer}"
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve = run_cli(
+        &["serve"],
+        &[
+            ("MONBAN_DATABASE_URL", db.url.as_str()),
+            ("MONBAN_LISTEN", &listen),
+        ],
+        None,
+    );
+    assert_ne!(serve.code, 0);
+    let lines: Vec<&str> = serve.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", serve.stderr);
+    assert!(
+        lines[0].contains("99990101") && lines[0].contains("newer monban"),
+        "{}",
+        serve.stderr
+    );
+}
+
+#[tokio::test]
+async fn migrate_status_dry_run_and_newer_sqlite() {
+    migrate_status_dry_run_and_newer(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migrate_status_dry_run_and_newer_postgres() {
+    migrate_status_dry_run_and_newer(crate::helpers::Backend::Postgres).await;
+}
