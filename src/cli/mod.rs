@@ -254,30 +254,53 @@ async fn migration_status(db: &crate::store::Db, dry_run: bool) -> Result<Output
     Ok(Output::new(json, text))
 }
 
-/// `monban backup FILE`.
+/// `monban backup FILE`: the copy holds password hashes and sealed keys,
+/// so it is made in a new file only its owner may read.
 async fn backup(db: &crate::store::Db, file: &std::path::Path) -> Result<Output, CliError> {
-    if file.exists() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = file.to_str().unwrap_or_default();
+    // SQLite would read `file:…` as a URI and `:memory:` as no file at all.
+    if name.is_empty() || name.starts_with("file:") || name.starts_with(':') {
         return Err(CliError::Usage(format!(
-            "{} exists: a backup is written to a new file",
+            "{} is not a file name for the copy",
             file.display()
         )));
     }
-    let path = file
-        .to_str()
-        .ok_or_else(|| CliError::Usage(format!("{} is not UTF-8", file.display())))?;
-    if !db.backup_into(path).await? {
+    if db.kind() != "sqlite" {
         return Err(CliError::Usage(
             "monban backup copies SQLite databases; back up PostgreSQL with its own tools \
              (pg_dump, or base backups with WAL archiving)"
                 .into(),
         ));
     }
-    let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or_default();
+    // Created empty here (VACUUM INTO fills an empty file), never over
+    // another file or through a dangling link.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+    let absolute = std::fs::canonicalize(file)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+    let path = absolute
+        .to_str()
+        .ok_or_else(|| CliError::Usage(format!("{} is not UTF-8", file.display())))?;
+    let copied = db.backup_into(path).await;
+    let bytes = std::fs::metadata(&absolute).map(|m| m.len()).unwrap_or(0);
+    if copied.is_err() || bytes == 0 {
+        let _ = std::fs::remove_file(&absolute);
+    }
+    copied?;
+    if bytes == 0 {
+        return Err(CliError::Failed(format!("{path}: nothing was written")));
+    }
     Ok(Output::new(
         serde_json::json!({"backup": path, "bytes": bytes}),
         format!(
-            "copied the database to {path} ({bytes} bytes); to restore, start monban with \
-             MONBAN_DATABASE_URL=sqlite://{path} (and the same MONBAN_KEY_ENCRYPTION_KEY)"
+            "copied the database to {path} ({bytes} bytes, readable by its owner only); to \
+             restore, start monban on it (MONBAN_DATABASE_URL=sqlite://{path}, and the same \
+             MONBAN_KEY_ENCRYPTION_KEY)"
         ),
     ))
 }
@@ -314,7 +337,11 @@ async fn run(cli: Cli) -> Result<Option<Output>, CliError> {
         }
         Command::Keys(cmd) => with_db(&config, async |db| keys::run(db, &config, cmd).await).await,
         Command::Api(cmd) => with_db(&config, async |db| apis::run(db, &config, cmd).await).await,
-        Command::Backup { file } => with_db(&config, async |db| backup(db, &file).await).await,
+        // Not migrated first: a backup before an upgrade is of the database
+        // as it was.
+        Command::Backup { file } => {
+            with_db_unmigrated(&config, async |db| backup(db, &file).await).await
+        }
         Command::Apply(args) => {
             with_db(&config, async |db| apply::run(db, &config, args).await).await
         }
@@ -337,7 +364,7 @@ async fn with_db_unmigrated(
     config: &Config,
     command: impl AsyncFnOnce(&Db) -> Result<Output, CliError>,
 ) -> Result<Option<Output>, CliError> {
-    let db = Db::connect(&config.database_url)
+    let db = Db::open_existing(&config.database_url)
         .await
         .map_err(server::StartError::from)?;
     let result = command(&db).await;

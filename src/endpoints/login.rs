@@ -70,7 +70,7 @@ pub async fn post(
     let password = Secret::new(post.field("password")?.unwrap_or_default().to_owned());
     let checked = authn::check(&app, username, &password, &origin, now)
         .await
-        .map_err(|e| PageError::server(&e))?;
+        .map_err(PageError::from)?;
     let user = match checked {
         Ok(user) => user,
         Err(refused) => {

@@ -110,10 +110,21 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 impl Db {
     /// Connects to `sqlite://…` (creating the file) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, ConnectError> {
+        Db::connect_to(url, true).await
+    }
+
+    /// Connects to a database that must exist already (commands that only
+    /// read it, or copy it: a mistyped SQLite path is an error, not a new
+    /// empty database).
+    pub async fn open_existing(url: &str) -> Result<Db, ConnectError> {
+        Db::connect_to(url, false).await
+    }
+
+    async fn connect_to(url: &str, create: bool) -> Result<Db, ConnectError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(ConnectError::Url)?
-                .create_if_missing(true)
+                .create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
@@ -213,17 +224,20 @@ impl Db {
         on_db!(self, p => p.close().await)
     }
 
-    /// A consistent copy of a SQLite database in the new file `path`, made
-    /// while it is in use (`VACUUM INTO`: one read transaction, so writers
-    /// go on; the copy is compact and needs no WAL). `Ok(false)` for
-    /// PostgreSQL, whose own tools (pg_dump, base backups) do this.
-    pub async fn backup_into(&self, path: &str) -> Result<bool, sqlx::Error> {
+    /// A consistent copy of a SQLite database into `path` (absent or
+    /// empty), made while it is in use (`VACUUM INTO`: one read
+    /// transaction, so writers go on; the copy is compact and needs no
+    /// WAL). PostgreSQL has its own tools (pg_dump, base backups).
+    pub async fn backup_into(&self, path: &str) -> Result<(), sqlx::Error> {
         match self {
-            Db::Sqlite(p) => {
-                sqlx::query("VACUUM INTO ?").bind(path).execute(p).await?;
-                Ok(true)
-            }
-            Db::Postgres(_) => Ok(false),
+            Db::Sqlite(p) => sqlx::query("VACUUM INTO ?")
+                .bind(path)
+                .execute(p)
+                .await
+                .map(drop),
+            Db::Postgres(_) => Err(sqlx::Error::Configuration(
+                "backups of PostgreSQL are pg_dump's".into(),
+            )),
         }
     }
 

@@ -6,7 +6,7 @@
 //! logged once when the outage begins and once when it ends, not once per
 //! request.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use sqlx::error::DatabaseError;
 use sqlx::postgres::PgDatabaseError;
@@ -16,6 +16,13 @@ pub const RETRY_AFTER: u64 = 5;
 
 /// One database per process: the outage is the process's.
 static DOWN: AtomicBool = AtomicBool::new(false);
+/// When an unavailability error was last met (Unix seconds).
+static LAST_SEEN: AtomicI64 = AtomicI64::new(0);
+
+/// An outage ends only after this long without such errors: reads may
+/// work while writes fail (a SQLite write lock, a full disk), and a good
+/// read must not end it while writes still fail.
+const QUIET_FOR: i64 = 5;
 
 /// Whether `e` says the database is unavailable rather than that a
 /// statement is wrong.
@@ -41,7 +48,8 @@ fn unavailable_code(db: &dyn DatabaseError) -> bool {
         // (disk full, out of memory, too many connections); 58030 I/O.
         return code.starts_with("08")
             || code.starts_with("53")
-            || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "58030");
+            // 25006: read-only, as a standby during a failover.
+            || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "58030" | "25006");
     }
     // SQLite result codes (the primary code is the low byte of an extended
     // one): BUSY, LOCKED, IOERR, FULL, CANTOPEN.
@@ -55,6 +63,7 @@ pub fn noticed(e: &sqlx::Error) -> bool {
     if !is_unavailable(e) {
         return false;
     }
+    LAST_SEEN.store(crate::unix_now(), Ordering::SeqCst);
     if !DOWN.swap(true, Ordering::SeqCst) {
         tracing::error!(error = %e, "database unavailable: answering 503 until it is back");
     }
@@ -66,9 +75,11 @@ pub fn is_down() -> bool {
     DOWN.load(Ordering::SeqCst)
 }
 
-/// The database answered again.
+/// The database answered again: the outage ends once no request has met
+/// it for `QUIET_FOR` seconds.
 pub fn back() {
-    if DOWN.swap(false, Ordering::SeqCst) {
+    let quiet = crate::unix_now() - LAST_SEEN.load(Ordering::SeqCst) >= QUIET_FOR;
+    if quiet && DOWN.swap(false, Ordering::SeqCst) {
         tracing::warn!("database reachable again");
     }
 }

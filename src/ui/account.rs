@@ -374,7 +374,7 @@ pub async fn change_password(
     // a borrowed session cookie does not open a way around the lockout.
     let checked = authn::check(&app, &user.username, &current, &origin, now)
         .await
-        .map_err(|e| PageError::server(&e))?;
+        .map_err(PageError::from)?;
     let error = if let Err(refused) = checked {
         Some(super::login::refusal(t, &refused, t.password_wrong))
     } else if new != confirm {

@@ -397,6 +397,9 @@ async fn outage(
         .unwrap();
     assert_eq!(again["active"], true, "the token issued before: {again}");
     assert_eq!(server.status("/readyz").await, 200);
+    // The outage is over (logged) once 5 s passed without an error.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(server.status("/readyz").await, 200);
 }
 
 #[tokio::test]
@@ -524,9 +527,28 @@ async fn a_backup_taken_while_serving_restores_by_starting_on_it() {
     let backup = run_cli(&["backup", copy.to_str().unwrap(), "--json"], &env, None).ok_json();
     assert!(backup["bytes"].as_u64().unwrap() > 0, "{backup}");
     assert_eq!(server.token(&client).await.status(), 200);
-    // Never over an existing file.
+    // Its owner's only (it holds password hashes and sealed keys).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Never over an existing file, never into SQLite's in-memory or URI
+    // names, never from a database that does not exist.
     let again = run_cli(&["backup", copy.to_str().unwrap()], &env, None);
     assert_eq!(again.code, 2, "{}", again.stderr);
+    for name in [":memory:", "file:x?mode=memory"] {
+        let odd = run_cli(&["backup", name], &env, None);
+        assert_eq!(odd.code, 2, "{name}: {}", odd.stderr);
+    }
+    let missing = format!("sqlite://{}/nope.db", dir.path().display());
+    let nothing = dir.path().join("from-nothing.db");
+    let out = run_cli(
+        &["backup", nothing.to_str().unwrap()],
+        &[("MONBAN_DATABASE_URL", missing.as_str())],
+        None,
+    );
+    assert_ne!(out.code, 0);
+    assert!(!dir.path().join("nope.db").exists(), "no database made up");
+    assert!(!nothing.exists());
 
     // Restore = start on the copy: its clients, keys and tokens are there.
     let restored_url = format!("sqlite://{}", copy.display());
