@@ -37,6 +37,17 @@ pub enum AuthnError {
     Password(#[from] crate::password::PasswordError),
 }
 
+/// On a page: a database error as the page's (503 in an outage), anything
+/// else a failure inside.
+impl From<AuthnError> for crate::page_error::PageError {
+    fn from(e: AuthnError) -> crate::page_error::PageError {
+        match e {
+            AuthnError::Db(e) => e.into(),
+            other => crate::page_error::PageError::server(&other),
+        }
+    }
+}
+
 /// The throttling subject of a username.
 pub fn username_subject(username: &str) -> String {
     format!("user:{}", username.to_lowercase())

@@ -96,15 +96,6 @@ impl From<tower_sessions::session::Error> for PageError {
     }
 }
 
-impl From<crate::authn::AuthnError> for PageError {
-    fn from(e: crate::authn::AuthnError) -> PageError {
-        match e {
-            crate::authn::AuthnError::Db(e) => e.into(),
-            other => PageError::server(&other),
-        }
-    }
-}
-
 impl From<crate::session::SessionError> for PageError {
     fn from(e: crate::session::SessionError) -> PageError {
         // As for tower-sessions' errors, which it wraps.

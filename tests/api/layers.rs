@@ -13,6 +13,7 @@ const BELOW_STATE: &[&str] = &[
     "phantom_cache.rs",
     "session.rs",
     "clients.rs",
+    "client_metadata.rs",
     "tokens.rs",
     "id_token.rs",
     "pkce.rs",

@@ -471,18 +471,25 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
-#[tokio::test]
-async fn a_locked_sqlite_database_is_503_after_the_busy_timeout() {
-    use sqlx::Connection;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/monban.db", dir.path().display());
+/// monban serving a new SQLite database in `dir`, with a service client
+/// of opaque tokens (each token a write).
+async fn serving_sqlite(dir: &Path) -> (Server, TestClient, String, tempfile::TempDir) {
+    let url = format!("sqlite://{}/monban.db", dir.display());
     let client = service_client(&url, "opaque");
-    let (served, _cwd) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
+    let (served, cwd) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
     served.wait_ready().await;
     let server = Server {
         served,
         http: reqwest::Client::new(),
     };
+    (server, client, url, cwd)
+}
+
+#[tokio::test]
+async fn a_locked_sqlite_database_is_503_after_the_busy_timeout() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, client, url, _cwd) = serving_sqlite(dir.path()).await;
     assert_eq!(server.token(&client).await.status(), 200);
 
     // Another process's write transaction (a backup, a CLI command).
@@ -510,14 +517,7 @@ async fn a_locked_sqlite_database_is_503_after_the_busy_timeout() {
 #[tokio::test]
 async fn a_backup_taken_while_serving_restores_by_starting_on_it() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/monban.db", dir.path().display());
-    let client = service_client(&url, "opaque");
-    let (served, _cwd) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
-    served.wait_ready().await;
-    let server = Server {
-        served,
-        http: reqwest::Client::new(),
-    };
+    let (server, client, url, _cwd) = serving_sqlite(dir.path()).await;
     let issued: Value = server.token(&client).await.json().await.unwrap();
     let token = issued["access_token"].as_str().unwrap().to_owned();
 
