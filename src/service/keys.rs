@@ -23,6 +23,7 @@ pub async fn rotate(op: &Operator<'_>, mode: RotateMode, now: i64) -> Outcome<Ve
         .await
         .map_err(|e| match e {
             RotateError::TooEarly { .. } => Refused::Conflict(e.to_string()),
+            RotateError::Key(e) => e.into(),
             other => Refused::Failed(other.to_string()),
         })?;
     op.reload_keys().await?;

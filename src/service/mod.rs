@@ -75,6 +75,17 @@ impl From<sqlx::Error> for Refused {
     }
 }
 
+/// A key operation's failure: a database error stays one (in an outage,
+/// a 503), anything else is a failure inside.
+impl From<crate::keys::KeyError> for Refused {
+    fn from(e: crate::keys::KeyError) -> Refused {
+        match e {
+            crate::keys::KeyError::Db(e) => Refused::Database(e),
+            other => Refused::Failed(other.to_string()),
+        }
+    }
+}
+
 /// On a page, a refusal where none is expected (a read, a change of one's
 /// own) is a failure inside.
 impl From<Refused> for PageError {
@@ -179,11 +190,7 @@ impl Operator<'_> {
     /// cached phantom tokens, signed with the old, go.
     pub async fn reload_keys(&self) -> Outcome<()> {
         if let RunsIn::Server(app) = &self.runs_in {
-            let changed = app
-                .keys
-                .reload(&app.db)
-                .await
-                .map_err(|e| Refused::Failed(e.to_string()))?;
+            let changed = app.keys.reload(&app.db).await?;
             if changed {
                 app.phantoms.clear();
             }
