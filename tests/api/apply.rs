@@ -64,10 +64,17 @@ fn identity_dir(identity: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `monban apply -f DIR/identity.toml --json EXTRA…`.
 fn apply(app: &TestApp, dir: &Path, extra: &[&str]) -> CliRun {
+    run_apply(app, dir, &[&["--json"], extra].concat())
+}
+
+/// `monban apply -f DIR/identity.toml ARGS…`, with the app's settings and
+/// the secret the file refers to.
+fn run_apply(app: &TestApp, dir: &Path, more: &[&str]) -> CliRun {
     let file = dir.join("identity.toml");
-    let mut args = vec!["apply", "-f", file.to_str().unwrap(), "--json"];
-    args.extend_from_slice(extra);
+    let mut args = vec!["apply", "-f", file.to_str().unwrap()];
+    args.extend_from_slice(more);
     let mut env: Vec<(&str, &str)> = app
         .settings
         .iter()
@@ -153,27 +160,9 @@ db_test!(
             field(shop, "client_secret")["to"],
             "(generated, shown once)"
         );
-        let api = preview["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["kind"] == "api")
-            .unwrap();
+        let api = &change(&preview, "https://api.example.com/orders");
         assert_eq!(field(api, "access_token_lifetime")["to"], 600);
-        let text = run_cli(
-            &[
-                "apply",
-                "-f",
-                dir.path().join("identity.toml").to_str().unwrap(),
-                "--dry-run",
-            ],
-            &app.settings
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .chain([("BILLING_SECRET", BILLING_SECRET)])
-                .collect::<Vec<_>>(),
-            None,
-        );
+        let text = run_apply(&app, dir.path(), &["--dry-run"]);
         assert!(
             text.stdout
                 .contains("client billing: create\n    name: \"Billing\"\n"),
@@ -287,16 +276,7 @@ db_test!(
         let still = app.cli(&["client", "show", "shop-web", "--json"]).ok_json();
         assert_eq!(still["client_name"], "Shop", "a dry run changes nothing");
         // The text form shows the same diff.
-        let file = dir.path().join("identity.toml");
-        let text = run_cli(
-            &["apply", "-f", file.to_str().unwrap(), "--dry-run"],
-            &app.settings
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .chain([("BILLING_SECRET", BILLING_SECRET)])
-                .collect::<Vec<_>>(),
-            None,
-        );
+        let text = run_apply(&app, dir.path(), &["--dry-run"]);
         assert_eq!(text.code, 0, "{}", text.stderr);
         assert!(
             text.stdout.contains("client shop-web: update"),

@@ -381,7 +381,8 @@ fn detail_page(
     }))
 }
 
-fn encode(s: &str) -> String {
+/// A client id as one path segment of a link or form action.
+pub fn encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::clients::Choice;
+use super::clients::{Choice, encode};
 use super::{Frame, Page, Saved, Visit, enter, field, query, time};
 use crate::audit::{Kind, Origin};
 use crate::keys::RotateMode;
@@ -375,13 +375,7 @@ impl Names {
         let named = match store::clients::find(&self.app.db, client_id).await? {
             Some(client) => Named {
                 text: format!("{} ({})", client.name, client.client_id),
-                link: Some(format!(
-                    "{prefix}{ADMIN}/clients/{}",
-                    percent_encoding::utf8_percent_encode(
-                        client_id,
-                        percent_encoding::NON_ALPHANUMERIC
-                    )
-                )),
+                link: Some(format!("{prefix}{ADMIN}/clients/{}", encode(client_id))),
             },
             None => Named {
                 text: client_id.to_owned(),
