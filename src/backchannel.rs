@@ -1,42 +1,49 @@
 //! OpenID Connect Back-Channel Logout 1.0: when an SSO session ends, each
 //! client it signed in to that registered a `backchannel_logout_uri` gets a
-//! signed logout token POSTed to it (§2.5). In the server, delivery runs in
-//! the background with timeouts and retries, so a slow or dead client never
-//! holds up the user's logout; the CLI (`monban user disable`) delivers
-//! before it exits, trying each client once.
+//! signed logout token POSTed to it (§2.5). Deliveries go through an outbox
+//! in the database (`store::logout_deliveries`): queued when the session
+//! ends, sent by whichever instance claims them, retried with backoff, and
+//! so never lost to a restart nor held up by a slow client. The CLI
+//! (`monban user disable`) queues and tries each once before it exits;
+//! what it could not deliver a running server retries.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::keys::KeySet;
 use crate::outbound::{Outbound, Trust};
-use crate::session::Login;
-use crate::store::{self, Db, clients::Client, sessions::Ended};
+use crate::store::logout_deliveries::{self as outbox, Claimed, Outcome};
+use crate::store::{self, Db, outage, sessions::Ended};
 use crate::types::SigningAlg;
+use crate::unix_now;
 
 /// §2.4: the `typ` header of a logout token.
 pub const TOKEN_TYP: &str = "logout+jwt";
 /// §2.4: the event a logout token carries.
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// A logout token is accepted by its client for this long (§2.6 suggests
-/// "a few minutes").
+/// "a few minutes"). Each attempt signs a new one, with the same `jti`.
 const TOKEN_LIFETIME: i64 = 120;
-/// Waits before each attempt: at once, then twice more.
-const ATTEMPTS: &[Duration] = &[
-    Duration::ZERO,
-    Duration::from_secs(2),
-    Duration::from_secs(10),
-];
-/// From the CLI: one attempt, at once.
-const ONCE: &[Duration] = &[Duration::ZERO];
+/// Waits after each failed attempt; after the last, the delivery is given
+/// up (about 36 minutes after the first).
+const BACKOFF: &[i64] = &[2, 10, 60, 300, 1800];
+/// How long an instance has a delivery to itself: longer than an attempt
+/// takes (outbound requests end within 5 s), so that a delivery whose sender
+/// died is taken up by another after this.
+const CLAIM_FOR: i64 = 30;
+/// How often each instance looks for due deliveries (queued elsewhere, or
+/// retries); one queued here is sent at once.
+const POLL: Duration = Duration::from_secs(1);
 /// Requests in flight at once; more wait their turn. A slot is held for
 /// one attempt, not across the waits between retries, so clients that do
 /// not answer cannot hold up the others for long.
 const IN_FLIGHT: usize = 64;
+/// Done deliveries are kept this long (a day), then purged.
+const KEEP_DONE: i64 = 86_400;
 
 /// §2.4: ID-token-like claims, `events` instead of `nonce` (which a
 /// logout token must not have).
@@ -52,50 +59,53 @@ struct LogoutClaims<'a> {
     sid: &'a str,
 }
 
-struct Delivery {
-    client_id: String,
-    uri: String,
-    /// Who chose the URI: a registered client's goes through the guard.
-    trust: Trust,
-    token: String,
-}
-
-/// The queue of logout tokens to deliver, worked off by a background task.
+/// Wakes this instance's sender when a delivery is queued.
+#[derive(Default)]
 pub struct Backchannel {
-    queue: mpsc::UnboundedSender<Delivery>,
+    queued: Notify,
 }
 
 impl Backchannel {
-    /// Starts the delivery task (on the current tokio runtime).
-    pub fn start(outbound: Outbound) -> Backchannel {
-        let (queue, mut deliveries) = mpsc::unbounded_channel::<Delivery>();
-        let http = outbound;
+    /// Sends due deliveries until the task is dropped: at once when one is
+    /// queued on this instance, else every `POLL`. `keys` gives the signing
+    /// keys of the moment.
+    pub async fn run(&self, db: Db, http: Outbound, issuer: &str, keys: impl Fn() -> Arc<KeySet>) {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-        tokio::spawn(async move {
-            while let Some(delivery) = deliveries.recv().await {
-                let (http, slots) = (http.clone(), Arc::clone(&slots));
-                tokio::spawn(async move { deliver(&http, &slots, ATTEMPTS, delivery).await });
+        let issuer: Arc<str> = Arc::from(issuer);
+        loop {
+            tokio::select! {
+                () = self.queued.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
             }
-        });
-        Backchannel { queue }
+            let sender = Sender {
+                db: db.clone(),
+                http: http.clone(),
+                keys: keys(),
+                issuer: Arc::clone(&issuer),
+            };
+            let mut started = tokio::task::JoinSet::new();
+            if let Err(e) = sender.start_due(&slots, &mut started).await
+                && !outage::noticed(&e)
+            {
+                tracing::warn!(error = %e, "back-channel logout: could not read the outbox");
+            }
+            // The attempts go on while the next round looks for more.
+            started.detach_all();
+        }
     }
 
-    /// Queues the logout token of `login` for `client`, if it takes them.
-    pub fn tell(&self, keys: &KeySet, issuer: &str, client: &Client, login: &Login, now: i64) {
-        let Some(delivery) = prepare(keys, issuer, client, login, now) else {
-            return;
-        };
-        if self.queue.send(delivery).is_err() {
-            tracing::warn!(client_id = %client.client_id, "back-channel logout: delivery task stopped");
-        }
+    /// Queues the logouts of the sessions that just ended, and wakes the
+    /// sender. Never fails the logout: problems are logged.
+    pub async fn queue(&self, db: &Db, ended: Ended, now: i64) {
+        queue(db, ended, now).await;
+        self.queued.notify_one();
     }
 }
 
-/// Tells the clients of the sessions that just ended, from a CLI command:
-/// each is tried once, all at once, before the command exits.
+/// Queues the logouts of the sessions that just ended, from a CLI command,
+/// and tries each once, all at once, before the command exits.
 pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, now: i64) {
-    let logins = crate::session::logins_of(ended);
-    if logins.iter().all(|l| l.clients.is_empty()) {
+    if queue(db, ended, now).await == 0 {
         return;
     }
     let keys = match store::keys::all(db)
@@ -106,20 +116,10 @@ pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, n
         }) {
         Ok(keys) => keys,
         Err(e) => {
-            tracing::error!(error = %e, "back-channel logout: could not load the signing keys");
+            tracing::error!(error = %e, "back-channel logout: could not load the signing keys; a running server sends them");
             return;
         }
     };
-    let mut deliveries = Vec::new();
-    for login in &logins {
-        for client_id in &login.clients {
-            if let Ok(Some(client)) = store::clients::find(db, client_id).await
-                && let Some(d) = prepare(&keys, config.issuer.as_str(), &client, login, now)
-            {
-                deliveries.push(d);
-            }
-        }
-    }
     let http = match Outbound::new(config.outbound_allow_networks.clone()) {
         Ok(http) => http,
         Err(e) => {
@@ -127,105 +127,194 @@ pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, n
             return;
         }
     };
+    let sender = Sender {
+        db: db.clone(),
+        http,
+        keys: Arc::new(keys),
+        issuer: Arc::from(config.issuer.as_str()),
+    };
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut running = tokio::task::JoinSet::new();
-    for delivery in deliveries {
-        let (http, slots) = (http.clone(), Arc::clone(&slots));
-        running.spawn(async move { deliver(&http, &slots, ONCE, delivery).await });
+    let mut started = tokio::task::JoinSet::new();
+    if let Err(e) = sender.start_due(&slots, &mut started).await {
+        tracing::warn!(error = %e, "back-channel logout: could not read the outbox; a running server sends them");
     }
-    while running.join_next().await.is_some() {}
+    // Attempts end within the outbound timeout.
+    while started.join_next().await.is_some() {}
 }
 
-/// The delivery for `client`, if it registered a `backchannel_logout_uri`.
-fn prepare(
-    keys: &KeySet,
-    issuer: &str,
-    client: &Client,
-    login: &Login,
-    now: i64,
-) -> Option<Delivery> {
-    let uri = client.backchannel_logout_uri.clone()?;
-    match logout_token(keys, issuer, &client.client_id, login, now) {
-        Ok(token) => Some(Delivery {
-            client_id: client.client_id.clone(),
-            uri,
-            trust: Trust::from(client.origin),
-            token,
-        }),
-        Err(e) => {
-            tracing::error!(client_id = %client.client_id, error = %e, "back-channel logout: could not sign the logout token");
-            None
+/// Queues a delivery per ended session and client that takes logout
+/// tokens; returns how many were queued.
+async fn queue(db: &Db, ended: Ended, now: i64) -> usize {
+    let mut queued = 0;
+    for login in crate::session::logins_of(ended) {
+        for client_id in &login.clients {
+            match store::clients::find(db, client_id).await {
+                Ok(Some(client)) if client.backchannel_logout_uri.is_some() => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(client_id, error = %e, "back-channel logout: could not read the client; not sent");
+                    continue;
+                }
+            }
+            let jti = crate::tokens::new_jti();
+            match outbox::queue(db, &login.sid, client_id, login.user_id, &jti, now).await {
+                Ok(true) => queued += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(client_id, sid = %login.sid, error = %e, "back-channel logout: could not be queued; not sent");
+                }
+            }
         }
     }
+    queued
 }
 
-/// §2.4: signed like an ID token (RS256), typed `logout+jwt`, with both `sub`
-/// and `sid` (so `backchannel_logout_session_required` clients are served).
-fn logout_token(
-    keys: &KeySet,
-    issuer: &str,
-    client_id: &str,
-    login: &Login,
-    now: i64,
-) -> Result<String, crate::keys::KeyError> {
-    let claims = LogoutClaims {
-        iss: issuer,
-        aud: client_id,
-        iat: now,
-        exp: now + TOKEN_LIFETIME,
-        jti: crate::tokens::new_jti(),
-        events: json!({ EVENT: {} }),
-        sub: login.user_id.to_string(),
-        sid: &login.sid,
-    };
-    keys.sign(SigningAlg::RS256, TOKEN_TYP, &claims)
+/// Sends deliveries with what one process has.
+#[derive(Clone)]
+struct Sender {
+    db: Db,
+    http: Outbound,
+    keys: Arc<KeySet>,
+    issuer: Arc<str>,
 }
 
-/// §2.5: POSTs `logout_token` as a form; a 2xx answer is success (§2.8).
-/// A 400 means the client could not use this token, so it is not resent.
-async fn deliver(http: &Outbound, slots: &Semaphore, attempts: &[Duration], delivery: Delivery) {
-    let Delivery {
-        client_id,
-        uri,
-        trust,
-        token,
-    } = delivery;
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("logout_token", &token)
-        .finish();
-    for (attempt, wait) in attempts.iter().enumerate() {
-        tokio::time::sleep(*wait).await;
-        let Ok(_slot) = slots.acquire().await else {
-            return;
+impl Sender {
+    /// Claims the due deliveries, each once a slot is free, and starts one
+    /// attempt at each in `started`.
+    async fn start_due(
+        &self,
+        slots: &Arc<Semaphore>,
+        started: &mut tokio::task::JoinSet<()>,
+    ) -> Result<(), sqlx::Error> {
+        let due = outbox::due(&self.db, unix_now(), IN_FLIGHT as i64).await?;
+        for (sid, client_id) in due {
+            let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
+                break;
+            };
+            let now = unix_now();
+            let Some(claimed) =
+                outbox::claim(&self.db, &sid, &client_id, now, now + CLAIM_FOR).await?
+            else {
+                continue;
+            };
+            let sender = self.clone();
+            started.spawn(async move {
+                sender.attempt(claimed).await;
+                drop(slot);
+            });
+        }
+        Ok(())
+    }
+
+    /// One attempt at a claimed delivery, and what it leaves in the outbox.
+    async fn attempt(&self, delivery: Claimed) {
+        let Claimed {
+            sid,
+            client_id,
+            user_id,
+            jti,
+            attempts,
+        } = delivery;
+        let next = match self.send(&client_id, &sid, user_id, jti).await {
+            Ok(outcome) => Ok(outcome),
+            Err(()) => match usize::try_from(attempts - 1)
+                .ok()
+                .and_then(|i| BACKOFF.get(i))
+            {
+                Some(wait) => Err(unix_now() + wait),
+                None => {
+                    tracing::warn!(client_id, sid, attempts, "back-channel logout given up");
+                    Ok(Outcome::GivenUp)
+                }
+            },
         };
-        let request = match http.request(trust, reqwest::Method::POST, &uri) {
+        let recorded = match next {
+            Ok(outcome) => outbox::finish(&self.db, &sid, &client_id, outcome, unix_now()).await,
+            Err(at) => outbox::retry_at(&self.db, &sid, &client_id, at).await,
+        };
+        if let Err(e) = recorded
+            && !outage::noticed(&e)
+        {
+            tracing::warn!(client_id, error = %e, "back-channel logout: could not record the attempt");
+        }
+    }
+
+    /// §2.5: POSTs a logout token as a form; a 2xx answer is success (§2.8).
+    /// A 400 means the client could not use this token, so it is not resent.
+    /// Err: worth another attempt.
+    async fn send(
+        &self,
+        client_id: &str,
+        sid: &str,
+        user_id: uuid::Uuid,
+        jti: String,
+    ) -> Result<Outcome, ()> {
+        let client = match store::clients::find(&self.db, client_id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => return Ok(Outcome::Dropped),
+            Err(_) => return Err(()),
+        };
+        let Some(uri) = client.backchannel_logout_uri else {
+            return Ok(Outcome::Dropped);
+        };
+        let claims = LogoutClaims {
+            iss: &self.issuer,
+            aud: client_id,
+            iat: unix_now(),
+            exp: unix_now() + TOKEN_LIFETIME,
+            jti,
+            events: json!({ EVENT: {} }),
+            sub: user_id.to_string(),
+            sid,
+        };
+        let token = match self.keys.sign(SigningAlg::RS256, TOKEN_TYP, &claims) {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!(client_id, error = %e, "back-channel logout: could not sign the logout token");
+                return Err(());
+            }
+        };
+        let request = match self.http.request(
+            Trust::from(client.origin),
+            reqwest::Method::POST,
+            &uri,
+        ) {
             Ok(request) => request,
             Err(e) => {
                 tracing::warn!(client_id, error = %e, "back-channel logout not sent: the URI is refused");
-                return;
+                return Ok(Outcome::Dropped);
             }
         };
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("logout_token", &token)
+            .finish();
         let sent = request
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.clone())
+            .body(body)
             .send()
             .await;
         match sent {
             Ok(r) if r.status().is_success() => {
-                tracing::info!(client_id, attempt, "back-channel logout delivered");
-                return;
+                tracing::info!(client_id, "back-channel logout delivered");
+                Ok(Outcome::Delivered)
             }
             Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
                 tracing::warn!(client_id, "back-channel logout refused by the client (400)");
-                return;
+                Ok(Outcome::Refused)
             }
             Ok(r) => {
-                tracing::warn!(client_id, attempt, status = %r.status(), "back-channel logout failed");
+                tracing::warn!(client_id, status = %r.status(), "back-channel logout failed; retried later");
+                Err(())
             }
             Err(e) => {
-                tracing::warn!(client_id, attempt, error = %e, "back-channel logout failed");
+                tracing::warn!(client_id, error = %e, "back-channel logout failed; retried later");
+                Err(())
             }
         }
     }
-    tracing::warn!(client_id, "back-channel logout given up");
+}
+
+/// Deletes deliveries done more than a day ago (upkeep).
+pub async fn purge(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    outbox::purge_done(db, now - KEEP_DONE).await
 }

@@ -69,4 +69,20 @@ impl ClientCache {
         }
         Ok(found)
     }
+
+    /// Drops one client: the next use reads it (another instance changed it).
+    pub fn forget(&self, client_id: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(client_id);
+    }
+
+    /// Drops every client (changes may have been missed).
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
 }

@@ -35,6 +35,7 @@ pub mod layers;
 pub mod logging;
 pub mod metrics;
 pub mod net;
+pub mod notices;
 pub mod outbound;
 pub mod page_error;
 pub mod paging;

@@ -4,9 +4,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, header};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -142,7 +144,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         apis: crate::apis::ApiCache::default(),
         policies,
         remote_keys: crate::client_keys::RemoteKeys::new(outbound.clone()),
-        backchannel: crate::backchannel::Backchannel::start(outbound.clone()),
+        backchannel: crate::backchannel::Backchannel::default(),
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
         rate_limits: crate::rate_limit::RateLimiter::new(config_rate_limits),
@@ -178,17 +180,35 @@ async fn create_admin(
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 2048;
-/// How long shutdown waits for requests in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the shutdown signal, how long connections already open are still
+/// answered (each answer with `Connection: close`), so that a client's next
+/// request on a kept-alive connection is answered, not cut under it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// The longest a shutdown takes, grace included; requests still in flight
+/// then are cut (the request timeout is longer, but a stop must be quick).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops
-/// accepting and lets the requests in flight finish (up to `DRAIN_TIMEOUT`).
+/// Serves `app` on `listener` until `shutdown` completes. Then: new
+/// connections are refused, open ones are answered for `SHUTDOWN_GRACE`
+/// (each answer closes its connection), requests in flight finish, and the
+/// server stops within `SHUTDOWN_LIMIT`.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let upkeep = tokio::spawn(upkeep(Arc::clone(&app)));
+    let notices = tokio::spawn(crate::notices::listen(Arc::clone(&app)));
+    let backchannel = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let (db, http) = (app.db.clone(), app.outbound.clone());
+            let issuer = app.config.issuer.as_str();
+            app.backchannel
+                .run(db, http, issuer, || app.keys.get())
+                .await;
+        })
+    };
     let router = router::router(Arc::clone(&app));
     // HTTP/1.1: what proxies and gateways speak to an auth service. (HTTP/2
     // version sniffing would wait for a first byte without any timeout.)
@@ -197,6 +217,7 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
+    let closing = Arc::new(AtomicBool::new(false));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -217,14 +238,23 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let mut req = req.map(axum::body::Body::new);
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
+        let closing = Arc::clone(&closing);
+        let service = router
+            .clone()
+            .map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            })
+            .map_response(move |mut response: axum::response::Response| {
+                if closing.load(Ordering::Relaxed) {
+                    // hyper closes the connection once this answer is written.
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                response
+            });
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
@@ -234,16 +264,25 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    closing.store(true, Ordering::Relaxed);
+    let stopped_by = tokio::time::Instant::now() + SHUTDOWN_LIMIT;
+    let grace_ends = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while graceful.count() > 0 && tokio::time::Instant::now() < grace_ends {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Idle connections close now; busy ones after their answer.
+    if tokio::time::timeout_at(stopped_by, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
             "requests still in flight after {}s; closing them",
-            DRAIN_TIMEOUT.as_secs()
+            SHUTDOWN_LIMIT.as_secs()
         );
     }
     upkeep.abort();
+    backchannel.abort();
+    notices.abort();
     app.db.close().await;
     Ok(())
 }
@@ -341,6 +380,10 @@ pub async fn purge(app: &App, now: i64) {
             .await,
         ),
         (
+            "back-channel logouts done",
+            crate::backchannel::purge(&app.db, now).await,
+        ),
+        (
             "parked logout requests",
             store::logouts::purge_expired(&app.db, now).await,
         ),
@@ -399,6 +442,7 @@ async fn rotate_on_schedule(app: &App, now: i64) {
                 .by(Actor::System)
                 .detail(serde_json::json!({"rotated": done, "scheduled": true}));
             audit::record(&app.db, event, now).await;
+            crate::notices::announce(&app.db, crate::notices::Change::Keys).await;
         }
         Err(e) => tracing::info!(reason = %e, "scheduled key rotation postponed"),
     }

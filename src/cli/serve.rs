@@ -149,7 +149,19 @@ async fn reload_policy_on_sighup(app: std::sync::Arc<crate::state::App>) {
     }
 }
 
+/// Completes at the first SIGTERM or SIGINT; a second one ends the process
+/// at once, without waiting for the graceful stop.
 async fn shutdown_signal() {
+    stop_signal().await;
+    tracing::info!("shutting down: finishing requests in flight (a second signal stops at once)");
+    tokio::spawn(async {
+        stop_signal().await;
+        tracing::warn!("second stop signal: exiting now");
+        std::process::exit(1);
+    });
+}
+
+async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -168,7 +180,6 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// GET /readyz of the local server; for container health checks without curl.

@@ -105,6 +105,7 @@ pub async fn exchange(
                 now,
             )
             .await
+            .map_err(OAuthError::from)
         }
     }
 }

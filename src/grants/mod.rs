@@ -226,7 +226,7 @@ pub struct UserGrant<'a> {
     pub authentication: &'a Authentication,
     pub grant_id: Uuid,
     /// The refresh token this grant replaces, if any.
-    pub parent: Option<Vec<u8>>,
+    pub parent: Option<Parent>,
     /// `offline_access` was granted: the refresh token outlives the session.
     pub offline: bool,
     pub nonce: Option<&'a str>,
@@ -237,11 +237,64 @@ pub struct UserGrant<'a> {
     pub rests_on_consent: bool,
 }
 
+/// The refresh token a refresh replaces (by its hash).
+#[derive(Debug, Clone)]
+pub enum Parent {
+    /// Unused when checked: rotated into the new one as the last write, in
+    /// one transaction with it.
+    Rotate(Vec<u8>),
+    /// Rotated already, and used again within the reuse leeway: the new one
+    /// is added beside the first successor.
+    Retry(Vec<u8>),
+}
+
+impl Parent {
+    fn hash(&self) -> &[u8] {
+        match self {
+            Parent::Rotate(hash) | Parent::Retry(hash) => hash,
+        }
+    }
+}
+
+/// Why a user's tokens were not issued.
+#[derive(Debug)]
+pub enum IssueError {
+    Refused(OAuthError),
+    /// `Parent::Rotate`'s token was used, revoked or expired by another
+    /// request since it was checked; none of the new tokens is handed out.
+    RotationLost,
+}
+
+impl From<OAuthError> for IssueError {
+    fn from(e: OAuthError) -> IssueError {
+        IssueError::Refused(e)
+    }
+}
+
+impl From<sqlx::Error> for IssueError {
+    fn from(e: sqlx::Error) -> IssueError {
+        IssueError::Refused(e.into())
+    }
+}
+
+impl From<IssueError> for OAuthError {
+    fn from(e: IssueError) -> OAuthError {
+        match e {
+            IssueError::Refused(e) => e,
+            IssueError::RotationLost => {
+                OAuthError::invalid_grant("the refresh token has already been used")
+            }
+        }
+    }
+}
+
+/// Issues what `grant` gives; the refresh token last, so that a refresh's
+/// rotation commits only once everything else of the answer exists.
 pub async fn issue_user_tokens(
     app: &App,
     grant: UserGrant<'_>,
     now: i64,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, IssueError> {
     // Recorded before any token of it exists: its tokens live with it.
     let recorded = store::grants::Grant {
         grant_id: grant.grant_id,
@@ -258,7 +311,7 @@ pub async fn issue_user_tokens(
         store::grants::insert(&app.db, &recorded).await?;
     } else {
         if let Some(why) = record_grant(app, &recorded, grant.rests_on_consent, now).await? {
-            return Err(OAuthError::invalid_grant(why));
+            return Err(OAuthError::invalid_grant(why).into());
         }
     }
     let user_claims = claims::for_scope(&app.db, grant.user, grant.scope).await?;
@@ -348,30 +401,35 @@ async fn issue_refresh_token(
     app: &App,
     grant: &UserGrant<'_>,
     now: i64,
-) -> Result<String, OAuthError> {
+) -> Result<String, IssueError> {
     let (token, hash) = tokens::random_secret();
     let auth = grant.authentication;
-    store::tokens::insert_refresh(
-        &app.db,
-        &RefreshToken {
-            token_hash: hash,
-            family_id: grant.grant_id,
-            parent_hash: grant.parent.clone(),
-            client_id: grant.client.client_id.clone(),
-            user_id: Some(grant.user.id),
-            scope: grant.refresh_scope.to_string(),
-            audiences: sqlx::types::Json(grant.refresh_audience.clone()),
-            issued_at: now,
-            expires_at: now + app.config.refresh_token_ttl,
-            rotated_at: None,
-            revoked_at: None,
-            sid: Some(auth.sid.clone()),
-            offline: grant.offline,
-            auth_time: Some(auth.auth_time),
-            acr: Some(auth.acr.clone()),
-            amr: Some(sqlx::types::Json(auth.amr.clone())),
-        },
-    )
-    .await?;
+    let row = RefreshToken {
+        token_hash: hash,
+        family_id: grant.grant_id,
+        parent_hash: grant.parent.as_ref().map(|p| p.hash().to_vec()),
+        client_id: grant.client.client_id.clone(),
+        user_id: Some(grant.user.id),
+        scope: grant.refresh_scope.to_string(),
+        audiences: sqlx::types::Json(grant.refresh_audience.clone()),
+        issued_at: now,
+        expires_at: now + app.config.refresh_token_ttl,
+        rotated_at: None,
+        revoked_at: None,
+        sid: Some(auth.sid.clone()),
+        offline: grant.offline,
+        auth_time: Some(auth.auth_time),
+        acr: Some(auth.acr.clone()),
+        amr: Some(sqlx::types::Json(auth.amr.clone())),
+    };
+    match &grant.parent {
+        Some(Parent::Rotate(parent)) => {
+            let client_id = &grant.client.client_id;
+            if !store::tokens::rotate_into(&app.db, parent, client_id, &row, now).await? {
+                return Err(IssueError::RotationLost);
+            }
+        }
+        Some(Parent::Retry(_)) | None => store::tokens::insert_refresh(&app.db, &row).await?,
+    }
     Ok(token.expose().to_owned())
 }

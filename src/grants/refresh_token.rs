@@ -14,7 +14,10 @@ use crate::store::{self, clients::Client, tokens::RefreshToken};
 use crate::tokens::sha256;
 use crate::types::{GrantType, Scopes};
 
-use super::{Authentication, TokenResponse, UserGrant, issue_user_tokens, narrowed_audience};
+use super::{
+    Authentication, IssueError, Parent, TokenResponse, UserGrant, issue_user_tokens,
+    narrowed_audience,
+};
 
 pub async fn exchange(
     app: &App,
@@ -74,10 +77,16 @@ pub async fn exchange(
     }
     // Checked before rotating: a bad `resource` must not cost the token.
     let audience = narrowed_audience(params, &kept_audience)?;
-    // One conditional UPDATE: of concurrent requests, exactly one rotates.
-    let token = match store::tokens::rotate(&app.db, &hash, &client.client_id, now).await? {
-        Some(token) => token,
-        None => reuse_or_refuse(app, &hash, client, origin, now).await?,
+    // A token used before is a reuse (refused, its family revoked) or,
+    // within the leeway, a retry that gets a fresh pair.
+    let live = presented.rotated_at.is_none()
+        && presented.revoked_at.is_none()
+        && presented.expires_at > now;
+    let mut parent = if live {
+        Parent::Rotate(hash.clone())
+    } else {
+        reuse_or_refuse(app, &hash, client, origin, now).await?;
+        Parent::Retry(hash.clone())
     };
     let authentication = Authentication {
         auth_time,
@@ -85,33 +94,47 @@ pub async fn exchange(
         amr: amr.0.clone(),
         sid: sid.clone(),
     };
-    let response = issue_user_tokens(
-        app,
-        UserGrant {
-            client,
-            user: &user,
-            scope: &scope,
-            refresh_scope: &granted,
-            audience,
-            refresh_audience: kept_audience,
-            authentication: &authentication,
-            grant_id: token.family_id,
-            parent: Some(token.token_hash.clone()),
-            offline: token.offline,
-            // OIDC Core §12.2: no nonce in ID tokens from a refresh.
-            nonce: None,
-            access_jti: None,
-            rests_on_consent: false,
-        },
-        now,
-    )
-    .await?;
+    // The rotation is the last write, conditional and in one transaction
+    // with the new refresh token: of concurrent requests exactly one
+    // rotates, and a failure before it leaves the presented token usable.
+    let response = loop {
+        let issued = issue_user_tokens(
+            app,
+            UserGrant {
+                client,
+                user: &user,
+                scope: &scope,
+                refresh_scope: &granted,
+                audience: audience.clone(),
+                refresh_audience: kept_audience.clone(),
+                authentication: &authentication,
+                grant_id: presented.family_id,
+                parent: Some(parent.clone()),
+                offline: presented.offline,
+                // OIDC Core §12.2: no nonce in ID tokens from a refresh.
+                nonce: None,
+                access_jti: None,
+                rests_on_consent: false,
+            },
+            now,
+        )
+        .await;
+        match issued {
+            Ok(response) => break response,
+            // Another request used it since it was checked.
+            Err(IssueError::RotationLost) if matches!(parent, Parent::Rotate(_)) => {
+                reuse_or_refuse(app, &hash, client, origin, now).await?;
+                parent = Parent::Retry(hash.clone());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     // A reuse detected while these were being issued revoked the family
     // before the new tokens existed: revoke them too (RFC 9700 §4.14.2, "it
     // will revoke the active refresh token"). This request still won the
     // rotation and gets its answer; the tokens in it are already dead.
-    if store::tokens::is_grant_revoked(&app.db, token.family_id).await? {
-        crate::service::tokens::revoke_grant(app, token.family_id, now).await?;
+    if store::tokens::is_grant_revoked(&app.db, presented.family_id).await? {
+        crate::service::tokens::revoke_grant(app, presented.family_id, now).await?;
     }
     Ok(response)
 }

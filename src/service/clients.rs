@@ -260,7 +260,7 @@ pub async fn delete(op: &Operator<'_>, client_id: &str, now: i64) -> Outcome<()>
     }
     op.reload_client(client_id).await?;
     // Its tokens went with it: this server's cached phantoms of them too.
-    op.forget_phantoms();
+    op.forget_phantoms().await;
     op.log(op.event(Kind::ClientDeleted).client(client_id), now)
         .await;
     Ok(())

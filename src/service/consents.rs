@@ -22,7 +22,7 @@ pub async fn revoke(op: &Operator<'_>, user_id: Uuid, client_id: &str, now: i64)
         .any(|c| c == client_id);
     let withdrawn = store::consents::revoke(db, user_id, client_id).await?;
     store::tokens::revoke_user_client(db, user_id, client_id, now).await?;
-    op.forget_phantoms();
+    op.forget_phantoms().await;
     if !withdrawn && !kept_access {
         return Err(Refused::NotFound("no such consent".into()));
     }

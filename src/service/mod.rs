@@ -186,8 +186,8 @@ impl Operator<'_> {
     }
 
     /// The signing keys changed: this server signs with the new ones at
-    /// once (running servers reload theirs within 5 seconds), and its
-    /// cached phantom tokens, signed with the old, go.
+    /// once, and so do the other instances once told; cached phantom
+    /// tokens, signed with the old, go.
     pub async fn reload_keys(&self) -> Outcome<()> {
         if let RunsIn::Server(app) = &self.runs_in {
             let changed = app.keys.reload(&app.db).await?;
@@ -195,6 +195,7 @@ impl Operator<'_> {
                 app.phantoms.clear();
             }
         }
+        crate::notices::announce(self.db(), crate::notices::Change::Keys).await;
         Ok(())
     }
 
@@ -209,21 +210,26 @@ impl Operator<'_> {
         }
     }
 
-    /// A client changed: this server's cache takes it at once (a command's
-    /// change reaches running servers within the cache's 5 seconds).
+    /// A client changed: this server's cache takes it at once, the other
+    /// instances once told (within their cache's 5 seconds if the notice is
+    /// lost).
     pub async fn reload_client(&self, client_id: &str) -> Result<(), sqlx::Error> {
         if let RunsIn::Server(app) = &self.runs_in {
             app.clients.load(&app.db, client_id).await?;
         }
+        let change = crate::notices::Change::Client(client_id.to_owned());
+        crate::notices::announce(self.db(), change).await;
         Ok(())
     }
 
-    /// Tokens were revoked in bulk: this server's cached phantoms go at once
-    /// (other instances re-check theirs within `phantom::RECHECK`).
-    pub fn forget_phantoms(&self) {
+    /// Tokens were revoked in bulk: cached phantoms go at once, here and on
+    /// the other instances once told (within `phantom::RECHECK` if the
+    /// notice is lost).
+    pub async fn forget_phantoms(&self) {
         if let RunsIn::Server(app) = &self.runs_in {
             app.phantoms.clear();
         }
+        crate::notices::announce(self.db(), crate::notices::Change::Tokens).await;
     }
 
     /// An audit event of `kind` by this operator, from where it acts.

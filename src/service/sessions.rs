@@ -59,22 +59,10 @@ pub async fn end_all(op: &Operator<'_>, user_id: Uuid, now: i64) -> Outcome<usiz
     Ok(sessions_ended)
 }
 
-/// Tells the clients of the sessions that just ended, from the server.
-/// Never fails the logout: problems are logged.
+/// Tells the clients of the sessions that just ended, from the server
+/// (queued in the outbox). Never fails the logout: problems are logged.
 pub async fn notify_backchannel(app: &App, ended: Ended, now: i64) {
-    let keys = app.keys.get();
-    let issuer = app.config.issuer.as_str();
-    for login in crate::session::logins_of(ended) {
-        for client_id in &login.clients {
-            match app.clients.get(&app.db, client_id).await {
-                Ok(Some((client, _))) => app.backchannel.tell(&keys, issuer, &client, &login, now),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(client_id, error = %e, "back-channel logout: could not read the client");
-                }
-            }
-        }
-    }
+    app.backchannel.queue(&app.db, ended, now).await;
 }
 
 /// Ends the SSO session `sid` everywhere, and in this browser.

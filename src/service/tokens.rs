@@ -3,22 +3,26 @@
 //! forward_auth, the admin API), and revoking them, which keeps this
 //! instance's phantom cache in step.
 
+use crate::notices::{Change, announce};
 use crate::state::App;
 use crate::store::{self, Db, tokens::AccessToken, tokens::RefreshToken};
 use crate::tokens::{AccessClaims, PresentedToken, TypeHint, sha256, verify_access_jwt};
 
-/// Revokes an opaque access token; its cached phantom goes at once.
+/// Revokes an opaque access token; its cached phantom goes at once, here
+/// and on the other instances.
 pub async fn revoke_access(app: &App, hash: &[u8], now: i64) -> Result<(), sqlx::Error> {
     store::tokens::revoke_access(&app.db, hash, now).await?;
     app.phantoms.forget(hash);
+    announce(&app.db, Change::Token(hash.to_vec())).await;
     Ok(())
 }
 
 /// Revokes every token of a grant (refresh family and its access tokens);
-/// cached phantoms go at once (all of them: this is rare).
+/// cached phantoms go at once, everywhere (all of them: this is rare).
 pub async fn revoke_grant(app: &App, family_id: uuid::Uuid, now: i64) -> Result<(), sqlx::Error> {
     store::tokens::revoke_grant(&app.db, family_id, now).await?;
     app.phantoms.clear();
+    announce(&app.db, Change::Tokens).await;
     Ok(())
 }
 

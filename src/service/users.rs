@@ -169,7 +169,7 @@ pub async fn delete(op: &Operator<'_>, user: &User, now: i64) -> Outcome<()> {
     let db = op.db();
     let ended = store::sessions::end_all_of_user(db, user.id, now).await?;
     store::users::delete(db, user.id).await?;
-    op.forget_phantoms();
+    op.forget_phantoms().await;
     op.notify_backchannel(ended, now).await;
     let detail = json!({"username": user.username});
     op.record(Kind::UserDeleted, user.id, detail, now).await;
@@ -195,7 +195,7 @@ pub async fn set_disabled(
     let (_, ended) = store::users::set_disabled(op.db(), user.id, disabled, now).await?;
     let sessions_ended = ended.len();
     if disabled {
-        op.forget_phantoms();
+        op.forget_phantoms().await;
     }
     if disabled && user.disabled && sessions_ended == 0 {
         return Ok(0);
@@ -232,7 +232,7 @@ pub async fn set_password(
     let hash = hash(passwords, &password).await?;
     let db = op.db();
     let ended = store::users::reset_password(db, user.id, &hash, now).await?;
-    op.forget_phantoms();
+    op.forget_phantoms().await;
     store::throttle::clear(db, &authn::username_subject(&user.username)).await?;
     let sessions_ended = ended.len();
     op.notify_backchannel(ended, now).await;

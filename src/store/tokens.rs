@@ -136,22 +136,36 @@ pub async fn find_refresh(db: &Db, hash: &[u8]) -> Result<Option<RefreshToken>, 
     on_db!(db, p => sqlx::query_as(FIND_REFRESH).bind(hash).fetch_optional(p).await)
 }
 
-const ROTATE: &str = concat!(
-    "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND client_id = $3 \
-     AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING ",
-    refresh_columns!()
-);
+const ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 \
+     AND client_id = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2";
 
-/// Marks an unused, unrevoked, unexpired refresh token of this client as
-/// rotated; exactly one of any number of concurrent callers gets the row
-/// (RFC 9700 §4.14.2).
-pub async fn rotate(
+/// Rotates an unused, unrevoked, unexpired refresh token of this client
+/// into `successor`, in one transaction: exactly one of any number of
+/// concurrent callers rotates it (RFC 9700 §4.14.2), and a token is never
+/// rotated without its successor stored (a crash or an outage between the
+/// two would leave the client with neither). False: it could not be
+/// rotated (used, revoked or expired meanwhile); nothing was written.
+pub async fn rotate_into(
     db: &Db,
-    hash: &[u8],
+    parent: &[u8],
     client_id: &str,
+    successor: &RefreshToken,
     now: i64,
-) -> Result<Option<RefreshToken>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as(ROTATE).bind(hash).bind(now).bind(client_id).fetch_optional(p).await)
+) -> Result<bool, sqlx::Error> {
+    let t = successor;
+    Ok(in_tx!(db, tx => {
+        let rotated = sqlx::query(ROTATE).bind(parent).bind(now).bind(client_id)
+            .execute(&mut *tx).await?.rows_affected() == 1;
+        if rotated {
+            sqlx::query(INSERT_REFRESH)
+                .bind(&t.token_hash).bind(t.family_id).bind(&t.parent_hash).bind(&t.client_id)
+                .bind(t.user_id).bind(&t.scope).bind(&t.audiences).bind(t.issued_at)
+                .bind(t.expires_at).bind(t.rotated_at).bind(t.revoked_at).bind(&t.sid)
+                .bind(t.offline).bind(t.auth_time).bind(&t.acr).bind(&t.amr)
+                .execute(&mut *tx).await?;
+        }
+        rotated
+    }))
 }
 
 const REVOKE_FAMILY: &str =

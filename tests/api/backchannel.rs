@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::browser::{AuthRequest, Browser, hidden, web_app_settings};
 use crate::db_test;
-use crate::helpers::{TestApp, TestClient};
+use crate::helpers::{Backend, Served, Site, TestApp, TestClient, TestDatabase, run_cli};
 
 const PASSWORD: &str = "correct horse battery staple";
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -24,9 +24,13 @@ struct Receiver {
 }
 
 async fn receiver(statuses: Vec<u16>, delay: Duration) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    receiver_on(listener, statuses, delay)
+}
+
+fn receiver_on(listener: tokio::net::TcpListener, statuses: Vec<u16>, delay: Duration) -> Receiver {
     let received = Arc::new(Mutex::new(Vec::new()));
     let script = Arc::new(Mutex::new(statuses));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
     let log = Arc::clone(&received);
     let router = axum::Router::new().route(
@@ -103,14 +107,19 @@ async fn sign_in(app: &TestApp, browser: &Browser, client: &TestClient) -> (Stri
 }
 
 /// Verifies a logout token as a relying party must (§2.6).
-async fn verify_logout_token(app: &TestApp, token: &str, client_id: &str) -> Value {
+async fn verify_logout_token(app: &impl Site, token: &str, client_id: &str) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
-    let jwks: JwkSet = app.get("/jwks").await.json().await.unwrap();
+    let jwks: JwkSet = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[app.issuer.as_str()]);
+    validation.set_issuer(&[app.url("")]);
     validation.set_audience(&[client_id]);
     validation.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
     let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
@@ -188,11 +197,23 @@ db_test!(
             "logout waited for a client that takes 30 s"
         );
         let received = flaky_rx.wait_for(2).await;
+        let first = verify_logout_token(&app, &received[0], &flaky.id).await;
+        let again = verify_logout_token(&app, &received[1], &flaky.id).await;
         assert_eq!(
-            received[0], received[1],
-            "the same token, sent again after a 503"
+            (&first["jti"], &first["sid"]),
+            (&again["jti"], &again["sid"]),
+            "the same logout, sent again after a 503"
         );
-        verify_logout_token(&app, &received[1], &flaky.id).await;
+        // Delivered, then nothing more.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(flaky_rx.tokens().len(), 2);
+        assert_eq!(
+            monban::store::logout_deliveries::pending(&app.db)
+                .await
+                .unwrap(),
+            1,
+            "only the slow client's is still under way"
+        );
     }
 );
 
@@ -418,3 +439,124 @@ db_test!(
         }
     }
 );
+
+/// The outbox: a logout the server could not deliver (the client was
+/// down) is delivered by the next server started on the database, after
+/// the first was killed, and only once.
+#[tokio::test]
+async fn a_logout_not_delivered_before_a_crash_is_delivered_after_it_once() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDatabase::create(backend).await else {
+            eprintln!("skipped on PostgreSQL: set TEST_POSTGRES_URL");
+            continue;
+        };
+        let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
+        run_cli(
+            &[
+                "user",
+                "create",
+                "--username",
+                "alice",
+                "--password-stdin",
+                "--json",
+            ],
+            &env,
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .ok_json();
+        // Nothing listens there yet: the client is down.
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = reserved.local_addr().unwrap();
+        drop(reserved);
+        let uri = format!("http://{address}/backchannel");
+        let made = run_cli(
+            &[
+                "client",
+                "create",
+                "--name",
+                "RP",
+                "--first-party",
+                "--redirect-uri",
+                crate::browser::REDIRECT_URI,
+                "--grant-type",
+                "authorization_code",
+                "--backchannel-logout-uri",
+                &uri,
+                "--json",
+            ],
+            &env,
+            None,
+        )
+        .ok_json();
+        let client = TestClient {
+            id: made["client_id"].as_str().unwrap().into(),
+            secret: made["client_secret"].as_str().unwrap().into(),
+        };
+        let (first, _dir) = Served::start(&db.url, &[]);
+        first.wait_ready().await;
+        let browser = Browser::new();
+        let request = AuthRequest::new(&client).scope("openid");
+        assert!(
+            browser
+                .sign_in(&first, &request, "alice", PASSWORD)
+                .await
+                .contains_key("code")
+        );
+        let page = browser
+            .follow(&first, browser.get(&first.url("/account")).await)
+            .await;
+        let csrf = hidden(page.page_body(), "csrf");
+        let ended = browser
+            .post_form(
+                &first.url("/account/sessions/end-all"),
+                &[("csrf", csrf.as_str())],
+            )
+            .await;
+        assert_eq!(ended.status(), 200);
+        let handle = monban::store::Db::connect(&db.url).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while failed_attempts(&handle).await < 1 {
+            assert!(Instant::now() < deadline, "no attempt was made");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(first); // SIGKILL
+        assert_eq!(
+            monban::store::logout_deliveries::pending(&handle)
+                .await
+                .unwrap(),
+            1
+        );
+
+        let rx = receiver_on(
+            tokio::net::TcpListener::bind(address).await.unwrap(),
+            vec![],
+            Duration::ZERO,
+        );
+        let (second, _dir2) = Served::start(&db.url, &[]);
+        second.wait_ready().await;
+        let received = rx.wait_for(1).await;
+        let claims = verify_logout_token(&second, &received[0], &client.id).await;
+        assert!(claims["sid"].is_string(), "{claims}");
+        drop(second);
+        let (third, _dir3) = Served::start(&db.url, &[]);
+        third.wait_ready().await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(rx.tokens().len(), 1, "{backend:?}: delivered once");
+        assert_eq!(
+            monban::store::logout_deliveries::pending(&handle)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
+
+/// Deliveries in the outbox whose attempt failed and is to be retried.
+async fn failed_attempts(db: &monban::store::Db) -> i64 {
+    const FAILED: &str = "SELECT COUNT(*) FROM logout_deliveries \
+        WHERE attempts >= 1 AND claimed_until = 0 AND done_at IS NULL";
+    match db {
+        monban::store::Db::Postgres(p) => sqlx::query_scalar(FAILED).fetch_one(p).await.unwrap(),
+        monban::store::Db::Sqlite(p) => sqlx::query_scalar(FAILED).fetch_one(p).await.unwrap(),
+    }
+}

@@ -148,6 +148,16 @@ impl Browser {
     }
 
     /// The value of the `monban_session` cookie the browser holds.
+    /// A browser holding the `monban_session` cookie `value` for `app`.
+    pub fn with_session(app: &impl Site, value: &str) -> Browser {
+        let browser = Browser::new();
+        let url = url::Url::parse(&app.root_url("/")).unwrap();
+        browser
+            .jar
+            .add_cookie_str(&format!("monban_session={value}; Path=/; HttpOnly"), &url);
+        browser
+    }
+
     pub fn session_cookie(&self, app: &impl Site) -> Option<String> {
         use reqwest::cookie::CookieStore;
         let url = url::Url::parse(&app.root_url("/")).unwrap();

@@ -636,16 +636,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `monban serve` as a child process, stopped with SIGTERM on drop.
+/// `monban serve` as a child process, killed on drop. Its output is read
+/// as it comes (a full pipe would stall a busy server).
 pub struct Served {
     child: Option<Child>,
+    output: Option<(Drain, Drain)>,
     pub port: u16,
+}
+
+type Drain = std::thread::JoinHandle<String>;
+
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> Drain {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 impl Served {
     pub fn start(database_url: &str, extra: &[(&str, &str)]) -> (Served, tempfile::TempDir) {
+        Served::start_on(free_port(), database_url, extra)
+    }
+
+    /// Started on `port` (and with the issuer there), e.g. to restart a
+    /// server where its clients knew it.
+    pub fn start_on(
+        port: u16,
+        database_url: &str,
+        extra: &[(&str, &str)],
+    ) -> (Served, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_monban"));
         cmd.arg("serve").current_dir(dir.path());
@@ -660,9 +681,15 @@ impl Served {
             .envs(extra.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let output = (
+            drain(child.stdout.take().unwrap()),
+            drain(child.stderr.take().unwrap()),
+        );
         (
             Served {
-                child: Some(cmd.spawn().unwrap()),
+                child: Some(child),
+                output: Some(output),
                 port,
             },
             dir,
@@ -695,15 +722,35 @@ impl Served {
     }
 
     /// SIGTERM, then the exit status and everything printed.
-    pub fn stop(mut self) -> (i32, String, String) {
+    pub fn stop(self) -> (i32, String, String) {
         self.signal("TERM");
-        let child = self.child.take().unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        self.exited_within(Duration::from_secs(60))
+    }
+
+    /// Waits for the process to end by itself, for at most `limit`; then
+    /// the exit status (-1 for a signal) and everything printed.
+    pub fn exited_within(mut self, limit: Duration) -> (i32, String, String) {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let (_, stderr) = self.output();
+                panic!("monban still running after {limit:?}: {stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (stdout, stderr) = self.output();
+        (status.code().unwrap_or(-1), stdout, stderr)
+    }
+
+    fn output(&mut self) -> (String, String) {
+        let (stdout, stderr) = self.output.take().unwrap();
+        (stdout.join().unwrap(), stderr.join().unwrap())
     }
 }
 

@@ -57,6 +57,7 @@ const STATE_AND_ABOVE: &[&str] = &[
     "client_assertion",
     "authn",
     "phantom",
+    "notices",
     "audit",
     "apply",
     "admin",

@@ -1,0 +1,394 @@
+//! `kill -9` of monban in the middle of a write load, then a restart on the
+//! same database: every code, refresh rotation, registration and session
+//! change is all-or-nothing, and everything answered 200 is there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
+use crate::helpers::{Backend, Served, Site, TestClient, TestDatabase, free_port, run_cli};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// What the load was answered 200 for.
+#[derive(Default)]
+struct Answered {
+    /// Opaque access tokens from client_credentials.
+    access_tokens: Vec<String>,
+    /// Each refresher's latest refresh token.
+    refresh_tokens: Vec<String>,
+    /// Clients registered, with their registration access tokens.
+    registered: Vec<(String, String)>,
+    codes_redeemed: usize,
+    rotations: usize,
+}
+
+struct Load {
+    base: String,
+    http: reqwest::Client,
+    web: TestClient,
+    service: TestClient,
+    cookie: String,
+    answered: Mutex<Answered>,
+}
+
+impl Load {
+    /// A code through the signed-in session (first party: no consent), and
+    /// its redemption.
+    async fn code_flow(&self) -> Result<Value, reqwest::Error> {
+        let request = AuthRequest::new(&self.web).scope("openid offline_access");
+        let mut url = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
+        url.query_pairs_mut().extend_pairs(request.params());
+        let r = self
+            .http
+            .get(url)
+            .header("cookie", format!("monban_session={}", self.cookie))
+            .send()
+            .await?;
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let code = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {location}"));
+        let verifier = request.verifier.unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let r = self.post_token(&self.web, &form).await?;
+        assert_eq!(r.status(), 200);
+        r.json().await
+    }
+
+    async fn post_token(
+        &self,
+        client: &TestClient,
+        form: &[(&str, &str)],
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        self.http
+            .post(format!("{}/token", self.base))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(form)
+            .send()
+            .await
+    }
+
+    /// Rotates its own refresh token until the server goes away.
+    async fn refresher(self: Arc<Self>) {
+        let Ok(first) = self.code_flow().await else {
+            return;
+        };
+        let slot = {
+            let mut answered = self.answered.lock().await;
+            answered.codes_redeemed += 1;
+            answered
+                .refresh_tokens
+                .push(first["refresh_token"].as_str().unwrap().to_owned());
+            answered.refresh_tokens.len() - 1
+        };
+        loop {
+            let current = self.answered.lock().await.refresh_tokens[slot].clone();
+            let form = [("grant_type", "refresh_token"), ("refresh_token", &current)];
+            let Ok(r) = self.post_token(&self.web, &form).await else {
+                return;
+            };
+            assert_eq!(r.status(), 200);
+            let Ok(body) = r.json::<Value>().await else {
+                return;
+            };
+            let mut answered = self.answered.lock().await;
+            answered.refresh_tokens[slot] = body["refresh_token"].as_str().unwrap().to_owned();
+            answered.rotations += 1;
+        }
+    }
+
+    async fn coder(self: Arc<Self>) {
+        while self.code_flow().await.is_ok() {
+            self.answered.lock().await.codes_redeemed += 1;
+        }
+    }
+
+    async fn issuer(self: Arc<Self>) {
+        loop {
+            let form = [("grant_type", "client_credentials")];
+            let Ok(r) = self.post_token(&self.service, &form).await else {
+                return;
+            };
+            assert_eq!(r.status(), 200);
+            let Ok(body) = r.json::<Value>().await else {
+                return;
+            };
+            let token = body["access_token"].as_str().unwrap().to_owned();
+            self.answered.lock().await.access_tokens.push(token);
+        }
+    }
+
+    async fn registrar(self: Arc<Self>) {
+        loop {
+            let sent = self
+                .http
+                .post(format!("{}/register", self.base))
+                .json(&json!({"client_name": "crash", "redirect_uris": ["https://rp.example.com/cb"]}))
+                .send()
+                .await;
+            let Ok(r) = sent else { return };
+            assert_eq!(r.status(), 201);
+            let Ok(body) = r.json::<Value>().await else {
+                return;
+            };
+            let id = body["client_id"].as_str().unwrap().to_owned();
+            let token = body["registration_access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            self.answered.lock().await.registered.push((id, token));
+        }
+    }
+}
+
+/// A count the database gives for `sql`.
+async fn count(db: &monban::store::Db, sql: &'static str) -> i64 {
+    match db {
+        monban::store::Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+        monban::store::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await.unwrap(),
+    }
+}
+
+/// What must hold in the database whatever moment the process died at.
+const INVARIANTS: &[(&str, &str)] = &[
+    (
+        "a refresh family with two live tokens",
+        "SELECT COUNT(*) FROM (SELECT family_id FROM refresh_tokens \
+         WHERE rotated_at IS NULL AND revoked_at IS NULL GROUP BY family_id HAVING COUNT(*) > 1) f",
+    ),
+    (
+        "a rotated refresh token without its successor",
+        "SELECT COUNT(*) FROM refresh_tokens p WHERE p.rotated_at IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens c WHERE c.parent_hash = p.token_hash)",
+    ),
+    (
+        "a refresh family neither live nor revoked",
+        "SELECT COUNT(DISTINCT f.family_id) FROM refresh_tokens f WHERE NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.family_id \
+          AND ((t.rotated_at IS NULL AND t.revoked_at IS NULL) OR t.revoked_at IS NOT NULL))",
+    ),
+    (
+        "a code that issued tokens but is unused",
+        "SELECT COUNT(*) FROM authorization_codes c WHERE c.used_at IS NULL \
+         AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = c.grant_id)",
+    ),
+    (
+        "a registered client without its registration access token",
+        "SELECT COUNT(*) FROM clients WHERE origin = 'registration' AND registration_token_hash IS NULL",
+    ),
+    (
+        "a session half signed in",
+        "SELECT COUNT(*) FROM sessions WHERE (user_id IS NULL) <> (sid IS NULL)",
+    ),
+];
+
+async fn killed_under_write_load(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        eprintln!("skipped on PostgreSQL: set TEST_POSTGRES_URL");
+        return;
+    };
+    let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
+    run_cli(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        &env,
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .ok_json();
+    let client = |args: &[&str]| {
+        let mut all = vec!["client", "create", "--json"];
+        all.extend_from_slice(args);
+        let made = run_cli(&all, &env, None).ok_json();
+        TestClient {
+            id: made["client_id"].as_str().unwrap().into(),
+            secret: made["client_secret"].as_str().unwrap().into(),
+        }
+    };
+    let web = client(&[
+        "--name",
+        "web",
+        "--first-party",
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+    ]);
+    let service = client(&["--name", "svc", "--token-format", "opaque"]);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let settings = [
+        ("MONBAN_OPEN_REGISTRATION", "true"),
+        ("MONBAN_RATE_LIMIT_TOKEN", "off"),
+        ("MONBAN_RATE_LIMIT_REGISTRATION", "off"),
+        ("MONBAN_ACCESS_TOKEN_FORMAT", "opaque"),
+    ];
+    let (served, _dir) = Served::start_on(port, &db.url, &settings);
+    served.wait_ready().await;
+    let browser = Browser::new();
+    let params = browser
+        .sign_in(&served, &AuthRequest::new(&web), "alice", PASSWORD)
+        .await;
+    assert!(params.contains_key("code"));
+    let load = Arc::new(Load {
+        base: base.clone(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        web,
+        service,
+        cookie: browser.session_cookie(&served).unwrap(),
+        answered: Mutex::new(Answered::default()),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        tasks.spawn(Arc::clone(&load).refresher());
+    }
+    for _ in 0..2 {
+        tasks.spawn(Arc::clone(&load).coder());
+        tasks.spawn(Arc::clone(&load).issuer());
+    }
+    tasks.spawn(Arc::clone(&load).registrar());
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    drop(served); // SIGKILL, mid-write
+    while let Some(ended) = tasks.join_next().await {
+        ended.unwrap();
+    }
+
+    let handle = monban::store::Db::connect(&db.url).await.unwrap();
+    if let monban::store::Db::Sqlite(pool) = &handle {
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+    for (what, sql) in INVARIANTS {
+        assert_eq!(count(&handle, sql).await, 0, "{backend:?}: {what}");
+    }
+    let answered = load.answered.lock().await;
+    let summary = format!(
+        "{backend:?}: {} rotations, {} codes, {} access tokens, {} registrations answered before the kill",
+        answered.rotations,
+        answered.codes_redeemed,
+        answered.access_tokens.len(),
+        answered.registered.len()
+    );
+    eprintln!("{summary}");
+    assert!(
+        answered.rotations > 10
+            && answered.access_tokens.len() > 10
+            && !answered.registered.is_empty(),
+        "the load ran: {summary}"
+    );
+
+    // Restarted: everything answered 200 is there.
+    let (served, _dir) = Served::start_on(port, &db.url, &settings);
+    served.wait_ready().await;
+    let http = &load.http;
+    for token in &answered.access_tokens {
+        let r: Value = http
+            .post(served.url("/introspect"))
+            .basic_auth(&load.service.id, Some(&load.service.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            r["active"], true,
+            "{backend:?}: an access token answered 200 was lost"
+        );
+    }
+    for (id, token) in &answered.registered {
+        let r = http
+            .get(served.url(&format!("/register/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "{backend:?}: a registration answered 201 was lost"
+        );
+    }
+    // A refresh token last answered is live, unless its next rotation
+    // committed as the process died (then its successor is there).
+    for token in &answered.refresh_tokens {
+        let hash = monban::tokens::sha256(token.as_bytes());
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_str()),
+        ];
+        let r = http
+            .post(served.url("/token"))
+            .basic_auth(&load.web.id, Some(&load.web.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            let successors = match &handle {
+                monban::store::Db::Postgres(p) => sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1",
+                )
+                .bind(&hash)
+                .fetch_one(p)
+                .await
+                .unwrap(),
+                monban::store::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1",
+                )
+                .bind(&hash)
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            };
+            assert_eq!(
+                successors, 1,
+                "{backend:?}: a refresh token neither live nor rotated"
+            );
+        }
+    }
+    let r = http
+        .post(served.url("/token"))
+        .basic_auth(&load.service.id, Some(&load.service.secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "serves after the restart");
+}
+
+#[tokio::test]
+async fn a_kill_mid_write_leaves_everything_whole_sqlite() {
+    killed_under_write_load(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_kill_mid_write_leaves_everything_whole_postgres() {
+    killed_under_write_load(Backend::Postgres).await;
+}
