@@ -44,3 +44,4 @@ mod sso;
 mod sso_tokens;
 mod token;
 mod token_exchange;
+mod upgrades;

@@ -583,3 +583,110 @@ async fn backup_points_postgres_to_its_own_tools() {
     assert!(out.stderr.contains("pg_dump"), "{}", out.stderr);
     assert!(!Path::new("/tmp/never-written.db").exists());
 }
+
+/// A tmpfs of `size` mounted on a new directory, unmounted on drop; None
+/// where this process may not mount (not root, or no CAP_SYS_ADMIN).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        loop {
+            match file.write(&block) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        // The last bytes fit in a smaller write.
+        while file.write(&[0u8; 512]).is_ok_and(|n| n > 0) {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_503_and_writes_come_back_when_space_does() {
+    let Some(disk) = SmallDisk::mount("16m") else {
+        assert!(
+            std::env::var_os("MONBAN_TEST_REQUIRE_PG_CLUSTER").is_none(),
+            "cannot mount a tmpfs for the disk-full test"
+        );
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let (server, client, url, _cwd) = serving_sqlite(disk.dir.path()).await;
+    let before: Value = server.token(&client).await.json().await.unwrap();
+    let token = before["access_token"].as_str().unwrap().to_owned();
+
+    let filler = disk.fill();
+    // Writes fail with SQLITE_FULL: 503, at once (no busy wait).
+    let mut refused = 0;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let r = server.token(&client).await;
+        if r.status() == 200 {
+            // What was free in the WAL still took a few writes.
+            continue;
+        }
+        assert_unavailable(r, started, "token on a full disk").await;
+        refused += 1;
+    }
+    assert!(
+        refused >= 10,
+        "a full disk refuses writes ({refused} of 20)"
+    );
+    // Reads still work.
+    let seen: Value = server
+        .introspect(&client, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["active"], true, "{seen}");
+
+    std::fs::remove_file(&filler).unwrap();
+    server
+        .within(5, "writes again once there is space", async |s| {
+            s.token(&client).await.status() == 200
+        })
+        .await;
+    let (_, _, log) = server.served.stop();
+    assert!(!log.contains("internal error"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let said = log.matches("database unavailable").count();
+    assert!(
+        (1..=3).contains(&said),
+        "the log says it once (or a few times), not per request: {said}\n{log}"
+    );
+
+    // Nothing was corrupted.
+    use sqlx::Connection;
+    let mut check = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let result: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    assert_eq!(result, "ok");
+}
