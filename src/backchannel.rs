@@ -42,6 +42,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// one attempt, not across the waits between retries, so clients that do
 /// not answer cannot hold up the others for long.
 const IN_FLIGHT: usize = 64;
+/// Attempts in flight at once for one client, on one instance: a client
+/// whose endpoint is slow (or an outsider's tarpit) holds at most these.
+const PER_CLIENT: usize = 2;
 /// Done deliveries are kept this long (a day), then purged.
 const KEEP_DONE: i64 = 86_400;
 
@@ -72,6 +75,7 @@ impl Backchannel {
     pub async fn run(&self, db: Db, http: Outbound, issuer: &str, keys: impl Fn() -> Arc<KeySet>) {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let issuer: Arc<str> = Arc::from(issuer);
+        let busy = Arc::default();
         loop {
             tokio::select! {
                 () = self.queued.notified() => {}
@@ -82,6 +86,7 @@ impl Backchannel {
                 http: http.clone(),
                 keys: keys(),
                 issuer: Arc::clone(&issuer),
+                busy: Arc::clone(&busy),
             };
             let mut started = tokio::task::JoinSet::new();
             if let Err(e) = sender.start_due(&slots, &mut started).await
@@ -132,6 +137,7 @@ pub async fn notify_now(db: &Db, config: &crate::config::Config, ended: Ended, n
         http,
         keys: Arc::new(keys),
         issuer: Arc::from(config.issuer.as_str()),
+        busy: Arc::default(),
     };
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut started = tokio::task::JoinSet::new();
@@ -176,6 +182,8 @@ struct Sender {
     http: Outbound,
     keys: Arc<KeySet>,
     issuer: Arc<str>,
+    /// Attempts in flight per client.
+    busy: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 impl Sender {
@@ -186,24 +194,59 @@ impl Sender {
         slots: &Arc<Semaphore>,
         started: &mut tokio::task::JoinSet<()>,
     ) -> Result<(), sqlx::Error> {
-        let due = outbox::due(&self.db, unix_now(), IN_FLIGHT as i64).await?;
+        let due = outbox::due(&self.db, unix_now(), IN_FLIGHT as i64, PER_CLIENT as i64).await?;
         for (sid, client_id) in due {
+            if !self.take_turn(&client_id) {
+                continue;
+            }
             let Ok(slot) = Arc::clone(slots).acquire_owned().await else {
+                self.end_turn(&client_id);
                 break;
             };
             let now = unix_now();
-            let Some(claimed) =
-                outbox::claim(&self.db, &sid, &client_id, now, now + CLAIM_FOR).await?
-            else {
-                continue;
-            };
+            let claimed =
+                match outbox::claim(&self.db, &sid, &client_id, now, now + CLAIM_FOR).await {
+                    Ok(Some(claimed)) => claimed,
+                    // Another instance has it, or it is done.
+                    Ok(None) => {
+                        self.end_turn(&client_id);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.end_turn(&client_id);
+                        return Err(e);
+                    }
+                };
             let sender = self.clone();
             started.spawn(async move {
                 sender.attempt(claimed).await;
+                sender.end_turn(&client_id);
                 drop(slot);
             });
         }
         Ok(())
+    }
+
+    /// Whether `client_id` may have one more attempt in flight; if so it
+    /// has it until `end_turn`.
+    fn take_turn(&self, client_id: &str) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let turns = busy.entry(client_id.to_owned()).or_default();
+        if *turns >= PER_CLIENT {
+            return false;
+        }
+        *turns += 1;
+        true
+    }
+
+    fn end_turn(&self, client_id: &str) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(turns) = busy.get_mut(client_id) {
+            *turns = turns.saturating_sub(1);
+            if *turns == 0 {
+                busy.remove(client_id);
+            }
+        }
     }
 
     /// One attempt at a claimed delivery, and what it leaves in the outbox.

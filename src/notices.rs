@@ -88,8 +88,9 @@ pub async fn listen(app: Arc<App>) {
             Ok(mut listener) => {
                 if listened {
                     tracing::info!("instance notices: listening again");
-                    catch_up(&app).await;
                 }
+                // Whatever changed before it listened was not told.
+                catch_up(&app).await;
                 listened = true;
                 wait = BACKOFF.0;
                 let lost = loop {

@@ -283,7 +283,9 @@ pub async fn serve(
     upkeep.abort();
     backchannel.abort();
     notices.abort();
-    app.db.close().await;
+    // Connections still checked out (a request cut at the limit) are not
+    // waited for beyond it.
+    let _ = tokio::time::timeout_at(stopped_by + Duration::from_secs(1), app.db.close()).await;
     Ok(())
 }
 

@@ -101,7 +101,7 @@ pub async fn get(
         (None, Some(hint)) => {
             if let Some(sid) = &hint.sid {
                 let ended = store::sessions::end(&app.db, sid, now).await?;
-                crate::service::sessions::notify_backchannel(&app, ended, now).await;
+                crate::service::sessions::sessions_ended(&app, ended, now).await;
             }
             Ok(finish(&app, &after))
         }

@@ -199,12 +199,14 @@ impl Operator<'_> {
         Ok(())
     }
 
-    /// Tells the clients of sessions that just ended: queued in the server;
-    /// from a command, delivered before it exits.
-    pub async fn notify_backchannel(&self, ended: Ended, now: i64) {
+    /// Sessions just ended: their clients are told (queued in the server;
+    /// from a command, delivered before it exits), and cached phantoms of
+    /// the tokens that ended with them go, on every instance.
+    pub async fn sessions_ended(&self, ended: Ended, now: i64) {
         match &self.runs_in {
-            RunsIn::Server(app) => sessions::notify_backchannel(app, ended, now).await,
+            RunsIn::Server(app) => sessions::sessions_ended(app, ended, now).await,
             RunsIn::Command { db, config } => {
+                crate::notices::announce(db, crate::notices::Change::Tokens).await;
                 crate::backchannel::notify_now(db, config, ended, now).await;
             }
         }

@@ -43,7 +43,7 @@ pub async fn end_one(op: &Operator<'_>, user_id: Uuid, sid: &str, now: i64) -> O
         return Err(Refused::NotFound("no such session".into()));
     }
     let ended = store::sessions::end(db, sid, now).await?;
-    op.notify_backchannel(ended, now).await;
+    op.sessions_ended(ended, now).await;
     let detail = json!({"sessions": 1, "sid": sid});
     op.record(Kind::SessionsEnded, user_id, detail, now).await;
     Ok(())
@@ -53,15 +53,19 @@ pub async fn end_one(op: &Operator<'_>, user_id: Uuid, sid: &str, now: i64) -> O
 pub async fn end_all(op: &Operator<'_>, user_id: Uuid, now: i64) -> Outcome<usize> {
     let ended = store::sessions::end_all_of_user(op.db(), user_id, now).await?;
     let sessions_ended = ended.len();
-    op.notify_backchannel(ended, now).await;
+    op.sessions_ended(ended, now).await;
     let detail = json!({"sessions": sessions_ended});
     op.record(Kind::SessionsEnded, user_id, detail, now).await;
     Ok(sessions_ended)
 }
 
-/// Tells the clients of the sessions that just ended, from the server
-/// (queued in the outbox). Never fails the logout: problems are logged.
-pub async fn notify_backchannel(app: &App, ended: Ended, now: i64) {
+/// After sessions ended, in the server: their clients are told (queued in
+/// the outbox), and the phantoms of the tokens that ended with them go
+/// here and on the other instances. Never fails the logout: problems are
+/// logged.
+pub async fn sessions_ended(app: &App, ended: Ended, now: i64) {
+    app.phantoms.clear();
+    crate::notices::announce(&app.db, crate::notices::Change::Tokens).await;
     app.backchannel.queue(&app.db, ended, now).await;
 }
 
@@ -74,7 +78,7 @@ pub async fn sign_out(
 ) -> Result<(), PageError> {
     let ended = store::sessions::end(&app.db, sid, now).await?;
     session.log_out().await?;
-    notify_backchannel(app, ended, now).await;
+    sessions_ended(app, ended, now).await;
     tracing::info!(sid, "signed out");
     Ok(())
 }

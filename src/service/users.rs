@@ -170,7 +170,7 @@ pub async fn delete(op: &Operator<'_>, user: &User, now: i64) -> Outcome<()> {
     let ended = store::sessions::end_all_of_user(db, user.id, now).await?;
     store::users::delete(db, user.id).await?;
     op.forget_phantoms().await;
-    op.notify_backchannel(ended, now).await;
+    op.sessions_ended(ended, now).await;
     let detail = json!({"username": user.username});
     op.record(Kind::UserDeleted, user.id, detail, now).await;
     Ok(())
@@ -200,7 +200,7 @@ pub async fn set_disabled(
     if disabled && user.disabled && sessions_ended == 0 {
         return Ok(0);
     }
-    op.notify_backchannel(ended, now).await;
+    op.sessions_ended(ended, now).await;
     let kind = if disabled {
         Kind::UserDisabled
     } else {
@@ -235,7 +235,7 @@ pub async fn set_password(
     op.forget_phantoms().await;
     store::throttle::clear(db, &authn::username_subject(&user.username)).await?;
     let sessions_ended = ended.len();
-    op.notify_backchannel(ended, now).await;
+    op.sessions_ended(ended, now).await;
     let detail = json!({"reset": true, "sessions_ended": sessions_ended});
     op.record(Kind::PasswordChanged, user.id, detail, now).await;
     Ok(PasswordSet {
@@ -260,7 +260,7 @@ pub async fn change_own_password(
     if let Some(sid) = current_sid {
         let ended = store::sessions::end_others_of_user(db, user.id, sid, now).await?;
         sessions_ended = ended.len();
-        op.notify_backchannel(ended, now).await;
+        op.sessions_ended(ended, now).await;
     }
     let detail = json!({"sessions_ended": sessions_ended});
     op.record(Kind::PasswordChanged, user.id, detail, now).await;

@@ -59,13 +59,23 @@ pub async fn queue(
     Ok(inserted == 1)
 }
 
-const DUE: &str = "SELECT sid, client_id FROM logout_deliveries \
-    WHERE done_at IS NULL AND next_attempt_at <= $1 AND claimed_until <= $1 \
-    ORDER BY next_attempt_at LIMIT $2";
+const DUE: &str = "SELECT sid, client_id FROM ( \
+      SELECT sid, client_id, next_attempt_at, \
+        ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY next_attempt_at) AS nth \
+      FROM logout_deliveries \
+      WHERE done_at IS NULL AND next_attempt_at <= $1 AND claimed_until <= $1) due \
+    WHERE nth <= $3 ORDER BY next_attempt_at LIMIT $2";
 
-/// Deliveries due at `now` that nobody is sending, oldest first.
-pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as(DUE).bind(now).bind(limit).fetch_all(p).await)
+/// Deliveries due at `now` that nobody is sending, oldest first, at most
+/// `per_client` of each client: one client's many (a slow endpoint, or an
+/// outsider's) cannot crowd out the others'.
+pub async fn due(
+    db: &Db,
+    now: i64,
+    limit: i64,
+    per_client: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as(DUE).bind(now).bind(limit).bind(per_client).fetch_all(p).await)
 }
 
 /// Conditional on the row still being free: of instances racing for it,
@@ -74,6 +84,7 @@ pub async fn due(db: &Db, now: i64, limit: i64) -> Result<Vec<(String, String)>,
 const CLAIM: &str = "UPDATE logout_deliveries \
     SET claimed_until = $3, attempts = attempts + 1 \
     WHERE sid = $1 AND client_id = $2 AND done_at IS NULL AND claimed_until <= $4 \
+      AND next_attempt_at <= $4 \
     RETURNING sid, client_id, user_id, jti, attempts";
 
 /// Claims one delivery for sending until `until`; None if another instance

@@ -139,12 +139,16 @@ pub async fn find_refresh(db: &Db, hash: &[u8]) -> Result<Option<RefreshToken>, 
 const ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 \
      AND client_id = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2";
 
+const GRANT_LIVE: &str = "SELECT revoked_at FROM grants WHERE grant_id = $1";
+const GRANT_LIVE_LOCKED: &str = "SELECT revoked_at FROM grants WHERE grant_id = $1 FOR SHARE";
+
 /// Rotates an unused, unrevoked, unexpired refresh token of this client
 /// into `successor`, in one transaction: exactly one of any number of
 /// concurrent callers rotates it (RFC 9700 §4.14.2), and a token is never
 /// rotated without its successor stored (a crash or an outage between the
 /// two would leave the client with neither). False: it could not be
-/// rotated (used, revoked or expired meanwhile); nothing was written.
+/// rotated (used, revoked or expired meanwhile, or its grant revoked);
+/// nothing was written.
 pub async fn rotate_into(
     db: &Db,
     parent: &[u8],
@@ -153,7 +157,21 @@ pub async fn rotate_into(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let t = successor;
+    // Every revocation updates the grant row before its refresh tokens:
+    // holding it shared makes a revocation wait for this rotation (and then
+    // see the successor), or this rotation wait for the revocation (and
+    // then see the grant revoked). SQLite's write lock already orders them.
+    let grant_live = match db {
+        Db::Postgres(_) => GRANT_LIVE_LOCKED,
+        Db::Sqlite(_) => GRANT_LIVE,
+    };
     Ok(in_tx!(db, tx => {
+        let revoked: Option<Option<i64>> = sqlx::query_scalar(grant_live)
+            .bind(t.family_id).fetch_optional(&mut *tx).await?;
+        // No row: a family older than grants' records, which keeps working.
+        if revoked.flatten().is_some() {
+            return Ok(false);
+        }
         let rotated = sqlx::query(ROTATE).bind(parent).bind(now).bind(client_id)
             .execute(&mut *tx).await?.rows_affected() == 1;
         if rotated {

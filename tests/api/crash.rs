@@ -2,156 +2,15 @@
 //! same database: every code, refresh rotation, registration and session
 //! change is all-or-nothing, and everything answered 200 is there.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use serde_json::Value;
 
 use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
 use crate::helpers::{Backend, Served, Site, TestClient, TestDatabase, free_port, run_cli};
+use crate::load::Load;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// What the load was answered 200 for.
-#[derive(Default)]
-struct Answered {
-    /// Opaque access tokens from client_credentials.
-    access_tokens: Vec<String>,
-    /// Each refresher's latest refresh token.
-    refresh_tokens: Vec<String>,
-    /// Clients registered, with their registration access tokens.
-    registered: Vec<(String, String)>,
-    codes_redeemed: usize,
-    rotations: usize,
-}
-
-struct Load {
-    base: String,
-    http: reqwest::Client,
-    web: TestClient,
-    service: TestClient,
-    cookie: String,
-    answered: Mutex<Answered>,
-}
-
-impl Load {
-    /// A code through the signed-in session (first party: no consent), and
-    /// its redemption.
-    async fn code_flow(&self) -> Result<Value, reqwest::Error> {
-        let request = AuthRequest::new(&self.web).scope("openid offline_access");
-        let mut url = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
-        url.query_pairs_mut().extend_pairs(request.params());
-        let r = self
-            .http
-            .get(url)
-            .header("cookie", format!("monban_session={}", self.cookie))
-            .send()
-            .await?;
-        let location = r.headers()["location"].to_str().unwrap().to_owned();
-        let code = url::Url::parse(&location)
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_else(|| panic!("no code in {location}"));
-        let verifier = request.verifier.unwrap();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", verifier.as_str()),
-        ];
-        let r = self.post_token(&self.web, &form).await?;
-        assert_eq!(r.status(), 200);
-        r.json().await
-    }
-
-    async fn post_token(
-        &self,
-        client: &TestClient,
-        form: &[(&str, &str)],
-    ) -> Result<reqwest::Response, reqwest::Error> {
-        self.http
-            .post(format!("{}/token", self.base))
-            .basic_auth(&client.id, Some(&client.secret))
-            .form(form)
-            .send()
-            .await
-    }
-
-    /// Rotates its own refresh token until the server goes away.
-    async fn refresher(self: Arc<Self>) {
-        let Ok(first) = self.code_flow().await else {
-            return;
-        };
-        let slot = {
-            let mut answered = self.answered.lock().await;
-            answered.codes_redeemed += 1;
-            answered
-                .refresh_tokens
-                .push(first["refresh_token"].as_str().unwrap().to_owned());
-            answered.refresh_tokens.len() - 1
-        };
-        loop {
-            let current = self.answered.lock().await.refresh_tokens[slot].clone();
-            let form = [("grant_type", "refresh_token"), ("refresh_token", &current)];
-            let Ok(r) = self.post_token(&self.web, &form).await else {
-                return;
-            };
-            assert_eq!(r.status(), 200);
-            let Ok(body) = r.json::<Value>().await else {
-                return;
-            };
-            let mut answered = self.answered.lock().await;
-            answered.refresh_tokens[slot] = body["refresh_token"].as_str().unwrap().to_owned();
-            answered.rotations += 1;
-        }
-    }
-
-    async fn coder(self: Arc<Self>) {
-        while self.code_flow().await.is_ok() {
-            self.answered.lock().await.codes_redeemed += 1;
-        }
-    }
-
-    async fn issuer(self: Arc<Self>) {
-        loop {
-            let form = [("grant_type", "client_credentials")];
-            let Ok(r) = self.post_token(&self.service, &form).await else {
-                return;
-            };
-            assert_eq!(r.status(), 200);
-            let Ok(body) = r.json::<Value>().await else {
-                return;
-            };
-            let token = body["access_token"].as_str().unwrap().to_owned();
-            self.answered.lock().await.access_tokens.push(token);
-        }
-    }
-
-    async fn registrar(self: Arc<Self>) {
-        loop {
-            let sent = self
-                .http
-                .post(format!("{}/register", self.base))
-                .json(&json!({"client_name": "crash", "redirect_uris": ["https://rp.example.com/cb"]}))
-                .send()
-                .await;
-            let Ok(r) = sent else { return };
-            assert_eq!(r.status(), 201);
-            let Ok(body) = r.json::<Value>().await else {
-                return;
-            };
-            let id = body["client_id"].as_str().unwrap().to_owned();
-            let token = body["registration_access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            self.answered.lock().await.registered.push((id, token));
-        }
-    }
-}
 
 /// A count the database gives for `sql`.
 async fn count(db: &monban::store::Db, sql: &'static str) -> i64 {
@@ -249,26 +108,15 @@ async fn killed_under_write_load(backend: Backend) {
         .sign_in(&served, &AuthRequest::new(&web), "alice", PASSWORD)
         .await;
     assert!(params.contains_key("code"));
-    let load = Arc::new(Load {
-        base: base.clone(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+    let load = Load::new(
+        base.clone(),
         web,
         service,
-        cookie: browser.session_cookie(&served).unwrap(),
-        answered: Mutex::new(Answered::default()),
-    });
+        browser.session_cookie(&served).unwrap(),
+        Duration::ZERO,
+    );
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..4 {
-        tasks.spawn(Arc::clone(&load).refresher());
-    }
-    for _ in 0..2 {
-        tasks.spawn(Arc::clone(&load).coder());
-        tasks.spawn(Arc::clone(&load).issuer());
-    }
-    tasks.spawn(Arc::clone(&load).registrar());
+    load.start(&mut tasks);
     tokio::time::sleep(Duration::from_millis(2000)).await;
     drop(served); // SIGKILL, mid-write
     while let Some(ended) = tasks.join_next().await {

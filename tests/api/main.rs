@@ -30,6 +30,7 @@ mod instances;
 mod introspection;
 mod keys;
 mod layers;
+mod load;
 mod logout;
 mod metadata;
 mod migrations;

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
 use crate::helpers::{Served, TestClient, free_port, run_cli};
+use crate::load::Load;
 
 /// A PostgreSQL cluster of this test's own.
 struct Cluster {
@@ -419,6 +420,10 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
             "--first-party",
             "--redirect-uri",
             REDIRECT_URI,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
             "--json",
         ],
         &[("MONBAN_DATABASE_URL", &url)],
@@ -429,7 +434,17 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
         id: web["client_id"].as_str().unwrap().into(),
         secret: web["client_secret"].as_str().unwrap().into(),
     };
-    let (served, _dir) = Served::start(&url, &[("MONBAN_ADMIN_PASSWORD", "an admin password")]);
+    let (served, _dir) = Served::start(
+        &url,
+        &[
+            ("MONBAN_ADMIN_PASSWORD", "an admin password"),
+            // The load comes from one address.
+            ("MONBAN_RATE_LIMIT_TOKEN", "off"),
+            ("MONBAN_RATE_LIMIT_INTROSPECTION", "off"),
+            ("MONBAN_RATE_LIMIT_REGISTRATION", "off"),
+            ("MONBAN_OPEN_REGISTRATION", "true"),
+        ],
+    );
     served.wait_ready().await;
     let server = Server {
         served,
@@ -455,9 +470,25 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
         web: &web,
         admin_token: &admin_token,
     };
+    // A bounded write load all along: refreshes, codes, tokens, registrations.
+    let load = Load::new(
+        server.url(""),
+        web.clone(),
+        client.clone(),
+        browser.session_cookie(&server.served).unwrap(),
+        Duration::from_millis(25),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    load.start(&mut tasks);
     outage(&server, &cluster, &client, &people, Cluster::stop).await;
     // A crash of the database's server: recovery from its WAL, the same.
     outage(&server, &cluster, &client, &people, Cluster::kill).await;
+    load.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    while let Some(ended) = tasks.join_next().await {
+        // A refresh refused after a 503 (its token lost) fails here.
+        ended.unwrap();
+    }
+    everything_answered_is_there(&server, &load).await;
 
     let (_, _, log) = server.served.stop();
     // Each outage is said once, and its end; no request logged a failure.
@@ -469,6 +500,61 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
     assert_eq!(log.matches("database reachable again").count(), 2, "{log}");
     assert!(!log.contains("internal error"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// After the load: every token answered 200 introspects, every
+/// registration answered 201 is there, and each refresh token last
+/// answered works once while the one it replaced does not (each refresh
+/// rotated completely or not at all).
+async fn everything_answered_is_there(server: &Server, load: &Load) {
+    let answered = load.answered.lock().await;
+    let unavailable = load.unavailable.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        answered.rotations > 10 && answered.access_tokens.len() > 10 && unavailable > 0,
+        "the load ran through the outages: {} rotations, {} tokens, {unavailable} answered 503",
+        answered.rotations,
+        answered.access_tokens.len()
+    );
+    for token in &answered.access_tokens {
+        let seen: Value = server
+            .introspect(&load.service, token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(seen["active"], true, "a token answered 200: {seen}");
+    }
+    for (id, token) in &answered.registered {
+        let r = server
+            .http
+            .get(server.url(&format!("/register/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "a registration answered 201");
+    }
+    for (current, before) in answered.refresh_tokens.iter().zip(&answered.rotated) {
+        let refresh = async |token: &str| {
+            server
+                .http
+                .post(server.url("/token"))
+                .basic_auth(&load.web.id, Some(&load.web.secret))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(
+            refresh(current).await,
+            200,
+            "the refresh token last answered works"
+        );
+        if let Some(before) = before {
+            assert_eq!(refresh(before).await, 400, "the one it replaced does not");
+        }
+    }
 }
 
 /// monban serving a new SQLite database in `dir`, with a service client
