@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::browser::{AuthRequest, Browser, hidden, web_app_settings};
 use crate::db_test;
-use crate::helpers::{Backend, Served, Site, TestApp, TestClient, TestDatabase, run_cli};
+use crate::helpers::{
+    Backend, Served, Site, TestApp, TestClient, TestDatabase, cli_client, cli_user,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -450,29 +452,15 @@ async fn a_logout_not_delivered_before_a_crash_is_delivered_after_it_once() {
             eprintln!("skipped on PostgreSQL: set TEST_POSTGRES_URL");
             continue;
         };
-        let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
-        run_cli(
-            &[
-                "user",
-                "create",
-                "--username",
-                "alice",
-                "--password-stdin",
-                "--json",
-            ],
-            &env,
-            Some(&format!("{PASSWORD}\n")),
-        )
-        .ok_json();
+        cli_user(&db.url, "alice", PASSWORD);
         // Nothing listens there yet: the client is down.
         let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = reserved.local_addr().unwrap();
         drop(reserved);
         let uri = format!("http://{address}/backchannel");
-        let made = run_cli(
+        let client = cli_client(
+            &db.url,
             &[
-                "client",
-                "create",
                 "--name",
                 "RP",
                 "--first-party",
@@ -482,16 +470,8 @@ async fn a_logout_not_delivered_before_a_crash_is_delivered_after_it_once() {
                 "authorization_code",
                 "--backchannel-logout-uri",
                 &uri,
-                "--json",
             ],
-            &env,
-            None,
-        )
-        .ok_json();
-        let client = TestClient {
-            id: made["client_id"].as_str().unwrap().into(),
-            secret: made["client_secret"].as_str().unwrap().into(),
-        };
+        );
         let (first, _dir) = Served::start(&db.url, &[]);
         first.wait_ready().await;
         let browser = Browser::new();

@@ -11,6 +11,19 @@ use serde_json::Value;
 use crate::helpers::{Site, TestApp, TestClient, service_settings};
 
 pub const REDIRECT_URI: &str = "https://app.example.com/callback";
+/// `monban client create` arguments of a first-party web app, code and
+/// refresh, at `REDIRECT_URI`.
+pub const WEB_APP_ARGS: &[&str] = &[
+    "--name",
+    "web",
+    "--first-party",
+    "--redirect-uri",
+    REDIRECT_URI,
+    "--grant-type",
+    "authorization_code",
+    "--grant-type",
+    "refresh_token",
+];
 /// What the scripted browser calls itself (audit events record it).
 pub const USER_AGENT: &str = "monban-tests/1 (scripted browser)";
 

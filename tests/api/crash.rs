@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
-use crate::helpers::{Backend, Served, Site, TestClient, TestDatabase, free_port, run_cli};
+use crate::browser::{AuthRequest, Browser, WEB_APP_ARGS};
+use crate::helpers::{Backend, Served, Site, TestDatabase, cli_client, cli_user, free_port};
 use crate::load::Load;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -58,41 +58,9 @@ async fn killed_under_write_load(backend: Backend) {
         eprintln!("skipped on PostgreSQL: set TEST_POSTGRES_URL");
         return;
     };
-    let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
-    run_cli(
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--password-stdin",
-            "--json",
-        ],
-        &env,
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .ok_json();
-    let client = |args: &[&str]| {
-        let mut all = vec!["client", "create", "--json"];
-        all.extend_from_slice(args);
-        let made = run_cli(&all, &env, None).ok_json();
-        TestClient {
-            id: made["client_id"].as_str().unwrap().into(),
-            secret: made["client_secret"].as_str().unwrap().into(),
-        }
-    };
-    let web = client(&[
-        "--name",
-        "web",
-        "--first-party",
-        "--redirect-uri",
-        REDIRECT_URI,
-        "--grant-type",
-        "authorization_code",
-        "--grant-type",
-        "refresh_token",
-    ]);
-    let service = client(&["--name", "svc", "--token-format", "opaque"]);
+    cli_user(&db.url, "alice", PASSWORD);
+    let web = cli_client(&db.url, WEB_APP_ARGS);
+    let service = cli_client(&db.url, &["--name", "svc", "--token-format", "opaque"]);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let settings = [

@@ -627,6 +627,31 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CliR
     }
 }
 
+/// `monban user create` of `username` with `password`, on the database at `url`.
+pub fn cli_user(url: &str, username: &str, password: &str) {
+    let args = [
+        "user",
+        "create",
+        "--username",
+        username,
+        "--password-stdin",
+        "--json",
+    ];
+    let stdin = format!("{password}\n");
+    run_cli(&args, &[("MONBAN_DATABASE_URL", url)], Some(&stdin)).ok_json();
+}
+
+/// `monban client create ARGS…` on the database at `url`.
+pub fn cli_client(url: &str, args: &[&str]) -> TestClient {
+    let mut all = vec!["client", "create", "--json"];
+    all.extend_from_slice(args);
+    let made = run_cli(&all, &[("MONBAN_DATABASE_URL", url)], None).ok_json();
+    TestClient {
+        id: made["client_id"].as_str().unwrap().into(),
+        secret: made["client_secret"].as_str().unwrap_or_default().into(),
+    }
+}
+
 /// A port nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

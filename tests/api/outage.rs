@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
-use crate::helpers::{Served, TestClient, free_port, run_cli};
+use crate::browser::{AuthRequest, Browser, WEB_APP_ARGS};
+use crate::helpers::{Served, TestClient, cli_client, free_port, run_cli};
 use crate::load::Load;
 
 /// A PostgreSQL cluster of this test's own.
@@ -411,29 +411,7 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
     let url = cluster.url();
     let client = service_client(&url, "opaque");
     let admin = service_client(&url, "jwt");
-    let web = run_cli(
-        &[
-            "client",
-            "create",
-            "--name",
-            "web",
-            "--first-party",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--grant-type",
-            "authorization_code",
-            "--grant-type",
-            "refresh_token",
-            "--json",
-        ],
-        &[("MONBAN_DATABASE_URL", &url)],
-        None,
-    )
-    .ok_json();
-    let web = TestClient {
-        id: web["client_id"].as_str().unwrap().into(),
-        secret: web["client_secret"].as_str().unwrap().into(),
-    };
+    let web = cli_client(&url, WEB_APP_ARGS);
     let (served, _dir) = Served::start(
         &url,
         &[

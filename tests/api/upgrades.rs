@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::browser::{AuthRequest, Browser, REDIRECT_URI};
-use crate::helpers::{Backend, Served, Site, TestClient, TestDatabase, run_cli};
+use crate::browser::{AuthRequest, Browser, REDIRECT_URI, WEB_APP_ARGS};
+use crate::helpers::{Backend, Served, Site, TestClient, TestDatabase, cli_client, cli_user};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -44,41 +44,9 @@ struct Source {
 
 async fn source(backend: Backend) -> Option<Source> {
     let db = TestDatabase::create(backend).await?;
-    let env = [("MONBAN_DATABASE_URL", db.url.as_str())];
-    run_cli(
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--password-stdin",
-            "--json",
-        ],
-        &env,
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .ok_json();
-    let client = |args: &[&str]| {
-        let mut all = vec!["client", "create", "--json"];
-        all.extend_from_slice(args);
-        let made = run_cli(&all, &env, None).ok_json();
-        TestClient {
-            id: made["client_id"].as_str().unwrap().into(),
-            secret: made["client_secret"].as_str().unwrap().into(),
-        }
-    };
-    let web = client(&[
-        "--name",
-        "web",
-        "--first-party",
-        "--redirect-uri",
-        REDIRECT_URI,
-        "--grant-type",
-        "authorization_code",
-        "--grant-type",
-        "refresh_token",
-    ]);
-    let service = client(&["--name", "svc", "--token-format", "opaque"]);
+    cli_user(&db.url, "alice", PASSWORD);
+    let web = cli_client(&db.url, WEB_APP_ARGS);
+    let service = cli_client(&db.url, &["--name", "svc", "--token-format", "opaque"]);
     let (served, _dir) = Served::start(&db.url, &[("MONBAN_ACCESS_TOKEN_FORMAT", "opaque")]);
     served.wait_ready().await;
     let browser = Browser::new();
