@@ -217,11 +217,14 @@ def tables(db_path):
 
 
 def postgres_tables(url):
-    query = (
-        "SELECT json_object_agg(relname, n_live_tup) FROM pg_stat_user_tables"
-    )
-    out = subprocess.run(["psql", url, "-Atc", query], capture_output=True, text=True)
-    return json.loads(out.stdout or "{}")
+    def psql(sql):
+        return subprocess.run(["psql", url, "-Atc", sql], capture_output=True, text=True, check=True).stdout
+    counts = psql(
+        "SELECT string_agg(format('SELECT %L, COUNT(*) FROM %I', tablename, tablename), ' UNION ALL ') "
+        "FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations'"
+    ).strip()
+    rows = (line.split("|") for line in psql(counts).splitlines() if line)
+    return dict(sorted((name, int(n)) for name, n in rows))
 
 
 def sample(pid, db_path, url, started, load):

@@ -7,24 +7,25 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, filter};
 
 use crate::config::{Config, LogFormat};
 
 /// Logs go to stderr; stdout carries only what the operator must read (the
 /// first admin password).
 pub fn init(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::new(&config.log);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match config.log_format {
-        LogFormat::Json => builder
+    let layer = match config.log_format {
+        LogFormat::Json => layer
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Text => builder
+            .boxed(),
+        LogFormat::Text => layer
             .fmt_fields(
                 tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
                     let name = field.name();
@@ -40,8 +41,22 @@ pub fn init(config: &Config) {
                 })
                 .delimited(" "),
             )
-            .try_init(),
+            .boxed(),
     };
+    let outage_said_once = filter::dynamic_filter_fn(|meta, _| !repeats_the_outage(meta));
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(&config.log))
+        .with(layer.with_filter(outage_said_once))
+        .try_init();
+}
+
+/// The session layer's error for each session it cannot save: while the
+/// database is known to be away, the outage has been logged once already
+/// (`store::outage`), and the request is answered 503.
+fn repeats_the_outage(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::ERROR
+        && meta.target().starts_with("tower_sessions")
+        && crate::store::outage::is_down()
 }
 
 /// `text` with every control character (CR, LF, ESC, …) and the Unicode

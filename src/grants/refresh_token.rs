@@ -129,13 +129,12 @@ pub async fn exchange(
             Err(e) => return Err(e.into()),
         }
     };
-    // A reuse detected while these were being issued revoked the family
-    // before the new tokens existed: revoke them too (RFC 9700 §4.14.2, "it
-    // will revoke the active refresh token"). This request still won the
-    // rotation and gets its answer; the tokens in it are already dead.
-    if store::tokens::is_grant_revoked(&app.db, presented.family_id).await? {
-        crate::service::tokens::revoke_grant(app, presented.family_id, now).await?;
-    }
+    // Nothing may fail after the rotation committed: the client would be
+    // left with a used token and no new one. A reuse racing this one is
+    // ordered against it by the rotation itself (`rotate_into` holds the
+    // grant row): its revocation either came first, and this rotation was
+    // lost, or comes after and revokes what this one issued (RFC 9700
+    // §4.14.2).
     Ok(response)
 }
 

@@ -203,16 +203,6 @@ pub async fn revoke_grant(db: &Db, family_id: Uuid, now: i64) -> Result<(), sqlx
     })
 }
 
-const FAMILY_REVOKED: &str =
-    "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL";
-
-/// Whether any token of a grant has been revoked (the grant is dead).
-pub async fn is_grant_revoked(db: &Db, family_id: Uuid) -> Result<bool, sqlx::Error> {
-    let n: i64 =
-        on_db!(db, p => sqlx::query_scalar(FAMILY_REVOKED).bind(family_id).fetch_one(p).await)?;
-    Ok(n > 0)
-}
-
 const REVOKE_USER_CLIENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
 const REVOKE_USER_CLIENT_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
 

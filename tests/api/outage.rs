@@ -477,6 +477,7 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
     );
     assert_eq!(log.matches("database reachable again").count(), 2, "{log}");
     assert!(!log.contains("internal error"), "{log}");
+    assert!(!log.contains("failed to save session"), "said once: {log}");
     assert!(!log.contains("panicked"), "{log}");
 }
 
@@ -493,15 +494,24 @@ async fn everything_answered_is_there(server: &Server, load: &Load) {
         answered.rotations,
         answered.access_tokens.len()
     );
-    for token in &answered.access_tokens {
-        let seen: Value = server
-            .introspect(&load.service, token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(seen["active"], true, "a token answered 200: {seen}");
+    let started = Instant::now();
+    for tokens in answered.access_tokens.chunks(32) {
+        let seen = futures::future::join_all(
+            tokens
+                .iter()
+                .map(|token| server.introspect(&load.service, token)),
+        )
+        .await;
+        for response in seen {
+            let seen: Value = response.json().await.unwrap();
+            assert_eq!(seen["active"], true, "a token answered 200: {seen}");
+        }
     }
+    eprintln!(
+        "{} tokens introspected in {:?}",
+        answered.access_tokens.len(),
+        started.elapsed()
+    );
     for (id, token) in &answered.registered {
         let r = server
             .http
