@@ -258,15 +258,17 @@ def sample(pid, db_path, url, started, load):
 
 
 def svg(samples, path):
-    """RSS, descriptors and total rows over time, each scaled to its own
-    maximum (the axis labels give the ranges)."""
-    w, h, pad = 640, 260, 40
+    """RSS, descriptors, the rows of the tables whose rows expire, and the
+    audit events (kept for their retention), over time, each scaled to its
+    own maximum (the labels give the ranges)."""
+    w, h, pad, top = 640, 300, 40, 75
     minutes = [s["minute"] for s in samples] or [0]
     span = max(minutes[-1], 1)
     series = [
         ("RSS (MiB)", [s["rss_mib"] for s in samples], "#d62728"),
         ("open fds", [s["fds"] for s in samples], "#1f77b4"),
-        ("rows, all tables", [sum(s["rows"].values()) for s in samples], "#2ca02c"),
+        ("rows of expiring tables", [sum(n for t, n in s["rows"].items() if t != "audit_events") for s in samples], "#2ca02c"),
+        ("audit events (kept 90 days)", [s["rows"].get("audit_events", 0) for s in samples], "#9467bd"),
     ]
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
@@ -275,13 +277,13 @@ def svg(samples, path):
         f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">minutes (0–{span:g})</text>',
     ]
     for i, (label, values, colour) in enumerate(series):
-        top = max(values) or 1
+        peak = max(values) or 1
         points = " ".join(
-            f"{pad + (m / span) * (w - 2 * pad):.1f},{h - pad - (v / top) * (h - 2 * pad):.1f}"
+            f"{pad + (m / span) * (w - 2 * pad):.1f},{h - pad - (v / peak) * (h - pad - top):.1f}"
             for m, v in zip(minutes, values)
         )
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
-        parts.append(f'<text x="{pad + 5}" y="{15 + 14 * i}" fill="{colour}">{label}: {min(values):g}–{top:g}</text>')
+        parts.append(f'<text x="{pad + 5}" y="{15 + 14 * i}" fill="{colour}">{label}: {min(values):g}–{peak:g}</text>')
     parts.append("</svg>")
     path.write_text("\n".join(parts))
 
@@ -294,7 +296,11 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="threads of each kind")
     p.add_argument("--binary", default=str(ROOT / "target" / "release" / "monban"))
     p.add_argument("--database", help="a PostgreSQL URL (default: a new SQLite file)")
+    p.add_argument("--plot", metavar="JSON", help="only draw the SVG of an earlier run's JSON")
     args = p.parse_args()
+    if args.plot:
+        svg(json.loads(Path(args.plot).read_text())["samples"], Path(args.plot).with_suffix(".svg"))
+        return 0
     binary = Path(args.binary)
     work = Path(tempfile.mkdtemp(prefix="monban-soak-"))
     db_path = None

@@ -192,6 +192,13 @@ impl Metrics {
         self.handle.run_upkeep();
         self.handle.render()
     }
+
+    /// Folds the latencies recorded since into their histogram buckets.
+    /// The recorder keeps every sample until then: without a scrape (no
+    /// Prometheus configured) memory would grow with every request.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
 }
 
 /// (open connections, idle connections, limit) of the pool.

@@ -314,6 +314,7 @@ async fn upkeep(app: Arc<App>) {
     loop {
         tokio::select! {
             _ = reload.tick() => {
+                app.metrics.upkeep();
                 match app.keys.reload(&app.db).await {
                     Ok(changed) => {
                         // The database answered: an outage, if any, is over.
