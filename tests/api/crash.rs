@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::browser::{AuthRequest, Browser, WEB_APP_ARGS};
 use crate::helpers::{Backend, Served, Site, TestDatabase, cli_client, cli_user, free_port};
 use crate::load::Load;
@@ -121,52 +119,13 @@ async fn killed_under_write_load(backend: Backend) {
     // Restarted: everything answered 200 is there.
     let (served, _dir) = Served::start_on(port, &db.url, &settings);
     served.wait_ready().await;
-    let http = &load.http;
-    for token in &answered.access_tokens {
-        let r: Value = http
-            .post(served.url("/introspect"))
-            .basic_auth(&load.service.id, Some(&load.service.secret))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(
-            r["active"], true,
-            "{backend:?}: an access token answered 200 was lost"
-        );
-    }
-    for (id, token) in &answered.registered {
-        let r = http
-            .get(served.url(&format!("/register/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            r.status(),
-            200,
-            "{backend:?}: a registration answered 201 was lost"
-        );
-    }
+    load.check_answered(&answered, &format!("{backend:?}"))
+        .await;
     // A refresh token last answered is live, unless its next rotation
     // committed as the process died (then its successor is there).
     for token in &answered.refresh_tokens {
         let hash = monban::tokens::sha256(token.as_bytes());
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token.as_str()),
-        ];
-        let r = http
-            .post(served.url("/token"))
-            .basic_auth(&load.web.id, Some(&load.web.secret))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        if r.status() != 200 {
+        if load.refresh(token).await != 200 {
             let successors = match &handle {
                 monban::store::Db::Postgres(p) => sqlx::query_scalar::<_, i64>(
                     "SELECT COUNT(*) FROM refresh_tokens WHERE parent_hash = $1",
@@ -189,7 +148,8 @@ async fn killed_under_write_load(backend: Backend) {
             );
         }
     }
-    let r = http
+    let r = load
+        .http
         .post(served.url("/token"))
         .basic_auth(&load.service.id, Some(&load.service.secret))
         .form(&[("grant_type", "client_credentials")])

@@ -274,4 +274,41 @@ impl Load {
             self.rest().await;
         }
     }
+
+    /// On the server at `base` (restarted, or back from an outage): every
+    /// access token answered 200 introspects active, and every
+    /// registration answered 201 reads back. `what` names the run.
+    pub async fn check_answered(&self, answered: &Answered, what: &str) {
+        for tokens in answered.access_tokens.chunks(32) {
+            let seen = futures::future::join_all(tokens.iter().map(|token| {
+                self.http
+                    .post(format!("{}/introspect", self.base))
+                    .basic_auth(&self.service.id, Some(&self.service.secret))
+                    .form(&[("token", token)])
+                    .send()
+            }))
+            .await;
+            for response in seen {
+                let seen: Value = response.unwrap().json().await.unwrap();
+                assert_eq!(seen["active"], true, "{what}: a token answered 200: {seen}");
+            }
+        }
+        for (id, token) in &answered.registered {
+            let r = self
+                .http
+                .get(format!("{}/register/{id}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{what}: a registration answered 201");
+        }
+    }
+
+    /// Presents `token` to the refresh grant; the answer's status.
+    pub async fn refresh(&self, token: &str) -> u16 {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+        let r = self.post_token(&self.web, &form).await.unwrap();
+        r.status().as_u16()
+    }
 }

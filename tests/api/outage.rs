@@ -466,7 +466,7 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
         // A refresh refused after a 503 (its token lost) fails here.
         ended.unwrap();
     }
-    everything_answered_is_there(&server, &load).await;
+    everything_answered_is_there(&load).await;
 
     let (_, _, log) = server.served.stop();
     // Each outage is said once, and its end; no request logged a failure.
@@ -485,7 +485,7 @@ async fn a_postgres_outage_is_503_then_monban_recovers_by_itself() {
 /// registration answered 201 is there, and each refresh token last
 /// answered works once while the one it replaced does not (each refresh
 /// rotated completely or not at all).
-async fn everything_answered_is_there(server: &Server, load: &Load) {
+async fn everything_answered_is_there(load: &Load) {
     let answered = load.answered.lock().await;
     let unavailable = load.unavailable.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
@@ -494,53 +494,19 @@ async fn everything_answered_is_there(server: &Server, load: &Load) {
         answered.rotations,
         answered.access_tokens.len()
     );
-    let started = Instant::now();
-    for tokens in answered.access_tokens.chunks(32) {
-        let seen = futures::future::join_all(
-            tokens
-                .iter()
-                .map(|token| server.introspect(&load.service, token)),
-        )
-        .await;
-        for response in seen {
-            let seen: Value = response.json().await.unwrap();
-            assert_eq!(seen["active"], true, "a token answered 200: {seen}");
-        }
-    }
-    eprintln!(
-        "{} tokens introspected in {:?}",
-        answered.access_tokens.len(),
-        started.elapsed()
-    );
-    for (id, token) in &answered.registered {
-        let r = server
-            .http
-            .get(server.url(&format!("/register/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "a registration answered 201");
-    }
+    load.check_answered(&answered, "after the outages").await;
     for (current, before) in answered.refresh_tokens.iter().zip(&answered.rotated) {
-        let refresh = async |token: &str| {
-            server
-                .http
-                .post(server.url("/token"))
-                .basic_auth(&load.web.id, Some(&load.web.secret))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        };
         assert_eq!(
-            refresh(current).await,
+            load.refresh(current).await,
             200,
             "the refresh token last answered works"
         );
         if let Some(before) = before {
-            assert_eq!(refresh(before).await, 400, "the one it replaced does not");
+            assert_eq!(
+                load.refresh(before).await,
+                400,
+                "the one it replaced does not"
+            );
         }
     }
 }
