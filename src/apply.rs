@@ -83,6 +83,9 @@ struct ClientEntry {
     jwks_file: Option<PathBuf>,
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// Users sign in to it with a second factor.
+    #[serde(default)]
+    require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     /// The groups a service client is in (its client_credentials tokens).
     #[serde(default)]
@@ -504,6 +507,7 @@ fn client_settings(entry: ClientEntry, base: &Path) -> Result<ClientSettings, St
         jwks,
         jwks_uri: entry.jwks_uri,
         require_par: entry.require_pushed_authorization_requests,
+        require_mfa: entry.require_mfa,
         backchannel_logout_uri: entry.backchannel_logout_uri,
     })
 }

@@ -57,6 +57,14 @@ kinds! {
     AuthorizationCodeReused => "authorization_code.reused",
     SessionsEnded => "sessions.ended",
     PasswordChanged => "password.changed",
+    /// A second factor was set up (an authenticator app, recovery codes).
+    MfaEnrolled => "mfa.enrolled",
+    MfaRemoved => "mfa.removed",
+    /// A wrong second factor at sign-in.
+    MfaFailed => "mfa.failed",
+    /// An operator removed all of a user's second factors.
+    MfaReset => "mfa.reset",
+    RecoveryCodeUsed => "recovery_code.used",
     UserCreated => "user.created",
     UserUpdated => "user.updated",
     UserDisabled => "user.disabled",
@@ -64,6 +72,7 @@ kinds! {
     UserDeleted => "user.deleted",
     GroupCreated => "group.created",
     GroupDeleted => "group.deleted",
+    GroupUpdated => "group.updated",
     GroupMemberAdded => "group.member_added",
     GroupMemberRemoved => "group.member_removed",
     ClientCreated => "client.created",

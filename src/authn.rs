@@ -53,6 +53,32 @@ pub fn username_subject(username: &str) -> String {
     format!("user:{}", username.to_lowercase())
 }
 
+/// The throttling subject of a username's wrong second factors: counted
+/// apart from wrong passwords, so that a right password (which clears
+/// those) does not give the codes new tries; it locks the password
+/// sign-in too.
+pub fn second_factor_subject(username: &str) -> String {
+    format!("mfa:{}", username.to_lowercase())
+}
+
+/// The throttling subject of a client address.
+pub fn address_subject(origin: &Origin) -> String {
+    format!("ip:{}", crate::net::network_of(origin.ip))
+}
+
+/// Seconds until the username may try its second factor again, if wrong
+/// ones reached the limit.
+pub async fn second_factor_locked(
+    db: &store::Db,
+    username: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let subject = second_factor_subject(username);
+    let since = now - ACCOUNT_WINDOW;
+    let [(failures, start), _] = throttle::failures(db, (&subject, since), ("", now)).await?;
+    Ok((failures >= ACCOUNT_MAX_FAILURES).then_some(start + ACCOUNT_WINDOW - now))
+}
+
 /// Checks a login attempt. The password is verified only when neither the
 /// address nor the username is throttled.
 pub async fn check(
@@ -107,10 +133,13 @@ async fn check_throttled(
     origin: &Origin,
     now: i64,
 ) -> Result<Result<User, Refused>, AuthnError> {
-    let address = format!("ip:{}", crate::net::network_of(origin.ip));
+    let address = address_subject(origin);
     let account = username_subject(username);
     let (address_since, account_since) = (now - ADDRESS_WINDOW, now - ACCOUNT_WINDOW);
     let db = &app.db;
+    if let Some(wait) = second_factor_locked(db, username, now).await? {
+        return Ok(Err(Refused::AccountLocked(wait)));
+    }
     let account_failures =
         match throttle::reserve(db, &account, now, account_since, ACCOUNT_MAX_FAILURES).await? {
             Ok(failures) => failures,

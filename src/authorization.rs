@@ -13,8 +13,10 @@ use url::Url;
 use crate::error::ErrorCode;
 use crate::form::Params;
 use crate::i18n::Lang;
+use crate::mfa::level::Asked;
 use crate::page_error::{PageError, Problem};
 use crate::session::{BrowserSession, Login};
+use crate::sign_in::{self, Next};
 use crate::state::App;
 use crate::store::{self, clients::Client, codes::Code};
 use crate::tokens;
@@ -58,6 +60,10 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     pub lang: Lang,
     pub acr_values: Option<String>,
+    /// `acr` was an essential claim (OIDC Core §5.5.1.1): `acr_values`
+    /// holds its values, and a sign-in that cannot meet one is refused.
+    #[serde(default)]
+    pub acr_essential: bool,
     pub audience: Vec<String>,
     /// The subject of a valid `id_token_hint`: the user the client expects.
     #[serde(default)]
@@ -70,6 +76,20 @@ pub struct AuthorizationRequest {
     pub consented: bool,
 }
 
+impl AuthorizationRequest {
+    /// The levels of sign-in the request asks for.
+    pub fn asked(&self) -> Asked {
+        let values: Vec<&str> = self
+            .acr_values
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .collect();
+        Asked::of(&values, self.acr_essential)
+    }
+}
+
 /// What happens next: the answer to the client (code or error), or one of
 /// monban's pages, for which the caller parks the request.
 #[derive(Debug)]
@@ -78,6 +98,11 @@ pub enum Outcome {
     NeedsLogin,
     /// Consent is needed from this (logged-in) user.
     NeedsConsent {
+        user_id: uuid::Uuid,
+    },
+    /// The logged-in user must step up with a second factor (or set one
+    /// up, where one is required).
+    NeedsFactor {
         user_id: uuid::Uuid,
     },
 }
@@ -377,14 +402,20 @@ fn validate(
     let login_hint = one("login_hint")?
         .filter(|h| h.len() <= 254)
         .map(str::to_owned);
-    let acr_values = one("acr_values")?.map(str::to_owned);
+    let (acr_values, acr_essential) = match acr_claim(one("claims")?)? {
+        Some(essential) => (Some(essential.join(" ")), true),
+        None => (one("acr_values")?.map(str::to_owned), false),
+    };
+    if acr_values.as_ref().is_some_and(|v| v.len() > 512) {
+        return Err(refuse(ErrorCode::InvalidRequest, "acr_values is too long"));
+    }
     // OIDC Core §3.1.2.1: the hint names the user the client expects; one
     // that does not verify is ignored.
     let hint_sub = one("id_token_hint")?.and_then(|t| {
         crate::id_token::read_hint(&app.keys.get(), app.config.issuer.as_str(), t).map(|h| h.sub)
     });
-    // `claims` (OIDC Core §5.5) and `display` may be sent; they are accepted
-    // and not acted upon.
+    // Of `claims` (OIDC Core §5.5) only an essential `acr` is acted upon;
+    // `display` may be sent and is not.
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         return_to,
@@ -396,11 +427,52 @@ fn validate(
         login_hint,
         lang,
         acr_values,
+        acr_essential,
         audience,
         hint_sub,
         logged_in: false,
         consented: false,
     })
+}
+
+/// The values of `acr` requested as an essential claim (OIDC Core §5.5.1.1:
+/// `{"id_token": {"acr": {"essential": true, "values": [...]}}}`, or in
+/// `userinfo`, or with a single `value`); `None` when it is not essential.
+fn acr_claim(raw: Option<&str>) -> Result<Option<Vec<String>>, Refusal> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    // A `claims` that is no JSON object asks for nothing monban acts on: it
+    // is ignored, as it always was.
+    let Some(claims) = serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .filter(serde_json::Value::is_object)
+    else {
+        return Ok(None);
+    };
+    let mut values = Vec::new();
+    for member in ["id_token", "userinfo"] {
+        let Some(acr) = claims.get(member).and_then(|m| m.get("acr")) else {
+            continue;
+        };
+        if acr.get("essential") != Some(&serde_json::Value::Bool(true)) {
+            continue;
+        }
+        let listed = acr.get("values").and_then(|v| v.as_array()).cloned();
+        let single = acr.get("value").cloned().map(|v| vec![v]);
+        for value in listed.or(single).unwrap_or_default() {
+            let value = value.as_str().ok_or_else(|| {
+                refuse(
+                    ErrorCode::InvalidRequest,
+                    "acr values in claims must be strings",
+                )
+            })?;
+            if !values.iter().any(|v| v == value) {
+                values.push(value.to_owned());
+            }
+        }
+    }
+    Ok((!values.is_empty()).then_some(values))
 }
 
 /// Whether `client` may ask for `scope`: an OpenID Connect scope, or one of
@@ -546,6 +618,27 @@ pub async fn decide(
         }
         return Ok(Outcome::NeedsLogin);
     };
+    let asked = request.asked();
+    match sign_in::next(app, client, &asked, login.user_id, login.level(), false).await? {
+        Next::Done => {}
+        Next::Unmet => {
+            return refuse(
+                ErrorCode::UnmetAuthenticationRequirements,
+                "the user cannot sign in at the level of authentication the client requires",
+            );
+        }
+        Next::SecondFactor | Next::Enrol if request.prompt.none => {
+            return refuse(
+                ErrorCode::InteractionRequired,
+                "the user must sign in with a second factor",
+            );
+        }
+        Next::SecondFactor | Next::Enrol => {
+            return Ok(Outcome::NeedsFactor {
+                user_id: login.user_id,
+            });
+        }
+    }
 
     let consent = if client.first_party {
         None
@@ -631,7 +724,7 @@ async fn issue_code(
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: login.auth_time,
-        acr: login.acr.clone(),
+        acr: request.asked().acr_for(login.level()).to_owned(),
         amr: sqlx::types::Json(login.amr.clone()),
         offline,
         grant_id: uuid::Uuid::now_v7(),

@@ -24,6 +24,8 @@ pub struct Metadata {
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: bool,
+    /// monban's own: users sign in to it with a second factor.
+    pub require_mfa: bool,
     pub backchannel_logout_uri: Option<String>,
 }
 
@@ -78,6 +80,7 @@ impl Metadata {
             jwks: self.jwks.clone(),
             jwks_uri: self.jwks_uri.clone(),
             require_par: self.require_pushed_authorization_requests,
+            require_mfa: self.require_mfa,
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         };
         settings.check()?;

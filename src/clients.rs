@@ -39,6 +39,8 @@ pub struct ClientSettings {
     pub jwks_uri: Option<String>,
     /// RFC 9126 §5: only pushed authorization requests are accepted.
     pub require_par: bool,
+    /// Users sign in to it with a second factor.
+    pub require_mfa: bool,
     /// OIDC Back-Channel Logout: where to POST logout tokens.
     pub backchannel_logout_uri: Option<String>,
 }
@@ -68,6 +70,7 @@ impl ClientSettings {
             jwks: None,
             jwks_uri: None,
             require_par: false,
+            require_mfa: false,
             backchannel_logout_uri: None,
         }
     }
@@ -88,6 +91,7 @@ impl ClientSettings {
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
             require_par: client.require_pushed_authorization_requests,
+            require_mfa: client.require_mfa,
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         }
     }
@@ -117,6 +121,7 @@ impl ClientSettings {
                 "require_pushed_authorization_requests",
                 json!(self.require_par),
             ),
+            ("require_mfa", json!(self.require_mfa)),
             ("backchannel_logout_uri", json!(self.backchannel_logout_uri)),
         ]
     }
@@ -433,6 +438,7 @@ pub fn new_client(settings: ClientSettings, now: i64) -> (Client, Option<Secret>
         jwks: None,
         jwks_uri: None,
         require_pushed_authorization_requests: false,
+        require_mfa: false,
         backchannel_logout_uri: None,
         registration_token_hash: None,
         groups: Vec::new(),
@@ -461,6 +467,7 @@ pub fn apply(client: &mut Client, s: ClientSettings, now: i64) -> Option<Secret>
     client.jwks = s.jwks;
     client.jwks_uri = s.jwks_uri;
     client.require_pushed_authorization_requests = s.require_par;
+    client.require_mfa = s.require_mfa;
     client.backchannel_logout_uri = s.backchannel_logout_uri;
     client.updated_at = now;
     client.client_type = s.client_type;

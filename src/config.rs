@@ -44,6 +44,7 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_POLICY_FILE",
     "MONBAN_KEY_ENCRYPTION_KEY",
     "MONBAN_REQUIRE_PAR",
+    "MONBAN_MFA",
     "MONBAN_OPEN_REGISTRATION",
     "MONBAN_AUDIT_RETENTION_DAYS",
     "MONBAN_METRICS_LISTEN",
@@ -94,6 +95,9 @@ pub struct Config {
     pub key_encryption: crate::key_encryption::KeyEncryption,
     /// Every client must push its authorization requests (RFC 9126 §5).
     pub require_par: bool,
+    /// Second factors: never asked (`off`), asked of users who have one
+    /// (`optional`), or required of everyone (`required`).
+    pub mfa: Mfa,
     /// Dynamic registration without an initial access token (RFC 7591 §3).
     pub open_registration: bool,
     /// Audit events older than this are purged; 0 keeps them forever.
@@ -106,6 +110,14 @@ pub struct Config {
     pub apply_file: Option<std::path::PathBuf>,
     /// Things worth telling the operator once logging is up.
     pub warnings: Vec<String>,
+}
+
+/// `MONBAN_MFA`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mfa {
+    Off,
+    Optional,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +211,14 @@ impl Issuer {
     /// The absolute URL of an endpoint path.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
+    }
+
+    /// The host name (or address), as authenticator apps label an account.
+    pub fn host(&self) -> String {
+        Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     fn is_local(&self) -> bool {
@@ -487,6 +507,16 @@ impl Config {
             crate::key_encryption::KeyEncryption::parse,
         )?;
         let require_par = src.parse("MONBAN_REQUIRE_PAR", || false, boolean)?;
+        let mfa = src.parse(
+            "MONBAN_MFA",
+            || Mfa::Optional,
+            |raw| match raw {
+                "off" => Ok(Mfa::Off),
+                "optional" => Ok(Mfa::Optional),
+                "required" => Ok(Mfa::Required),
+                _ => Err(format!("expected off, optional or required, got {raw:?}")),
+            },
+        )?;
         let open_registration = src.parse("MONBAN_OPEN_REGISTRATION", || false, boolean)?;
         let audit_retention_days = src.parse(
             "MONBAN_AUDIT_RETENTION_DAYS",
@@ -572,6 +602,7 @@ impl Config {
             policy_file,
             key_encryption,
             require_par,
+            mfa,
             open_registration,
             audit_retention_days,
             metrics_listen,

@@ -41,6 +41,13 @@ pub enum ErrorCode {
     /// OIDC Core §3.1.2.6, with `prompt=none`.
     LoginRequired,
     ConsentRequired,
+    /// OIDC Core §3.1.2.6: the user must interact (here: a second factor).
+    InteractionRequired,
+    /// RFC 9470 §3: the token's sign-in is below what the resource needs.
+    InsufficientUserAuthentication,
+    /// OpenID Connect Core errata (§3.1.2.6 in the 2023 errata set): an
+    /// essential `acr` the user cannot meet.
+    UnmetAuthenticationRequirements,
     ExpiredToken,
     /// A rate limit (`MONBAN_RATE_LIMIT_*`); no RFC defines a code for
     /// it: the name of RFC 6585 §4's status.
@@ -77,6 +84,9 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::InsufficientUserAuthentication => "insufficient_user_authentication",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::ServerError => "server_error",
@@ -332,6 +342,8 @@ pub struct BearerError {
     error: Option<ErrorCode>,
     description: Cow<'static, str>,
     scope: Option<Cow<'static, str>>,
+    /// RFC 9470 §3: the `acr_values` a new sign-in must reach.
+    acr_values: Option<&'static str>,
     /// Made from a database error.
     database: bool,
 }
@@ -343,6 +355,7 @@ impl BearerError {
             error: None,
             description: Cow::Borrowed(""),
             scope: None,
+            acr_values: None,
             database: false,
         }
     }
@@ -353,6 +366,7 @@ impl BearerError {
             error: Some(ErrorCode::InvalidToken),
             description: sanitize(description.into()),
             scope: None,
+            acr_values: None,
             database: false,
         }
     }
@@ -376,7 +390,22 @@ impl BearerError {
             error: Some(ErrorCode::InsufficientScope),
             description: sanitize(description.into()),
             scope: scope.map(sanitize),
+            acr_values: None,
             database: false,
+        }
+    }
+
+    /// RFC 9470 §3: the user signed in below `acr` for this token; the
+    /// client gets a new token with `acr_values` and comes back.
+    pub fn insufficient_user_authentication(acr: &'static str) -> BearerError {
+        BearerError {
+            status: StatusCode::UNAUTHORIZED,
+            error: Some(ErrorCode::InsufficientUserAuthentication),
+            description: Cow::Borrowed(
+                "a stronger sign-in is required: ask for a token with these acr_values",
+            ),
+            acr_values: Some(acr),
+            ..BearerError::missing()
         }
     }
 
@@ -387,6 +416,7 @@ impl BearerError {
             error: None,
             description: Cow::Borrowed(""),
             scope: None,
+            acr_values: None,
             database: false,
         }
     }
@@ -400,6 +430,7 @@ impl From<sqlx::Error> for BearerError {
                 error: Some(ErrorCode::TemporarilyUnavailable),
                 description: Cow::Borrowed(""),
                 scope: None,
+                acr_values: None,
                 database: true,
             };
         }
@@ -440,6 +471,9 @@ impl IntoResponse for BearerError {
         }
         if let Some(scope) = &self.scope {
             challenge.push_str(&format!(", scope=\"{scope}\""));
+        }
+        if let Some(acr) = self.acr_values {
+            challenge.push_str(&format!(", acr_values=\"{acr}\""));
         }
         let body = serde_json::json!({
             "error": self.error.unwrap_or(ErrorCode::InvalidRequest).as_str(),

@@ -29,6 +29,7 @@ const REQUESTS: &str = "monban_http_requests_total";
 const REQUEST_SECONDS: &str = "monban_http_request_duration_seconds";
 const TOKENS_ISSUED: &str = "monban_tokens_issued_total";
 const LOGINS: &str = "monban_logins_total";
+const SIGN_INS: &str = "monban_sign_ins_total";
 const PASSWORD_CHECKS: &str = "monban_password_checks_total";
 const RATE_LIMITED: &str = "monban_rate_limited_total";
 const ACTIVE_SESSIONS: &str = "monban_active_sessions";
@@ -79,6 +80,11 @@ impl Metrics {
             ),
             (TOKENS_ISSUED, Unit::Count, "Token responses by grant type"),
             (LOGINS, Unit::Count, "Login attempts by outcome"),
+            (
+                SIGN_INS,
+                Unit::Count,
+                "Completed sign-ins by how the user proved who they are (amr, RFC 8176)",
+            ),
             (
                 PASSWORD_CHECKS,
                 Unit::Count,
@@ -151,6 +157,12 @@ impl Metrics {
     /// `outcome`: `succeeded`, or why the password check refused.
     pub fn login(&self, outcome: &'static str) {
         self.counter(LOGINS, labels(&[("outcome", outcome.to_owned())]))
+            .increment(1);
+    }
+
+    /// A sign-in completed with these `amr` values (joined by `+`).
+    pub fn signed_in(&self, amr: &[String]) {
+        self.counter(SIGN_INS, labels(&[("amr", amr.join("+"))]))
             .increment(1);
     }
 

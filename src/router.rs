@@ -14,14 +14,14 @@ use tracing::Level;
 
 use crate::endpoints::{
     authorize, consent, device, device_verification, end_session, forward_auth, health, home,
-    introspect, jwks, login, metadata, metrics as metrics_endpoint, par, register, revoke, token,
-    userinfo,
+    introspect, jwks, login, login_factor, metadata, metrics as metrics_endpoint, par, register,
+    revoke, token, userinfo,
 };
 use crate::layers::{self, Guard, limited};
 use crate::rate_limit::Class;
 use crate::routes;
 use crate::state::App;
-use crate::ui::{account, admin as admin_pages};
+use crate::ui::{account, account_factors, admin as admin_pages};
 use crate::{cors, form, metrics, net};
 
 pub fn router(app: Arc<App>) -> Router {
@@ -59,6 +59,17 @@ pub fn router(app: Arc<App>) -> Router {
             routes::LOGIN,
             limited(get(login::get).post(login::post), page(Class::Login)),
         )
+        .route(
+            routes::LOGIN_FACTOR,
+            limited(
+                get(login_factor::get).post(login_factor::post),
+                page(Class::Login),
+            ),
+        )
+        .route(
+            routes::LOGIN_FACTOR_ENROL,
+            limited(post(login_factor::enrol), page(Class::Login)),
+        )
         .route(routes::CONSENT, get(consent::get).post(consent::post))
         .route(
             routes::LOGOUT,
@@ -86,6 +97,22 @@ pub fn router(app: Arc<App>) -> Router {
             post(account::end_all_sessions),
         )
         .route(routes::ACCOUNT_LOGOUT, post(account::log_out))
+        .route(
+            routes::ACCOUNT_TOTP,
+            limited(post(account_factors::start_totp), page(Class::Login)),
+        )
+        .route(
+            routes::ACCOUNT_TOTP_CONFIRM,
+            limited(post(account_factors::confirm_totp), page(Class::Login)),
+        )
+        .route(
+            routes::ACCOUNT_TOTP_REMOVE,
+            limited(post(account_factors::remove_totp), page(Class::Login)),
+        )
+        .route(
+            routes::ACCOUNT_RECOVERY_CODES,
+            limited(post(account_factors::regenerate_codes), page(Class::Login)),
+        )
         .route(routes::ADMIN, get(admin_pages::home))
         .route(
             routes::ADMIN_USERS,

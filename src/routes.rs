@@ -36,6 +36,10 @@ pub const FORWARD_AUTH: &str = "/forward_auth";
 
 // monban's pages.
 pub const LOGIN: &str = "/login";
+/// The second step of a sign-in, or a session stepping up.
+pub const LOGIN_FACTOR: &str = "/login/factor";
+/// Setting up a required second factor while signing in.
+pub const LOGIN_FACTOR_ENROL: &str = "/login/factor/enrol";
 pub const CONSENT: &str = "/consent";
 pub const LOGOUT: &str = "/logout";
 /// The device flow's verification URI (RFC 8628 §3.2), where codes are typed.
@@ -46,6 +50,10 @@ pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_REVOKE_CONSENT: &str = "/account/consents/revoke";
 pub const ACCOUNT_END_ALL_SESSIONS: &str = "/account/sessions/end-all";
 pub const ACCOUNT_LOGOUT: &str = "/account/logout";
+pub const ACCOUNT_TOTP: &str = "/account/totp";
+pub const ACCOUNT_TOTP_CONFIRM: &str = "/account/totp/confirm";
+pub const ACCOUNT_TOTP_REMOVE: &str = "/account/totp/remove";
+pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
 pub const ADMIN: &str = "/admin";
 pub const ADMIN_USERS: &str = "/admin/users";
 pub const ADMIN_USER: &str = "/admin/users/{id}";

@@ -13,6 +13,7 @@ use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session};
 use uuid::Uuid;
 
+use crate::mfa::{self, Factor, Level};
 use crate::store::{self, Db, sessions::SessionWrite};
 use crate::tokens;
 
@@ -176,21 +177,6 @@ pub struct Login {
     pub ip: Option<String>,
 }
 
-/// A way the user proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    Password,
-}
-
-impl Factor {
-    /// Its `amr` value (RFC 8176 §2).
-    pub fn amr(self) -> &'static str {
-        match self {
-            Factor::Password => "pwd",
-        }
-    }
-}
-
 /// Where a login happened, as the account page shows it.
 pub struct Device {
     pub user_agent: Option<String>,
@@ -216,10 +202,8 @@ impl Login {
                 .as_ref()
                 .map_or_else(tokens::new_jti, |l| l.sid.clone()),
             auth_time: now,
-            amr: factors.iter().map(|f| f.amr().to_owned()).collect(),
-            // One level today: a password (OIDC Core §2 leaves the values
-            // to the provider).
-            acr: "1".to_owned(),
+            amr: mfa::level::amr(factors),
+            acr: Level::of(factors).acr().to_owned(),
             ends_at: now + max_ttl,
             touched_at: now,
             clients: earlier.map(|l| l.clients).unwrap_or_default(),
@@ -228,6 +212,49 @@ impl Login {
         }
     }
 }
+
+impl Login {
+    /// The level this login reached (a login from before levels: a password).
+    pub fn level(&self) -> Level {
+        Level::of_acr(&self.acr).unwrap_or(Level::Password)
+    }
+
+    /// The same login, stepped up with `factor` now (the session, its sid
+    /// and its end stay).
+    pub fn stepped_up(self, factor: Factor, now: i64) -> Login {
+        let factors: Vec<Factor> = [Factor::Password, factor].into();
+        let level = Level::of(&factors).max(self.level());
+        let mut amr = self.amr;
+        for value in mfa::level::amr(&factors) {
+            if !amr.contains(&value) {
+                amr.push(value);
+            }
+        }
+        Login {
+            amr,
+            acr: level.acr().to_owned(),
+            auth_time: now,
+            touched_at: now,
+            ..self
+        }
+    }
+}
+
+/// A sign-in between its first factor and the one it still needs, or a
+/// logged-in session stepping up: kept in the session, for one request
+/// (`rid`), and only for `SECOND_STEP_FOR`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecondStep {
+    pub user_id: Uuid,
+    pub rid: String,
+    /// The SSO session being stepped up; `None`: a sign-in in progress.
+    pub sid: Option<String>,
+    pub started_at: i64,
+}
+
+/// How long a sign-in may wait for its second factor.
+pub const SECOND_STEP_FOR: i64 = 10 * 60;
+const SECOND_STEP: &str = "second_step";
 
 /// Typed access to monban's state in a tower-sessions `Session`.
 pub struct BrowserSession {
@@ -278,6 +305,7 @@ impl BrowserSession {
         // A CSRF token seen before the login (say, planted with the cookie)
         // is not carried into the logged-in session.
         self.inner.remove_value(CSRF).await?;
+        self.inner.remove_value(SECOND_STEP).await?;
         self.inner.insert(LOGIN, login).await?;
         self.set_expiry(login, idle_ttl, login.auth_time);
         Ok(())
@@ -315,6 +343,42 @@ impl BrowserSession {
     /// Ends the session in this browser (the row and the cookie).
     pub async fn log_out(&self) -> Result<(), SessionError> {
         self.inner.flush().await?;
+        Ok(())
+    }
+
+    /// Starts waiting for a second factor (replacing any other wait).
+    /// The session gets a new id (and CSRF token) here too: a session id
+    /// planted before the password cannot finish the sign-in it started.
+    pub async fn await_second_factor(&self, step: &SecondStep) -> Result<(), SessionError> {
+        self.inner.cycle_id().await?;
+        self.inner.remove_value(CSRF).await?;
+        self.inner.insert(SECOND_STEP, step).await?;
+        Ok(())
+    }
+
+    /// The second step waited for in this browser for request `rid`, if it
+    /// has not timed out; a step-up only while its SSO session lasts.
+    pub async fn second_step(
+        &self,
+        rid: &str,
+        now: i64,
+    ) -> Result<Option<SecondStep>, SessionError> {
+        let Some(step) = self.inner.get::<SecondStep>(SECOND_STEP).await? else {
+            return Ok(None);
+        };
+        let login = self.login(now).await?;
+        let valid = step.rid == rid
+            && now - step.started_at <= SECOND_STEP_FOR
+            && match &step.sid {
+                None => true,
+                Some(sid) => login.is_some_and(|l| l.sid == *sid && l.user_id == step.user_id),
+            };
+        Ok(valid.then_some(step))
+    }
+
+    /// The second step is over (done, or given up).
+    pub async fn end_second_step(&self) -> Result<(), SessionError> {
+        self.inner.remove_value(SECOND_STEP).await?;
         Ok(())
     }
 

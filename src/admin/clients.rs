@@ -49,6 +49,8 @@ pub struct ClientView {
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: bool,
+    /// Users sign in to it with a second factor (monban's own setting).
+    pub require_mfa: bool,
     pub backchannel_logout_uri: Option<String>,
     /// Groups of a service client (in its client_credentials tokens).
     pub groups: Vec<String>,
@@ -77,6 +79,7 @@ impl ClientView {
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
             require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            require_mfa: client.require_mfa,
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
             groups: client.groups.clone(),
             created_at: client.created_at,
@@ -127,6 +130,9 @@ pub struct ClientMetadata {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Users sign in to it with a second factor.
+    #[serde(default)]
+    pub require_mfa: bool,
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
@@ -149,6 +155,7 @@ impl ClientMetadata {
             jwks: self.jwks.clone(),
             jwks_uri: self.jwks_uri.clone(),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            require_mfa: self.require_mfa,
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         }
         .settings()

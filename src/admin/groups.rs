@@ -22,6 +22,8 @@ pub struct GroupView {
     pub name: String,
     /// Users in it.
     pub members: i64,
+    /// Its members sign in with a second factor.
+    pub require_mfa: bool,
     pub created_at: i64,
 }
 
@@ -40,6 +42,7 @@ pub async fn list(
             .map(|g| GroupView {
                 name: g.name,
                 members: g.members,
+                require_mfa: g.require_mfa,
                 created_at: g.created_at,
             })
             .collect(),
@@ -107,10 +110,35 @@ pub async fn show(
     }))
 }
 
-#[utoipa::path(delete, path = "/groups/{name}", tag = "groups", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPatch {
+    /// Its members sign in with a second factor (those without one set one
+    /// up at their next sign-in).
+    pub require_mfa: bool,
+}
+
+#[utoipa::path(patch, path = "/groups/{name}", tag = "groups", params(("name" = String, Path)),
+    request_body = GroupPatch,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["monban:admin"])))]
-/// Deletes a group; its memberships go with it.
+/// Changes a group: whether its members must sign in with a second factor.
+pub async fn update(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(name): AdminPath<String>,
+    AdminJson(patch): AdminJson<GroupPatch>,
+) -> Result<StatusCode, AdminError> {
+    let op = admin.operator(&app);
+    service::groups::set_require_mfa(&op, &name, patch.require_mfa, crate::unix_now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/groups/{name}", tag = "groups", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Deletes a group; its memberships go with it. The admin group is
+/// refused (409): deleting it here would lock every admin out.
 pub async fn delete(
     admin: Admin,
     State(app): State<Arc<App>>,

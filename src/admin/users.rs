@@ -146,6 +146,8 @@ pub struct UserDetail {
     /// must wait (Unix seconds) if it reached the limit.
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
+    /// The second factors set up (`totp`).
+    pub factors: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
@@ -162,13 +164,71 @@ pub async fn show(
 }
 
 async fn detail(app: &App, user: User) -> Result<UserDetail, AdminError> {
+    let factors = mfa_of(app, user.id).await?.factors;
     let detail = service::users::detail(&app.db, user, crate::unix_now()).await?;
     Ok(UserDetail {
         user: detail.user.into(),
         groups: detail.groups,
         failed_logins: detail.failed_logins,
         locked_until: detail.locked_until,
+        factors,
     })
+}
+
+/// A user's second factors, as the API shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaView {
+    /// `totp`: an authenticator app.
+    pub factors: Vec<String>,
+    /// When the authenticator app was set up and last used (Unix seconds).
+    pub totp_confirmed_at: Option<i64>,
+    pub totp_last_used_at: Option<i64>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
+}
+
+impl From<service::mfa::Factors> for MfaView {
+    fn from(f: service::mfa::Factors) -> MfaView {
+        MfaView {
+            factors: f.names().into_iter().map(str::to_owned).collect(),
+            totp_confirmed_at: f.totp_confirmed_at,
+            totp_last_used_at: f.totp_last_used_at,
+            recovery_codes_left: f.recovery_codes_left,
+        }
+    }
+}
+
+async fn mfa_of(app: &App, id: Uuid) -> Result<MfaView, AdminError> {
+    Ok(service::mfa::factors(&app.db, id).await?.into())
+}
+
+#[utoipa::path(get, path = "/users/{id}/mfa", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = MfaView), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// The second factors a user has set up.
+pub async fn mfa(
+    _admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(id): AdminPath<Uuid>,
+) -> Result<Json<MfaView>, AdminError> {
+    find(&app, id).await?;
+    Ok(Json(mfa_of(&app, id).await?))
+}
+
+#[utoipa::path(post, path = "/users/{id}/mfa/reset", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = MfaView), (status = 404, body = ErrorBody)),
+    security(("bearer" = ["monban:admin"])))]
+/// Removes every second factor and recovery code of a user (who lost
+/// them) and ends their sessions; where a factor is required, they set one
+/// up at their next sign-in.
+pub async fn reset_mfa(
+    admin: Admin,
+    State(app): State<Arc<App>>,
+    AdminPath(id): AdminPath<Uuid>,
+) -> Result<Json<MfaView>, AdminError> {
+    let user = find(&app, id).await?;
+    let factors = service::mfa::reset(&admin.operator(&app), &user, crate::unix_now()).await?;
+    Ok(Json(factors.into()))
 }
 
 /// `Some(None)` when a field is given as `null` (clear it), `None` when it

@@ -33,6 +33,10 @@ pub enum ClientCommand {
         /// Accept authorization requests that were not pushed again.
         #[arg(long, conflicts_with = "require_par")]
         no_require_par: bool,
+        /// Let its users sign in without a second factor again (unless
+        /// MONBAN_MFA or a group requires one).
+        #[arg(long, conflicts_with = "require_mfa")]
+        no_require_mfa: bool,
         /// A client that registered itself (RFC 7591): a scope it may have
         /// in client_credentials tokens (repeatable; with
         /// --service-audience, replaces what its initial access token
@@ -140,6 +144,10 @@ pub struct ClientArgs {
     /// Accept only pushed authorization requests (RFC 9126) from it.
     #[arg(long)]
     require_par: bool,
+    /// Its users sign in with a second factor (those without one set one up
+    /// when they sign in).
+    #[arg(long)]
+    require_mfa: bool,
     /// Where monban POSTs a logout token when a session the client took
     /// part in ends (OIDC Back-Channel Logout); `none` on update removes it.
     #[arg(long, value_name = "URI")]
@@ -167,6 +175,7 @@ pub async fn run(db: &Db, config: &Config, command: ClientCommand) -> Result<Out
             confidential,
             no_first_party,
             no_require_par,
+            no_require_mfa,
             service_scopes,
             service_audiences,
         } => {
@@ -206,6 +215,9 @@ pub async fn run(db: &Db, config: &Config, command: ClientCommand) -> Result<Out
             }
             if no_require_par {
                 updated.require_par = false;
+            }
+            if no_require_mfa {
+                updated.require_mfa = false;
             }
             let also = service::clients::Also {
                 service_limit: limit,
@@ -365,6 +377,9 @@ impl ClientArgs {
         if self.require_par {
             s.require_par = true;
         }
+        if self.require_mfa {
+            s.require_mfa = true;
+        }
         if let Some(uri) = self.backchannel_logout_uri {
             s.backchannel_logout_uri = (uri != "none").then_some(uri);
         }
@@ -469,6 +484,7 @@ fn describe(client: &Client, secret: Option<&Secret>, verb: &str) -> Output {
             "token_endpoint_auth_method",
             "jwks_uri",
             "require_pushed_authorization_requests",
+            "require_mfa",
             "backchannel_logout_uri",
             "grant_types",
             "scope",

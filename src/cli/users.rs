@@ -46,6 +46,19 @@ pub enum UserCommand {
     /// Add a user to or remove them from a group.
     #[command(subcommand)]
     Group(UserGroupCommand),
+    /// A user's second factors: list them, or reset them (when the user
+    /// lost them; their sessions end).
+    #[command(subcommand)]
+    Mfa(UserMfaCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserMfaCommand {
+    /// Show the second factors USER has set up.
+    List { user: String },
+    /// Remove every second factor and recovery code of USER and end their
+    /// sessions.
+    Reset { user: String },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +77,18 @@ pub enum GroupCommand {
     List,
     /// Delete a group (its memberships go with it).
     Delete { name: String },
+    /// Change a group: whether its members must sign in with a second
+    /// factor.
+    Update {
+        name: String,
+        /// Its members sign in with a second factor (those without one set
+        /// one up at their next sign-in).
+        #[arg(long, required_unless_present = "no_require_mfa")]
+        require_mfa: bool,
+        /// They need not (unless MONBAN_MFA or a client requires one).
+        #[arg(long, conflicts_with = "require_mfa")]
+        no_require_mfa: bool,
+    },
 }
 
 pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Output, CliError> {
@@ -178,7 +203,46 @@ pub async fn user(db: &Db, config: &Config, command: UserCommand) -> Result<Outp
                 "was not in",
             ))
         }
+        UserCommand::Mfa(UserMfaCommand::List { user }) => {
+            let user = find(db, &user).await?;
+            let factors = service::mfa::factors(db, user.id).await?;
+            Ok(factors_of(&user, &factors, None))
+        }
+        UserCommand::Mfa(UserMfaCommand::Reset { user }) => {
+            let user = find(db, &user).await?;
+            let factors = service::mfa::reset(&operator(db, config), &user, now).await?;
+            Ok(factors_of(
+                &user,
+                &factors,
+                Some("second factors reset; signed out everywhere"),
+            ))
+        }
     }
+}
+
+/// A user's factors, as `user mfa list` shows them.
+fn factors_of(user: &User, factors: &service::mfa::Factors, result: Option<&str>) -> Output {
+    let mut out = json!(factors);
+    set(&mut out, "username", json!(user.username));
+    set(&mut out, "factors", json!(factors.names()));
+    if let Some(result) = result {
+        set(&mut out, "result", json!(result));
+    }
+    let mut text = String::new();
+    if let Some(result) = result {
+        text.push_str(&format!("user {}: {result}\n", user.username));
+    }
+    text.push_str(&fields(
+        &out,
+        &[
+            "username",
+            "factors",
+            "totp_confirmed_at",
+            "totp_last_used_at",
+            "recovery_codes_left",
+        ],
+    ));
+    Output::new(out, text)
 }
 
 pub async fn group(db: &Db, config: &Config, command: GroupCommand) -> Result<Output, CliError> {
@@ -193,8 +257,18 @@ pub async fn group(db: &Db, config: &Config, command: GroupCommand) -> Result<Ou
         }
         GroupCommand::List => {
             let rows: Vec<Value> = groups::list(db).await?.iter().map(|g| json!(g)).collect();
-            let text = table(&rows, &["name", "members"]);
+            let text = table(&rows, &["name", "members", "require_mfa"]);
             Ok(Output::new(Value::Array(rows), text))
+        }
+        GroupCommand::Update {
+            name, require_mfa, ..
+        } => {
+            service::groups::set_require_mfa(&operator(db, config), &name, require_mfa, now)
+                .await?;
+            Ok(Output::new(
+                json!({"name": name, "require_mfa": require_mfa}),
+                format!("group {name}: second factor required: {require_mfa}"),
+            ))
         }
         GroupCommand::Delete { name } => {
             service::groups::delete(&operator(db, config), &name, now).await?;

@@ -46,10 +46,6 @@ pub async fn get(
         Parsed::Valid(request, client) => (request, client),
         Parsed::Refused { response, .. } => return Ok(respond(&app, response, lang)),
     };
-    if let Some(acr) = &request.acr_values {
-        // Recorded: monban has one way to sign in (a password, acr "1").
-        tracing::info!(client_id = %client.client_id, acr_values = %acr, "acr_values requested");
-    }
     let result = proceed(&app, &session, &request, &client, None, now).await;
     outage_to_client(&app, &request, result).map_err(|e| e.in_lang(lang, prefix))
 }
@@ -154,6 +150,10 @@ pub async fn proceed(
             let user = crate::store::users::find_by_id(&app.db, user_id).await?;
             let username = user.map(|u| u.username).unwrap_or_default();
             ui::consent::page(app, session, request, &rid, client, &username).await
+        }
+        Outcome::NeedsFactor { user_id } => {
+            let login = session.login(now).await?.map(|l| l.sid);
+            super::login_factor::start(app, session, request, &rid, user_id, login, now).await
         }
         _ => {
             let hint = request.login_hint.as_deref().unwrap_or_default();

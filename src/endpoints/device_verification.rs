@@ -12,13 +12,15 @@ use serde::Deserialize;
 
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::consents::Needed;
+use crate::mfa::level::Asked;
 use crate::routes::DEVICE;
+use crate::sign_in::{self, Next};
 use crate::state::App;
 use crate::store;
 use crate::store::clients::Client;
 use crate::store::devices::{Decision, DeviceCode};
 use crate::types::Scopes;
-use crate::ui::account::{SignedInUser, action, start_login};
+use crate::ui::account::{SignedInUser, action, start_login, start_login_with_second_factor};
 use crate::ui::device::View;
 use crate::ui::{PageError, PagePost, lang_of};
 use crate::user_code::normalize;
@@ -71,10 +73,26 @@ pub async fn post(
     };
     // An answer names its code too: it is found (and counted) like one
     // typed to look up, or a guesser would skip the lookup and approve.
-    let request = match find(&app, user.id, typed, now).await? {
-        Lookup::Found(request, _) => request,
+    let (request, client) = match find(&app, user.id, typed, now).await? {
+        Lookup::Found(request, client) => (request, client),
         other => return Ok(other.page(&view, typed)),
     };
+    // The device's app may require a second factor this session has not
+    // given: it steps up first (or, without one set up, cannot approve).
+    if approve {
+        let asked = Asked::default();
+        match sign_in::next(&app, &client, &asked, user.id, login.level(), false).await? {
+            Next::Done => {}
+            Next::SecondFactor => {
+                let then = format!("{DEVICE}?user_code={}", urlencode(&request.user_code));
+                return start_login_with_second_factor(&app, &headers, Some(then)).await;
+            }
+            Next::Enrol | Next::Unmet => {
+                let message = view.lang.texts().device_needs_mfa.to_owned();
+                return Ok(view.entry(typed.to_owned(), Some(message)));
+            }
+        }
+    }
     let decision = Decision {
         approve,
         user_id: user.id,
@@ -131,6 +149,10 @@ async fn confirm(
         app.config.issuer.as_str(),
     );
     Ok(view.confirm(&request.user_code, &client.name, &needed, &apis))
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// What a typed code finds.

@@ -7,7 +7,9 @@
 //!   `phantom`) and `X-Monban-Subject`, `-Client`, `-Scope`, `-Groups`;
 //! - 401 with a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3) when the
 //!   token is missing or not active;
-//! - 403 (`insufficient_scope`) when the policy denies the request.
+//! - 403 (`insufficient_scope`) when the policy denies the request;
+//!   401 (`insufficient_user_authentication`, RFC 9470 §3, with the
+//!   `acr_values` to ask for) when the user signed in below the route's `acr`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +54,9 @@ pub async fn handler(
                 reason = %denial.reason,
                 "forward_auth denied"
             );
+            if let Some(acr) = denial.acr {
+                return Err(BearerError::insufficient_user_authentication(acr.acr()));
+            }
             return Err(BearerError::forbidden(
                 denial.reason,
                 denial.scope.map(Into::into),

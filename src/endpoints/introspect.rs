@@ -53,6 +53,9 @@ pub struct Introspection {
     /// RFC 8693 §4.1: the actor of an exchanged token.
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<serde_json::Value>,
+    /// How the user signed in (`auth_time`, `acr`, `amr`: RFC 9068 §2.2.1).
+    #[serde(flatten)]
+    signed_in: tokens::SignedIn,
 }
 
 pub async fn handler(
@@ -147,7 +150,11 @@ pub fn accepts_jwt_in<'a>(values: impl Iterator<Item = &'a str>) -> bool {
 
 fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
     let iss = Some(issuer.to_owned());
-    match token {
+    let signed_in = token
+        .as_ref()
+        .map(ActiveToken::authentication)
+        .unwrap_or_default();
+    let described = match token {
         None => Introspection::default(),
         Some(ActiveToken::Jwt(c)) => Introspection {
             active: true,
@@ -163,6 +170,7 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
             jti: Some(c.jti),
             groups: c.groups,
             act: c.act,
+            signed_in: tokens::SignedIn::default(),
         },
         Some(ActiveToken::Opaque(t)) => Introspection {
             token_type: Some("Bearer"),
@@ -191,6 +199,10 @@ fn describe(token: Option<ActiveToken>, issuer: &str) -> Introspection {
                 iss,
             )
         },
+    };
+    Introspection {
+        signed_in,
+        ..described
     }
 }
 

@@ -13,15 +13,17 @@ use super::authorize;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authn;
 use crate::authorization::AuthorizationRequest;
+use crate::mfa::{Factor, Level};
 use crate::routes;
-use crate::session::{BrowserSession, Device, Factor, Login};
+use crate::session::{BrowserSession, Device, Login};
+use crate::sign_in::{self, Next};
 use crate::state::App;
 use crate::types::Secret;
 use crate::ui::{PageError, PagePost, login};
 
 #[derive(Deserialize)]
 pub struct Rid {
-    rid: Option<String>,
+    pub rid: Option<String>,
 }
 
 pub async fn get(
@@ -88,6 +90,28 @@ pub async fn post(
             .await;
         }
     };
+    // A second factor, where one is needed, before the session starts.
+    let asked = request.asked();
+    match sign_in::next(&app, &client, &asked, user.id, Level::Password, true).await? {
+        Next::Done => {}
+        Next::SecondFactor | Next::Enrol => {
+            let start =
+                super::login_factor::start(&app, session, &request, rid, user.id, None, now);
+            return start.await;
+        }
+        // The client cannot do with what this user can give: it is told,
+        // and no session starts.
+        Next::Unmet => {
+            session.unpark(rid).await?;
+            let response = crate::authorization::Response::error(
+                &request.return_to,
+                app.config.issuer.as_str(),
+                crate::error::ErrorCode::UnmetAuthenticationRequirements,
+                "the user cannot sign in at the level of authentication the client requires",
+            );
+            return Ok(authorize::respond(&app, response, request.lang));
+        }
+    }
     let device = Device {
         user_agent: origin.user_agent.clone(),
         ip: Some(origin.ip.to_string()),
@@ -101,7 +125,8 @@ pub async fn post(
         ..request
     };
     session.repark(rid, &request).await?;
-    tracing::info!(user = %user.username, client = %origin.ip, "login");
+    app.metrics.signed_in(&login.amr);
+    tracing::info!(user = %user.username, client = %origin.ip, amr = "pwd", "login");
     let event = Event::new(Kind::LoginSucceeded)
         .by(Actor::User(user.id))
         .user(user.id)

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{introspect, public_json};
 use crate::client_assertion;
 use crate::config::{Config, Issuer};
+use crate::mfa::Level;
 use crate::routes::{self, OAUTH_METADATA};
 use crate::state::App;
 use crate::types::OIDC_SCOPES;
@@ -40,6 +41,11 @@ pub fn document(config: &Config) -> Bytes {
     ];
     // RFC 8414 §2: the JWS algorithms accepted in private_key_jwt assertions.
     let assertion_algs = client_assertion::ALGORITHMS;
+    // The levels a sign-in can reach here (`mfa::Level`).
+    let acr_values: Vec<&str> = match config.mfa {
+        crate::config::Mfa::Off => vec![Level::Password.acr()],
+        _ => vec![Level::Password.acr(), Level::Mfa.acr()],
+    };
     let doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint(routes::AUTHORIZE),
@@ -81,10 +87,11 @@ pub fn document(config: &Config) -> Bytes {
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid", "azp",
             "name", "preferred_username", "updated_at", "email", "email_verified", "groups"
         ],
-        "acr_values_supported": ["1"],
+        "acr_values_supported": acr_values,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["en", "ja"],
-        "claims_parameter_supported": false,
+        // Of the claims parameter, an essential `acr` is honoured.
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         // RFC 9207: every authorization response carries `iss`.

@@ -15,6 +15,7 @@ pub mod home;
 pub mod introspect;
 pub mod jwks;
 pub mod login;
+pub mod login_factor;
 pub mod metadata;
 pub mod metrics;
 pub mod par;

@@ -46,6 +46,9 @@ struct Metadata {
     jwks_uri: Option<String>,
     backchannel_logout_uri: Option<String>,
     require_pushed_authorization_requests: Option<bool>,
+    /// monban's own setting, which only an operator may give: read so that
+    /// a client asking for it is told so, not silently ignored.
+    require_mfa: Option<bool>,
     /// OIDC Registration §2: `web` (the default) or `native`.
     application_type: Option<String>,
     /// RFC 7592 §2.2: an update names the client, and its secret if any.
@@ -242,6 +245,7 @@ pub async fn update(
     settings.audiences = current.audiences;
     settings.access_token_format = current.access_token_format;
     settings.first_party = current.first_party;
+    settings.require_mfa = current.require_mfa;
     // RFC 7592 §3: the answer carries a new registration access token.
     let presented = client.registration_token_hash.clone().unwrap_or_default();
     let token = new_registration_token(&app, &mut client).await?;
@@ -390,6 +394,11 @@ fn settings(
     allowance: &Allowance,
 ) -> Result<ClientSettings, RegistrationError> {
     let trusted = allowance.trusted;
+    if m.require_mfa.is_some() {
+        return Err(metadata_error(
+            "require_mfa is an operator's setting (monban client update ID --require-mfa)",
+        ));
+    }
     let auth_method: AuthMethod = m
         .token_endpoint_auth_method
         .as_deref()
@@ -501,6 +510,7 @@ fn settings(
         jwks: m.jwks,
         jwks_uri: m.jwks_uri,
         require_par: m.require_pushed_authorization_requests.unwrap_or(false),
+        require_mfa: false,
         backchannel_logout_uri: m.backchannel_logout_uri,
     };
     settings.validate().map_err(metadata_error)?;

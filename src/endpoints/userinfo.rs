@@ -24,6 +24,10 @@ use crate::types::Scopes;
 #[derive(Serialize)]
 struct UserInfo {
     sub: String,
+    /// How the user signed in for this token (`acr`, `amr`): what the ID
+    /// token told, for clients that read userinfo instead.
+    #[serde(flatten)]
+    signed_in: tokens::SignedIn,
     #[serde(flatten)]
     claims: UserClaims,
 }
@@ -40,7 +44,12 @@ pub async fn handler(
         token,
         hint: Some(TypeHint::AccessToken),
     };
-    let (scope, user_id, client_id) = match tokens::find_active(&app, &presented, now).await? {
+    let active = tokens::find_active(&app, &presented, now).await?;
+    let signed_in = active
+        .as_ref()
+        .map(ActiveToken::authentication)
+        .unwrap_or_default();
+    let (scope, user_id, client_id) = match active {
         Some(ActiveToken::Jwt(c)) => (c.scope, c.sub.parse::<uuid::Uuid>().ok(), c.client_id),
         Some(ActiveToken::Opaque(t)) => (t.scope, t.user_id, t.client_id),
         Some(ActiveToken::Refresh(_)) | None => {
@@ -69,6 +78,12 @@ pub async fn handler(
     let claims = claims::for_scope(&app.db, &user, &scope).await?;
     Ok(no_store(Json(UserInfo {
         sub: user.id.to_string(),
+        signed_in: tokens::SignedIn {
+            // `auth_time` stays in the ID token (OIDC Core §5.3.2 lists
+            // userinfo's claims; `acr` and `amr` are asked for here).
+            auth_time: None,
+            ..signed_in
+        },
         claims,
     })))
 }

@@ -171,6 +171,11 @@ pub async fn issue_access_token(
                 audiences: sqlx::types::Json(grant.audience),
                 groups: grant.groups.map(sqlx::types::Json),
                 act: grant.act.map(sqlx::types::Json),
+                auth_time: grant.authentication.map(|a| a.auth_time),
+                acr: grant.authentication.map(|a| a.acr.clone()),
+                amr: grant
+                    .authentication
+                    .map(|a| sqlx::types::Json(a.amr.clone())),
                 issued_at: now,
                 expires_at,
                 revoked_at: None,

@@ -12,6 +12,8 @@
 //! methods = ["POST", "DELETE"] # optional; any method when absent
 //! scopes = ["orders:write"]    # every one required
 //! groups = ["sales", "admin"]  # at least one required
+//! acr = "mfa"                  # optional: the user signed in with a second
+//!                              # factor ("phr": a passkey)
 //! ```
 //!
 //! Routes are tried in file order and the first that matches decides. For
@@ -26,6 +28,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
 
+use crate::mfa::Level;
 use crate::tokens::AccessClaims;
 use crate::types::Scopes;
 use rego::{RegoPolicy, Verdict};
@@ -63,6 +66,9 @@ pub struct Denial {
     /// The scopes the route needs, when scopes are what is missing
     /// (RFC 6750 §3: `scope` in the `insufficient_scope` challenge).
     pub scope: Option<String>,
+    /// The sign-in level the route needs, when that is what is missing
+    /// (RFC 9470 §3: `acr_values` in the challenge).
+    pub acr: Option<Level>,
 }
 
 impl Decision {
@@ -70,6 +76,7 @@ impl Decision {
         Decision::Deny(Denial {
             reason: reason.into(),
             scope: None,
+            acr: None,
         })
     }
 }
@@ -97,6 +104,9 @@ struct RouteRule {
     methods: Vec<String>,
     scopes: Scopes,
     groups: Vec<String>,
+    /// The least level the user's sign-in must have reached (the token's
+    /// `acr`).
+    acr: Option<Level>,
     /// The API (`aud`) this route serves, instead of the file's `audiences`.
     audiences: Vec<String>,
     deny: bool,
@@ -142,6 +152,7 @@ impl RouteRule {
             return Decision::Deny(Denial {
                 reason: format!("the token lacks the scope {}", missing.join(" ")),
                 scope: Some(self.scopes.to_string()),
+                acr: None,
             });
         }
         let in_a_group =
@@ -151,6 +162,16 @@ impl RouteRule {
                 "the token's subject is in none of the groups {}",
                 self.groups.join(", ")
             ));
+        }
+        if let Some(needed) = self.acr {
+            let reached = who.claims.acr.as_deref().and_then(Level::of_acr);
+            if reached.is_none_or(|level| level < needed) {
+                return Decision::Deny(Denial {
+                    reason: format!("the user signed in below acr {}", needed.acr()),
+                    scope: None,
+                    acr: Some(needed),
+                });
+            }
         }
         Decision::Allow
     }
@@ -276,6 +297,7 @@ struct RouteSpec {
     scopes: Vec<String>,
     #[serde(default)]
     groups: Vec<String>,
+    acr: Option<String>,
     audiences: Option<Vec<String>>,
     #[serde(default)]
     deny: bool,
@@ -326,9 +348,17 @@ impl RouteSpec {
             return Err(problem(format!("group {bad:?} is not a group name")));
         }
         let audiences = checked_audiences(self.audiences).map_err(problem)?;
-        if self.deny && (!scopes.is_empty() || !self.groups.is_empty() || !audiences.is_empty()) {
+        let acr = match self.acr.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                Level::of_acr(raw)
+                    .ok_or_else(|| problem(format!("acr {raw:?} is not one of 1, mfa, phr")))?,
+            ),
+        };
+        let restricted = !scopes.is_empty() || !self.groups.is_empty() || !audiences.is_empty();
+        if self.deny && (restricted || acr.is_some()) {
             return Err(problem(
-                "deny = true takes no scopes, groups or audiences".to_owned(),
+                "deny = true takes no scopes, groups, acr or audiences".to_owned(),
             ));
         }
         Ok(RouteRule {
@@ -338,6 +368,7 @@ impl RouteSpec {
             methods,
             scopes,
             groups: self.groups,
+            acr,
             audiences,
             deny: self.deny,
         })

@@ -92,6 +92,23 @@ pub async fn delete(op: &Operator<'_>, name: &str, now: i64) -> Outcome<()> {
     Ok(())
 }
 
+/// Whether the members of the group `name` must sign in with a second
+/// factor (those without one set one up at their next sign-in).
+pub async fn set_require_mfa(
+    op: &Operator<'_>,
+    name: &str,
+    require: bool,
+    now: i64,
+) -> Outcome<()> {
+    if !store::groups::set_require_mfa(op.db(), name, require).await? {
+        return Err(no_such(name));
+    }
+    let detail = json!({"group": name, "require_mfa": require});
+    op.log(op.event(Kind::GroupUpdated).detail(detail), now)
+        .await;
+    Ok(())
+}
+
 /// Refuses a list that names a group that does not exist.
 pub async fn all_exist(db: &Db, groups: &[String]) -> Outcome<()> {
     if groups.is_empty() {

@@ -19,6 +19,7 @@ pub mod clients;
 pub mod consents;
 pub mod groups;
 pub mod keys;
+pub mod mfa;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -135,6 +136,8 @@ pub enum Via {
     Registration,
     /// A person on their own account page.
     AccountPage,
+    /// A person signing in (setting up a required second factor).
+    SignIn,
 }
 
 impl Via {
@@ -146,6 +149,7 @@ impl Via {
             Via::Apply => "apply",
             Via::Registration => "registration",
             Via::AccountPage => "account page",
+            Via::SignIn => "sign-in",
         }
     }
 }

@@ -26,6 +26,17 @@ pub async fn revoke_grant(app: &App, family_id: uuid::Uuid, now: i64) -> Result<
     Ok(())
 }
 
+/// How the user of a token signed in (none for a client's own token).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SignedIn {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+}
+
 /// A presented token found active.
 #[derive(Debug)]
 pub enum ActiveToken {
@@ -40,6 +51,28 @@ impl ActiveToken {
             ActiveToken::Jwt(c) => &c.client_id,
             ActiveToken::Opaque(t) => &t.client_id,
             ActiveToken::Refresh(t) => &t.client_id,
+        }
+    }
+
+    /// How the user signed in (`auth_time`, `acr`, `amr`), for a user's
+    /// token.
+    pub fn authentication(&self) -> SignedIn {
+        match self {
+            ActiveToken::Jwt(c) => SignedIn {
+                auth_time: c.auth_time,
+                acr: c.acr.clone(),
+                amr: c.amr.clone(),
+            },
+            ActiveToken::Opaque(t) => SignedIn {
+                auth_time: t.auth_time,
+                acr: t.acr.clone(),
+                amr: t.amr.as_ref().map(|a| a.0.clone()),
+            },
+            ActiveToken::Refresh(t) => SignedIn {
+                auth_time: t.auth_time,
+                acr: t.acr.clone(),
+                amr: t.amr.as_ref().map(|a| a.0.clone()),
+            },
         }
     }
 

@@ -270,6 +270,7 @@ pub async fn change_own_password(
 /// Clears `user`'s failed logins and lockout.
 pub async fn unlock(op: &Operator<'_>, user: &User, now: i64) -> Outcome<()> {
     store::throttle::clear(op.db(), &authn::username_subject(&user.username)).await?;
+    store::throttle::clear(op.db(), &authn::second_factor_subject(&user.username)).await?;
     op.log(op.event(Kind::AccountUnlocked).user(user.id), now)
         .await;
     Ok(())

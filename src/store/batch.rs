@@ -85,7 +85,7 @@ impl Batched for AccessToken {
 
     fn insert_all(db: &Db, rows: &[&Self]) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
         const INSERT: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
-             scope, audiences, groups, act, issued_at, expires_at) ";
+             scope, audiences, groups, act, issued_at, expires_at, auth_time, acr, amr) ";
         async move {
             on_db!(db, p => {
                 let mut query = sqlx::QueryBuilder::new(INSERT);
@@ -94,7 +94,8 @@ impl Batched for AccessToken {
                         .push_bind(t.user_id).push_bind(t.grant_id).push_bind(&t.scope)
                         .push_bind(&t.audiences).push_bind(&t.groups).push_bind(&t.act)
                         .push_bind(t.issued_at)
-                        .push_bind(t.expires_at);
+                        .push_bind(t.expires_at).push_bind(t.auth_time).push_bind(&t.acr)
+                        .push_bind(&t.amr);
                 });
                 query.build().execute(p).await.map(drop)
             })

@@ -42,6 +42,8 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     /// RFC 9126 §5: authorization requests must be pushed.
     pub require_pushed_authorization_requests: bool,
+    /// Its users sign in with a second factor (an operator's setting).
+    pub require_mfa: bool,
     /// OIDC Back-Channel Logout §2.2: where logout tokens are POSTed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
@@ -99,6 +101,7 @@ struct Row {
     jwks: Option<Json<serde_json::Value>>,
     jwks_uri: Option<String>,
     require_pushed_authorization_requests: bool,
+    require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     registration_token_hash: Option<Vec<u8>>,
     origin: String,
@@ -134,6 +137,7 @@ impl TryFrom<Row> for Client {
             jwks: row.jwks.map(|j| j.0),
             jwks_uri: row.jwks_uri,
             require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+            require_mfa: row.require_mfa,
             backchannel_logout_uri: row.backchannel_logout_uri,
             registration_token_hash: row.registration_token_hash,
             groups: Vec::new(),
@@ -151,14 +155,14 @@ macro_rules! client_columns {
          post_logout_redirect_uris, grant_types, scopes, audiences, token_endpoint_auth_method, \
          access_token_format, jwks, jwks_uri, require_pushed_authorization_requests, \
          backchannel_logout_uri, registration_token_hash, created_at, updated_at, application_type, \
-         origin, service_limit"
+         origin, service_limit, require_mfa"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
 );
 
 pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
@@ -174,6 +178,7 @@ pub async fn insert(db: &Db, c: &Client) -> Result<(), sqlx::Error> {
         .bind(&c.registration_token_hash)
         .bind(c.created_at).bind(c.updated_at).bind(c.application_type.as_str())
         .bind(c.origin.as_str()).bind(c.service_limit.as_ref().map(Json))
+        .bind(c.require_mfa)
         .execute(p).await.map(drop))
 }
 
@@ -182,7 +187,7 @@ const UPDATE: &str = "UPDATE clients SET secret_hash = $2, name = $3, client_typ
      scopes = $9, audiences = $10, token_endpoint_auth_method = $11, access_token_format = $12, \
      jwks = $13, jwks_uri = $14, require_pushed_authorization_requests = $15, \
      backchannel_logout_uri = $16, updated_at = $17, \
-     application_type = $18 WHERE client_id = $1";
+     application_type = $18, require_mfa = $19 WHERE client_id = $1";
 
 /// Writes every setting of `c` (found by `client_id`); false if it is gone.
 /// The registration access token is not a setting: it changes only
@@ -197,7 +202,7 @@ pub async fn update(db: &Db, c: &Client) -> Result<bool, sqlx::Error> {
         .bind(c.access_token_format.map(TokenFormat::as_str))
         .bind(c.jwks.as_ref().map(Json)).bind(&c.jwks_uri)
         .bind(c.require_pushed_authorization_requests).bind(&c.backchannel_logout_uri)
-        .bind(c.updated_at).bind(c.application_type.as_str())
+        .bind(c.updated_at).bind(c.application_type.as_str()).bind(c.require_mfa)
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 

@@ -11,6 +11,8 @@ use super::{Db, on_db};
 pub struct Group {
     pub name: String,
     pub members: i64,
+    /// Its members sign in with a second factor.
+    pub require_mfa: bool,
     pub created_at: i64,
 }
 
@@ -31,11 +33,31 @@ pub async fn ensure(db: &Db, name: &str, now: i64) -> Result<bool, sqlx::Error> 
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
-const LIST: &str = "SELECT g.name, COUNT(ug.user_id) AS members, g.created_at FROM groups g \
-     LEFT JOIN user_groups ug ON ug.group_id = g.id GROUP BY g.id, g.name, g.created_at ORDER BY g.name";
+const LIST: &str = "SELECT g.name, COUNT(ug.user_id) AS members, g.require_mfa, g.created_at \
+     FROM groups g LEFT JOIN user_groups ug ON ug.group_id = g.id \
+     GROUP BY g.id, g.name, g.require_mfa, g.created_at ORDER BY g.name";
 
 pub async fn list(db: &Db) -> Result<Vec<Group>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(LIST).fetch_all(p).await)
+}
+
+const SET_REQUIRE_MFA: &str = "UPDATE groups SET require_mfa = $2 WHERE name = $1";
+
+/// Whether the group's members must sign in with a second factor; false
+/// when there is no such group.
+pub async fn set_require_mfa(db: &Db, name: &str, require: bool) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(SET_REQUIRE_MFA).bind(name).bind(require)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+const REQUIRES_MFA: &str = "SELECT COUNT(*) FROM user_groups ug JOIN groups g ON g.id = ug.group_id \
+     WHERE ug.user_id = $1 AND g.require_mfa";
+
+/// Whether one of the user's groups requires a second factor.
+pub async fn requires_mfa(db: &Db, user_id: Uuid) -> Result<bool, sqlx::Error> {
+    let n: i64 =
+        on_db!(db, p => sqlx::query_scalar(REQUIRES_MFA).bind(user_id).fetch_one(p).await)?;
+    Ok(n > 0)
 }
 
 const DELETE: &str = "DELETE FROM groups WHERE name = $1";

@@ -23,6 +23,7 @@ pub mod groups;
 pub mod keys;
 pub mod logout_deliveries;
 pub mod logouts;
+pub mod mfa;
 pub mod notices;
 pub mod outage;
 pub mod pushed;

@@ -23,25 +23,30 @@ pub struct AccessToken {
     pub groups: Option<Json<Vec<String>>>,
     /// The RFC 8693 `act` claim of an exchanged token.
     pub act: Option<Json<serde_json::Value>>,
+    /// How the user signed in (tokens of a user's grant).
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    pub amr: Option<Json<Vec<String>>>,
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
 }
 
 const INSERT_ACCESS: &str = "INSERT INTO access_tokens (token_hash, jti, client_id, user_id, grant_id, \
-     scope, audiences, groups, act, issued_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     scope, audiences, groups, act, issued_at, expires_at, auth_time, acr, amr) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 pub async fn insert_access(db: &Db, t: &AccessToken) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(INSERT_ACCESS)
         .bind(&t.token_hash).bind(&t.jti).bind(&t.client_id).bind(t.user_id).bind(t.grant_id)
         .bind(&t.scope).bind(&t.audiences).bind(&t.groups).bind(&t.act).bind(t.issued_at)
-        .bind(t.expires_at)
+        .bind(t.expires_at).bind(t.auth_time).bind(&t.acr).bind(&t.amr)
         .execute(p).await.map(drop))
 }
 
 const FIND_ACCESS: &str = "SELECT token_hash, jti, client_id, user_id, grant_id, scope, audiences, \
-     groups, act, issued_at, expires_at, revoked_at FROM access_tokens WHERE token_hash = $1";
+     groups, act, issued_at, expires_at, revoked_at, auth_time, acr, amr \
+     FROM access_tokens WHERE token_hash = $1";
 
 pub async fn find_access(db: &Db, hash: &[u8]) -> Result<Option<AccessToken>, sqlx::Error> {
     on_db!(db, p => sqlx::query_as(FIND_ACCESS).bind(hash).fetch_optional(p).await)

@@ -72,6 +72,15 @@ struct AccountPage<'a> {
     message: Option<&'static str>,
     error: Option<String>,
     min_length: usize,
+    /// Second factors can be set up (`MONBAN_MFA` is not `off`).
+    mfa_on: bool,
+    factors: FactorsView,
+}
+
+struct FactorsView {
+    /// When the authenticator app was set up, and last used.
+    totp: Option<(String, String)>,
+    recovery_codes_left: i64,
 }
 
 struct SessionView {
@@ -110,6 +119,8 @@ pub async fn get(
     let message = match done.as_deref() {
         Some("password") => Some(lang.texts().password_changed),
         Some("revoked") => Some(lang.texts().consent_revoked),
+        Some("mfa") => Some(lang.texts().mfa_enrolled),
+        Some("mfa_removed") => Some(lang.texts().mfa_removed),
         _ => None,
     };
     page(&app, &session, &user, lang, message, None, now).await
@@ -181,6 +192,25 @@ pub async fn start_login(
     headers: &HeaderMap,
     then: Option<String>,
 ) -> Result<Response, PageError> {
+    sign_in_via_authorize(app, headers, then, None).await
+}
+
+/// As `start_login`, asking for a sign-in with a second factor
+/// (`acr_values=mfa`): a session of a password alone steps up.
+pub async fn start_login_with_second_factor(
+    app: &App,
+    headers: &HeaderMap,
+    then: Option<String>,
+) -> Result<Response, PageError> {
+    sign_in_via_authorize(app, headers, then, Some(crate::mfa::Level::Mfa.acr())).await
+}
+
+async fn sign_in_via_authorize(
+    app: &App,
+    headers: &HeaderMap,
+    then: Option<String>,
+    acr_values: Option<&str>,
+) -> Result<Response, PageError> {
     let flow = Flow {
         state: tokens::new_jti(),
         nonce: tokens::new_jti(),
@@ -188,7 +218,11 @@ pub async fn start_login(
         then: then.filter(|t| is_local_path(t)),
     };
     let lang = lang_of(headers);
-    let query = url::form_urlencoded::Serializer::new(String::new())
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(acr) = acr_values {
+        query.append_pair("acr_values", acr);
+    }
+    let query = query
         .append_pair("response_type", "code")
         .append_pair("client_id", ACCOUNT_CLIENT_ID)
         .append_pair("redirect_uri", &callback_uri(app))
@@ -470,7 +504,7 @@ pub async fn log_out(
     Ok(super::logout::signed_out(&app, lang_of(&headers)))
 }
 
-async fn page(
+pub(super) async fn page(
     app: &App,
     session: &BrowserSession,
     user: &User,
@@ -546,6 +580,16 @@ async fn page(
         }
     }
     let prefix = app.config.issuer.path();
+    let factors = service::mfa::factors(&app.db, user.id).await?;
+    let factors = FactorsView {
+        totp: factors.totp_confirmed_at.map(|at| {
+            let used = factors
+                .totp_last_used_at
+                .map_or_else(|| "—".into(), human_time);
+            (human_time(at), used)
+        }),
+        recovery_codes_left: factors.recovery_codes_left,
+    };
     Ok(render(&AccountPage {
         lang: lang.code(),
         t: lang.texts(),
@@ -561,6 +605,8 @@ async fn page(
         message,
         error,
         min_length: password::MIN_LENGTH,
+        mfa_on: app.config.mfa != crate::config::Mfa::Off,
+        factors,
     }))
 }
 
@@ -592,7 +638,7 @@ fn human_time(unix: i64) -> String {
 }
 
 /// The signed-in person as the operator of a change to their own account.
-fn yourself<'a>(app: &'a App, user_id: Uuid, origin: &'a Origin) -> Operator<'a> {
+pub(super) fn yourself<'a>(app: &'a App, user_id: Uuid, origin: &'a Origin) -> Operator<'a> {
     Operator {
         actor: Actor::User(user_id),
         via: Via::AccountPage,

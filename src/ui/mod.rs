@@ -15,9 +15,11 @@ use crate::session::BrowserSession;
 use crate::state::App;
 
 pub mod account;
+pub mod account_factors;
 pub mod admin;
 pub mod consent;
 pub mod device;
+pub mod factor;
 pub mod login;
 pub mod logout;
 

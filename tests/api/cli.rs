@@ -106,7 +106,7 @@ db_test!(user_lifecycle, async |app: TestApp| {
     let groups = app.cli(&["group", "list", "--json"]).ok_json();
     assert_eq!(
         groups,
-        json!([{"name": "staff", "members": 1, "created_at": groups[0]["created_at"]}])
+        json!([{"name": "staff", "members": 1, "require_mfa": false, "created_at": groups[0]["created_at"]}])
     );
     app.cli(&["user", "group", "remove", "alice", "staff", "--json"])
         .ok_json();

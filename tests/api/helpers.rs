@@ -441,6 +441,7 @@ pub fn service_settings() -> ClientSettings {
         jwks: None,
         jwks_uri: None,
         require_par: false,
+        require_mfa: false,
         backchannel_logout_uri: None,
     }
 }

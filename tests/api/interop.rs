@@ -108,3 +108,69 @@ db_test!(
             .expect("the refreshed ID token verifies");
     }
 );
+
+db_test!(
+    the_openidconnect_crate_sees_how_the_user_signed_in,
+    async |app: TestApp| {
+        use openidconnect::AuthenticationContextClass;
+        app.user("alice", "correct horse battery staple").await;
+        let registered = app.first_party_web_app().await;
+        crate::mfa::fresh_step().await;
+        let browser = Browser::new();
+        let page = crate::mfa::account(&app, &browser, "alice").await;
+        let (totp, _) = crate::mfa::enrol(&app, &browser, &page).await;
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let metadata = CoreProviderMetadata::discover_async(
+            IssuerUrl::new(app.issuer.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .expect("discovery");
+        let supported = metadata
+            .acr_values_supported()
+            .expect("acr_values_supported");
+        assert!(supported.iter().any(|a| a.as_str() == "mfa"));
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(registered.id.clone()),
+            Some(ClientSecret::new(registered.secret.clone())),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_auth_context_value(AuthenticationContextClass::new("mfa".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        // The account's session was a password alone: only the code is asked.
+        let step = browser.follow(&app, browser.get(url.as_str()).await).await;
+        let done = crate::mfa::submit_code(&app, &browser, &step, &totp.code(1)).await;
+        let params = done.redirect_params();
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(params["code"].clone()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("code exchange");
+        let id_token = tokens.id_token().expect("an ID token");
+        let claims = id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .expect("the ID token verifies");
+        assert_eq!(claims.auth_context_ref().unwrap().as_str(), "mfa");
+        let amr: Vec<&str> = claims
+            .auth_method_refs()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str())
+            .collect();
+        assert_eq!(amr, ["pwd", "otp", "mfa"]);
+    }
+);

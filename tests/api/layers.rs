@@ -30,6 +30,7 @@ const BELOW_STATE: &[&str] = &[
     "logging.rs",
     // The ground.
     "store",
+    "mfa",
     "outbound.rs",
     "password.rs",
     "rate_limit.rs",
@@ -56,6 +57,7 @@ const STATE_AND_ABOVE: &[&str] = &[
     "client_auth",
     "client_assertion",
     "authn",
+    "sign_in",
     "phantom",
     "notices",
     "audit",

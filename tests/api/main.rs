@@ -33,6 +33,7 @@ mod layers;
 mod load;
 mod logout;
 mod metadata;
+mod mfa;
 mod migrations;
 mod operations;
 mod outage;

@@ -40,6 +40,7 @@ struct ClientRow {
     token_format: Option<String>,
     first_party: bool,
     require_par: bool,
+    require_mfa: bool,
     backchannel_logout_uri: Option<String>,
     /// `jwks_uri`, or that the keys are stored with the client.
     keys: Option<String>,
@@ -73,6 +74,7 @@ impl ClientRow {
             token_format: client.access_token_format.map(|f| f.to_string()),
             first_party: client.first_party,
             require_par: client.require_pushed_authorization_requests,
+            require_mfa: client.require_mfa,
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
             keys: client
                 .jwks_uri
@@ -120,6 +122,7 @@ struct ClientForm {
     jwks: String,
     jwks_uri: String,
     require_par: bool,
+    require_mfa: bool,
     backchannel_logout_uri: String,
     first_party: bool,
     /// Space-separated group names.
@@ -152,6 +155,7 @@ impl ClientForm {
             jwks: field(form, "jwks").to_owned(),
             jwks_uri: text("jwks_uri"),
             require_par: field(form, "require_pushed_authorization_requests") == "true",
+            require_mfa: field(form, "require_mfa") == "true",
             backchannel_logout_uri: text("backchannel_logout_uri"),
             first_party: field(form, "first_party") == "true",
             groups: field(form, "groups").to_owned(),
@@ -181,6 +185,7 @@ impl ClientForm {
                 .unwrap_or_default(),
             jwks_uri: client.jwks_uri.clone().unwrap_or_default(),
             require_par: client.require_pushed_authorization_requests,
+            require_mfa: client.require_mfa,
             backchannel_logout_uri: client.backchannel_logout_uri.clone().unwrap_or_default(),
             first_party: client.first_party,
             groups: client.groups.join(" "),
@@ -213,6 +218,7 @@ impl ClientForm {
             jwks,
             jwks_uri: given(&self.jwks_uri),
             require_pushed_authorization_requests: self.require_par,
+            require_mfa: self.require_mfa,
             backchannel_logout_uri: given(&self.backchannel_logout_uri),
         };
         Ok((metadata, given(&self.client_id), items(&self.groups)))

@@ -25,6 +25,8 @@ use crate::{service, store};
 struct GroupRow {
     name: String,
     members: i64,
+    /// Its members sign in with a second factor.
+    require_mfa: bool,
 }
 
 #[derive(Template)]
@@ -55,6 +57,7 @@ async fn groups_page(visit: Visit) -> Page {
         .map(|g| GroupRow {
             name: g.name,
             members: g.members,
+            require_mfa: g.require_mfa,
         })
         .collect();
     Ok(render(&GroupsPage {
@@ -79,6 +82,10 @@ pub async fn change_group(
     let done = match field(&form, "action") {
         "create" => service::groups::create(&visit.operator(), name, now).await,
         "delete" => service::groups::delete(&visit.operator(), name, now).await,
+        "require-mfa" => service::groups::set_require_mfa(&visit.operator(), name, true, now).await,
+        "no-require-mfa" => {
+            service::groups::set_require_mfa(&visit.operator(), name, false, now).await
+        }
         _ => {
             visit.frame.error = Some(visit.frame.t.unknown_action.to_owned());
             return groups_page(visit).await;

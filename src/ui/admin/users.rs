@@ -26,6 +26,8 @@ struct UserRow {
     email: String,
     name: String,
     disabled: bool,
+    /// The second factors set up, for the list (`totp`).
+    factors: String,
 }
 
 impl UserRow {
@@ -36,6 +38,7 @@ impl UserRow {
             email: user.email.unwrap_or_default(),
             name: user.name.unwrap_or_default(),
             disabled: user.disabled,
+            factors: String::new(),
         }
     }
 }
@@ -90,6 +93,8 @@ async fn list_page(
             (Vec::new(), None)
         }
     };
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let with_totp = store::mfa::with_totp(&visit.app.db, &ids).await?;
     let next = next.map(|c| query(&[("q", &q), ("cursor", &c)]));
     if let Some(refused) = refused {
         visit.show_refusal(refused)?;
@@ -98,7 +103,20 @@ async fn list_page(
         f: &visit.frame,
         static_prefix: visit.static_prefix(),
         q,
-        users: users.into_iter().map(UserRow::of).collect(),
+        users: users
+            .into_iter()
+            .map(|u| {
+                let factors = if with_totp.contains(&u.id) {
+                    "totp"
+                } else {
+                    ""
+                };
+                UserRow {
+                    factors: factors.to_owned(),
+                    ..UserRow::of(u)
+                }
+            })
+            .collect(),
         next,
         typed: typed.unwrap_or_default(),
     }))
@@ -174,6 +192,7 @@ struct UserPage<'a> {
     other_groups: Vec<String>,
     sessions: Vec<SessionRow>,
     consents: Vec<ConsentRow>,
+    factors: service::mfa::Factors,
 }
 
 /// `GET /admin/users/{id}`.
@@ -237,6 +256,7 @@ async fn detail_page(
             scopes: c.scopes.0.to_string(),
         })
         .collect();
+    let factors = service::mfa::factors(db, id).await?;
     if password.is_some() {
         visit.frame.saved = true;
     }
@@ -256,6 +276,7 @@ async fn detail_page(
         other_groups,
         sessions,
         consents,
+        factors,
     }))
 }
 
@@ -270,6 +291,7 @@ enum Action {
     EndSession,
     EndAllSessions,
     RevokeConsent,
+    ResetMfa,
     Delete,
 }
 
@@ -285,6 +307,7 @@ impl Action {
             "end" => Action::EndSession,
             "end-all" => Action::EndAllSessions,
             "revoke" => Action::RevokeConsent,
+            "reset-mfa" => Action::ResetMfa,
             "delete" => Action::Delete,
             _ => return None,
         })
@@ -377,6 +400,10 @@ async fn perform(visit: &Visit, id: Uuid, action: Action, form: &Params) -> Outc
         }
         Action::RevokeConsent => {
             service::consents::revoke(op, id, field(form, "client_id"), now).await?;
+        }
+        Action::ResetMfa => {
+            visit.confirm(form)?;
+            service::mfa::reset(op, &user, now).await?;
         }
         Action::Delete => {
             visit.confirm(form)?;
