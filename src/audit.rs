@@ -65,6 +65,8 @@ kinds! {
     /// An operator removed all of a user's second factors.
     MfaReset => "mfa.reset",
     RecoveryCodeUsed => "recovery_code.used",
+    /// A passkey's signature counter went back: it may have been copied.
+    PasskeyCloneSuspected => "passkey.clone_suspected",
     UserCreated => "user.created",
     UserUpdated => "user.updated",
     UserDisabled => "user.disabled",

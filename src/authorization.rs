@@ -104,6 +104,8 @@ pub enum Outcome {
     /// up, where one is required).
     NeedsFactor {
         user_id: uuid::Uuid,
+        /// The level it must reach (`phr`: only a passkey will do).
+        target: crate::mfa::Level,
     },
 }
 
@@ -627,15 +629,22 @@ pub async fn decide(
                 "the user cannot sign in at the level of authentication the client requires",
             );
         }
-        Next::SecondFactor | Next::Enrol if request.prompt.none => {
+        Next::SecondFactor { .. } | Next::Enrol if request.prompt.none => {
             return refuse(
                 ErrorCode::InteractionRequired,
                 "the user must sign in with a second factor",
             );
         }
-        Next::SecondFactor | Next::Enrol => {
+        Next::SecondFactor { target } => {
             return Ok(Outcome::NeedsFactor {
                 user_id: login.user_id,
+                target,
+            });
+        }
+        Next::Enrol => {
+            return Ok(Outcome::NeedsFactor {
+                user_id: login.user_id,
+                target: crate::mfa::Level::Mfa,
             });
         }
     }

@@ -45,6 +45,7 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_KEY_ENCRYPTION_KEY",
     "MONBAN_REQUIRE_PAR",
     "MONBAN_MFA",
+    "MONBAN_WEBAUTHN_RP_ID",
     "MONBAN_OPEN_REGISTRATION",
     "MONBAN_AUDIT_RETENTION_DAYS",
     "MONBAN_METRICS_LISTEN",
@@ -98,6 +99,9 @@ pub struct Config {
     /// Second factors: never asked (`off`), asked of users who have one
     /// (`optional`), or required of everyone (`required`).
     pub mfa: Mfa,
+    /// The WebAuthn RP ID of passkeys, when not the issuer's host (a parent
+    /// domain of it).
+    pub webauthn_rp_id: Option<String>,
     /// Dynamic registration without an initial access token (RFC 7591 §3).
     pub open_registration: bool,
     /// Audit events older than this are purged; 0 keeps them forever.
@@ -517,6 +521,26 @@ impl Config {
                 _ => Err(format!("expected off, optional or required, got {raw:?}")),
             },
         )?;
+        let webauthn_rp_id = src.parse(
+            "MONBAN_WEBAUTHN_RP_ID",
+            || None,
+            |raw| {
+                let host = issuer.host();
+                let id = raw.to_ascii_lowercase();
+                // WebAuthn §5.1.4.1: the RP ID is the origin's host or a
+                // registrable suffix of it.
+                // A name of one label (a public suffix such as `com`) is
+                // refused by browsers; `localhost` is the exception.
+                let registrable = id.contains('.') || id == "localhost";
+                if registrable && (host == id || host.ends_with(&format!(".{id}"))) {
+                    Ok(Some(id))
+                } else {
+                    Err(format!(
+                        "must be MONBAN_ISSUER's host ({host}) or a registrable parent domain of it"
+                    ))
+                }
+            },
+        )?;
         let open_registration = src.parse("MONBAN_OPEN_REGISTRATION", || false, boolean)?;
         let audit_retention_days = src.parse(
             "MONBAN_AUDIT_RETENTION_DAYS",
@@ -603,6 +627,7 @@ impl Config {
             key_encryption,
             require_par,
             mfa,
+            webauthn_rp_id,
             open_registration,
             audit_retention_days,
             metrics_listen,

@@ -58,8 +58,10 @@ pub fn generate(alg: SigningAlg, state: KeyState, now: i64) -> Result<KeyRow, Ke
     let rng = SystemRandom::new();
     let (pkcs8, params) = match alg {
         SigningAlg::RS256 => {
-            let key =
-                rsa::PrivateKey::new(&mut rand::rngs::SysRng, 2048).map_err(|e| failed(&e))?;
+            // The operating system's generator; one that fails here is a
+            // machine that cannot make keys at all.
+            let mut os = rand::rand_core::UnwrapErr(rand::rngs::SysRng);
+            let key = rsa::RsaPrivateKey::new(&mut os, 2048).map_err(|e| failed(&e))?;
             let der = key
                 .to_pkcs8_der()
                 .map_err(|e| failed(&e))?
@@ -161,7 +163,7 @@ impl SigningKey {
         let encoding = match alg {
             // jsonwebtoken's RSA keys are PKCS#1; monban stores PKCS#8.
             SigningAlg::RS256 => {
-                let key = rsa::PrivateKey::from_pkcs8_der(&private_key)
+                let key = rsa::RsaPrivateKey::from_pkcs8_der(&private_key)
                     .map_err(|e| bad(e.to_string()))?;
                 let pkcs1 = key.to_pkcs1_der().map_err(|e| bad(e.to_string()))?;
                 EncodingKey::from_rsa_der(pkcs1.as_bytes())

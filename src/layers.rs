@@ -22,9 +22,11 @@ use crate::state::App;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// CSP of monban's pages (ARCHITECTURE.md). No `form-action`: Chromium
-/// applies it to the redirect after a form POST.
-pub const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// applies it to the redirect after a form POST. Scripts only from
+/// monban's own files (the passkey script, `static/webauthn.js`), never
+/// inline; it fetches its options from monban alone.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+     connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// `route` behind a per-address rate limit.
 pub fn limited(route: MethodRouter<Arc<App>>, guard: Guard) -> MethodRouter<Arc<App>> {

@@ -40,6 +40,7 @@ pub mod notices;
 pub mod outbound;
 pub mod page_error;
 pub mod paging;
+pub mod passkeys;
 pub mod password;
 pub mod phantom;
 pub mod phantom_cache;

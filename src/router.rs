@@ -14,8 +14,8 @@ use tracing::Level;
 
 use crate::endpoints::{
     authorize, consent, device, device_verification, end_session, forward_auth, health, home,
-    introspect, jwks, login, login_factor, metadata, metrics as metrics_endpoint, par, register,
-    revoke, token, userinfo,
+    introspect, jwks, login, login_factor, metadata, metrics as metrics_endpoint, par, passkey,
+    register, revoke, token, userinfo,
 };
 use crate::layers::{self, Guard, limited};
 use crate::rate_limit::Class;
@@ -69,6 +69,34 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             routes::LOGIN_FACTOR_ENROL,
             limited(post(login_factor::enrol), page(Class::Login)),
+        )
+        .route(
+            routes::LOGIN_PASSKEY_OPTIONS,
+            limited(post(passkey::sign_in_options), page(Class::Login)),
+        )
+        .route(
+            routes::LOGIN_PASSKEY,
+            limited(post(passkey::sign_in), page(Class::Login)),
+        )
+        .route(
+            routes::LOGIN_FACTOR_PASSKEY_OPTIONS,
+            limited(post(passkey::factor_options), page(Class::Login)),
+        )
+        .route(
+            routes::LOGIN_FACTOR_PASSKEY,
+            limited(post(passkey::factor), page(Class::Login)),
+        )
+        .route(
+            routes::ACCOUNT_PASSKEY_OPTIONS,
+            limited(post(account_factors::passkey_options), page(Class::Login)),
+        )
+        .route(
+            routes::ACCOUNT_PASSKEYS,
+            limited(post(account_factors::add_passkey), page(Class::Login)),
+        )
+        .route(
+            routes::ACCOUNT_PASSKEY_REMOVE,
+            limited(post(account_factors::remove_passkey), page(Class::Login)),
         )
         .route(routes::CONSENT, get(consent::get).post(consent::post))
         .route(
@@ -170,6 +198,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(routes::HOME, get(home::handler))
         .route(routes::STYLESHEET, get(home::stylesheet))
         .route(routes::ICON, get(home::icon))
+        .route(routes::PASSKEY_SCRIPT, get(home::passkey_script))
         .route(routes::JWKS, get(jwks::handler))
         .route(routes::OPENID_METADATA, get(metadata::handler))
         .route(

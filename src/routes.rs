@@ -11,6 +11,17 @@ pub const JWKS: &str = "/jwks";
 pub const HOME: &str = "/";
 pub const STYLESHEET: &str = "/static/monban.css";
 pub const ICON: &str = "/static/favicon.svg";
+/// The one script of monban's pages: passkeys (WebAuthn) where the browser
+/// has them; every page works without it.
+pub const PASSKEY_SCRIPT: &str = "/static/webauthn.js";
+/// Passkeys: options for a ceremony (JSON), and the answers.
+pub const LOGIN_PASSKEY_OPTIONS: &str = "/login/passkey/options";
+pub const LOGIN_PASSKEY: &str = "/login/passkey";
+pub const LOGIN_FACTOR_PASSKEY_OPTIONS: &str = "/login/factor/passkey/options";
+pub const LOGIN_FACTOR_PASSKEY: &str = "/login/factor/passkey";
+pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
+pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
+pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/remove";
 /// Where browsers look for an icon when a page names none: always the root
 /// of the host, also for an issuer with a path.
 pub const FAVICON: &str = "/favicon.ico";

@@ -50,6 +50,8 @@ pub enum StartError {
     Policy(#[from] crate::policy::PolicyError),
     #[error("outbound requests: {0}")]
     Outbound(String),
+    #[error("MONBAN_WEBAUTHN_RP_ID: {0}")]
+    Passkeys(String),
 }
 
 impl StartError {
@@ -59,6 +61,7 @@ impl StartError {
             self,
             StartError::Database(_)
                 | StartError::Policy(_)
+                | StartError::Passkeys(_)
                 | StartError::Keys(KeyError::Sealed(
                     SealError::KeyMissing { .. } | SealError::WrongKey { .. }
                 ))
@@ -122,7 +125,8 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
     }
     crate::clients::ensure_account_client(&db, &config.issuer, now).await?;
     let key_set = KeySet::from_rows(&store::keys::all(&db).await?, &config.key_encryption)?;
-    let metadata = crate::endpoints::metadata::document(&config);
+    let passkeys = passkeys_of(&config)?;
+    let metadata = crate::endpoints::metadata::document(&config, passkeys.is_some());
     let config_phantom_cache = config.phantom_cache;
     let config_key_encryption = config.key_encryption.clone();
     let config_rate_limits = config.rate_limits.clone();
@@ -148,8 +152,27 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
         rate_limits: crate::rate_limit::RateLimiter::new(config_rate_limits),
+        passkeys,
     };
     Ok((Arc::new(app), bootstrap))
+}
+
+/// The passkey relying party: none with second factors off; none, with a
+/// warning, on an issuer without a domain name, unless
+/// `MONBAN_WEBAUTHN_RP_ID` asks for one (then it must work).
+fn passkeys_of(config: &Config) -> Result<Option<crate::passkeys::Passkeys>, StartError> {
+    if config.mfa == crate::config::Mfa::Off {
+        return Ok(None);
+    }
+    let rp_id = config.webauthn_rp_id.as_deref();
+    match crate::passkeys::Passkeys::new(&config.issuer, rp_id) {
+        Ok(passkeys) => Ok(Some(passkeys)),
+        Err(e) if rp_id.is_some() => Err(StartError::Passkeys(e)),
+        Err(e) => {
+            tracing::warn!(problem = %e, "passkeys are off");
+            Ok(None)
+        }
+    }
 }
 
 /// Creates `admin` in group `admin`; false if another instance did first.

@@ -220,7 +220,8 @@ impl Login {
     }
 
     /// The same login, stepped up with `factor` now (the session, its sid
-    /// and its end stay).
+    /// and its end stay). It began with a password, or with a passkey whose
+    /// level no second factor raises.
     pub fn stepped_up(self, factor: Factor, now: i64) -> Login {
         let factors: Vec<Factor> = [Factor::Password, factor].into();
         let level = Level::of(&factors).max(self.level());
@@ -250,7 +251,37 @@ pub struct SecondStep {
     /// The SSO session being stepped up; `None`: a sign-in in progress.
     pub sid: Option<String>,
     pub started_at: i64,
+    /// The level the sign-in must reach: `phr` takes a passkey.
+    pub target: Level,
 }
+
+/// A WebAuthn ceremony in progress: what it is for, and webauthn-rs's state
+/// of it (the challenge), kept server-side and used once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ceremony {
+    pub purpose: Purpose,
+    /// The authorization request it belongs to (sign-ins).
+    pub rid: Option<String>,
+    /// The user it is for (a second factor, a registration).
+    pub user_id: Option<Uuid>,
+    pub state: serde_json::Value,
+    pub started_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Purpose {
+    /// Signing in with a passkey alone.
+    SignIn,
+    /// A passkey as the second factor (or to step up).
+    SecondFactor,
+    /// Registering a passkey on `/account`.
+    Register,
+}
+
+/// How long a WebAuthn ceremony may take (webauthn-rs's timeout is 5
+/// minutes).
+pub const CEREMONY_FOR: i64 = 5 * 60;
+const CEREMONY: &str = "webauthn";
 
 /// How long a sign-in may wait for its second factor.
 pub const SECOND_STEP_FOR: i64 = 10 * 60;
@@ -306,6 +337,7 @@ impl BrowserSession {
         // is not carried into the logged-in session.
         self.inner.remove_value(CSRF).await?;
         self.inner.remove_value(SECOND_STEP).await?;
+        self.inner.remove_value(CEREMONY).await?;
         self.inner.insert(LOGIN, login).await?;
         self.set_expiry(login, idle_ttl, login.auth_time);
         Ok(())
@@ -374,6 +406,43 @@ impl BrowserSession {
                 Some(sid) => login.is_some_and(|l| l.sid == *sid && l.user_id == step.user_id),
             };
         Ok(valid.then_some(step))
+    }
+
+    /// Starts a WebAuthn ceremony (one per browser: a new one replaces it).
+    pub async fn begin_ceremony(
+        &self,
+        purpose: Purpose,
+        rid: Option<&str>,
+        user_id: Option<Uuid>,
+        state: serde_json::Value,
+        now: i64,
+    ) -> Result<(), SessionError> {
+        let ceremony = Ceremony {
+            purpose,
+            rid: rid.map(str::to_owned),
+            user_id,
+            state,
+            started_at: now,
+        };
+        self.inner.insert(CEREMONY, &ceremony).await?;
+        Ok(())
+    }
+
+    /// The ceremony of `purpose` for request `rid`, taken out: its
+    /// challenge is answered once, within `CEREMONY_FOR`.
+    pub async fn take_ceremony(
+        &self,
+        purpose: Purpose,
+        rid: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Ceremony>, SessionError> {
+        let Some(ceremony) = self.inner.remove::<Ceremony>(CEREMONY).await? else {
+            return Ok(None);
+        };
+        let valid = ceremony.purpose == purpose
+            && ceremony.rid.as_deref() == rid
+            && now - ceremony.started_at <= CEREMONY_FOR;
+        Ok(valid.then_some(ceremony))
     }
 
     /// The second step is over (done, or given up).

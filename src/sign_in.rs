@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::config::Mfa;
 use crate::mfa::Level;
 use crate::mfa::level::Asked;
+use crate::service::mfa::Factors;
 use crate::state::App;
 use crate::store::{self, clients::Client};
 
@@ -17,8 +18,9 @@ use crate::store::{self, clients::Client};
 pub enum Next {
     /// Enough: on to the app.
     Done,
-    /// A second factor, which the user has.
-    SecondFactor,
+    /// A second factor, which the user has, reaching `target` (a passkey
+    /// for `phr`).
+    SecondFactor { target: Level },
     /// A second factor is required and the user has none: they set one up
     /// now.
     Enrol,
@@ -39,12 +41,22 @@ pub async fn required(app: &App, client: &Client, user_id: Uuid) -> Result<bool,
     })
 }
 
+/// What the user set up, as far as it counts here (nothing with second
+/// factors off; no passkey where passkeys are off).
+pub async fn factors(app: &App, user_id: Uuid) -> Result<Factors, sqlx::Error> {
+    let mut factors = crate::service::mfa::factors(&app.db, user_id).await?;
+    if app.config.mfa == Mfa::Off {
+        factors.totp_confirmed_at = None;
+    }
+    if app.passkeys.is_none() || app.config.mfa == Mfa::Off {
+        factors.passkeys.clear();
+    }
+    Ok(factors)
+}
+
 /// Whether the user has a second factor to sign in with.
 pub async fn has_second_factor(app: &App, user_id: Uuid) -> Result<bool, sqlx::Error> {
-    if app.config.mfa == Mfa::Off {
-        return Ok(false);
-    }
-    Ok(crate::service::mfa::factors(&app.db, user_id).await?.any())
+    Ok(factors(app, user_id).await?.any())
 }
 
 /// The next step of a sign-in at `level`. `fresh`: the user just gave
@@ -60,38 +72,39 @@ pub async fn next(
     fresh: bool,
 ) -> Result<Next, sqlx::Error> {
     let required = required(app, client, user_id).await?;
-    let has_factor = has_second_factor(app, user_id).await?;
-    // Whoever set up a second factor gives it at every sign-in, before
-    // anything else is decided: no request (one asking for the impossible,
-    // say) may leave a session at the password alone.
-    if fresh && has_factor && level < Level::Mfa {
-        return Ok(Next::SecondFactor);
-    }
-    let reachable = if has_factor {
-        Level::Mfa
-    } else {
-        Level::Password
-    };
+    let factors = factors(app, user_id).await?;
+    let has_factor = factors.any();
+    let reachable = factors.reachable();
     let mut target = Level::Password;
     if required || (fresh && has_factor) {
         target = Level::Mfa;
     }
+    let mut unmet = asked.essential && asked.only_unknown;
     if !asked.met_by(level) {
         // The most preferred level asked for that this user can reach.
         match asked.levels.iter().find(|l| **l <= reachable.max(target)) {
             Some(wanted) => target = target.max(*wanted),
-            None if asked.essential => return Ok(Next::Unmet),
-            None => {}
+            None => unmet |= asked.essential,
         }
     }
-    if asked.essential && asked.only_unknown {
-        return Ok(Next::Unmet);
+    // Whoever set up a second factor gives it at every sign-in, before
+    // anything else is decided: no request (one asking for the impossible,
+    // say) may leave a session at the password alone.
+    if fresh && has_factor && level < Level::Mfa {
+        let target = if unmet {
+            Level::Mfa
+        } else {
+            target.max(Level::Mfa)
+        };
+        return Ok(Next::SecondFactor { target });
     }
-    Ok(if level >= target {
+    Ok(if unmet {
+        Next::Unmet
+    } else if level >= target {
         Next::Done
-    } else if has_factor {
-        Next::SecondFactor
-    } else if target > Level::Mfa {
+    } else if reachable >= target {
+        Next::SecondFactor { target }
+    } else if has_factor || target > Level::Mfa {
         Next::Unmet
     } else {
         Next::Enrol

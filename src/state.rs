@@ -46,6 +46,9 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `MONBAN_RATE_LIMIT_*`, counted on this instance.
     pub rate_limits: crate::rate_limit::RateLimiter,
+    /// The WebAuthn relying party; `None` when second factors are off or
+    /// the issuer has no domain name (an IP address cannot be an RP ID).
+    pub passkeys: Option<crate::passkeys::Passkeys>,
 }
 
 impl App {

@@ -151,9 +151,16 @@ pub async fn proceed(
             let username = user.map(|u| u.username).unwrap_or_default();
             ui::consent::page(app, session, request, &rid, client, &username).await
         }
-        Outcome::NeedsFactor { user_id } => {
-            let login = session.login(now).await?.map(|l| l.sid);
-            super::login_factor::start(app, session, request, &rid, user_id, login, now).await
+        Outcome::NeedsFactor { user_id, target } => {
+            let sid = session.login(now).await?.map(|l| l.sid);
+            let step = crate::session::SecondStep {
+                user_id,
+                rid: rid.clone(),
+                sid,
+                started_at: now,
+                target,
+            };
+            super::login_factor::start(app, session, request, step).await
         }
         _ => {
             let hint = request.login_hint.as_deref().unwrap_or_default();

@@ -83,7 +83,7 @@ pub async fn post(
         let asked = Asked::default();
         match sign_in::next(&app, &client, &asked, user.id, login.level(), false).await? {
             Next::Done => {}
-            Next::SecondFactor => {
+            Next::SecondFactor { .. } => {
                 let then = format!("{DEVICE}?user_code={}", urlencode(&request.user_code));
                 return start_login_with_second_factor(&app, &headers, Some(then)).await;
             }

@@ -39,6 +39,15 @@ pub async fn stylesheet() -> Response {
     )
 }
 
+/// The passkey script (no inline script anywhere: the CSP allows monban's
+/// own files only).
+pub async fn passkey_script() -> Response {
+    static_file(
+        include_str!("../../static/webauthn.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
 /// The icon every page links to; also at `/favicon.ico`, which browsers
 /// ask for without a link (an SVG there too: current browsers take it by
 /// its content type).

@@ -92,12 +92,22 @@ pub async fn post(
     };
     // A second factor, where one is needed, before the session starts.
     let asked = request.asked();
-    match sign_in::next(&app, &client, &asked, user.id, Level::Password, true).await? {
+    let next = sign_in::next(&app, &client, &asked, user.id, Level::Password, true).await?;
+    match next {
         Next::Done => {}
-        Next::SecondFactor | Next::Enrol => {
-            let start =
-                super::login_factor::start(&app, session, &request, rid, user.id, None, now);
-            return start.await;
+        Next::SecondFactor { .. } | Next::Enrol => {
+            let target = match next {
+                Next::SecondFactor { target } => target,
+                _ => Level::Mfa,
+            };
+            let step = crate::session::SecondStep {
+                user_id: user.id,
+                rid: rid.to_owned(),
+                sid: None,
+                started_at: now,
+                target,
+            };
+            return super::login_factor::start(&app, session, &request, step).await;
         }
         // The client cannot do with what this user can give: it is told,
         // and no session starts.

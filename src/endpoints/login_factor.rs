@@ -16,7 +16,7 @@ use super::authorize;
 use super::login::Rid;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authorization::AuthorizationRequest;
-use crate::mfa::Factor;
+use crate::mfa::{Factor, Level};
 use crate::routes::{self, LOGIN_FACTOR, LOGIN_FACTOR_ENROL};
 use crate::service::{self, Operator, Refused, RunsIn, Via};
 use crate::session::{BrowserSession, Device, Login, SecondStep};
@@ -26,46 +26,47 @@ use crate::store::{self, clients::Client, users::User};
 use crate::ui::factor::{self, Enrol};
 use crate::ui::{PageError, PagePost, Problem, login};
 
-/// Waits for the second factor of `user_id` (a sign-in in progress, or the
-/// session `sid` stepping up) and shows its page.
+/// Waits for the second factor `step` names (a sign-in in progress, or a
+/// session stepping up) and shows its page.
 pub async fn start(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,
-    rid: &str,
-    user_id: Uuid,
-    sid: Option<String>,
-    now: i64,
+    step: SecondStep,
 ) -> Result<Response, PageError> {
-    let step = SecondStep {
-        user_id,
-        rid: rid.to_owned(),
-        sid,
-        started_at: now,
-    };
     session.await_second_factor(&step).await?;
     let user = user_of(app, request, &step).await?;
     if !sign_in::has_second_factor(app, user.id).await? {
         // A new secret for this sign-in: never one an earlier visit (to
         // `/account`, by whoever) left waiting.
+        let now = step.started_at;
         service::mfa::start_totp(&signing_in(app, user.id, None), &user, now).await?;
     }
-    page(app, session, request, rid, &user, None).await
+    page(app, session, request, &step, &user, None).await
 }
 
-/// The page the step needs: the code, or setting an app up.
-async fn page(
+/// The page the step needs: a code or a passkey (only a passkey for
+/// `phr`), or setting an app up.
+pub(super) async fn page(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,
-    rid: &str,
+    step: &SecondStep,
     user: &User,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let prefix = app.config.issuer.path();
-    if sign_in::has_second_factor(app, user.id).await? {
+    let rid = step.rid.as_str();
+    let factors = sign_in::factors(app, user.id).await?;
+    if factors.any() {
+        // Recovery codes stand in for any factor (a lost passkey too).
+        let codes = factors.has_totp() || factors.recovery_codes_left > 0;
+        let ways = factor::Ways {
+            code: codes && step.target <= Level::Mfa,
+            passkey: factors.has_passkey(),
+        };
         let action = format!("{prefix}{LOGIN_FACTOR}");
-        return factor::code_page(app, session, request.lang, &action, rid, error).await;
+        return factor::code_page(app, session, request.lang, &action, rid, ways, error).await;
     }
     let op = signing_in(app, user.id, None);
     let enrolment = match service::mfa::pending_totp(&op, user).await? {
@@ -94,7 +95,7 @@ pub async fn get(
     let (request, _) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
     let step = waiting(&app, &session, &request, &rid, now).await?;
     let user = user_of(&app, &request, &step).await?;
-    page(&app, &session, &request, &rid, &user, None).await
+    page(&app, &session, &request, &step, &user, None).await
 }
 
 /// A code from the user's app, or a recovery code.
@@ -112,7 +113,12 @@ pub async fn post(
     let t = request.lang.texts();
     if !post.csrf_ok().await? {
         let expired = Some(t.form_expired.to_owned());
-        return page(&app, session, &request, rid, &user, expired).await;
+        return page(&app, session, &request, &step, &user, expired).await;
+    }
+    // A code does not make a sign-in phishing-resistant.
+    if step.target > Level::Mfa {
+        let message = Some(t.passkey_needed.to_owned());
+        return page(&app, session, &request, &step, &user, message).await;
     }
     let code = post.field("code")?.unwrap_or_default();
     let factor = match service::mfa::check_code(&app, &user, code, &origin, now).await? {
@@ -120,7 +126,7 @@ pub async fn post(
         Err(refused) => {
             tracing::info!(user = %user.username, client = %origin.ip, reason = ?refused, "second factor refused");
             let message = login::refusal(t, &refused, t.code_wrong);
-            return page(&app, session, &request, rid, &user, Some(message)).await;
+            return page(&app, session, &request, &step, &user, Some(message)).await;
         }
     };
     complete(
@@ -153,9 +159,12 @@ pub async fn enrol(
     let step = waiting(&app, session, &request, rid, now).await?;
     let user = user_of(&app, &request, &step).await?;
     let t = request.lang.texts();
-    if !post.csrf_ok().await? {
+    // Setting an app up here is for a user who has no factor, for a level
+    // an app can reach.
+    let settable = step.target <= Level::Mfa && !sign_in::has_second_factor(&app, user.id).await?;
+    if !post.csrf_ok().await? || !settable {
         let expired = Some(t.form_expired.to_owned());
-        return page(&app, session, &request, rid, &user, expired).await;
+        return page(&app, session, &request, &step, &user, expired).await;
     }
     let code = post.field("code")?.unwrap_or_default();
     let op = signing_in(&app, user.id, Some(&origin));
@@ -163,7 +172,7 @@ pub async fn enrol(
         Ok(codes) => codes,
         Err(Refused::Invalid { .. } | Refused::NotFound(_)) => {
             let wrong = Some(t.code_wrong.to_owned());
-            return page(&app, session, &request, rid, &user, wrong).await;
+            return page(&app, session, &request, &step, &user, wrong).await;
         }
         Err(other) => return Err(other.into()),
     };
@@ -201,7 +210,7 @@ pub async fn enrol(
 }
 
 /// The step this browser waits in for request `rid`, or the "expired" page.
-async fn waiting(
+pub(super) async fn waiting(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,
@@ -215,7 +224,7 @@ async fn waiting(
 }
 
 /// The user of a step, while they exist and may sign in.
-async fn user_of(
+pub(super) async fn user_of(
     app: &App,
     request: &AuthorizationRequest,
     step: &SecondStep,
@@ -242,7 +251,7 @@ fn signing_in<'a>(app: &'a App, user_id: Uuid, origin: Option<&'a Origin>) -> Op
 /// session id), a step-up raises the session's level (and cycles its id
 /// too); the request goes on as logged in.
 #[allow(clippy::too_many_arguments)]
-async fn complete(
+pub(super) async fn complete(
     app: &App,
     session: &BrowserSession,
     origin: &Origin,

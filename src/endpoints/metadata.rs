@@ -26,7 +26,8 @@ pub fn url(issuer: &Issuer) -> String {
     format!("{origin}{OAUTH_METADATA}{}", issuer.path())
 }
 
-pub fn document(config: &Config) -> Bytes {
+/// The document; `passkeys`: whether sign-ins can reach `phr`.
+pub fn document(config: &Config, passkeys: bool) -> Bytes {
     let issuer = &config.issuer;
     let client_methods = [
         "client_secret_basic",
@@ -42,10 +43,13 @@ pub fn document(config: &Config) -> Bytes {
     // RFC 8414 §2: the JWS algorithms accepted in private_key_jwt assertions.
     let assertion_algs = client_assertion::ALGORITHMS;
     // The levels a sign-in can reach here (`mfa::Level`).
-    let acr_values: Vec<&str> = match config.mfa {
-        crate::config::Mfa::Off => vec![Level::Password.acr()],
-        _ => vec![Level::Password.acr(), Level::Mfa.acr()],
-    };
+    let mut acr_values: Vec<&str> = vec![Level::Password.acr()];
+    if config.mfa != crate::config::Mfa::Off {
+        acr_values.push(Level::Mfa.acr());
+    }
+    if passkeys {
+        acr_values.push(Level::PhishingResistant.acr());
+    }
     let doc = json!({
         "issuer": issuer.as_str(),
         "authorization_endpoint": issuer.endpoint(routes::AUTHORIZE),

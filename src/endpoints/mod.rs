@@ -19,6 +19,7 @@ pub mod login_factor;
 pub mod metadata;
 pub mod metrics;
 pub mod par;
+pub mod passkey;
 pub mod register;
 pub mod revoke;
 pub mod token;

@@ -13,15 +13,28 @@ pub enum Factor {
     Totp,
     /// A single-use recovery code: a one-time password the user wrote down.
     RecoveryCode,
+    /// A passkey bound to its device (not backup eligible), with user
+    /// verification.
+    Passkey,
+    /// A passkey a password manager syncs between devices.
+    SyncedPasskey,
 }
 
 impl Factor {
-    /// Its `amr` value (RFC 8176 §2).
-    pub fn amr(self) -> &'static str {
+    /// Its `amr` values (RFC 8176 §2): a passkey is a key in hardware
+    /// (`hwk`) or software (`swk`, synced), used with the user present and
+    /// verified (`user`; WebAuthn does not tell a PIN from a fingerprint).
+    pub fn amr(self) -> &'static [&'static str] {
         match self {
-            Factor::Password => "pwd",
-            Factor::Totp | Factor::RecoveryCode => "otp",
+            Factor::Password => &["pwd"],
+            Factor::Totp | Factor::RecoveryCode => &["otp"],
+            Factor::Passkey => &["hwk", "user"],
+            Factor::SyncedPasskey => &["swk", "user"],
         }
+    }
+
+    pub fn is_passkey(self) -> bool {
+        matches!(self, Factor::Passkey | Factor::SyncedPasskey)
     }
 
     /// The name operators read in logs, metrics and the audit log.
@@ -30,6 +43,7 @@ impl Factor {
             Factor::Password => "password",
             Factor::Totp => "totp",
             Factor::RecoveryCode => "recovery_code",
+            Factor::Passkey | Factor::SyncedPasskey => "passkey",
         }
     }
 }
@@ -61,8 +75,13 @@ impl Level {
         Level::ALL.into_iter().find(|l| l.acr() == acr)
     }
 
-    /// The level factors reach together.
+    /// The level factors reach together: a passkey (verified by the
+    /// authenticator, bound to monban's origin) is phishing-resistant on its
+    /// own; a password and a code are two factors.
     pub fn of(factors: &[Factor]) -> Level {
+        if factors.iter().any(|f| f.is_passkey()) {
+            return Level::PhishingResistant;
+        }
         let second = factors.iter().any(|f| *f != Factor::Password);
         if second && factors.contains(&Factor::Password) {
             Level::Mfa
@@ -77,9 +96,9 @@ impl Level {
 /// of factor was used.
 pub fn amr(factors: &[Factor]) -> Vec<String> {
     let mut amr: Vec<String> = Vec::new();
-    for factor in factors {
-        if !amr.iter().any(|a| a == factor.amr()) {
-            amr.push(factor.amr().to_owned());
+    for value in factors.iter().flat_map(|f| f.amr()) {
+        if !amr.iter().any(|a| a == value) {
+            amr.push((*value).to_owned());
         }
     }
     if Level::of(factors) >= Level::Mfa {
@@ -142,6 +161,11 @@ mod tests {
         assert_eq!(amr(&recovery), ["pwd", "otp", "mfa"]);
         // A code alone is no second factor.
         assert_eq!(Level::of(&[Factor::Totp]), Level::Password);
+        assert_eq!(amr(&[Factor::Passkey]), ["hwk", "user", "mfa"]);
+        assert_eq!(amr(&[Factor::SyncedPasskey]), ["swk", "user", "mfa"]);
+        let stepped = [Factor::Password, Factor::Passkey];
+        assert_eq!(Level::of(&stepped), Level::PhishingResistant);
+        assert_eq!(amr(&stepped), ["pwd", "hwk", "user", "mfa"]);
     }
 
     #[test]

@@ -19,21 +19,56 @@ pub struct Factors {
     /// An authenticator app, confirmed at (Unix seconds).
     pub totp_confirmed_at: Option<i64>,
     pub totp_last_used_at: Option<i64>,
+    pub passkeys: Vec<PasskeyView>,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
+}
+
+/// A passkey as its owner and operators see it (no key material).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PasskeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// Synced between devices by a password manager (amr `swk`).
+    pub synced: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
 }
 
 impl Factors {
     /// Whether the user has a second factor to sign in with.
     pub fn any(&self) -> bool {
+        self.totp_confirmed_at.is_some() || !self.passkeys.is_empty()
+    }
+
+    pub fn has_totp(&self) -> bool {
         self.totp_confirmed_at.is_some()
+    }
+
+    pub fn has_passkey(&self) -> bool {
+        !self.passkeys.is_empty()
+    }
+
+    /// The highest level this user can sign in at.
+    pub fn reachable(&self) -> crate::mfa::Level {
+        use crate::mfa::Level;
+        if self.has_passkey() {
+            Level::PhishingResistant
+        } else if self.has_totp() {
+            Level::Mfa
+        } else {
+            Level::Password
+        }
     }
 
     /// The factors' names, for lists.
     pub fn names(&self) -> Vec<&'static str> {
         let mut names = Vec::new();
-        if self.totp_confirmed_at.is_some() {
+        if self.has_totp() {
             names.push(Factor::Totp.name());
+        }
+        if self.has_passkey() {
+            names.push(Factor::Passkey.name());
         }
         names
     }
@@ -43,9 +78,21 @@ pub async fn factors(db: &Db, user_id: Uuid) -> Result<Factors, sqlx::Error> {
     let app = store::mfa::totp(db, user_id)
         .await?
         .filter(|t| t.confirmed_at.is_some());
+    let passkeys = store::passkeys::of_user(db, user_id)
+        .await?
+        .into_iter()
+        .map(|p| PasskeyView {
+            id: p.id,
+            name: p.name,
+            synced: p.synced,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        })
+        .collect();
     Ok(Factors {
         totp_confirmed_at: app.as_ref().and_then(|t| t.confirmed_at),
         totp_last_used_at: app.and_then(|t| t.last_used_at),
+        passkeys,
         recovery_codes_left: store::mfa::recovery_codes_left(db, user_id).await?,
     })
 }
@@ -175,7 +222,11 @@ pub async fn regenerate_recovery_codes(
     new_recovery_codes(op, user, now).await
 }
 
-async fn new_recovery_codes(op: &Operator<'_>, user: &User, now: i64) -> Outcome<Vec<String>> {
+pub(super) async fn new_recovery_codes(
+    op: &Operator<'_>,
+    user: &User,
+    now: i64,
+) -> Outcome<Vec<String>> {
     let codes = recovery::generate();
     let hashes: Vec<Vec<u8>> = codes.iter().map(|c| recovery::hash(c)).collect();
     store::mfa::replace_recovery_codes(op.db(), user.id, &hashes, now).await?;

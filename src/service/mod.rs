@@ -20,6 +20,7 @@ pub mod consents;
 pub mod groups;
 pub mod keys;
 pub mod mfa;
+pub mod passkeys;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -107,10 +107,13 @@ pub async fn recovery_codes_left(db: &Db, user_id: Uuid) -> Result<i64, sqlx::Er
     on_db!(db, p => sqlx::query_scalar(CODES_LEFT).bind(user_id).fetch_one(p).await)
 }
 
+const DELETE_PASSKEYS: &str = "DELETE FROM passkeys WHERE user_id = $1";
+
 /// Removes every factor of the user (an operator's reset).
 pub async fn delete_all(db: &Db, user_id: Uuid) -> Result<(), sqlx::Error> {
     in_tx!(db, tx => {
         sqlx::query(DELETE_TOTP).bind(user_id).execute(&mut *tx).await?;
+        sqlx::query(DELETE_PASSKEYS).bind(user_id).execute(&mut *tx).await?;
         sqlx::query(DELETE_CODES).bind(user_id).execute(&mut *tx).await?;
         Ok(())
     })

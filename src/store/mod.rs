@@ -26,6 +26,7 @@ pub mod logouts;
 pub mod mfa;
 pub mod notices;
 pub mod outage;
+pub mod passkeys;
 pub mod pushed;
 pub mod registration;
 pub mod sessions;

@@ -80,12 +80,26 @@ struct AccountPage<'a> {
 struct FactorsView {
     /// When the authenticator app was set up, and last used.
     totp: Option<(String, String)>,
+    passkeys: Vec<PasskeyRow>,
     recovery_codes_left: i64,
+    /// Passkeys can be added (the issuer has a domain name).
+    passkeys_on: bool,
+}
+
+struct PasskeyRow {
+    id: String,
+    name: String,
+    synced: bool,
+    added: String,
+    used: String,
 }
 
 struct SessionView {
     current: bool,
+    /// As a person would say it: "Chrome 156 on Linux".
     browser: String,
+    /// The user agent as the browser sent it (shown on hover).
+    user_agent: String,
     address: String,
     signed_in: String,
     ends: String,
@@ -121,6 +135,8 @@ pub async fn get(
         Some("revoked") => Some(lang.texts().consent_revoked),
         Some("mfa") => Some(lang.texts().mfa_enrolled),
         Some("mfa_removed") => Some(lang.texts().mfa_removed),
+        Some("passkey") => Some(lang.texts().passkey_added),
+        Some("passkey_removed") => Some(lang.texts().passkey_removed),
         _ => None,
     };
     page(&app, &session, &user, lang, message, None, now).await
@@ -529,7 +545,10 @@ pub(super) async fn page(
         let or_dash = |v: Option<&String>| v.cloned().unwrap_or_else(|| "—".into());
         sessions.push(SessionView {
             current: current.as_deref() == Some(s.sid.as_str()),
-            browser: or_dash(login.and_then(|l| l.user_agent.as_ref())),
+            browser: login
+                .and_then(|l| l.user_agent.as_deref())
+                .map_or_else(|| "—".into(), browser_of),
+            user_agent: or_dash(login.and_then(|l| l.user_agent.as_ref())),
             address: or_dash(login.and_then(|l| l.ip.as_ref())),
             signed_in: login.map_or_else(|| "—".into(), |l| human_time(l.auth_time)),
             ends: human_time(s.expires_at),
@@ -588,7 +607,19 @@ pub(super) async fn page(
                 .map_or_else(|| "—".into(), human_time);
             (human_time(at), used)
         }),
+        passkeys: factors
+            .passkeys
+            .iter()
+            .map(|p| PasskeyRow {
+                id: p.id.to_string(),
+                name: p.name.clone(),
+                synced: p.synced,
+                added: human_time(p.created_at),
+                used: p.last_used_at.map_or_else(|| "—".into(), human_time),
+            })
+            .collect(),
         recovery_codes_left: factors.recovery_codes_left,
+        passkeys_on: app.passkeys.is_some(),
     };
     Ok(render(&AccountPage {
         lang: lang.code(),
@@ -627,6 +658,35 @@ async fn client_named<'a>(
     Ok(names.get(client_id).and_then(Option::as_ref))
 }
 
+/// A user agent as a person would name it, "Chrome 156 on Linux" (parsed by
+/// woothee), or as it came when it names no browser monban knows.
+fn browser_of(user_agent: &str) -> String {
+    let parsed = woothee::parser::Parser::new().parse(user_agent);
+    // Browsers of computers and phones; tools and crawlers keep their own
+    // string.
+    let browser = |ua: &woothee::parser::WootheeResult<'_>| {
+        ua.name != woothee::woothee::VALUE_UNKNOWN
+            && matches!(
+                ua.category,
+                "pc" | "smartphone" | "mobilephone" | "appliance"
+            )
+    };
+    let Some(ua) = parsed.filter(browser) else {
+        return user_agent.chars().take(80).collect();
+    };
+    let major = ua.version.split('.').next().unwrap_or_default();
+    let browser = if major.is_empty() || major == woothee::woothee::VALUE_UNKNOWN {
+        ua.name.to_owned()
+    } else {
+        format!("{} {major}", ua.name)
+    };
+    if ua.os == woothee::woothee::VALUE_UNKNOWN {
+        browser
+    } else {
+        format!("{browser} on {}", ua.os)
+    }
+}
+
 /// `2026-11-25 16:00 UTC`.
 fn human_time(unix: i64) -> String {
     let iso = keys::rfc3339(unix);
@@ -649,6 +709,17 @@ pub(super) fn yourself<'a>(app: &'a App, user_id: Uuid, origin: &'a Origin) -> O
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_agents_read_as_a_person_would_say_them() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/156.0.8078.73 Safari/537.36";
+        assert_eq!(super::browser_of(chrome), "Chrome 156 on Linux");
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
+        assert_eq!(super::browser_of(firefox), "Firefox 140 on Windows 10");
+        assert_eq!(super::browser_of("curl/8.5.0"), "curl/8.5.0");
+    }
+
     #[test]
     fn only_local_paths_are_return_targets() {
         for ok in ["/account", "/device?user_code=ABCD-EFGH", "/admin/users"] {

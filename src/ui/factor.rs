@@ -3,7 +3,10 @@
 //! shown once (their handlers: `endpoints::login_factor`, `ui::account`).
 
 use askama::Template;
-use axum::response::Response;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 
 use super::{Lang, PageError, Texts, render};
 use crate::service::mfa::Enrolment;
@@ -16,28 +19,43 @@ struct CodePage<'a> {
     lang: &'static str,
     t: &'static Texts,
     static_prefix: &'a str,
+    prefix: &'a str,
     action: &'a str,
     csrf: String,
     rid: &'a str,
+    ways: Ways,
     error: Option<String>,
 }
 
-/// "Enter the code from your app" (or a recovery code), for request `rid`.
+/// The second factors a step may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Ways {
+    /// A code from the app, or a recovery code.
+    pub code: bool,
+    pub passkey: bool,
+}
+
+/// "Enter the code from your app" (or a recovery code), and "Use a
+/// passkey", for request `rid`.
 pub async fn code_page(
     app: &App,
     session: &BrowserSession,
     lang: Lang,
     action: &str,
     rid: &str,
+    ways: Ways,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    let prefix = app.config.issuer.path();
     Ok(render(&CodePage {
         lang: lang.code(),
         t: lang.texts(),
-        static_prefix: app.config.issuer.path(),
+        static_prefix: prefix,
+        prefix,
         action,
         csrf: session.csrf_token().await?,
         rid,
+        ways,
         error,
     }))
 }
@@ -117,4 +135,24 @@ pub fn recovery_codes_page(
         codes,
         next,
     })
+}
+
+/// A passkey ceremony's options, as JSON the page's script hands to
+/// WebAuthn.
+pub fn options(value: Value) -> Response {
+    let mut response = Json(value).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A refusal the page's script shows (the form expired, passkeys are off).
+pub fn refused(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({"error": error, "error_description": description});
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

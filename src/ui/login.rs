@@ -7,7 +7,7 @@ use axum::response::Response;
 use super::{PageError, Texts, render};
 use crate::authn::Refused;
 use crate::authorization::AuthorizationRequest;
-use crate::routes::LOGIN;
+use crate::routes::{LOGIN, LOGIN_PASSKEY, LOGIN_PASSKEY_OPTIONS};
 use crate::session::BrowserSession;
 use crate::state::App;
 
@@ -23,6 +23,11 @@ struct LoginPage<'a> {
     client_name: Option<&'a str>,
     username: &'a str,
     error: Option<String>,
+    /// Passkeys are on: "Sign in with a passkey", and the username field
+    /// offers them.
+    passkeys: bool,
+    passkey_action: String,
+    passkey_options: String,
 }
 
 /// What a person is told about a refused password; `wrong` is the text for
@@ -62,6 +67,9 @@ pub async fn page(
         client_name: Some(client_name),
         username,
         error,
+        passkeys: app.passkeys.is_some(),
+        passkey_action: format!("{prefix}{LOGIN_PASSKEY}"),
+        passkey_options: format!("{prefix}{LOGIN_PASSKEY_OPTIONS}"),
     };
     Ok(render(&view))
 }

@@ -436,3 +436,179 @@ db_test!(
         browser.close().await.unwrap();
     }
 );
+
+/// WebDriver's "Add Virtual Authenticator" (WebAuthn §11.3), which
+/// chromedriver implements: a platform authenticator with resident keys
+/// and user verification that answers without a person.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// WebDriver's "Set User Verified" (WebAuthn §11.8) of a virtual
+/// authenticator.
+#[derive(Debug)]
+struct SetUserVerified {
+    authenticator: String,
+    verified: bool,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SetUserVerified {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator/{}/uv",
+            session_id.unwrap_or_default(),
+            self.authenticator
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = serde_json::json!({"isUserVerified": self.verified});
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Drops monban's cookies (WebDriver deletes those of the page shown).
+async fn forget_session(app: &TestApp, browser: &Client) {
+    browser.goto(&app.url("/")).await.unwrap();
+    browser.delete_all_cookies().await.unwrap();
+}
+
+/// The amr of the newest sign-in.
+async fn last_amr(app: &TestApp) -> serde_json::Value {
+    let events = app.audit("login.succeeded").await;
+    events[0]["detail"]["amr"].clone()
+}
+
+db_test!(
+    chromium_registers_and_signs_in_with_a_passkey,
+    [("TEST_ISSUER_HOST", "localhost")],
+    async |app: TestApp| {
+        let Some(driver) = start_driver() else {
+            return;
+        };
+        app.user("alice", PASSWORD).await;
+        let rp = test_rp().await;
+        let wiki = client_for(&app, rp, "Team Wiki", true).await;
+        let browser = connect(&driver).await;
+        let authenticator = browser.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+        let authenticator = authenticator.as_str().unwrap().to_owned();
+
+        // A passkey added on /account (the session: a password alone).
+        browser.goto(&app.url("/account")).await.unwrap();
+        wait_for(&browser, Locator::Id("username")).await;
+        log_in(&browser, "alice", PASSWORD).await;
+        wait_for(&browser, Locator::Id("passkey-name")).await;
+        type_into(&browser, Locator::Id("passkey-name"), "Laptop").await;
+        type_into(&browser, Locator::Id("passkey-password"), PASSWORD).await;
+        screenshot(&app, &browser, "account-passkeys-en").await;
+        click(&browser, Locator::Css("form[data-passkey=create] button")).await;
+        wait_for(&browser, Locator::Css("ol.codes")).await;
+        screenshot(&app, &browser, "recovery-codes-en").await;
+        click(&browser, Locator::Css("a.button")).await;
+        wait_for(&browser, Locator::Id("passkey-id")).await;
+        assert!(browser.source().await.unwrap().contains("Laptop"));
+
+        // Step-up from the password to phr: only the passkey is asked.
+        browser
+            .goto(&authorize_url(&app, rp, &wiki, &[("acr_values", "phr")]))
+            .await
+            .unwrap();
+        wait_for(&browser, Locator::Css("form[data-passkey=get] button")).await;
+        screenshot(&app, &browser, "passkey-factor-en").await;
+        click(&browser, Locator::Css("form[data-passkey=get] button")).await;
+        wait_for(&browser, Locator::Id("query")).await;
+        assert!(rp_query(&browser).await.contains_key("code"));
+        assert_eq!(
+            last_amr(&app).await,
+            serde_json::json!(["pwd", "hwk", "user", "mfa"])
+        );
+
+        // Without a password: the login page's button.
+        forget_session(&app, &browser).await;
+        browser
+            .goto(&authorize_url(&app, rp, &wiki, &[]))
+            .await
+            .unwrap();
+        // The username field offers the passkey (conditional mediation);
+        // the virtual authenticator picks it at once, so this sign-in needs
+        // no click (the button's way is the second factor's, below).
+        wait_for(&browser, Locator::Id("query")).await;
+        assert!(rp_query(&browser).await.contains_key("code"));
+        assert_eq!(
+            last_amr(&app).await,
+            serde_json::json!(["hwk", "user", "mfa"])
+        );
+
+        // A password, then the passkey as the second factor: the
+        // authenticator refuses the autofill's request while it cannot
+        // verify the user, and verifies again for the button.
+        forget_session(&app, &browser).await;
+        let uv = |verified| SetUserVerified {
+            authenticator: authenticator.clone(),
+            verified,
+        };
+        browser.issue_cmd(uv(false)).await.unwrap();
+        browser
+            .goto(&authorize_url(&app, rp, &wiki, &[]))
+            .await
+            .unwrap();
+        wait_for(&browser, Locator::Css("form[data-passkey=get] button")).await;
+        screenshot(&app, &browser, "login-passkey-en").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        browser.issue_cmd(uv(true)).await.unwrap();
+        log_in(&browser, "alice", PASSWORD).await;
+        wait_for(&browser, Locator::Css("form[data-passkey=get] button")).await;
+        click(&browser, Locator::Css("form[data-passkey=get] button")).await;
+        wait_for(&browser, Locator::Id("query")).await;
+        assert!(rp_query(&browser).await.contains_key("code"));
+        assert_eq!(
+            last_amr(&app).await,
+            serde_json::json!(["pwd", "hwk", "user", "mfa"])
+        );
+
+        // The same pages in Japanese (one browser at a time on the profile).
+        browser.close().await.unwrap();
+        let ja = connect_in(&driver, "ja").await;
+        ja.issue_cmd(AddVirtualAuthenticator).await.unwrap();
+        forget_session(&app, &ja).await;
+        ja.goto(&authorize_url(&app, rp, &wiki, &[("ui_locales", "ja")]))
+            .await
+            .unwrap();
+        wait_for(&ja, Locator::Css("form[data-passkey=get] button")).await;
+        assert!(ja.source().await.unwrap().contains("パスキーでサインイン"));
+        screenshot(&app, &ja, "login-passkey-ja").await;
+        log_in(&ja, "alice", PASSWORD).await;
+        wait_for(&ja, Locator::Css("form[data-passkey=get] button")).await;
+        assert!(ja.source().await.unwrap().contains("パスキーを使う"));
+        screenshot(&app, &ja, "passkey-factor-ja").await;
+        ja.close().await.unwrap();
+    }
+);

@@ -115,11 +115,17 @@ impl TestApp {
             .iter()
             .find(|(k, _)| *k == "MONBAN_ISSUER")
             .map_or("", |(_, v)| *v);
-        let issuer = format!("http://{addr}{issuer_path}");
+        // `TEST_ISSUER_HOST`: a name for the loopback address in the issuer
+        // (passkeys need a domain name: `localhost`).
+        let host = settings
+            .iter()
+            .find(|(k, _)| *k == "TEST_ISSUER_HOST")
+            .map_or_else(|| addr.ip().to_string(), |(_, v)| (*v).to_owned());
+        let issuer = format!("http://{host}:{}{issuer_path}", addr.port());
         let mut pairs: Vec<(&str, &str)> = settings
             .iter()
             .copied()
-            .filter(|(k, _)| *k != "MONBAN_ISSUER")
+            .filter(|(k, _)| *k != "MONBAN_ISSUER" && *k != "TEST_ISSUER_HOST")
             .collect();
         pairs.push(("MONBAN_ISSUER", &issuer));
         pairs.push(("MONBAN_DATABASE_URL", &database.url));
@@ -171,7 +177,8 @@ impl TestApp {
 
     /// An URL at the origin, outside the issuer path.
     pub fn root_url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        let origin = url::Url::parse(&self.issuer).unwrap().origin();
+        format!("{}{}", origin.ascii_serialization(), path)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -57,7 +57,7 @@ pub async fn stored_public_key(
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
     let rows = store::keys::all(&app.db).await.unwrap();
     let row = rows.iter().find(|r| r.kid == kid).unwrap();
-    let private = rsa::PrivateKey::from_pkcs8_der(&row.private_key).unwrap();
+    let private = rsa::RsaPrivateKey::from_pkcs8_der(&row.private_key).unwrap();
     let public = private.to_public_key();
     (
         public.to_public_key_pem(LineEnding::LF).unwrap(),

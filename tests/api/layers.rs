@@ -23,6 +23,7 @@ const BELOW_STATE: &[&str] = &[
     "consents.rs",
     "apis.rs",
     "client_cache.rs",
+    "passkeys.rs",
     "client_keys.rs",
     "cors.rs",
     "config.rs",

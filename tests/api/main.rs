@@ -38,6 +38,7 @@ mod migrations;
 mod operations;
 mod outage;
 mod par;
+mod passkeys;
 mod private_key_jwt;
 mod registration;
 mod revocation;

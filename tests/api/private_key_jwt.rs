@@ -35,7 +35,7 @@ pub fn client_key(alg: SigningAlg) -> ClientKey {
     let row = monban::keys::generate(alg, KeyState::Active, monban::unix_now()).unwrap();
     let (alg, signing) = match alg {
         SigningAlg::RS256 => {
-            let private = rsa::PrivateKey::from_pkcs8_der(&row.private_key).unwrap();
+            let private = rsa::RsaPrivateKey::from_pkcs8_der(&row.private_key).unwrap();
             let pkcs1 = private.to_pkcs1_der().unwrap();
             (
                 Algorithm::RS256,
