@@ -160,7 +160,7 @@ pub async fn proceed(
                 started_at: now,
                 target,
             };
-            super::login_factor::start(app, session, request, step).await
+            ui::second_step::start(app, session, request, step).await
         }
         _ => {
             let hint = request.login_hint.as_deref().unwrap_or_default();

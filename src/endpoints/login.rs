@@ -107,7 +107,7 @@ pub async fn post(
                 started_at: now,
                 target,
             };
-            return super::login_factor::start(&app, session, &request, step).await;
+            return crate::ui::second_step::start(&app, session, &request, step).await;
         }
         // The client cannot do with what this user can give: it is told,
         // and no session starts.

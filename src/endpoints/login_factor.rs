@@ -10,79 +10,20 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use uuid::Uuid;
 
 use super::authorize;
 use super::login::Rid;
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authorization::AuthorizationRequest;
 use crate::mfa::{Factor, Level};
-use crate::routes::{self, LOGIN_FACTOR, LOGIN_FACTOR_ENROL};
-use crate::service::{self, Operator, Refused, RunsIn, Via};
+use crate::routes;
+use crate::service::{self, Refused};
 use crate::session::{BrowserSession, Device, Login, SecondStep};
 use crate::sign_in;
 use crate::state::App;
-use crate::store::{self, clients::Client, users::User};
-use crate::ui::factor::{self, Enrol};
-use crate::ui::{PageError, PagePost, Problem, login};
-
-/// Waits for the second factor `step` names (a sign-in in progress, or a
-/// session stepping up) and shows its page.
-pub async fn start(
-    app: &App,
-    session: &BrowserSession,
-    request: &AuthorizationRequest,
-    step: SecondStep,
-) -> Result<Response, PageError> {
-    session.await_second_factor(&step).await?;
-    let user = user_of(app, request, &step).await?;
-    if !sign_in::has_second_factor(app, user.id).await? {
-        // A new secret for this sign-in: never one an earlier visit (to
-        // `/account`, by whoever) left waiting.
-        let now = step.started_at;
-        service::mfa::start_totp(&signing_in(app, user.id, None), &user, now).await?;
-    }
-    page(app, session, request, &step, &user, None).await
-}
-
-/// The page the step needs: a code or a passkey (only a passkey for
-/// `phr`), or setting an app up.
-pub(super) async fn page(
-    app: &App,
-    session: &BrowserSession,
-    request: &AuthorizationRequest,
-    step: &SecondStep,
-    user: &User,
-    error: Option<String>,
-) -> Result<Response, PageError> {
-    let prefix = app.config.issuer.path();
-    let rid = step.rid.as_str();
-    let factors = sign_in::factors(app, user.id).await?;
-    if factors.any() {
-        // Recovery codes stand in for any factor (a lost passkey too).
-        let codes = factors.has_totp() || factors.recovery_codes_left > 0;
-        let ways = factor::Ways {
-            code: codes && step.target <= Level::Mfa,
-            passkey: factors.has_passkey(),
-        };
-        let action = format!("{prefix}{LOGIN_FACTOR}");
-        return factor::code_page(app, session, request.lang, &action, rid, ways, error).await;
-    }
-    let op = signing_in(app, user.id, None);
-    let enrolment = match service::mfa::pending_totp(&op, user).await? {
-        Some(pending) => pending,
-        None => service::mfa::start_totp(&op, user, crate::unix_now()).await?,
-    };
-    let action = format!("{prefix}{LOGIN_FACTOR_ENROL}");
-    let enrol = Enrol {
-        action: &action,
-        rid: Some(rid),
-        required: true,
-        enrolment: &enrolment,
-        error,
-    };
-    factor::enrol_page(app, session, request.lang, enrol).await
-}
+use crate::store::{clients::Client, users::User};
+use crate::ui::second_step::{page, signing_in, user_of};
+use crate::ui::{PageError, PagePost, Problem, factor, login};
 
 pub async fn get(
     State(app): State<Arc<App>>,
@@ -92,9 +33,12 @@ pub async fn get(
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let rid = rid.unwrap_or_default();
-    let (request, _) = authorize::parked_request(&app, &session, &rid, &headers, now).await?;
-    let step = waiting(&app, &session, &request, &rid, now).await?;
-    let user = user_of(&app, &request, &step).await?;
+    let Waiting {
+        request,
+        step,
+        user,
+        ..
+    } = waiting_for(&app, &session, &rid, &headers, now).await?;
     page(&app, &session, &request, &step, &user, None).await
 }
 
@@ -107,9 +51,12 @@ pub async fn post(
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let (session, rid) = (&post.session, post.required("rid")?);
-    let (request, client) = authorize::parked_request(&app, session, rid, &headers, now).await?;
-    let step = waiting(&app, session, &request, rid, now).await?;
-    let user = user_of(&app, &request, &step).await?;
+    let Waiting {
+        request,
+        client,
+        step,
+        user,
+    } = waiting_for(&app, session, rid, &headers, now).await?;
     let t = request.lang.texts();
     if !post.csrf_ok().await? {
         let expired = Some(t.form_expired.to_owned());
@@ -155,9 +102,12 @@ pub async fn enrol(
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let (session, rid) = (&post.session, post.required("rid")?);
-    let (request, client) = authorize::parked_request(&app, session, rid, &headers, now).await?;
-    let step = waiting(&app, session, &request, rid, now).await?;
-    let user = user_of(&app, &request, &step).await?;
+    let Waiting {
+        request,
+        client,
+        step,
+        user,
+    } = waiting_for(&app, session, rid, &headers, now).await?;
     let t = request.lang.texts();
     // Setting an app up here is for a user who has no factor, for a level
     // an app can reach.
@@ -209,8 +159,36 @@ pub async fn enrol(
     }
 }
 
+/// A sign-in waiting for its second factor in this browser: the parked
+/// request and its client, the step, and its user (who may still sign in).
+pub(super) struct Waiting {
+    pub request: AuthorizationRequest,
+    pub client: std::sync::Arc<Client>,
+    pub step: SecondStep,
+    pub user: User,
+}
+
+/// The sign-in waiting for request `rid`, or the "expired" page.
+pub(super) async fn waiting_for(
+    app: &App,
+    session: &BrowserSession,
+    rid: &str,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Waiting, PageError> {
+    let (request, client) = authorize::parked_request(app, session, rid, headers, now).await?;
+    let step = waiting(app, session, &request, rid, now).await?;
+    let user = user_of(app, &request, &step).await?;
+    Ok(Waiting {
+        request,
+        client,
+        step,
+        user,
+    })
+}
+
 /// The step this browser waits in for request `rid`, or the "expired" page.
-pub(super) async fn waiting(
+async fn waiting(
     app: &App,
     session: &BrowserSession,
     request: &AuthorizationRequest,
@@ -221,30 +199,6 @@ pub(super) async fn waiting(
         PageError::new(Problem::Expired, "no second factor is awaited here")
             .in_lang(request.lang, app.config.issuer.path())
     })
-}
-
-/// The user of a step, while they exist and may sign in.
-pub(super) async fn user_of(
-    app: &App,
-    request: &AuthorizationRequest,
-    step: &SecondStep,
-) -> Result<User, PageError> {
-    store::users::find_by_id(&app.db, step.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| {
-            PageError::new(Problem::Expired, "the user cannot sign in")
-                .in_lang(request.lang, app.config.issuer.path())
-        })
-}
-
-fn signing_in<'a>(app: &'a App, user_id: Uuid, origin: Option<&'a Origin>) -> Operator<'a> {
-    Operator {
-        actor: Actor::User(user_id),
-        via: Via::SignIn,
-        origin,
-        runs_in: RunsIn::Server(app),
-    }
 }
 
 /// The second factor is proved: a sign-in starts its SSO session (a new

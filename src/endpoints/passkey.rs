@@ -12,13 +12,14 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::authorize;
-use super::login_factor;
+use super::login_factor::{self, Waiting, waiting_for};
 use crate::audit::{self, Actor, Event, Kind, Origin};
 use crate::authorization::AuthorizationRequest;
 use crate::service::passkeys::{self as service, NotVerified};
 use crate::session::{Device, Login, Purpose};
 use crate::state::App;
 use crate::ui::factor::{options, refused};
+use crate::ui::second_step;
 use crate::ui::{PageError, PagePost, login};
 
 /// `POST /login/passkey/options` (`csrf`, `rid`): a challenge for any
@@ -110,13 +111,11 @@ pub async fn factor_options(
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let (session, rid) = (&post.session, post.required("rid")?);
-    let (request, _) = authorize::parked_request(&app, session, rid, &headers, now).await?;
-    let step = login_factor::waiting(&app, session, &request, rid, now).await?;
+    let Waiting { request, user, .. } = waiting_for(&app, session, rid, &headers, now).await?;
     if !post.csrf_ok().await? {
         let t = request.lang.texts();
         return Ok(refused(StatusCode::FORBIDDEN, "expired", t.form_expired));
     }
-    let user = login_factor::user_of(&app, &request, &step).await?;
     let Ok((value, state)) = service::start_second_factor(&app, &user).await else {
         return Ok(refused(StatusCode::NOT_FOUND, "none", "no passkey to use"));
     };
@@ -138,13 +137,16 @@ pub async fn factor(
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let (session, rid) = (&post.session, post.required("rid")?);
-    let (request, client) = authorize::parked_request(&app, session, rid, &headers, now).await?;
-    let step = login_factor::waiting(&app, session, &request, rid, now).await?;
-    let user = login_factor::user_of(&app, &request, &step).await?;
+    let Waiting {
+        request,
+        client,
+        step,
+        user,
+    } = waiting_for(&app, session, rid, &headers, now).await?;
     let t = request.lang.texts();
     if !post.csrf_ok().await? {
         let expired = Some(t.form_expired.to_owned());
-        return login_factor::page(&app, session, &request, &step, &user, expired).await;
+        return second_step::page(&app, session, &request, &step, &user, expired).await;
     }
     let ceremony = session
         .take_ceremony(Purpose::SecondFactor, Some(rid), now)
@@ -152,7 +154,7 @@ pub async fn factor(
         .filter(|c| c.user_id == Some(user.id));
     let Some(state) = ceremony.and_then(|c| serde_json::from_value(c.state).ok()) else {
         let failed = Some(t.passkey_failed.to_owned());
-        return login_factor::page(&app, session, &request, &step, &user, failed).await;
+        return second_step::page(&app, session, &request, &step, &user, failed).await;
     };
     let credential = post.field("credential")?.unwrap_or_default();
     let verified = service::second_factor(&app, &user, credential, &state, &origin, now).await?;
@@ -164,7 +166,7 @@ pub async fn factor(
                 _ => t.passkey_failed,
             };
             let message = Some(message.to_owned());
-            return login_factor::page(&app, session, &request, &step, &user, message).await;
+            return second_step::page(&app, session, &request, &step, &user, message).await;
         }
     };
     let who = (&step, &user);

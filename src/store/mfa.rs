@@ -121,14 +121,25 @@ pub async fn delete_all(db: &Db, user_id: Uuid) -> Result<(), sqlx::Error> {
 
 const CONFIRMED_TOTP_USERS: &str =
     "SELECT user_id FROM totp_credentials WHERE confirmed_at IS NOT NULL AND user_id IN ";
+const PASSKEY_USERS: &str = "SELECT DISTINCT user_id FROM passkeys WHERE user_id IN ";
 
 /// Of `users`, those with a confirmed authenticator app (the user list).
 pub async fn with_totp(db: &Db, users: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    among(db, CONFIRMED_TOTP_USERS, users).await
+}
+
+/// Of `users`, those with a passkey (the user list).
+pub async fn with_passkeys(db: &Db, users: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    among(db, PASSKEY_USERS, users).await
+}
+
+/// The user ids `select` (ending in `user_id IN `) finds among `users`.
+async fn among(db: &Db, select: &str, users: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
     if users.is_empty() {
         return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
-    let sql = format!("{CONFIRMED_TOTP_USERS}({})", placeholders.join(", "));
+    let sql = format!("{select}({})", placeholders.join(", "));
     on_db!(db, p => {
         let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
         for id in users {

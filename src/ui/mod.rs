@@ -22,6 +22,7 @@ pub mod device;
 pub mod factor;
 pub mod login;
 pub mod logout;
+pub mod second_step;
 
 pub use crate::i18n::{Lang, Texts};
 pub use crate::page_error::{PageError, Problem};

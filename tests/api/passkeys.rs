@@ -383,6 +383,13 @@ db_test!(
             .ok_json();
         assert_eq!(listed["factors"], json!(["totp", "passkey"]), "{listed}");
         assert_eq!(listed["passkeys"][0]["name"], "Key");
+        let (_, users) = crate::admin_pages::signed_in(&app, "root", true, "/admin/users").await;
+        let body = users.page_body();
+        let row = &body[body.find(">alice<").unwrap()..];
+        assert!(
+            row[..row.find("</tr>").unwrap()].contains("totp, passkey"),
+            "{body}"
+        );
 
         // Her session is a password alone; phr asks for the passkey only.
         let request = AuthRequest::new(&client).with("acr_values", "phr");

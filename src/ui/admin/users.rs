@@ -95,6 +95,7 @@ async fn list_page(
     };
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let with_totp = store::mfa::with_totp(&visit.app.db, &ids).await?;
+    let with_passkeys = store::mfa::with_passkeys(&visit.app.db, &ids).await?;
     let next = next.map(|c| query(&[("q", &q), ("cursor", &c)]));
     if let Some(refused) = refused {
         visit.show_refusal(refused)?;
@@ -106,13 +107,13 @@ async fn list_page(
         users: users
             .into_iter()
             .map(|u| {
-                let factors = if with_totp.contains(&u.id) {
-                    "totp"
-                } else {
-                    ""
-                };
+                let factors: Vec<&str> = [("totp", &with_totp), ("passkey", &with_passkeys)]
+                    .into_iter()
+                    .filter(|(_, having)| having.contains(&u.id))
+                    .map(|(name, _)| name)
+                    .collect();
                 UserRow {
-                    factors: factors.to_owned(),
+                    factors: factors.join(", "),
                     ..UserRow::of(u)
                 }
             })
