@@ -42,6 +42,7 @@ client_secret = { file = "reports.secret" }
 client_id = "shop-web"
 name = "Shop"
 first_party = true
+require_mfa = true
 redirect_uris = ["https://shop.example.com/callback"]
 scopes = ["orders:read"]
 
@@ -222,6 +223,7 @@ db_test!(
             json!(["authorization_code", "refresh_token"])
         );
         assert_eq!(shown["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(shown["require_mfa"], true, "a second factor, from the file");
         assert!(!web_secret.is_empty());
         let spa = app.cli(&["client", "show", "shop-spa", "--json"]).ok_json();
         assert_eq!(spa["token_endpoint_auth_method"], "none");

@@ -697,6 +697,23 @@ db_test!(
             .find(|g| g["name"] == "finance");
         assert_eq!(finance.unwrap()["require_mfa"], true, "{groups}");
 
+        // A client that requires a second factor, through the API.
+        let r = app
+            .http
+            .post(api("/clients"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "client_name": "Payroll",
+                "redirect_uris": ["https://payroll.example.com/cb"],
+                "require_mfa": true
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let created: Value = r.json().await.unwrap();
+        assert_eq!(created["require_mfa"], true, "{created}");
+
         // The admin pages: the list says who has which factors; the user's
         // page resets them.
         let (admin, list) = crate::admin_pages::signed_in(&app, "root", true, "/admin/users").await;
