@@ -445,12 +445,6 @@ impl BrowserSession {
         Ok(valid.then_some(ceremony))
     }
 
-    /// The second step is over (done, or given up).
-    pub async fn end_second_step(&self) -> Result<(), SessionError> {
-        self.inner.remove_value(SECOND_STEP).await?;
-        Ok(())
-    }
-
     /// The session's CSRF token, made on first use.
     pub async fn csrf_token(&self) -> Result<String, SessionError> {
         if let Some(token) = self.inner.get::<String>(CSRF).await? {

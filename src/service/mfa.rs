@@ -296,7 +296,8 @@ pub async fn check_code(
         let wait = start + authn::ADDRESS_WINDOW - now;
         return Ok(Err(SignInRefused::AddressThrottled(wait)));
     }
-    let checked = if recovery::looks_like_one(code) {
+    let recovery_code = recovery::looks_like_one(code);
+    let checked = if recovery_code {
         store::mfa::use_recovery_code(db, user.id, &recovery::hash(code), now)
             .await?
             .then_some(Factor::RecoveryCode)
@@ -323,7 +324,12 @@ pub async fn check_code(
         }
         None => {
             let locked = failures >= authn::ACCOUNT_MAX_FAILURES;
-            let detail = json!({"factor": if recovery::looks_like_one(code) {"recovery_code"} else {"totp"}, "locked": locked});
+            let factor = if recovery_code {
+                "recovery_code"
+            } else {
+                "totp"
+            };
+            let detail = json!({"factor": factor, "locked": locked});
             audit::record(db, event(Kind::MfaFailed).from(origin).detail(detail), now).await;
             if locked {
                 return Ok(Err(SignInRefused::AccountLocked(authn::ACCOUNT_WINDOW)));

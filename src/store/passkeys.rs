@@ -71,9 +71,3 @@ pub async fn delete(db: &Db, user_id: Uuid, id: Uuid) -> Result<bool, sqlx::Erro
     on_db!(db, pool => sqlx::query(DELETE).bind(id).bind(user_id)
         .execute(pool).await.map(|r| r.rows_affected() == 1))
 }
-
-const COUNT: &str = "SELECT COUNT(*) FROM passkeys WHERE user_id = $1";
-
-pub async fn count(db: &Db, user_id: Uuid) -> Result<i64, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_scalar(COUNT).bind(user_id).fetch_one(pool).await)
-}
