@@ -42,6 +42,8 @@ pub const SETTINGS: &[&str] = &[
     "MONBAN_PHANTOM_TTL",
     "MONBAN_PHANTOM_CACHE",
     "MONBAN_POLICY_FILE",
+    "MONBAN_GATEWAY_COOKIE_DOMAIN",
+    "MONBAN_GATEWAY_DOMAINS",
     "MONBAN_KEY_ENCRYPTION_KEY",
     "MONBAN_REQUIRE_PAR",
     "MONBAN_MFA",
@@ -92,6 +94,12 @@ pub struct Config {
     pub phantom_cache: usize,
     /// Per-route policy for `/forward_auth`.
     pub policy_file: Option<std::path::PathBuf>,
+    /// The parent domain of the gateway session cookie (apps without OIDC
+    /// behind a forward-auth gateway); off when unset.
+    pub gateway_cookie_domain: Option<String>,
+    /// Hosts besides those under the cookie domain that a gateway sign-in
+    /// or sign-out may return to: exact names, or `*.example.org`.
+    pub gateway_domains: Vec<String>,
     /// Seals private signing keys at rest (AES-256-GCM); off when unset.
     pub key_encryption: crate::key_encryption::KeyEncryption,
     /// Every client must push its authorization requests (RFC 9126 §5).
@@ -541,6 +549,46 @@ impl Config {
                 }
             },
         )?;
+        let gateway_cookie_domain = src.parse(
+            "MONBAN_GATEWAY_COOKIE_DOMAIN",
+            || None,
+            |raw| {
+                let host = issuer.host();
+                let domain = raw.trim_start_matches('.').to_ascii_lowercase();
+                // RFC 6265 §5.3 step 6: a browser takes a cookie for a
+                // domain only from a host within it; a cookie for a public
+                // suffix (one label, `com`) it refuses.
+                if !is_host_name(&domain) || !domain.contains('.') {
+                    return Err(format!("{raw:?} is not a domain name such as example.com"));
+                }
+                if host == domain || host.ends_with(&format!(".{domain}")) {
+                    Ok(Some(domain))
+                } else {
+                    Err(format!(
+                        "must be MONBAN_ISSUER's host ({host}) or a parent domain of it: monban sets the cookie"
+                    ))
+                }
+            },
+        )?;
+        let gateway_domains = src.parse("MONBAN_GATEWAY_DOMAINS", Vec::new, |raw| {
+            raw.split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|item| {
+                    let name = item.to_ascii_lowercase();
+                    if is_host_name(name.strip_prefix("*.").unwrap_or(&name)) {
+                        Ok(name)
+                    } else {
+                        Err(format!("{item:?} is not a host name or *.domain"))
+                    }
+                })
+                .collect()
+        })?;
+        if !gateway_domains.is_empty() && gateway_cookie_domain.is_none() {
+            return Err(error(
+                "MONBAN_GATEWAY_DOMAINS",
+                "needs MONBAN_GATEWAY_COOKIE_DOMAIN: it lists where gateway sign-ins may return to",
+            ));
+        }
         let open_registration = src.parse("MONBAN_OPEN_REGISTRATION", || false, boolean)?;
         let audit_retention_days = src.parse(
             "MONBAN_AUDIT_RETENTION_DAYS",
@@ -628,6 +676,8 @@ impl Config {
             require_par,
             mfa,
             webauthn_rp_id,
+            gateway_cookie_domain,
+            gateway_domains,
             open_registration,
             audit_retention_days,
             metrics_listen,
@@ -642,6 +692,26 @@ impl Config {
     pub fn longest_signed_token_ttl(&self) -> i64 {
         self.access_token_ttl.max(self.id_token_ttl)
     }
+}
+
+/// A DNS host name (letters, digits, hyphens; labels of 1–63 characters),
+/// lower case.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && !name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {

@@ -48,11 +48,21 @@ pub fn session_layer(app: &App) -> SessionManagerLayer<DbSessionStore> {
 
 /// Cross-origin form POSTs refused, by Sec-Fetch-Site and Origin; the
 /// issuer's own origin is trusted (it is what browsers send behind a proxy).
+/// A gateway sign-out (`POST /logout?rd=`, an app's form) passes: its
+/// handler takes it only from monban and the gateway's apps, and asks
+/// anyone else first (`endpoints::gateway`).
 pub fn csrf_layer(issuer: &crate::config::Issuer) -> CsrfLayer {
     let origin = url::Url::parse(issuer.as_str())
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    let layer = CsrfLayer::new();
+    let logout = format!("{}{}", issuer.path(), crate::routes::LOGOUT);
+    let layer = CsrfLayer::new().with_insecure_bypass(move |method, uri| {
+        method == Method::POST
+            && uri.path() == logout
+            && uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("rd=")))
+    });
     match layer.clone().add_trusted_origin(&origin) {
         Ok(with_origin) => with_origin,
         Err(e) => {

@@ -25,6 +25,7 @@ pub mod crypto;
 pub mod endpoints;
 pub mod error;
 pub mod form;
+pub mod gateway_session;
 pub mod grants;
 pub mod i18n;
 pub mod id_token;

@@ -23,6 +23,8 @@ pub enum Change {
     Keys,
     /// A client was changed or deleted.
     Client(String),
+    /// SSO sessions ended: gateway sessions cached must be read again.
+    Sessions,
 }
 
 /// Who announces: an instance ignores its own notices.
@@ -40,6 +42,7 @@ impl Change {
             }
             Change::Tokens => "tokens".into(),
             Change::Keys => "keys".into(),
+            Change::Sessions => "sessions".into(),
             Change::Client(id) => format!("client:{id}"),
         }
     }
@@ -58,6 +61,7 @@ impl Change {
         match text {
             "tokens" => Some(Change::Tokens),
             "keys" => Some(Change::Keys),
+            "sessions" => Some(Change::Sessions),
             _ => None,
         }
     }
@@ -124,6 +128,7 @@ async fn subscribe(pool: &sqlx::PgPool) -> Result<PgListener, sqlx::Error> {
 async fn catch_up(app: &App) {
     app.phantoms.clear();
     app.clients.clear();
+    app.gateway_sessions.clear();
     if let Err(e) = app.keys.reload(&app.db).await {
         tracing::warn!(error = %e, "instance notices: could not reload the signing keys");
     }
@@ -139,6 +144,7 @@ async fn apply(app: &App, payload: &str) {
     match Change::decode(text) {
         Some(Change::Token(hash)) => app.phantoms.forget(&hash),
         Some(Change::Tokens) => app.phantoms.clear(),
+        Some(Change::Sessions) => app.gateway_sessions.clear(),
         Some(Change::Keys) => match app.keys.reload(&app.db).await {
             Ok(true) => {
                 app.phantoms.clear();
@@ -168,6 +174,7 @@ mod tests {
             Change::Token(vec![0, 1, 0xab, 0xff]),
             Change::Tokens,
             Change::Keys,
+            Change::Sessions,
             Change::Client("https://app.example.com/client id".into()),
         ] {
             assert_eq!(Change::decode(&change.encode()), Some(change));

@@ -8,6 +8,9 @@ use crate::i18n::Lang;
 pub enum Problem {
     UnknownClient,
     BadRedirectUri,
+    /// A gateway sign-in or sign-out asked to return outside the gateway
+    /// domains.
+    BadReturnTarget,
     BadRequest,
     Expired,
     /// A rate limit; the error carries when to try again.

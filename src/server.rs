@@ -89,7 +89,10 @@ pub async fn connect(config: &Config) -> Result<Db, StartError> {
 /// keys exist. Then loads the keys.
 pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), StartError> {
     let now = unix_now();
-    let policies = Policies::load(config.policy_file.as_deref())?;
+    let policies = Policies::load(
+        config.policy_file.as_deref(),
+        config.gateway_cookie_domain.is_some(),
+    )?;
     let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let empty = users::count(&db).await? == 0 && store::keys::all(&db).await?.is_empty();
     let mut bootstrap = Bootstrap {
@@ -145,6 +148,7 @@ pub async fn prepare(config: Config, db: Db) -> Result<(Arc<App>, Bootstrap), St
         web_origins,
         metadata,
         phantoms: PhantomCache::new(config_phantom_cache),
+        gateway_sessions: Default::default(),
         apis: crate::apis::ApiCache::default(),
         policies,
         remote_keys: crate::client_keys::RemoteKeys::new(outbound.clone()),
@@ -388,6 +392,10 @@ pub async fn purge(app: &App, now: i64) {
         (
             "sessions",
             store::sessions::purge_expired(&app.db, now).await,
+        ),
+        (
+            "gateway tokens of ended sessions",
+            store::gateway_sessions::purge(&app.db, now - 60).await,
         ),
         (
             "authorization codes",

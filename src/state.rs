@@ -35,6 +35,8 @@ pub struct App {
     pub apis: crate::apis::ApiCache,
     /// Phantom JWTs of opaque tokens, when `MONBAN_PHANTOM_CACHE` is set.
     pub phantoms: crate::phantom_cache::PhantomCache,
+    /// Gateway sessions seen recently (`MONBAN_GATEWAY_COOKIE_DOMAIN`).
+    pub gateway_sessions: crate::gateway_session::GatewaySessions,
     /// The `/forward_auth` policy (`MONBAN_POLICY_FILE`), reloaded on SIGHUP.
     pub policies: crate::policy::Policies,
     /// JWK Sets fetched from `private_key_jwt` clients' `jwks_uri`s.

@@ -134,17 +134,26 @@ pub async fn post(
 }
 
 /// Back to the client, or the "signed out" page.
+/// Every way out clears the gateway cookie too (its session has ended).
 pub fn finish(app: &App, after: &AfterLogout) -> Response {
-    let Some(uri) = &after.redirect_uri else {
-        return ui::logout::signed_out(app, after.lang);
+    let mut response = match after.redirect_uri.as_deref().map(url::Url::parse) {
+        Some(Ok(mut url)) => {
+            if let Some(state) = &after.state {
+                url.query_pairs_mut().append_pair("state", state);
+            }
+            Redirect::to(url.as_str()).into_response()
+        }
+        _ => ui::logout::signed_out(app, after.lang),
     };
-    let Ok(mut url) = url::Url::parse(uri) else {
-        return ui::logout::signed_out(app, after.lang);
-    };
-    if let Some(state) = &after.state {
-        url.query_pairs_mut().append_pair("state", state);
+    if let Some(removal) = crate::gateway_session::removal(&app.config) {
+        response.headers_mut().append(header::SET_COOKIE, removal);
     }
-    Redirect::to(url.as_str()).into_response()
+    response
+}
+
+#[derive(Deserialize)]
+pub struct Gateway {
+    rd: Option<String>,
 }
 
 /// How long a logout request waits for its confirmation.
@@ -152,17 +161,28 @@ const CONFIRM_WITHIN: i64 = 30 * 60;
 
 #[derive(Deserialize)]
 pub struct ConfirmRid {
-    rid: String,
+    rid: Option<String>,
+    /// A gateway sign-out (see `gateway`): where to return.
+    rd: Option<String>,
 }
 
-/// `GET /logout?rid=`: asks whether to sign out.
+/// `GET /logout?rid=`: asks whether to sign out. `GET /logout?rd=`: a
+/// gateway sign-out.
 pub async fn confirm(
     State(app): State<Arc<App>>,
     session: BrowserSession,
     headers: HeaderMap,
-    Query(ConfirmRid { rid }): Query<ConfirmRid>,
+    Query(ConfirmRid { rid, rd }): Query<ConfirmRid>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
+    let rid = match (rid, rd) {
+        (Some(rid), _) => rid,
+        (None, Some(rd)) => return super::gateway::sign_out(&app, &session, &headers, &rd).await,
+        (None, None) => {
+            return Err(PageError::new(Problem::BadRequest, "rid is missing")
+                .in_lang(ui::lang_of(&headers), app.config.issuer.path()));
+        }
+    };
     let after = parked_logout(&app, &session, &rid, &headers, now).await?;
     let Some(login) = session.login(now).await? else {
         return Ok(finish(&app, &after));
@@ -176,14 +196,19 @@ pub async fn confirm(
     ))
 }
 
-/// `POST /logout`: the answer.
+/// `POST /logout`: the answer. `POST /logout?rd=`: a gateway sign-out (a
+/// form of an app; the CSRF layer lets it through for `gateway` to check).
 pub async fn decide(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    Query(Gateway { rd }): Query<Gateway>,
     post: PagePost,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let session = &post.session;
+    if let Some(rd) = rd {
+        return super::gateway::sign_out(&app, session, &headers, &rd).await;
+    }
     let rid = post.required("rid")?;
     let after = parked_logout(&app, session, rid, &headers, now).await?;
     post.check_csrf(after.lang).await?;

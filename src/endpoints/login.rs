@@ -24,15 +24,28 @@ use crate::ui::{PageError, PagePost, login};
 #[derive(Deserialize)]
 pub struct Rid {
     pub rid: Option<String>,
+    /// A gateway sign-in: where to return (see `gateway`), and the level.
+    pub rd: Option<String>,
+    pub acr: Option<String>,
+    pub tried: Option<String>,
 }
 
 pub async fn get(
     State(app): State<Arc<App>>,
     session: BrowserSession,
     headers: HeaderMap,
-    Query(Rid { rid }): Query<Rid>,
+    Query(Rid {
+        rid,
+        rd,
+        acr,
+        tried,
+    }): Query<Rid>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
+    if let (None, Some(rd)) = (&rid, &rd) {
+        let tried = tried.is_some();
+        return super::gateway::sign_in(&app, &session, &headers, rd, acr.as_deref(), tried).await;
+    }
     // Without a request to continue, the account page is where one signs in.
     let Some(rid) = rid else {
         return Ok(

@@ -29,7 +29,7 @@ pub async fn get(
     State(app): State<Arc<App>>,
     session: BrowserSession,
     headers: HeaderMap,
-    Query(Rid { rid }): Query<Rid>,
+    Query(Rid { rid, .. }): Query<Rid>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let rid = rid.unwrap_or_default();

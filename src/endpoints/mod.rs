@@ -10,6 +10,7 @@ pub mod device;
 pub mod device_verification;
 pub mod end_session;
 pub mod forward_auth;
+pub mod gateway;
 pub mod health;
 pub mod home;
 pub mod introspect;

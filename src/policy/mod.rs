@@ -14,6 +14,11 @@
 //! groups = ["sales", "admin"]  # at least one required
 //! acr = "mfa"                  # optional: the user signed in with a second
 //!                              # factor ("phr": a passkey)
+//! auth = "session"             # optional: what the route takes — "bearer"
+//!                              # tokens (the default), the browser's gateway
+//!                              # "session" cookie, or "any"
+//! upstream_jwt = true          # sessions: a JWT for the upstream, for the
+//!                              # route's audiences
 //! ```
 //!
 //! Routes are tried in file order and the first that matches decides. For
@@ -45,12 +50,53 @@ pub enum PolicyError {
     Invalid { path: String, problem: String },
 }
 
-/// What the policy sees of a token.
+/// What the policy sees of a token, or of a gateway session.
 pub struct Principal<'a> {
     pub scope: &'a Scopes,
     pub groups: &'a [String],
-    /// Every claim, for Rego.
+    /// Every claim, for Rego (a session's as its upstream JWT would carry
+    /// them).
     pub claims: &'a AccessClaims,
+    /// A browser's gateway session, not a token: it has no scopes and no
+    /// audience (it is for the gateway's apps).
+    pub session: bool,
+}
+
+/// What a route takes as credentials (`auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// `Authorization: Bearer` tokens only (the default).
+    #[default]
+    Bearer,
+    /// The browser's gateway session cookie only.
+    Session,
+    /// A bearer token when one is sent, else the session cookie.
+    Any,
+}
+
+impl Auth {
+    fn parse(raw: &str) -> Result<Auth, String> {
+        match raw {
+            "bearer" => Ok(Auth::Bearer),
+            "session" => Ok(Auth::Session),
+            "any" => Ok(Auth::Any),
+            _ => Err(format!(
+                "auth = {raw:?}: expected \"bearer\", \"session\" or \"any\""
+            )),
+        }
+    }
+
+    pub fn takes_sessions(self) -> bool {
+        self != Auth::Bearer
+    }
+}
+
+/// How the route a request is on takes it: its credentials, and for a
+/// session the audiences of the upstream's JWT, if it asks for one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Terms {
+    pub auth: Auth,
+    pub upstream_jwt: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +137,9 @@ pub struct Policy {
     /// The APIs behind the gateway: a token must be for one of them
     /// (`aud`), unless a route names its own. Empty: any audience.
     audiences: Vec<String>,
+    /// What routes without an `auth` of their own take (and requests no
+    /// route matches).
+    auth: Auth,
     routes: Vec<RouteRule>,
     rego: Option<RegoPolicy>,
 }
@@ -109,6 +158,10 @@ struct RouteRule {
     acr: Option<Level>,
     /// The API (`aud`) this route serves, instead of the file's `audiences`.
     audiences: Vec<String>,
+    /// Its own `auth`; none: the file's.
+    auth: Option<Auth>,
+    /// A session's upstream gets a JWT.
+    upstream_jwt: bool,
     deny: bool,
 }
 
@@ -147,6 +200,12 @@ impl RouteRule {
         if let Some(denied) = audience_refusal(wanted, who) {
             return denied;
         }
+        if who.session && !self.scopes.is_empty() {
+            return Decision::deny(format!(
+                "route {} needs scopes, which only a token carries",
+                self.number
+            ));
+        }
         let missing: Vec<&str> = self.scopes.not_in(who.scope).collect();
         if !missing.is_empty() {
             return Decision::Deny(Denial {
@@ -181,7 +240,8 @@ impl RouteRule {
 /// a token for another API (or for another client's use) is refused here
 /// when the policy names the APIs behind the gateway.
 fn audience_refusal(wanted: &[String], who: &Principal<'_>) -> Option<Decision> {
-    if wanted.is_empty() {
+    // A session is no token for an API: the gateway's apps are its audience.
+    if wanted.is_empty() || who.session {
         return None;
     }
     let audience = who.claims.aud.clone().into_list();
@@ -227,7 +287,9 @@ impl Policy {
                 ));
             }
         };
-        let routes = file
+        let auth = file.auth.as_deref().map(Auth::parse).transpose()?;
+        let auth = auth.unwrap_or_default();
+        let routes: Vec<RouteRule> = file
             .route
             .into_iter()
             .enumerate()
@@ -238,13 +300,62 @@ impl Policy {
             .map(|r| RegoPolicy::load(base, &r.files, &r.package))
             .transpose()?;
         let audiences = checked_audiences(file.audiences).map_err(|e| format!("audiences: {e}"))?;
+        for rule in &routes {
+            let takes = rule.auth.unwrap_or(auth);
+            let problem = |what: &str| format!("route {}: {what}", rule.number);
+            if takes == Auth::Session && !rule.scopes.is_empty() {
+                return Err(problem(
+                    "scopes are a token's; a route with auth = \"session\" takes none",
+                ));
+            }
+            if rule.upstream_jwt && takes == Auth::Bearer {
+                return Err(problem(
+                    "upstream_jwt is for sessions; a token is handed on as its own JWT (auth = \"session\" or \"any\")",
+                ));
+            }
+            if rule.upstream_jwt && rule.audiences.is_empty() && audiences.is_empty() {
+                return Err(problem(
+                    "upstream_jwt needs audiences (the route's or the file's): the API the JWT is for",
+                ));
+            }
+        }
         Ok(Policy {
             configured: true,
             default_deny,
             audiences,
+            auth,
             routes,
             rego,
         })
+    }
+
+    /// What the request's route takes: its own terms, or, when no route
+    /// matches, the file's `auth`. Without a policy file: tokens only.
+    pub fn terms(&self, route: &Route) -> Terms {
+        let Some(rule) = self.routes.iter().find(|r| r.matches(route)) else {
+            return Terms {
+                auth: self.auth,
+                upstream_jwt: None,
+            };
+        };
+        let audiences = if rule.audiences.is_empty() {
+            &self.audiences
+        } else {
+            &rule.audiences
+        };
+        Terms {
+            auth: rule.auth.unwrap_or(self.auth),
+            upstream_jwt: rule.upstream_jwt.then(|| audiences.clone()),
+        }
+    }
+
+    /// Whether any request may be taken with a gateway session.
+    pub fn takes_sessions(&self) -> bool {
+        self.auth.takes_sessions()
+            || self
+                .routes
+                .iter()
+                .any(|r| r.auth.is_some_and(Auth::takes_sessions))
     }
 
     pub fn route_count(&self) -> usize {
@@ -274,6 +385,8 @@ struct PolicyFile {
     default: Option<String>,
     /// The APIs (token audiences) behind the gateway.
     audiences: Option<Vec<String>>,
+    /// What routes take by default: "bearer", "session" or "any".
+    auth: Option<String>,
     #[serde(default)]
     route: Vec<RouteSpec>,
     rego: Option<RegoSpec>,
@@ -299,6 +412,9 @@ struct RouteSpec {
     groups: Vec<String>,
     acr: Option<String>,
     audiences: Option<Vec<String>>,
+    auth: Option<String>,
+    #[serde(default)]
+    upstream_jwt: bool,
     #[serde(default)]
     deny: bool,
 }
@@ -355,6 +471,12 @@ impl RouteSpec {
                     .ok_or_else(|| problem(format!("acr {raw:?} is not one of 1, mfa, phr")))?,
             ),
         };
+        let auth = self
+            .auth
+            .as_deref()
+            .map(Auth::parse)
+            .transpose()
+            .map_err(problem)?;
         let restricted = !scopes.is_empty() || !self.groups.is_empty() || !audiences.is_empty();
         if self.deny && (restricted || acr.is_some()) {
             return Err(problem(
@@ -370,6 +492,8 @@ impl RouteSpec {
             groups: self.groups,
             acr,
             audiences,
+            auth,
+            upstream_jwt: self.upstream_jwt,
             deny: self.deny,
         })
     }
@@ -378,18 +502,22 @@ impl RouteSpec {
 /// The policy in force, swapped whole on reload.
 pub struct Policies {
     file: Option<PathBuf>,
+    /// `MONBAN_GATEWAY_COOKIE_DOMAIN` is set: routes may take sessions.
+    gateway_sessions: bool,
     current: RwLock<Arc<Policy>>,
 }
 
 impl Policies {
     /// Loads `MONBAN_POLICY_FILE` if set; a bad file stops the start.
-    pub fn load(file: Option<&Path>) -> Result<Policies, PolicyError> {
+    /// Without gateway sessions, a route that takes them is a mistake.
+    pub fn load(file: Option<&Path>, gateway_sessions: bool) -> Result<Policies, PolicyError> {
         let policy = match file {
-            Some(path) => read(path)?,
+            Some(path) => read(path, gateway_sessions)?,
             None => Policy::default(),
         };
         Ok(Policies {
             file: file.map(Path::to_path_buf),
+            gateway_sessions,
             current: RwLock::new(Arc::new(policy)),
         })
     }
@@ -406,7 +534,7 @@ impl Policies {
         let Some(path) = &self.file else {
             return Ok(self.current());
         };
-        let policy = Arc::new(read(path)?);
+        let policy = Arc::new(read(path, self.gateway_sessions)?);
         match self.current.write() {
             Ok(mut p) => *p = Arc::clone(&policy),
             Err(poisoned) => *poisoned.into_inner() = Arc::clone(&policy),
@@ -415,17 +543,24 @@ impl Policies {
     }
 }
 
-fn read(path: &Path) -> Result<Policy, PolicyError> {
+fn read(path: &Path, gateway_sessions: bool) -> Result<Policy, PolicyError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
         path: shown.clone(),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    Policy::parse(&text, base).map_err(|problem| PolicyError::Invalid {
-        path: shown,
+    let policy = Policy::parse(&text, base).map_err(|problem| PolicyError::Invalid {
+        path: shown.clone(),
         problem,
-    })
+    })?;
+    if policy.takes_sessions() && !gateway_sessions {
+        return Err(PolicyError::Invalid {
+            path: shown,
+            problem: "auth = \"session\" or \"any\" needs MONBAN_GATEWAY_COOKIE_DOMAIN (the gateway session cookie's domain)".into(),
+        });
+    }
+    Ok(policy)
 }
 
 #[cfg(test)]
@@ -466,6 +601,7 @@ mod tests {
                 scope: &scope,
                 groups: &groups,
                 claims: &claims,
+                session: false,
             },
         )
     }
@@ -590,6 +726,90 @@ mod tests {
     }
 
     #[test]
+    fn routes_say_what_they_take() {
+        let p = parse(
+            r#"
+            auth = "session"
+            audiences = ["https://api.example.com"]
+            [[route]]
+            path = "/api"
+            auth = "bearer"
+            scopes = ["s"]
+            [[route]]
+            path = "/both"
+            auth = "any"
+            [[route]]
+            path = "/grafana"
+            upstream_jwt = true
+            audiences = ["https://grafana.example.com"]
+            [[route]]
+            path = "/staff"
+            groups = ["staff"]
+            acr = "mfa"
+        "#,
+        )
+        .unwrap();
+        assert!(p.takes_sessions());
+        let terms = |path| p.terms(&route("GET", "x", path));
+        assert_eq!(terms("/api/1").auth, Auth::Bearer);
+        assert_eq!(terms("/both").auth, Auth::Any);
+        assert_eq!(terms("/elsewhere").auth, Auth::Session);
+        assert_eq!(terms("/staff").upstream_jwt, None);
+        assert_eq!(
+            terms("/grafana/d/1").upstream_jwt,
+            Some(vec!["https://grafana.example.com".to_owned()])
+        );
+        // A session passes audiences (it is for the gateway's apps), not
+        // scopes; groups and acr apply to it as to a token.
+        let session = |path: &str, groups: &[&str], acr: Option<&str>| {
+            let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+            let claims = AccessClaims {
+                iss: "https://id.example.com".into(),
+                sub: "user-1".into(),
+                aud: crate::tokens::Audience::Many(Vec::new()),
+                exp: 2,
+                iat: 1,
+                nbf: 1,
+                jti: "j".into(),
+                client_id: "monban-gateway".into(),
+                scope: String::new(),
+                auth_time: Some(1),
+                acr: acr.map(str::to_owned),
+                amr: None,
+                groups: Some(groups.clone()),
+                act: None,
+                grant_id: None,
+            };
+            p.decide(
+                &route("GET", "x", path),
+                &Principal {
+                    scope: &Scopes::default(),
+                    groups: &groups,
+                    claims: &claims,
+                    session: true,
+                },
+            )
+        };
+        assert_eq!(session("/elsewhere", &[], Some("1")), Decision::Allow);
+        assert!(matches!(session("/api", &[], None), Decision::Deny(_)));
+        let Decision::Deny(d) = session("/staff", &["staff"], Some("1")) else {
+            panic!("/staff needs mfa")
+        };
+        assert_eq!(d.acr, Some(Level::Mfa));
+        assert!(matches!(
+            session("/staff", &["sales"], Some("mfa")),
+            Decision::Deny(Denial { acr: None, .. })
+        ));
+        assert_eq!(session("/staff", &["staff"], Some("mfa")), Decision::Allow);
+        // Without a policy file, and by default: tokens only.
+        assert_eq!(
+            Policy::default().terms(&route("GET", "x", "/")).auth,
+            Auth::Bearer
+        );
+        assert!(!parse("[[route]]\npath = \"/a\"").unwrap().takes_sessions());
+    }
+
+    #[test]
     fn bad_files_are_refused_with_the_reason() {
         for (text, expected) in [
             ("default = \"maybe\"", "default"),
@@ -602,6 +822,17 @@ mod tests {
             ("[[route]]\nhost = \"a b\"", "host"),
             ("[[route]]\ndeny = true\nscopes = [\"x\"]", "deny"),
             ("[[route]]\npaths = \"/x\"", "unknown field"),
+            ("auth = \"cookie\"", "auth"),
+            ("[[route]]\nauth = \"sessions\"", "route 1: auth"),
+            (
+                "auth = \"session\"\n[[route]]\nscopes = [\"s\"]",
+                "route 1: scopes",
+            ),
+            ("[[route]]\nupstream_jwt = true", "route 1: upstream_jwt"),
+            (
+                "[[route]]\nauth = \"any\"\nupstream_jwt = true",
+                "needs audiences",
+            ),
             ("[[route]\n", "expected"),
         ] {
             let err = parse(text).unwrap_err();

@@ -60,6 +60,34 @@ impl Route {
     }
 }
 
+/// The URL the browser asked for, as the gateway describes it: the scheme
+/// from `X-Forwarded-Proto`, the host (and port) from `X-Forwarded-Host`,
+/// the path and query from `X-Forwarded-Uri` / `X-Original-URI`. Where a
+/// sign-in returns to (checked again there against the gateway domains).
+pub fn original_url(headers: &HeaderMap) -> Result<String, RouteError> {
+    let proto = forwarded(headers, &["x-forwarded-proto"], "proto")?;
+    let proto = proto.split(',').next().unwrap_or_default().trim();
+    if proto != "https" && proto != "http" {
+        return Err(RouteError::Invalid("proto"));
+    }
+    let host = forwarded(headers, &["x-forwarded-host"], "host")?;
+    let host = host.split(',').next().unwrap_or_default().trim();
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(']') && !name.contains(':') => (name, Some(port)),
+        _ => (host, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    if parse_host(name).is_none() || !port_ok || name.starts_with('[') {
+        return Err(RouteError::Invalid("host"));
+    }
+    let uri = forwarded(headers, &["x-forwarded-uri", "x-original-uri"], "URI")?;
+    if !uri.starts_with('/') || uri.starts_with("//") {
+        return Err(RouteError::Invalid("URI"));
+    }
+    Ok(format!("{proto}://{host}{uri}"))
+}
+
 /// The one value of a forwarded header, under any of its `names`.
 fn forwarded<'h>(
     headers: &'h HeaderMap,
@@ -211,6 +239,34 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn the_original_url_is_rebuilt_from_the_forwarded_headers() {
+        let url = |pairs: &[(&str, &str)]| original_url(&headers(pairs));
+        let base = [
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.example.com:8443"),
+            ("x-forwarded-uri", "/d/1?x=%20y"),
+        ];
+        assert_eq!(
+            url(&base).unwrap(),
+            "https://app.example.com:8443/d/1?x=%20y"
+        );
+        for (name, value) in [
+            ("x-forwarded-proto", "javascript"),
+            ("x-forwarded-host", "evil.com/x"),
+            ("x-forwarded-host", "app.example.com:80a"),
+            ("x-forwarded-host", "a@evil.com"),
+            ("x-forwarded-uri", "//evil.com/"),
+            ("x-forwarded-uri", "evil"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+            assert!(url(&pairs).is_err(), "{name}: {value}");
+        }
+        assert!(url(&base[1..]).is_err(), "the scheme is needed");
     }
 
     #[test]

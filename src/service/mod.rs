@@ -212,6 +212,7 @@ impl Operator<'_> {
             RunsIn::Server(app) => sessions::sessions_ended(app, ended, now).await,
             RunsIn::Command { db, config } => {
                 crate::notices::announce(db, crate::notices::Change::Tokens).await;
+                crate::notices::announce(db, crate::notices::Change::Sessions).await;
                 crate::backchannel::notify_now(db, config, ended, now).await;
             }
         }

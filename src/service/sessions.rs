@@ -65,7 +65,14 @@ pub async fn end_all(op: &Operator<'_>, user_id: Uuid, now: i64) -> Outcome<usiz
 /// logged.
 pub async fn sessions_ended(app: &App, ended: Ended, now: i64) {
     app.phantoms.clear();
+    let sids: Vec<String> = ended
+        .iter()
+        .filter_map(|data| crate::session::login_of(&data.0))
+        .map(|login| login.sid)
+        .collect();
+    app.gateway_sessions.forget_sessions(&sids);
     crate::notices::announce(&app.db, crate::notices::Change::Tokens).await;
+    crate::notices::announce(&app.db, crate::notices::Change::Sessions).await;
     app.backchannel.queue(&app.db, ended, now).await;
 }
 

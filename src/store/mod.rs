@@ -18,6 +18,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod devices;
+pub mod gateway_sessions;
 pub mod grants;
 pub mod groups;
 pub mod keys;

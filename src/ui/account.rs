@@ -221,6 +221,17 @@ pub async fn start_login_with_second_factor(
     sign_in_via_authorize(app, headers, then, Some(crate::mfa::Level::Mfa.acr())).await
 }
 
+/// As `start_login`, for a path with a query (a gateway sign-in's), asking
+/// for `level` where one is given.
+pub async fn start_login_at(
+    app: &App,
+    headers: &HeaderMap,
+    then: String,
+    level: Option<crate::mfa::Level>,
+) -> Result<Response, PageError> {
+    sign_in_via_authorize(app, headers, Some(then), level.map(crate::mfa::Level::acr)).await
+}
+
 async fn sign_in_via_authorize(
     app: &App,
     headers: &HeaderMap,

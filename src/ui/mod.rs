@@ -20,6 +20,7 @@ pub mod admin;
 pub mod consent;
 pub mod device;
 pub mod factor;
+pub mod gateway;
 pub mod login;
 pub mod logout;
 pub mod second_step;
@@ -43,6 +44,7 @@ impl IntoResponse for PageError {
         let (status, message) = match self.problem {
             Problem::UnknownClient => (StatusCode::BAD_REQUEST, t.error_unknown_client),
             Problem::BadRedirectUri => (StatusCode::BAD_REQUEST, t.error_bad_redirect_uri),
+            Problem::BadReturnTarget => (StatusCode::BAD_REQUEST, t.error_bad_return_target),
             Problem::BadRequest => (StatusCode::BAD_REQUEST, t.error_bad_request),
             Problem::Expired => (StatusCode::BAD_REQUEST, t.error_expired),
             Problem::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, t.error_too_many_requests),

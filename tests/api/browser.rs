@@ -40,16 +40,33 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Browser {
+        Browser::resolving(&[], "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// A browser that finds the host `names` (made up, such as
+    /// `auth.monban.test`) at `addr`.
+    pub fn resolving(names: &[&str], addr: std::net::SocketAddr) -> Browser {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let mut builder = reqwest::Client::builder()
+            .cookie_provider(std::sync::Arc::clone(&jar))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT);
+        for name in names {
+            builder = builder.resolve(name, addr);
+        }
         Browser {
-            http: reqwest::Client::builder()
-                .cookie_provider(std::sync::Arc::clone(&jar))
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(USER_AGENT)
-                .build()
-                .unwrap(),
+            http: builder.build().unwrap(),
             jar,
         }
+    }
+
+    /// The cookies this browser would send to `url` (a `Cookie` header).
+    pub fn cookies_for(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&url::Url::parse(url).unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
     }
 
     pub async fn get(&self, url: &str) -> reqwest::Response {

@@ -591,7 +591,9 @@ fn bad_rego_is_refused() {
             format!("[rego]\nfiles = {files}\npackage = \"{package}\"\n"),
         )
         .unwrap();
-        let err = monban::policy::Policies::load(Some(&file)).err().unwrap();
+        let err = monban::policy::Policies::load(Some(&file), false)
+            .err()
+            .unwrap();
         assert!(
             err.to_string().contains(expected),
             "{files} {package}: {err}"

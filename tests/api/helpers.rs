@@ -153,8 +153,10 @@ impl TestApp {
         tokio::spawn(monban::server::serve(Arc::clone(&app), listener, async {
             let _ = rx.await;
         }));
+        // A made-up issuer host (`auth.monban.test`) is this server.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .resolve(&host, addr)
             .build()
             .unwrap();
         Some(TestApp {

@@ -1,0 +1,55 @@
+//! The page of an app behind the gateway that the signed-in user may not
+//! open (`/forward_auth` answers it with 403).
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{Lang, Texts, render};
+use crate::routes::LOGOUT;
+use crate::state::App;
+
+#[derive(Template)]
+#[template(path = "no_access.html")]
+struct NoAccessPage<'a> {
+    lang: &'static str,
+    t: &'static Texts,
+    static_prefix: &'a str,
+    text: String,
+    /// Signs out, then back to the page, to sign in as someone else.
+    switch: Option<String>,
+}
+
+/// "You are signed in as `username`, and this page is not open to you",
+/// with a way to sign in as someone else and come back to `back`.
+pub fn forbidden(app: &App, lang: Lang, username: &str, back: Option<&str>) -> Response {
+    let t = lang.texts();
+    let switch = back.map(|back| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("rd", back)
+            .finish();
+        format!("{}?{query}", app.config.issuer.endpoint(LOGOUT))
+    });
+    // Shown on the app's host: the stylesheet comes from monban's.
+    let issuer = app.config.issuer.as_str();
+    let page = NoAccessPage {
+        lang: lang.code(),
+        t,
+        static_prefix: issuer,
+        text: t.no_access_text.replace("{user}", username),
+        switch,
+    };
+    let origin = url::Url::parse(issuer)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src {origin}; img-src {origin}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut response = (StatusCode::FORBIDDEN, render(&page)).into_response();
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
