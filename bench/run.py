@@ -60,11 +60,8 @@ class Server:
         self.port = port
         env = {k: v for k, v in os.environ.items() if not k.startswith("MONBAN_")}
         env.update({name: RATE_LIMITS for name in RATE_LIMIT_SETTINGS})
-        env.update(
-            MONBAN_LISTEN=f"127.0.0.1:{port}",
-            MONBAN_ISSUER=f"http://127.0.0.1:{port}",
-            **(extra_env or {}),
-        )
+        env.update(MONBAN_LISTEN=f"127.0.0.1:{port}", MONBAN_ISSUER=f"http://127.0.0.1:{port}")
+        env.update(extra_env or {})
         self.env = env
         self.workdir = workdir
         self.log = open(workdir / "server.log", "ab")
@@ -166,6 +163,7 @@ class Browser:
     def __init__(self, port):
         self.port = port
         self.cookie = None
+        self.gateway_cookie = None
         # One keep-alive connection, as a browser would use.
         self.conn = http.client.HTTPConnection("127.0.0.1", port)
 
@@ -182,6 +180,8 @@ class Browser:
         for name, value in response.getheaders():
             if name.lower() == "set-cookie" and value.startswith("monban_session="):
                 self.cookie = value.split(";", 1)[0]
+            if name.lower() == "set-cookie" and value.startswith("monban_gateway="):
+                self.gateway_cookie = value.split(";", 1)[0]
         return response.status, response.getheader("Location"), data
 
 
@@ -366,6 +366,33 @@ def main():
         cached, warm, workdir, args.duration, args.connections)
     print("  measured forward_auth with the phantom cache", file=sys.stderr)
     cached.stop()
+
+    # The gateway session: a server whose policy takes the browser's gateway
+    # cookie, a browser signed in, and a gateway asking about a page.
+    policy = workdir / "apps-policy.toml"
+    policy.write_text('default = "allow"\nauth = "session"\n')
+    apps = Server(workdir, port, {
+        "MONBAN_ISSUER": f"http://auth.bench.test:{port}",
+        "MONBAN_GATEWAY_COOKIE_DOMAIN": "bench.test",
+        "MONBAN_TRUSTED_PROXIES": "127.0.0.1/32",
+        "MONBAN_POLICY_FILE": str(policy),
+    })
+    apps.wait_ready()
+    signed_in = full_login(port, web, "bench", password)
+    status, _, _ = signed_in.request("GET", "/login?rd=" + urllib.parse.quote("http://app.bench.test/", safe=""))
+    assert status == 303 and signed_in.gateway_cookie, status
+    asked = get_script("/forward_auth", {
+        "Cookie": signed_in.gateway_cookie,
+        "X-Forwarded-Method": "GET",
+        "X-Forwarded-Uri": "/dashboard",
+        "X-Forwarded-Host": "app.bench.test",
+        "X-Forwarded-Proto": "https",
+        "Accept": "text/html",
+    })
+    results["scenarios"]["GET /forward_auth, gateway session cookie"] = run_wrk(
+        apps, asked, workdir, args.duration, args.connections)
+    print("  measured forward_auth with a gateway session", file=sys.stderr)
+    apps.stop()
     report(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -407,6 +434,10 @@ def report(r):
     warm = r["scenarios"]["GET /forward_auth, opaque token (phantom cache warm)"]["cpu_us_per_request"]
     print(f"- forward_auth, opaque token, no cache: {cold:.1f} µs CPU = {cold / sign:.2f}x RSA signature (target <= 1.4x)")
     print(f"- forward_auth, opaque token, phantom cache warm: {warm:.1f} µs CPU (target <= 40)")
+    session = r["scenarios"]["GET /forward_auth, gateway session cookie"]["cpu_us_per_request"]
+    jwks = r["scenarios"]["GET /jwks"]["cpu_us_per_request"]
+    print(f"- forward_auth, gateway session cookie: {session:.1f} µs CPU = {session / warm:.2f}x the "
+          f"phantom cache hit, {session / jwks:.2f}x serving the JWKS")
 
 
 if __name__ == "__main__":

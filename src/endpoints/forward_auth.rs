@@ -206,6 +206,33 @@ async fn for_session(
     Ok(allowed(session_headers(&signed_in), jwt.as_deref()))
 }
 
+/// `Remote-*` (the names Authelia and authentik use, which apps in
+/// proxy-auth mode read) and `X-Monban-*`: who is signed in. Each is sent,
+/// empty when there is nothing to say (a gateway that copies headers must
+/// not be left to invent one: Caddy 2.6 would pass its placeholder on).
+/// Values are UTF-8 as they are (a name may be `山田`).
+fn session_headers(s: &SignedIn) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let groups = s.groups.join(",");
+    let subject = s.user_id.to_string();
+    for (name, value) in [
+        ("remote-user", s.username.as_str()),
+        ("remote-name", s.name.as_deref().unwrap_or_default()),
+        ("remote-email", s.email.as_deref().unwrap_or_default()),
+        ("remote-groups", groups.as_str()),
+        ("x-monban-subject", subject.as_str()),
+        ("x-monban-client", ""),
+        ("x-monban-scope", ""),
+        ("x-monban-groups", groups.as_str()),
+        ("authorization", ""),
+    ] {
+        let value = HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        headers.insert(HeaderName::from_static(name), value);
+    }
+    headers
+}
+
 /// The claims of a session's upstream JWT (RFC 9068, as a phantom's): for
 /// `audiences`, as long as `MONBAN_PHANTOM_TTL` and never past the session.
 fn session_claims(app: &App, s: &SignedIn, audiences: &[String], now: i64) -> AccessClaims {
@@ -328,28 +355,6 @@ fn trusted_route(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Result<Rou
         ));
     }
     Route::from_headers(headers).map_err(|e| format!("the request's route is unknown: {e}"))
-}
-
-/// `Remote-*` (the names Authelia and authentik use, which apps in
-/// proxy-auth mode read) and `X-Monban-*`: who is signed in. Values are
-/// UTF-8 as they are (a name may be `山田`), never a control character.
-fn session_headers(s: &SignedIn) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    let groups = s.groups.join(",");
-    let subject = s.user_id.to_string();
-    for (name, value) in [
-        ("remote-user", Some(s.username.as_str())),
-        ("remote-name", s.name.as_deref()),
-        ("remote-email", s.email.as_deref()),
-        ("remote-groups", Some(groups.as_str())),
-        ("x-monban-subject", Some(subject.as_str())),
-        ("x-monban-groups", Some(groups.as_str())),
-    ] {
-        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-    headers
 }
 
 /// `X-Monban-*`: who the token is for, for upstreams that read headers.

@@ -22,7 +22,7 @@ use crate::helpers::{TestApp, TestClient, service_settings};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-struct Driver {
+pub struct Driver {
     process: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -36,7 +36,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver, or explains why the test cannot run.
-fn start_driver() -> Option<Driver> {
+pub fn start_driver() -> Option<Driver> {
     let available = Command::new("chromedriver")
         .arg("--version")
         .output()
@@ -73,6 +73,11 @@ async fn connect(driver: &Driver) -> Client {
 
 /// A browser whose preferred language (`Accept-Language`) is `lang`.
 async fn connect_in(driver: &Driver, lang: &str) -> Client {
+    connect_with(driver, lang, &[]).await
+}
+
+/// A browser with more command-line switches (`--host-resolver-rules`).
+pub async fn connect_with(driver: &Driver, lang: &str, extra: &[&str]) -> Client {
     // Two rustls providers are linked into the test binary; pick one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let profile = driver._profile.path().display().to_string();
@@ -91,6 +96,7 @@ async fn connect_in(driver: &Driver, lang: &str) -> Client {
         &format!("--lang={lang}"),
         &format!("--accept-lang={lang}"),
     ];
+    let args: Vec<&str> = args.iter().copied().chain(extra.iter().copied()).collect();
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), "chrome".into());
     caps.insert(
@@ -177,7 +183,7 @@ fn authorize_url(
     url.to_string()
 }
 
-async fn screenshot(app: &TestApp, browser: &Client, name: &str) {
+pub async fn screenshot(app: &TestApp, browser: &Client, name: &str) {
     let name = format!("{name}-{}", format!("{:?}", app.backend).to_lowercase());
     let png = browser.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -200,15 +206,32 @@ async fn rp_query(browser: &Client) -> std::collections::HashMap<String, String>
 }
 
 /// Waits until the page shows `what` (fantoccini's default wait).
-async fn wait_for(browser: &Client, what: Locator<'_>) {
-    browser.wait().for_element(what).await.unwrap();
+pub async fn wait_for(browser: &Client, what: Locator<'_>) {
+    if let Err(e) = browser.wait().for_element(what).await {
+        let at = browser.current_url().await.map(|u| u.to_string());
+        let text = match browser.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        panic!("waited for {what:?} ({e}) at {at:?}, which shows: {text}");
+    }
 }
 
-async fn click(browser: &Client, what: Locator<'_>) {
-    browser.find(what).await.unwrap().click().await.unwrap();
+/// Clicks `what`, found again if the page replaced it meanwhile (a
+/// script re-rendering it).
+pub async fn click(browser: &Client, what: Locator<'_>) {
+    use fantoccini::error::{CmdError, ErrorStatus};
+    for attempt in 0.. {
+        match browser.find(what).await.unwrap().click().await {
+            Ok(()) => return,
+            Err(CmdError::Standard(e))
+                if e.error == ErrorStatus::StaleElementReference && attempt < 3 => {}
+            Err(e) => panic!("cannot click {what:?}: {e}"),
+        }
+    }
 }
 
-async fn type_into(browser: &Client, field: Locator<'_>, text: &str) {
+pub async fn type_into(browser: &Client, field: Locator<'_>, text: &str) {
     browser
         .find(field)
         .await
@@ -219,7 +242,7 @@ async fn type_into(browser: &Client, field: Locator<'_>, text: &str) {
 }
 
 /// Signs in on the login page the browser shows.
-async fn log_in(browser: &Client, username: &str, password: &str) {
+pub async fn log_in(browser: &Client, username: &str, password: &str) {
     type_into(browser, Locator::Id("username"), username).await;
     type_into(browser, Locator::Id("password"), password).await;
     click(browser, Locator::Css("button[type=submit]")).await;

@@ -25,15 +25,15 @@ const DOC_MONBAN: &str = "127.0.0.1:8080";
 const DOC_UPSTREAM: &str = "127.0.0.1:3000";
 
 #[derive(Clone, Copy)]
-enum Gateway {
+pub enum Gateway {
     Nginx,
     Caddy,
 }
 
 /// A gateway process, killed on drop.
-struct Running {
+pub struct Running {
     child: Child,
-    addr: String,
+    pub addr: String,
     _dir: tempfile::TempDir,
 }
 
@@ -45,7 +45,7 @@ impl Drop for Running {
 }
 
 impl Gateway {
-    fn binary(self) -> &'static str {
+    pub fn binary(self) -> &'static str {
         match self {
             Gateway::Nginx => "nginx",
             Gateway::Caddy => "caddy",
@@ -57,13 +57,10 @@ impl Gateway {
             Gateway::Nginx => "nginx.conf",
             Gateway::Caddy => "Caddyfile",
         };
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("docs/gateways")
-            .join(file);
-        std::fs::read_to_string(path).unwrap()
+        documented(file)
     }
 
-    fn installed(self) -> bool {
+    pub fn installed(self) -> bool {
         let version = match self {
             Gateway::Nginx => "-v",
             Gateway::Caddy => "version",
@@ -88,13 +85,19 @@ impl Gateway {
     /// Starts the documented configuration with monban and the upstream at
     /// their real addresses, and waits until it answers.
     async fn start(self, monban: &str, upstream: &str) -> Running {
-        let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let config = self
             .documented_config()
             .replace(DOC_GATEWAY, &addr)
             .replace(DOC_MONBAN, monban)
             .replace(DOC_UPSTREAM, upstream);
+        self.run(config, addr).await
+    }
+
+    /// Runs `config` (a site's configuration), listening on `addr`, and
+    /// waits until it answers.
+    pub async fn run(self, config: String, addr: String) -> Running {
+        let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
         let mut command = match self {
             Gateway::Nginx => {
@@ -151,6 +154,14 @@ impl Gateway {
         }
         running
     }
+}
+
+/// A file of `docs/gateways/`.
+pub fn documented(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/gateways")
+        .join(file);
+    std::fs::read_to_string(path).unwrap()
 }
 
 /// The upstream API: answers every request with what it received.
@@ -315,6 +326,12 @@ fn the_docs_show_the_tested_configurations() {
             docs.contains(&gateway.documented_config()),
             "docs/gateways.md must include docs/gateways/ for {}",
             gateway.binary()
+        );
+    }
+    for file in ["nginx-apps.conf", "Caddyfile-apps", "apps-policy.toml"] {
+        assert!(
+            docs.contains(&documented(file)),
+            "docs/gateways.md must include docs/gateways/{file}"
         );
     }
     let policy = std::fs::read_to_string(POLICY).unwrap();

@@ -11,6 +11,7 @@ const BELOW_STATE: &[&str] = &[
     "backchannel.rs",
     "page_error.rs",
     "phantom_cache.rs",
+    "gateway_session.rs",
     "session.rs",
     "clients.rs",
     "client_metadata.rs",

@@ -24,6 +24,7 @@ mod crash;
 mod device;
 mod forward_auth;
 mod fuzz_corpus;
+mod gateway_apps;
 mod gateway_sessions;
 mod gateways;
 mod hardening;
