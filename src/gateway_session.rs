@@ -39,9 +39,16 @@ pub const REFRESH_EVERY: i64 = 60;
 pub const CLIENT_ID: &str = "monban-gateway";
 /// Sessions kept in the cache, least recently used first out.
 const CACHE_SIZE: usize = 10_000;
-/// The longest return target taken (browsers and gateways cap URLs near
-/// this too).
-const MAX_RETURN_TARGET: usize = 4096;
+/// The longest return target taken: it travels, encoded twice, in the
+/// sign-in's flow cookie, which must stay under browsers' 4 KiB.
+const MAX_RETURN_TARGET: usize = 2048;
+/// Gateway tokens kept per SSO session (its tabs signing in at once);
+/// older ones go, so a loop of sign-ins cannot grow the table.
+pub const TOKENS_PER_SESSION: i64 = 8;
+/// Gateway cookies read from one request. More than one valid token for
+/// different sessions is refused: a host under the cookie domain may have
+/// planted its own (cookie tossing).
+const MOST_TOKENS: usize = 8;
 
 /// A signed-in browser, as `/forward_auth` tells the app.
 pub struct SignedIn {
@@ -232,10 +239,11 @@ async fn read(db: &Db, hash: &[u8; 32], now: i64) -> Result<Option<SignedIn>, sq
     }))
 }
 
-/// A new gateway token for the SSO session `sid` of `user_id`.
+/// A new gateway token for the SSO session `sid` of `user_id` (the
+/// session's oldest beyond `TOKENS_PER_SESSION` withdrawn).
 pub async fn issue(db: &Db, sid: &str, user_id: Uuid, now: i64) -> Result<Secret, sqlx::Error> {
     let (token, hash) = crate::tokens::random_secret();
-    store::gateway_sessions::insert(db, &hash, sid, user_id, now).await?;
+    store::gateway_sessions::insert(db, &hash, sid, user_id, now, TOKENS_PER_SESSION).await?;
     Ok(token)
 }
 
@@ -255,7 +263,7 @@ pub fn tokens_of(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, value)| *name == COOKIE && !value.is_empty())
         .map(|(_, value)| value)
-        .take(4)
+        .take(MOST_TOKENS)
 }
 
 /// The `Set-Cookie` of a gateway token: the cookie domain, HttpOnly,
@@ -304,7 +312,6 @@ pub fn return_target(config: &Config, raw: &str) -> Option<url::Url> {
     let Some(url::Host::Domain(host)) = url.host() else {
         return None;
     };
-    let under = |parent: &str| host == parent || host.ends_with(&format!(".{parent}"));
     let listed = config
         .gateway_domains
         .iter()
@@ -312,11 +319,23 @@ pub fn return_target(config: &Config, raw: &str) -> Option<url::Url> {
             Some(parent) => host.ends_with(&format!(".{parent}")),
             None => host == d,
         });
-    if !(under(domain) || listed) {
+    if !(under(host, domain) || listed) {
         return None;
     }
     url.set_fragment(None);
     Some(url)
+}
+
+/// Whether the browser sends the gateway cookie to `url` (a return target):
+/// only a host under the cookie domain can be signed in by it. A sign-in
+/// for any other would come back without it, and round again.
+pub fn receives_cookie(config: &Config, url: &url::Url) -> bool {
+    let domain = config.gateway_cookie_domain.as_deref().unwrap_or_default();
+    url.host_str().is_some_and(|host| under(host, domain))
+}
+
+fn under(host: &str, parent: &str) -> bool {
+    !parent.is_empty() && (host == parent || host.ends_with(&format!(".{parent}")))
 }
 
 #[cfg(test)]

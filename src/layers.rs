@@ -55,10 +55,11 @@ pub fn csrf_layer(issuer: &crate::config::Issuer) -> CsrfLayer {
     let origin = url::Url::parse(issuer.as_str())
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    let logout = format!("{}{}", issuer.path(), crate::routes::LOGOUT);
+    // The router is nested under the issuer's path, which this layer no
+    // longer sees.
     let layer = CsrfLayer::new().with_insecure_bypass(move |method, uri| {
         method == Method::POST
-            && uri.path() == logout
+            && uri.path() == crate::routes::LOGOUT
             && uri
                 .query()
                 .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("rd=")))

@@ -55,9 +55,14 @@ pub fn router(app: Arc<App>) -> Router {
     // monban's own forms: a cross-origin POST is refused (Sec-Fetch-Site /
     // Origin), besides the per-session token each form carries.
     let pages = Router::new()
+        // GETs too, as the authorization endpoint's: a gateway sign-in
+        // (`/login?rd=`) writes a row each time.
         .route(
             routes::LOGIN,
-            limited(get(login::get).post(login::post), page(Class::Login)),
+            limited(
+                limited(get(login::get).post(login::post), page(Class::Login)),
+                Guard::navigation(&app, Class::Authorize),
+            ),
         )
         .route(
             routes::LOGIN_FACTOR,

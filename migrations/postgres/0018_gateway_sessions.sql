@@ -3,8 +3,10 @@
 -- SHA-256 and bound to one SSO session (`sid`). The token is valid only
 -- while a session row with that sid lives, so ending the session ends it;
 -- rows left behind are purged with the expired sessions.
+-- `id` orders a session's tokens, the newest kept.
 CREATE TABLE gateway_sessions (
-    token_hash  BYTEA PRIMARY KEY,
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    token_hash  BYTEA NOT NULL UNIQUE,
     sid         TEXT NOT NULL,
     user_id     UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at  BIGINT NOT NULL

@@ -3,10 +3,12 @@
 -- SHA-256 and bound to one SSO session (`sid`). The token is valid only
 -- while a session row with that sid lives, so ending the session ends it;
 -- rows left behind are purged with the expired sessions.
+-- `id` orders a session's tokens, the newest kept.
 CREATE TABLE gateway_sessions (
-    token_hash  BLOB PRIMARY KEY,
+    id          INTEGER PRIMARY KEY,
+    token_hash  BLOB NOT NULL UNIQUE,
     sid         TEXT NOT NULL,
     user_id     BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     created_at  INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX gateway_sessions_sid ON gateway_sessions (sid);

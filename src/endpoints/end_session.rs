@@ -177,7 +177,10 @@ pub async fn confirm(
     let now = crate::unix_now();
     let rid = match (rid, rd) {
         (Some(rid), _) => rid,
-        (None, Some(rd)) => return super::gateway::sign_out(&app, &session, &headers, &rd).await,
+        (None, Some(rd)) => {
+            let get = axum::http::Method::GET;
+            return super::gateway::sign_out(&app, &session, &headers, &get, &rd).await;
+        }
         (None, None) => {
             return Err(PageError::new(Problem::BadRequest, "rid is missing")
                 .in_lang(ui::lang_of(&headers), app.config.issuer.path()));
@@ -207,7 +210,8 @@ pub async fn decide(
     let now = crate::unix_now();
     let session = &post.session;
     if let Some(rd) = rd {
-        return super::gateway::sign_out(&app, session, &headers, &rd).await;
+        let post = axum::http::Method::POST;
+        return super::gateway::sign_out(&app, session, &headers, &post, &rd).await;
     }
     let rid = post.required("rid")?;
     let after = parked_logout(&app, session, rid, &headers, now).await?;

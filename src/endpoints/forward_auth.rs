@@ -155,16 +155,27 @@ async fn for_session(
     now: i64,
 ) -> Result<Response, BearerError> {
     let idle_ttl = app.config.session_idle_ttl;
-    let mut found = None;
+    // Every cookie the browser sent: valid ones for two sessions mean a
+    // host under the domain planted one (cookie tossing), and neither is
+    // believed.
+    let mut found: Option<Arc<SignedIn>> = None;
     let tokens: Vec<&str> = gateway_session::tokens_of(answer.headers).collect();
     for token in tokens {
-        found = app
+        let Some(session) = app
             .gateway_sessions
             .find(&app.db, token, idle_ttl, now)
-            .await?;
-        if found.is_some() {
+            .await?
+        else {
+            continue;
+        };
+        if let Some(first) = &found
+            && first.sid != session.sid
+        {
+            tracing::warn!("forward_auth: gateway cookies of two sessions in one request; refused");
+            found = None;
             break;
         }
+        found = Some(session);
     }
     let Some(signed_in) = found else {
         return Ok(sign_in_needed(app, &answer, None));
@@ -258,9 +269,12 @@ fn session_claims(app: &App, s: &SignedIn, audiences: &[String], now: i64) -> Ac
 /// Not signed in, or below the route's `acr`: a browser goes to sign in
 /// (or step up) and comes back; anything else is told so.
 fn sign_in_needed(app: &App, answer: &Answer<'_>, needed: Option<Level>) -> Response {
-    let back = route::original_url(answer.headers)
-        .ok()
-        .filter(|url| gateway_session::return_target(&app.config, url).is_some());
+    // Only a host the cookie reaches is sent to sign in (one elsewhere
+    // would come back without it, and round again).
+    let back = route::original_url(answer.headers).ok().filter(|url| {
+        gateway_session::return_target(&app.config, url)
+            .is_some_and(|u| gateway_session::receives_cookie(&app.config, &u))
+    });
     let mut login = url::Url::parse(&app.config.issuer.endpoint(routes::LOGIN)).ok();
     if let (Some(login), Some(back)) = (&mut login, &back) {
         login.query_pairs_mut().append_pair("rd", back);
@@ -357,7 +371,9 @@ fn trusted_route(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Result<Rou
     Route::from_headers(headers).map_err(|e| format!("the request's route is unknown: {e}"))
 }
 
-/// `X-Monban-*`: who the token is for, for upstreams that read headers.
+/// `X-Monban-*`: who the token is for, for upstreams that read headers;
+/// the session headers (`Remote-*`) empty, so that a gateway copying them
+/// on a route that takes both passes no placeholder of its own.
 fn upstream_headers(bearer: &Bearer) -> HeaderMap {
     let claims = &bearer.claims;
     let mut headers = HeaderMap::new();
@@ -366,6 +382,10 @@ fn upstream_headers(bearer: &Bearer) -> HeaderMap {
         ("x-monban-client", claims.client_id.clone()),
         ("x-monban-scope", claims.scope.clone()),
         ("x-monban-groups", bearer.groups().join(",")),
+        ("remote-user", String::new()),
+        ("remote-name", String::new()),
+        ("remote-email", String::new()),
+        ("remote-groups", String::new()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(name), value);

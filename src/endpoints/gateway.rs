@@ -92,6 +92,7 @@ pub async fn sign_out(
     app: &App,
     session: &BrowserSession,
     headers: &HeaderMap,
+    method: &axum::http::Method,
     rd: &str,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
@@ -103,7 +104,7 @@ pub async fn sign_out(
         lang,
     };
     let login = session.login(now).await?;
-    if !sent_by_our_sites(app, headers) {
+    if !sent_by_our_sites(app, headers, method) {
         // Another site sent the browser here: the user is asked first.
         if login.is_some() {
             let rid = session.park(&after, now).await?;
@@ -135,21 +136,29 @@ pub async fn sign_out(
     Ok(end_session::finish(app, &after))
 }
 
-/// Whether monban or a gateway app sent the request (CSRF, Fetch Metadata
-/// and `Origin`): a link or form of another site may not sign anyone out
-/// unasked. A request with neither header is no browser's cross-site one.
-fn sent_by_our_sites(app: &App, headers: &HeaderMap) -> bool {
+/// Whether the user asked to sign out on monban or a gateway app (CSRF):
+/// a top-level navigation or a form of one of those sites, by Fetch
+/// Metadata (W3C) and `Origin`. An image or script of another page, a
+/// link of another site, or a browser that says neither is asked first.
+fn sent_by_our_sites(app: &App, headers: &HeaderMap, method: &axum::http::Method) -> bool {
     let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let site_ok = value("sec-fetch-site")
-        .is_none_or(|site| matches!(site, "none" | "same-origin" | "same-site"));
     let issuer_origin = url::Url::parse(app.config.issuer.as_str())
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    let origin_ok = value("origin").is_none_or(|origin| {
+    let ours = |origin: &str| {
         origin == issuer_origin
             || gateway_session::return_target(&app.config, &format!("{origin}/")).is_some()
-    });
-    site_ok && origin_ok
+    };
+    let origin_ok = value("origin").is_none_or(ours);
+    match value("sec-fetch-site") {
+        Some("none" | "same-origin" | "same-site") => {
+            origin_ok && value("sec-fetch-mode") == Some("navigate")
+        }
+        Some(_) => false,
+        // No Fetch Metadata (an old browser, or plain http): a form's
+        // Origin must name one of ours; a GET cannot tell, so it asks.
+        None => *method == axum::http::Method::POST && value("origin").is_some_and(ours),
+    }
 }
 
 fn return_target(app: &App, rd: &str, lang: Lang) -> Result<url::Url, PageError> {

@@ -266,7 +266,7 @@ impl Policy {
             None => audience_refusal(&self.audiences, who).unwrap_or(Decision::Allow),
         };
         match (&by_routes, &self.rego) {
-            (Decision::Allow, Some(rego)) => match rego.decide(route, who.claims) {
+            (Decision::Allow, Some(rego)) => match rego.decide(route, who.claims, who.session) {
                 Verdict::Allow => Decision::Allow,
                 Verdict::Deny(reason) => Decision::deny(reason),
             },

@@ -50,6 +50,9 @@ struct Input<'a> {
     scopes: Vec<&'a str>,
     groups: &'a [String],
     token: &'a AccessClaims,
+    /// A browser's gateway session, not a token (`token` then holds what
+    /// its upstream JWT would carry).
+    session: bool,
 }
 
 /// What the Rego policy said.
@@ -101,8 +104,9 @@ impl RegoPolicy {
 
     /// `allow` must be exactly `true`; anything else (false, undefined, an
     /// error, too slow) denies.
-    pub fn decide(&self, route: &Route, claims: &AccessClaims) -> Verdict {
+    pub fn decide(&self, route: &Route, claims: &AccessClaims, session: bool) -> Verdict {
         let input = Input {
+            session,
             method: &route.method,
             host: &route.host,
             path: &route.segments,

@@ -63,6 +63,10 @@ pub async fn create(
         if !clients::is_client_id(id) {
             return Err(Refused::invalid("client_id", clients::CLIENT_ID_RULE));
         }
+        // The gateway session's upstream JWTs name it: no client may be it.
+        if id == crate::gateway_session::CLIENT_ID {
+            return Err(Refused::invalid("client_id", "monban-gateway is reserved"));
+        }
         id.clone_into(&mut client.client_id);
     }
     if let Some(hash) = new.secret_hash {

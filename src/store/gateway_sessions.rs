@@ -6,7 +6,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, on_db};
+use super::{Db, in_tx, on_db};
 
 /// The session behind a gateway token, with the user it belongs to.
 #[derive(Debug, Clone, FromRow)]
@@ -23,16 +23,24 @@ pub struct GatewaySessionRow {
 
 const INSERT: &str =
     "INSERT INTO gateway_sessions (token_hash, sid, user_id, created_at) VALUES ($1, $2, $3, $4)";
+const KEEP_NEWEST: &str = "DELETE FROM gateway_sessions WHERE sid = $1 AND id NOT IN \
+     (SELECT id FROM gateway_sessions WHERE sid = $1 ORDER BY id DESC LIMIT $2)";
 
+/// Stores a token of session `sid`, keeping the session's newest `keep`.
 pub async fn insert(
     db: &Db,
     token_hash: &[u8],
     sid: &str,
     user_id: Uuid,
     now: i64,
+    keep: i64,
 ) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query(INSERT).bind(token_hash).bind(sid).bind(user_id).bind(now)
-        .execute(p).await.map(drop))
+    in_tx!(db, tx => {
+        sqlx::query(INSERT).bind(token_hash).bind(sid).bind(user_id).bind(now)
+            .execute(&mut *tx).await?;
+        sqlx::query(KEEP_NEWEST).bind(sid).bind(keep).execute(&mut *tx).await?;
+        Ok(())
+    })
 }
 
 /// The session must be logged in to the same user, not expired, and the

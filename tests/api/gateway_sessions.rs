@@ -92,6 +92,14 @@ async fn sign_in(app: &TestApp, browser: &Browser, url: &str, username: &str) {
     }
 }
 
+async fn gateway_tokens(db: &Db) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM gateway_sessions";
+    match db {
+        Db::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
+        Db::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap(),
+    }
+}
+
 async fn session_expiry(db: &Db) -> i64 {
     const SQL: &str = "SELECT MAX(expires_at) FROM sessions WHERE sid IS NOT NULL";
     match db {
@@ -286,21 +294,35 @@ db_test!(
             "no sign-in for a host of no gateway domain"
         );
 
-        // A sign-out link of another site only asks.
+        // A sign-out link of another site, an image of any page, a browser
+        // that says nothing: each only asks.
         let logout = format!(
             "{}?rd={}",
             app.url("/logout"),
             crate::helpers::urlencode(&format!("{APP_ONE}/"))
         );
-        let r = browser
-            .http
-            .get(&logout)
-            .header("Sec-Fetch-Site", "cross-site")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-        assert!(location(&r).contains("/logout?rid="), "asks first");
+        for metadata in [
+            &[
+                ("Sec-Fetch-Site", "cross-site"),
+                ("Sec-Fetch-Mode", "navigate"),
+            ][..],
+            &[
+                ("Sec-Fetch-Site", "same-site"),
+                ("Sec-Fetch-Mode", "no-cors"),
+            ][..],
+            &[],
+        ] {
+            let mut request = browser.http.get(&logout);
+            for (name, value) in metadata {
+                request = request.header(*name, *value);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 303, "{metadata:?}");
+            assert!(
+                location(&r).contains("/logout?rid="),
+                "asks first: {metadata:?}"
+            );
+        }
         let r = ask(&app, &dashboard, HTML, Some(&cookie), "").await;
         assert_eq!(r.status(), 200, "still signed in");
 
@@ -309,6 +331,7 @@ db_test!(
             .http
             .get(&logout)
             .header("Sec-Fetch-Site", "same-site")
+            .header("Sec-Fetch-Mode", "navigate")
             .send()
             .await
             .unwrap();
@@ -452,12 +475,61 @@ db_test!(
         assert_eq!(ask(&app, &url, HTML, Some(&cookie), "").await.status(), 302);
 
         // A token is bound to its SSO session: a session row of the same
-        // sid is what keeps it; made up or someone else's, it is nothing.
+        // sid is what keeps it; made up, it is nothing.
         assert_eq!(
             ask(&app, &url, HTML, Some("monban_gateway=forged"), "")
                 .await
                 .status(),
             302
+        );
+
+        // Two sessions' cookies in one request (a sibling host planted its
+        // own): neither is believed. One session's, twice, is fine.
+        app.user("mallory", PASSWORD).await;
+        let (one, two) = (browser_for(&app), browser_for(&app));
+        sign_in(&app, &one, &url, "alice").await;
+        sign_in(&app, &two, &url, "mallory").await;
+        let (alice_cookie, mallory_cookie) = (gateway_cookie(&one), gateway_cookie(&two));
+        let both = format!("{mallory_cookie}; {alice_cookie}");
+        assert_eq!(ask(&app, &url, HTML, Some(&both), "").await.status(), 302);
+        let twice = format!("{alice_cookie}; {alice_cookie}");
+        let r = ask(&app, &url, HTML, Some(&twice), "").await;
+        assert_eq!(r.headers()["remote-user"], "alice");
+
+        // A browser signing in through the gateway again and again (its
+        // cookie never sent back, so never replaced) keeps a few tokens per
+        // session, not one per visit.
+        let again = format!(
+            "{}?rd={}",
+            app.url("/login"),
+            crate::helpers::urlencode(&url)
+        );
+        let session = format!("monban_session={}", one.session_cookie(&app).unwrap());
+        let before = gateway_tokens(&app.db).await;
+        for _ in 0..12 {
+            let r = app
+                .http
+                .get(&again)
+                .header("Cookie", &session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 303);
+        }
+        let most = monban::gateway_session::TOKENS_PER_SESSION;
+        let after = gateway_tokens(&app.db).await;
+        assert!(
+            after - before < most,
+            "bounded per session: {before} → {after}"
+        );
+        // Its cache entry goes within RECHECK.
+        tokio::time::sleep(monban::gateway_session::RECHECK).await;
+        assert_eq!(
+            ask(&app, &url, HTML, Some(&alice_cookie), "")
+                .await
+                .status(),
+            302,
+            "the oldest went"
         );
     }
 );
