@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::form::Params;
 use crate::id_token;
@@ -17,15 +17,8 @@ use crate::routes::{self, END_SESSION};
 use crate::session::BrowserSession;
 use crate::state::App;
 use crate::store;
+use crate::ui::logout::{AfterLogout, finish};
 use crate::ui::{self, Lang, PageError, PageForm, PagePost, Problem};
-
-/// Where to go once signed out: a registered post-logout redirect URI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AfterLogout {
-    pub redirect_uri: Option<String>,
-    pub state: Option<String>,
-    pub lang: Lang,
-}
 
 pub async fn get(
     State(app): State<Arc<App>>,
@@ -131,24 +124,6 @@ pub async fn post(
     store::logouts::park(&app.db, &id, &pairs, now + PARKED_FOR).await?;
     let location = format!("{}{END_SESSION}?{PARKED}={id}", app.config.issuer.path());
     Ok(Redirect::to(&location).into_response())
-}
-
-/// Back to the client, or the "signed out" page.
-/// Every way out clears the gateway cookie too (its session has ended).
-pub fn finish(app: &App, after: &AfterLogout) -> Response {
-    let mut response = match after.redirect_uri.as_deref().map(url::Url::parse) {
-        Some(Ok(mut url)) => {
-            if let Some(state) = &after.state {
-                url.query_pairs_mut().append_pair("state", state);
-            }
-            Redirect::to(url.as_str()).into_response()
-        }
-        _ => ui::logout::signed_out(app, after.lang),
-    };
-    if let Some(removal) = crate::gateway_session::removal(&app.config) {
-        response.headers_mut().append(header::SET_COOKIE, removal);
-    }
-    response
 }
 
 #[derive(Deserialize)]

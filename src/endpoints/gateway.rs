@@ -14,12 +14,12 @@
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::end_session::{self, AfterLogout};
 use crate::gateway_session;
 use crate::mfa::Level;
 use crate::routes;
 use crate::session::BrowserSession;
 use crate::state::App;
+use crate::ui::logout::{AfterLogout, finish};
 use crate::ui::{self, Lang, PageError, Problem};
 
 /// `GET /login?rd=`: back to `rd` with a gateway cookie, once signed in at
@@ -111,7 +111,7 @@ pub async fn sign_out(
             let confirm = format!("{}{}?rid={rid}", app.config.issuer.path(), routes::LOGOUT);
             return Ok(Redirect::to(&confirm).into_response());
         }
-        return Ok(end_session::finish(app, &after));
+        return Ok(finish(app, &after));
     }
     // The session of this browser, or the one its gateway cookie is bound
     // to (monban's own cookie may have expired or stayed behind).
@@ -133,7 +133,7 @@ pub async fn sign_out(
     if let Some(sid) = sid {
         crate::service::sessions::sign_out(app, session, &sid, now).await?;
     }
-    Ok(end_session::finish(app, &after))
+    Ok(finish(app, &after))
 }
 
 /// Whether the user asked to sign out on monban or a gateway app (CSRF):

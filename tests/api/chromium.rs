@@ -217,6 +217,20 @@ pub async fn wait_for(browser: &Client, what: Locator<'_>) {
     }
 }
 
+/// Waits until the browser is at a page whose path ends with `path` (a
+/// form's answer, where the page before had the same elements).
+pub async fn wait_for_path(browser: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let at = browser.current_url().await.unwrap();
+        if at.path().ends_with(path) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still at {at}, not {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Clicks `what`, found again if the page replaced it meanwhile (a
 /// script re-rendering it).
 pub async fn click(browser: &Client, what: Locator<'_>) {
@@ -608,6 +622,8 @@ db_test!(
         tokio::time::sleep(Duration::from_millis(500)).await;
         browser.issue_cmd(uv(true)).await.unwrap();
         log_in(&browser, "alice", PASSWORD).await;
+        // The login page has a passkey button too: the factor page first.
+        wait_for_path(&browser, "/login").await;
         wait_for(&browser, Locator::Css("form[data-passkey=get] button")).await;
         click(&browser, Locator::Css("form[data-passkey=get] button")).await;
         wait_for(&browser, Locator::Id("query")).await;
@@ -629,6 +645,7 @@ db_test!(
         assert!(ja.source().await.unwrap().contains("パスキーでサインイン"));
         screenshot(&app, &ja, "login-passkey-ja").await;
         log_in(&ja, "alice", PASSWORD).await;
+        wait_for_path(&ja, "/login").await;
         wait_for(&ja, Locator::Css("form[data-passkey=get] button")).await;
         assert!(ja.source().await.unwrap().contains("パスキーを使う"));
         screenshot(&app, &ja, "passkey-factor-ja").await;
