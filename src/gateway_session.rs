@@ -45,10 +45,11 @@ const MAX_RETURN_TARGET: usize = 2048;
 /// Gateway tokens kept per SSO session (its tabs signing in at once);
 /// older ones go, so a loop of sign-ins cannot grow the table.
 pub const TOKENS_PER_SESSION: i64 = 8;
-/// Gateway cookies read from one request. More than one valid token for
-/// different sessions is refused: a host under the cookie domain may have
-/// planted its own (cookie tossing).
-const MOST_TOKENS: usize = 8;
+/// Gateway cookies a request may carry: the browser's own, and one a host
+/// of the domain may have planted (cookie tossing), which is then refused
+/// if it names another session. More is refused outright (and the
+/// gateways' configurations strip two copies from what apps receive).
+pub const MOST_TOKENS: usize = 2;
 
 /// A signed-in browser, as `/forward_auth` tells the app.
 pub struct SignedIn {
@@ -263,7 +264,7 @@ pub fn tokens_of(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, value)| *name == COOKIE && !value.is_empty())
         .map(|(_, value)| value)
-        .take(MOST_TOKENS)
+        .take(MOST_TOKENS + 1)
 }
 
 /// The `Set-Cookie` of a gateway token: the cookie domain, HttpOnly,

@@ -113,6 +113,7 @@ pub struct Texts {
     /// `{user}`: the username.
     pub no_access_text: &'static str,
     pub sign_in_as_someone_else: &'static str,
+    pub conflicting_cookies: &'static str,
     pub error_bad_request: &'static str,
     pub error_expired: &'static str,
     pub error_server: &'static str,
@@ -253,6 +254,7 @@ pub static EN: Texts = Texts {
     no_access_title: "No access",
     no_access_text: "You are signed in as {user}, and this page is not open to you.",
     sign_in_as_someone_else: "Sign in as someone else",
+    conflicting_cookies: "Your browser holds sign-in cookies of more than one session for this site, possibly set by another site of the domain. Clear this site's cookies, then sign in again.",
     error_bad_request: "The sign-in request is not valid.",
     error_expired: "This sign-in request has expired. Go back to the application and start again.",
     error_server: "The server could not complete your request. Please try again later.",
@@ -390,6 +392,7 @@ pub static JA: Texts = Texts {
     no_access_title: "アクセスできません",
     no_access_text: "{user} としてサインインしていますが、このページは利用できません。",
     sign_in_as_someone_else: "別のユーザーでサインイン",
+    conflicting_cookies: "このサイトについて、複数のセッションのサインイン用 Cookie がブラウザーにあります（ドメイン内の別のサイトが設定した可能性があります）。このサイトの Cookie を削除してから、もう一度サインインしてください。",
     error_bad_request: "サインインのリクエストが正しくありません。",
     error_expired: "このサインインのリクエストは有効期限切れです。アプリケーションに戻ってやり直してください。",
     error_server: "サーバーがリクエストを完了できませんでした。しばらくしてからもう一度お試しください。",

@@ -156,10 +156,15 @@ async fn for_session(
 ) -> Result<Response, BearerError> {
     let idle_ttl = app.config.session_idle_ttl;
     // Every cookie the browser sent: valid ones for two sessions mean a
-    // host under the domain planted one (cookie tossing), and neither is
-    // believed.
-    let mut found: Option<Arc<SignedIn>> = None;
+    // host of the domain planted one (cookie tossing), and neither is
+    // believed. A sign-in would not help (the planted cookie may never
+    // reach monban): the browser is told, once.
     let tokens: Vec<&str> = gateway_session::tokens_of(answer.headers).collect();
+    if tokens.len() > gateway_session::MOST_TOKENS {
+        tracing::warn!("forward_auth: more gateway cookies than a browser holds; refused");
+        return Ok(conflicting(app, &answer));
+    }
+    let mut found: Option<Arc<SignedIn>> = None;
     for token in tokens {
         let Some(session) = app
             .gateway_sessions
@@ -168,12 +173,9 @@ async fn for_session(
         else {
             continue;
         };
-        if let Some(first) = &found
-            && first.sid != session.sid
-        {
+        if found.as_ref().is_some_and(|first| first.sid != session.sid) {
             tracing::warn!("forward_auth: gateway cookies of two sessions in one request; refused");
-            found = None;
-            break;
+            return Ok(conflicting(app, &answer));
         }
         found = Some(session);
     }
@@ -344,6 +346,19 @@ fn refused(app: &App, answer: &Answer<'_>, signed_in: &SignedIn, reason: &str) -
         return crate::ui::gateway::forbidden(app, lang, &signed_in.username, back.as_deref());
     }
     json(StatusCode::FORBIDDEN, "access_denied", reason)
+}
+
+/// Gateway cookies that cannot all be the browser's own: a page saying so
+/// (as a 403, which nginx passes on), or JSON.
+fn conflicting(app: &App, answer: &Answer<'_>) -> Response {
+    if answer.navigation() {
+        return crate::ui::gateway::conflicting_cookies(app, crate::ui::lang_of(answer.headers));
+    }
+    json(
+        StatusCode::FORBIDDEN,
+        "access_denied",
+        "the request carries gateway cookies of more than one sign-in",
+    )
 }
 
 fn json(status: StatusCode, error: &str, description: &str) -> Response {

@@ -22,6 +22,9 @@ use crate::state::App;
 use crate::ui::logout::{AfterLogout, finish};
 use crate::ui::{self, Lang, PageError, Problem};
 
+/// The longest way back a sign-in carries (see `sign_in`).
+const MAX_THEN: usize = 2400;
+
 /// `GET /login?rd=`: back to `rd` with a gateway cookie, once signed in at
 /// `acr` or above. `tried`: the sign-in just happened, so a level still
 /// short is an error rather than another round.
@@ -83,6 +86,14 @@ pub async fn sign_in(
         query.append_pair("tried", "1");
         format!("{}?{}", routes::LOGIN, query.finish())
     };
+    // It travels in the sign-in's flow cookie (base64 of JSON), which must
+    // stay under browsers' 4 KiB.
+    if then.len() > MAX_THEN {
+        return Err(
+            PageError::new(Problem::BadReturnTarget, "rd is too long to return to")
+                .in_lang(lang, app.config.issuer.path()),
+        );
+    }
     ui::account::start_login_at(app, headers, then, step_up).await
 }
 
@@ -105,33 +116,35 @@ pub async fn sign_out(
     };
     let login = session.login(now).await?;
     if !sent_by_our_sites(app, headers, method) {
-        // Another site sent the browser here: the user is asked first.
+        // Another site sent the browser here: the user is asked first;
+        // nothing is signed out (nor any cookie removed) unasked.
         if login.is_some() {
             let rid = session.park(&after, now).await?;
             let confirm = format!("{}{}?rid={rid}", app.config.issuer.path(), routes::LOGOUT);
             return Ok(Redirect::to(&confirm).into_response());
         }
-        return Ok(finish(app, &after));
+        return Ok(Redirect::to(target.as_str()).into_response());
     }
-    // The session of this browser, or the one its gateway cookie is bound
-    // to (monban's own cookie may have expired or stayed behind).
-    let mut sid = login.map(|l| l.sid);
+    // The session of this browser, and those its gateway cookies are bound
+    // to (monban's own cookie may have expired or stayed behind; a planted
+    // one ends too, rather than be chosen over the browser's).
+    let mut sids: Vec<String> = login.map(|l| l.sid).into_iter().collect();
     let tokens: Vec<String> = gateway_session::tokens_of(headers)
         .map(str::to_owned)
         .collect();
     for token in &tokens {
-        if sid.is_some() {
-            break;
-        }
         let idle_ttl = app.config.session_idle_ttl;
-        sid = app
+        if let Some(found) = app
             .gateway_sessions
             .find(&app.db, token, idle_ttl, now)
             .await?
-            .map(|s| s.sid.clone());
+            && !sids.contains(&found.sid)
+        {
+            sids.push(found.sid.clone());
+        }
     }
-    if let Some(sid) = sid {
-        crate::service::sessions::sign_out(app, session, &sid, now).await?;
+    for sid in &sids {
+        crate::service::sessions::sign_out(app, session, sid, now).await?;
     }
     Ok(finish(app, &after))
 }
@@ -150,10 +163,18 @@ fn sent_by_our_sites(app: &App, headers: &HeaderMap, method: &axum::http::Method
             || gateway_session::return_target(&app.config, &format!("{origin}/")).is_some()
     };
     let origin_ok = value("origin").is_none_or(ours);
+    // A page of the browser's own, not a frame or a subresource.
+    let navigation =
+        value("sec-fetch-mode") == Some("navigate") && value("sec-fetch-dest") == Some("document");
+    // Another host of the same site need not be one of ours (the cookie
+    // domain may be a sub-zone): its Referer must name one of ours, as a
+    // navigation sends no Origin.
+    let referer_ours = value("referer")
+        .and_then(|r| url::Url::parse(r).ok())
+        .is_some_and(|r| ours(&r.origin().ascii_serialization()));
     match value("sec-fetch-site") {
-        Some("none" | "same-origin" | "same-site") => {
-            origin_ok && value("sec-fetch-mode") == Some("navigate")
-        }
+        Some("none" | "same-origin") => origin_ok && navigation,
+        Some("same-site") => origin_ok && navigation && referer_ours,
         Some(_) => false,
         // No Fetch Metadata (an old browser, or plain http): a form's
         // Origin must name one of ours; a GET cannot tell, so it asks.

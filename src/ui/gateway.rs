@@ -15,6 +15,7 @@ struct NoAccessPage<'a> {
     lang: &'static str,
     t: &'static Texts,
     static_prefix: &'a str,
+    title: &'static str,
     text: String,
     /// Signs out, then back to the page, to sign in as someone else.
     switch: Option<String>,
@@ -23,6 +24,25 @@ struct NoAccessPage<'a> {
 /// "You are signed in as `username`, and this page is not open to you",
 /// with a way to sign in as someone else and come back to `back`.
 pub fn forbidden(app: &App, lang: Lang, username: &str, back: Option<&str>) -> Response {
+    let t = lang.texts();
+    let text = t.no_access_text.replace("{user}", username);
+    page(app, lang, t.no_access_title, text, back)
+}
+
+/// The browser carries gateway cookies of different sign-ins (one planted
+/// by another site of the domain): nothing to do but clear them.
+pub fn conflicting_cookies(app: &App, lang: Lang) -> Response {
+    let t = lang.texts();
+    page(
+        app,
+        lang,
+        t.no_access_title,
+        t.conflicting_cookies.to_owned(),
+        None,
+    )
+}
+
+fn page(app: &App, lang: Lang, title: &'static str, text: String, back: Option<&str>) -> Response {
     let t = lang.texts();
     let switch = back.map(|back| {
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -36,7 +56,8 @@ pub fn forbidden(app: &App, lang: Lang, username: &str, back: Option<&str>) -> R
         lang: lang.code(),
         t,
         static_prefix: issuer,
-        text: t.no_access_text.replace("{user}", username),
+        title,
+        text,
         switch,
     };
     let origin = url::Url::parse(issuer)

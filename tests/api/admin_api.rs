@@ -878,6 +878,10 @@ db_test!(clients_are_managed_through_the_api, async |app: TestApp| {
             "redirect_uris",
         ),
         (json!({"client_name": "X", "client_id": "a b"}), "client_id"),
+        (
+            json!({"client_name": "X", "client_id": "monban-gateway"}),
+            "client_id",
+        ),
         (json!({"client_name": "X", "groups": ["nope"]}), "groups"),
         (json!({"client_name": "X", "colour": "blue"}), "colour"),
         (json!({"redirect_uris": []}), "client_name"),

@@ -9,7 +9,7 @@
 use monban::store::{self, Db};
 use serde_json::Value;
 
-use crate::browser::{Browser, Step};
+use crate::browser::{Browser, Step, hidden};
 use crate::db_test;
 use crate::helpers::TestApp;
 use crate::token::verify_with_jwks;
@@ -301,14 +301,31 @@ db_test!(
             app.url("/logout"),
             crate::helpers::urlencode(&format!("{APP_ONE}/"))
         );
+        let app_page = format!("{APP_ONE}/dashboard");
+        let elsewhere = "https://blog.example.org/post";
         for metadata in [
             &[
                 ("Sec-Fetch-Site", "cross-site"),
                 ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "document"),
             ][..],
             &[
                 ("Sec-Fetch-Site", "same-site"),
                 ("Sec-Fetch-Mode", "no-cors"),
+                ("Sec-Fetch-Dest", "image"),
+                ("Referer", &app_page),
+            ][..],
+            &[
+                ("Sec-Fetch-Site", "same-site"),
+                ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "iframe"),
+                ("Referer", &app_page),
+            ][..],
+            &[
+                ("Sec-Fetch-Site", "same-site"),
+                ("Sec-Fetch-Mode", "navigate"),
+                ("Sec-Fetch-Dest", "document"),
+                ("Referer", elsewhere),
             ][..],
             &[],
         ] {
@@ -332,6 +349,8 @@ db_test!(
             .get(&logout)
             .header("Sec-Fetch-Site", "same-site")
             .header("Sec-Fetch-Mode", "navigate")
+            .header("Sec-Fetch-Dest", "document")
+            .header("Referer", &app_page)
             .send()
             .await
             .unwrap();
@@ -420,6 +439,29 @@ db_test!(
             verify_with_jwks(&app, &jwt["Bearer ".len()..], "https://reports.example.com").await;
         assert_eq!(claims["acr"], "mfa");
         assert_eq!(claims["groups"], serde_json::json!(["staff"]));
+
+        // RP-initiated logout (an OIDC app's sign-out) ends the gateway
+        // session with the SSO session, and removes the cookie.
+        let step = browser
+            .follow(&app, browser.get(&app.url("/end_session")).await)
+            .await;
+        let body = step.page_body();
+        let (csrf, rid) = (hidden(body, "csrf"), hidden(body, "rid"));
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("rid", rid.as_str()),
+            ("decision", "logout"),
+        ];
+        let r = browser.post_form(&app.url("/logout"), &form).await;
+        assert_eq!(r.status(), 200, "the signed-out page");
+        let removed = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("monban_gateway=;"));
+        assert!(removed, "the gateway cookie is removed");
+        let r = ask(&app, &billing, HTML, Some(&stepped), "").await;
+        assert_eq!(r.status(), 302, "signed out of the apps too");
     }
 );
 
@@ -491,7 +533,12 @@ db_test!(
         sign_in(&app, &two, &url, "mallory").await;
         let (alice_cookie, mallory_cookie) = (gateway_cookie(&one), gateway_cookie(&two));
         let both = format!("{mallory_cookie}; {alice_cookie}");
-        assert_eq!(ask(&app, &url, HTML, Some(&both), "").await.status(), 302);
+        let r = ask(&app, &url, HTML, Some(&both), "").await;
+        assert_eq!(r.status(), 403, "a page saying so, not a sign-in round");
+        assert!(r.text().await.unwrap().contains("more than one session"));
+        let three = format!("{alice_cookie}; monban_gateway=x; {alice_cookie}");
+        let r = ask(&app, &url, "application/json", Some(&three), "").await;
+        assert_eq!(r.status(), 403, "more cookies than a browser holds");
         let twice = format!("{alice_cookie}; {alice_cookie}");
         let r = ask(&app, &url, HTML, Some(&twice), "").await;
         assert_eq!(r.headers()["remote-user"], "alice");
