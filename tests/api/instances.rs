@@ -438,3 +438,110 @@ async fn instances_listen_again_when_their_connection_is_killed() {
     let (_, _, stderr) = pair.b.stop();
     assert!(stderr.contains("listening again"), "{stderr}");
 }
+
+/// A site at a made-up issuer host, for the scripted browser.
+struct Named(String);
+
+impl Site for Named {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    fn root_url(&self, path: &str) -> String {
+        self.url(path)
+    }
+}
+
+/// A gateway session ended through one instance is refused by the other
+/// at once — through the instance notices, well within the 5 s its cache
+/// would otherwise believe it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_session_ended_on_one_instance_ends_on_the_other() {
+    use crate::gateway_sessions::{APPS_POLICY, AUTH_HOST, DOMAIN};
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        eprintln!("skipped: set TEST_POSTGRES_URL to run two instances on PostgreSQL");
+        return;
+    };
+    let port = crate::helpers::free_port();
+    let issuer = format!("http://{AUTH_HOST}:{port}");
+    let settings = [
+        ("MONBAN_ISSUER", issuer.as_str()),
+        ("MONBAN_GATEWAY_COOKIE_DOMAIN", DOMAIN),
+        ("MONBAN_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("MONBAN_POLICY_FILE", APPS_POLICY),
+    ];
+    let (a, _dir_a) = Served::start_on(port, &db.url, &settings);
+    a.wait_ready().await;
+    let (b, _dir_b) = Served::start(&db.url, &settings);
+    b.wait_ready().await;
+    let created = run_cli(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        &[("MONBAN_DATABASE_URL", &db.url)],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    created.ok_json();
+
+    // Signed in through A (the issuer's host), asked about on B.
+    let site = Named(issuer.clone());
+    let browser = Browser::resolving(&[AUTH_HOST], format!("127.0.0.1:{port}").parse().unwrap());
+    let app = format!("http://app1.{DOMAIN}/");
+    let login = format!("{issuer}/login?rd={}", crate::helpers::urlencode(&app));
+    let step = browser.follow(&site, browser.get(&login).await).await;
+    assert!(step.is_login(), "{step:?}");
+    let step = browser.submit_login(&site, &step, "alice", PASSWORD).await;
+    assert!(
+        matches!(&step, Step::Redirect(to) if *to == app),
+        "{step:?}"
+    );
+    let cookies = browser.cookies_for(&app);
+    let cookie = cookies
+        .split("; ")
+        .find(|c| c.starts_with("monban_gateway="))
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let ask = async |server: &Served| {
+        http.get(Site::url(server, "/forward_auth"))
+            .header("X-Forwarded-Method", "GET")
+            .header("X-Forwarded-Uri", "/")
+            .header("X-Forwarded-Host", format!("app1.{DOMAIN}"))
+            .header("X-Forwarded-Proto", "http")
+            .header("Accept", "application/json")
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ask(&b).await, 200, "B takes A's session (and caches it)");
+    assert_eq!(ask(&b).await, 200);
+
+    // Signed out through A: B refuses it at once.
+    let r = browser
+        .http
+        .get(format!(
+            "{issuer}/logout?rd={}",
+            crate::helpers::urlencode(&app)
+        ))
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Sec-Fetch-Mode", "navigate")
+        .header("Sec-Fetch-Dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    within(
+        Duration::from_secs(2),
+        "B hears of the sign-out",
+        async || ask(&b).await == 401,
+    )
+    .await;
+    assert_eq!(ask(&a).await, 401);
+}
