@@ -215,6 +215,12 @@ impl Issuer {
         &self.url
     }
 
+    /// The origin (RFC 6454): the issuer without its path, as browsers send
+    /// it in `Origin`.
+    pub fn origin(&self) -> &str {
+        &self.url[..self.url.len() - self.path.len()]
+    }
+
     /// The path part: "" or e.g. "/auth". Every endpoint is served below it.
     pub fn path(&self) -> &str {
         &self.path

@@ -52,9 +52,7 @@ pub fn session_layer(app: &App) -> SessionManagerLayer<DbSessionStore> {
 /// handler takes it only from monban and the gateway's apps, and asks
 /// anyone else first (`endpoints::gateway`).
 pub fn csrf_layer(issuer: &crate::config::Issuer) -> CsrfLayer {
-    let origin = url::Url::parse(issuer.as_str())
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let origin = issuer.origin();
     // The router is nested under the issuer's path, which this layer no
     // longer sees.
     let layer = CsrfLayer::new().with_insecure_bypass(move |method, uri| {
@@ -64,7 +62,7 @@ pub fn csrf_layer(issuer: &crate::config::Issuer) -> CsrfLayer {
                 .query()
                 .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("rd=")))
     });
-    match layer.clone().add_trusted_origin(&origin) {
+    match layer.clone().add_trusted_origin(origin) {
         Ok(with_origin) => with_origin,
         Err(e) => {
             tracing::warn!(error = %e, "issuer origin not usable for CSRF checks");

@@ -145,6 +145,14 @@ impl Answer<'_> {
             .any(|v| v.contains("text/html"));
         matches!(self.route.method.as_str(), "GET" | "HEAD") && accepts_html
     }
+
+    /// The URL the browser asked for, as the gateway described it, when a
+    /// gateway sign-in or sign-out may return to it (with it read).
+    fn back(&self, app: &App) -> Option<(String, url::Url)> {
+        let raw = route::original_url(self.headers).ok()?;
+        let url = gateway_session::return_target(&app.config, &raw)?;
+        Some((raw, url))
+    }
 }
 
 /// A route that takes the gateway session cookie.
@@ -273,10 +281,10 @@ fn session_claims(app: &App, s: &SignedIn, audiences: &[String], now: i64) -> Ac
 fn sign_in_needed(app: &App, answer: &Answer<'_>, needed: Option<Level>) -> Response {
     // Only a host the cookie reaches is sent to sign in (one elsewhere
     // would come back without it, and round again).
-    let back = route::original_url(answer.headers).ok().filter(|url| {
-        gateway_session::return_target(&app.config, url)
-            .is_some_and(|u| gateway_session::receives_cookie(&app.config, &u))
-    });
+    let back = answer
+        .back(app)
+        .filter(|(_, url)| gateway_session::receives_cookie(&app.config, url))
+        .map(|(raw, _)| raw);
     let mut login = url::Url::parse(&app.config.issuer.endpoint(routes::LOGIN)).ok();
     if let (Some(login), Some(back)) = (&mut login, &back) {
         login.query_pairs_mut().append_pair("rd", back);
@@ -340,9 +348,7 @@ fn challenge(auth: Auth) -> HeaderValue {
 fn refused(app: &App, answer: &Answer<'_>, signed_in: &SignedIn, reason: &str) -> Response {
     if answer.navigation() {
         let lang = crate::ui::lang_of(answer.headers);
-        let back = route::original_url(answer.headers)
-            .ok()
-            .filter(|url| gateway_session::return_target(&app.config, url).is_some());
+        let back = answer.back(app).map(|(raw, _)| raw);
         return crate::ui::gateway::forbidden(app, lang, &signed_in.username, back.as_deref());
     }
     json(StatusCode::FORBIDDEN, "access_denied", reason)

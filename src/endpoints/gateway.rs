@@ -51,11 +51,9 @@ pub async fn sign_in(
         // A new token each time: a session that stepped up is read afresh
         // by every instance, none answering from what it cached before.
         let token = gateway_session::issue(&app.db, &login.sid, login.user_id, now).await?;
-        let replaced: Vec<String> = gateway_session::tokens_of(headers)
-            .map(str::to_owned)
-            .collect();
+        let replaced: Vec<&str> = gateway_session::tokens_of(headers).collect();
         for old in replaced {
-            gateway_session::withdraw(&app.db, &old).await?;
+            gateway_session::withdraw(&app.db, old).await?;
         }
         let mut response = Redirect::to(target.as_str()).into_response();
         if let Some(cookie) =
@@ -129,10 +127,8 @@ pub async fn sign_out(
     // to (monban's own cookie may have expired or stayed behind; a planted
     // one ends too, rather than be chosen over the browser's).
     let mut sids: Vec<String> = login.map(|l| l.sid).into_iter().collect();
-    let tokens: Vec<String> = gateway_session::tokens_of(headers)
-        .map(str::to_owned)
-        .collect();
-    for token in &tokens {
+    let tokens: Vec<&str> = gateway_session::tokens_of(headers).collect();
+    for token in tokens {
         let idle_ttl = app.config.session_idle_ttl;
         if let Some(found) = app
             .gateway_sessions
@@ -155,11 +151,8 @@ pub async fn sign_out(
 /// link of another site, or a browser that says neither is asked first.
 fn sent_by_our_sites(app: &App, headers: &HeaderMap, method: &axum::http::Method) -> bool {
     let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let issuer_origin = url::Url::parse(app.config.issuer.as_str())
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
     let ours = |origin: &str| {
-        origin == issuer_origin
+        origin == app.config.issuer.origin()
             || gateway_session::return_target(&app.config, &format!("{origin}/")).is_some()
     };
     let origin_ok = value("origin").is_none_or(ours);

@@ -60,9 +60,7 @@ fn page(app: &App, lang: Lang, title: &'static str, text: String, back: Option<&
         text,
         switch,
     };
-    let origin = url::Url::parse(issuer)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let origin = app.config.issuer.origin();
     let csp = format!(
         "default-src 'none'; style-src {origin}; img-src {origin}; frame-ancestors 'none'; base-uri 'none'"
     );
